@@ -1,0 +1,91 @@
+/**
+ * The router's configuration model, after validation and defaults (see ./schema.ts).
+ * One JSON document (ROUTER_CONFIG) describes every pool and its deployments.
+ */
+
+export const STRATEGIES = ['weighted', 'rate-limit-aware', 'cost', 'latency', 'bedrock-ipr'] as const
+export type StrategyName = (typeof STRATEGIES)[number]
+
+/** USD per million tokens. */
+export interface Price {
+  input: number
+  output: number
+}
+
+/** Fields of a request body a deployment cannot accept, dropped when a request fails over to it. */
+export interface RequestOverride {
+  /** Drop `additionalModelRequestFields` entirely (for example Anthropic-only `thinking` sent to Nova). */
+  dropAdditionalModelRequestFields: boolean
+  /** Drop `reasoningContent` blocks from earlier assistant turns (signed by another model family). */
+  dropReasoningContent: boolean
+  /** Drop `additionalModelResponseFieldPaths`. */
+  dropAdditionalModelResponseFieldPaths: boolean
+}
+
+export interface DeploymentConfig {
+  /** Unique across the whole config. */
+  id: string
+  /** Bedrock model ID, inference-profile ID or ARN (prompt router ARNs for `bedrock-ipr`). */
+  modelId: string
+  region: string
+  /** Relative weight for the `weighted` strategy (and tie-breaks elsewhere). Default 1. */
+  weight: number
+  /** Serves only when no primary deployment is usable. Default false. */
+  fallback: boolean
+  /** Upstream base URL; default `https://bedrock-runtime.{region}.amazonaws.com`. */
+  endpoint: string
+  /** Name of a credential set: env `AWS_ACCESS_KEY_ID_<NAME>` etc. Unset: the default set. */
+  credentials?: string
+  /** Requests per minute this deployment may take (its Bedrock quota). */
+  rpm?: number
+  /** Tokens per minute (input + output × burndown), as Bedrock counts them. */
+  tpm?: number
+  /** Price, USD per million tokens; default from the built-in table when the model is known. */
+  price?: Price
+  /** Output-token cap used to reserve quota when a request sets no maxTokens. */
+  maxOutputTokens?: number
+  /** Output-token burndown rate for quota accounting (5 for recent Claude models). */
+  burndown?: number
+  /** Model family ("anthropic", "amazon", "meta", ...); default derived from modelId. */
+  family: string
+  /** What to strip from a request that fails over to this deployment from another family. */
+  override?: Partial<RequestOverride>
+}
+
+export interface BreakerConfig {
+  /** Failures within `windowMs` that open the breaker. */
+  failureThreshold: number
+  windowMs: number
+  /** Failure rate (0..1) that opens the breaker once `minRequests` were seen in the window. */
+  failureRate: number
+  minRequests: number
+  /** How long an open breaker stays open (longer if upstream sent Retry-After). */
+  cooldownMs: number
+  /** Probe requests admitted at once while half-open. */
+  halfOpenProbes: number
+  /** Successes in half-open that close the breaker. */
+  successesToClose: number
+}
+
+export interface PoolConfig {
+  name: string
+  strategy: StrategyName
+  deployments: DeploymentConfig[]
+  /** Upper bound on upstream attempts per request. Default: number of deployments, at most 4. */
+  maxAttempts: number
+  /** Per-request deadline across all attempts, ms. */
+  timeoutMs: number
+  /** Per-attempt time-to-first-byte timeout, ms. */
+  ttfbTimeoutMs: number
+  /** Rate-limit-aware: how long a request may wait for window capacity (0 = answer 429 at once). */
+  maxQueueMs: number
+  breaker: BreakerConfig
+  /** Latency strategy: how long a latency sample stays valid, ms. */
+  latencyTtlMs: number
+  /** Latency strategy: share of requests sent to a random deployment to re-measure it. */
+  exploration: number
+}
+
+export interface RouterConfig {
+  pools: Record<string, PoolConfig>
+}

@@ -1,0 +1,38 @@
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers'
+import { defineConfig } from 'vitest/config'
+
+/**
+ * Two projects:
+ * - `workerd`: unit and worker tests running inside workerd (the vitest Workers pool).
+ * - `node`: end-to-end tests that start the router in workerd (Miniflare, as `npm start` does) and drive it
+ *   with real clients (AWS SDK, fetch) against the Bedrock simulator.
+ */
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: { bindings: { ROUTER_DEMO: 'test' } },
+          }),
+        ],
+        test: {
+          name: 'workerd',
+          include: ['src/**/*.test.ts', 'test/worker/**/*.test.ts'],
+          exclude: ['src/simulator/**', 'src/adapter/node/**'],
+          globalSetup: ['./test/setup/simulator.global.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'node',
+          include: ['test/node/**/*.test.ts', 'src/simulator/**/*.test.ts', 'scripts/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+})
