@@ -75,7 +75,9 @@ export interface PoolConfig {
   maxAttempts: number
   /** Per-request deadline across all attempts, ms. */
   timeoutMs: number
-  /** Per-attempt time-to-first-byte timeout, ms. */
+  /** Per-attempt timeout for Converse (the whole answer), ms. */
+  attemptTimeoutMs: number
+  /** Per-attempt time-to-first-byte timeout for ConverseStream (the first event frame), ms. */
   ttfbTimeoutMs: number
   /** Rate-limit-aware: how long a request may wait for window capacity (0 = answer 429 at once). */
   maxQueueMs: number

@@ -1,0 +1,35 @@
+/**
+ * The router as a Hono app, independent of the runtime. An adapter (Cloudflare Workers, Deno, Node for
+ * demo/tests) creates it with the state store its platform offers.
+ */
+import { Hono } from 'hono'
+import { bedrockError } from './bedrock/errors'
+import type { RouterEnv } from './env'
+import { clientAuth } from './routes/auth'
+import { bedrockRoutes } from './routes/bedrock'
+import { healthRoutes } from './routes/health'
+import type { StateStore } from './state/types'
+
+export interface AppOptions {
+  /** The state store for this request's environment (may return a per-isolate singleton). */
+  stateStore: (env: RouterEnv) => StateStore
+}
+
+export type AppEnv = { Bindings: RouterEnv; Variables: { store: StateStore; client: string } }
+
+export function createApp(options: AppOptions) {
+  const app = new Hono<AppEnv>()
+  app.use('*', async (c, next) => {
+    c.set('store', options.stateStore(c.env ?? {}))
+    await next()
+  })
+  app.route('/', healthRoutes)
+  app.use('/model/*', clientAuth)
+  app.route('/', bedrockRoutes)
+  app.notFound((c) => bedrockError(404, 'UnknownOperationException', `No route for ${c.req.method} ${new URL(c.req.url).pathname}`))
+  app.onError((err) => {
+    console.error(JSON.stringify({ msg: 'unhandled error', error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }))
+    return bedrockError(500, 'InternalServerException', 'The router failed to process the request.')
+  })
+  return app
+}

@@ -1,0 +1,123 @@
+/**
+ * The one module that talks to Bedrock: builds the upstream URL, signs (SigV4 via aws4fetch, or a Bedrock
+ * API key as Bearer), sends, and reads error answers. aws4fetch's own retries are off: the router fails over.
+ */
+import { AwsClient } from 'aws4fetch'
+import type { DeploymentConfig } from '../config/types'
+import type { Credentials } from './credentials'
+import { sanitizeErrorType } from './errors'
+
+export type Operation = 'converse' | 'converse-stream'
+
+/** `{endpoint}/model/{modelId}/{operation}` with the model ID fully percent-encoded (`:`→%3A, `/`→%2F). */
+export function upstreamUrl(deployment: DeploymentConfig, operation: Operation): string {
+  return `${deployment.endpoint}/model/${encodeURIComponent(deployment.modelId)}/${operation}`
+}
+
+const signers = new Map<string, AwsClient>()
+
+function signerFor(credentials: Extract<Credentials, { kind: 'sigv4' }>, region: string): AwsClient {
+  const key = `${credentials.accessKeyId}\n${credentials.secretAccessKey}\n${credentials.sessionToken ?? ''}\n${region}`
+  let signer = signers.get(key)
+  if (!signer) {
+    if (signers.size > 256) signers.clear()
+    signer = new AwsClient({
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+      sessionToken: credentials.sessionToken,
+      service: 'bedrock',
+      region,
+      retries: 0,
+    })
+    signers.set(key, signer)
+  }
+  return signer
+}
+
+export interface UpstreamRequest {
+  deployment: DeploymentConfig
+  credentials: Credentials
+  operation: Operation
+  /** The request body, already serialised (SigV4 signs its hash). */
+  body: string
+  signal: AbortSignal
+}
+
+/** Signs and sends one attempt. Resolves with the upstream response; rejects on network failure or abort. */
+export async function sendToBedrock(req: UpstreamRequest): Promise<Response> {
+  const url = upstreamUrl(req.deployment, req.operation)
+  const accept = req.operation === 'converse' ? 'application/json' : 'application/vnd.amazon.eventstream'
+  if (req.credentials.kind === 'bearer') {
+    return fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept, authorization: `Bearer ${req.credentials.token}` },
+      body: req.body,
+      signal: req.signal,
+    })
+  }
+  const signed = await signerFor(req.credentials, req.deployment.region).sign(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept },
+    body: req.body,
+  })
+  return fetch(signed, { signal: req.signal })
+}
+
+export interface UpstreamError {
+  status: number
+  errorType: string
+  message: string
+  retryAfterMs?: number
+  /** Upstream request id, when sent. */
+  requestId?: string
+}
+
+/** Reads a non-2xx answer (or a 200 whose body is an `Output.__type` error) into its Bedrock error name and message. */
+export async function readUpstreamError(res: Response, bodyText?: string): Promise<UpstreamError> {
+  const text = bodyText ?? (await res.text().catch(() => ''))
+  let body: Record<string, unknown> = {}
+  try {
+    const parsed = JSON.parse(text)
+    if (parsed && typeof parsed === 'object') body = parsed as Record<string, unknown>
+  } catch {
+    // not JSON: keep the text as the message
+  }
+  const output = body.Output as Record<string, unknown> | undefined
+  const errorType =
+    sanitizeErrorType(res.headers.get('x-amzn-errortype')) ??
+    sanitizeErrorType(typeof body.__type === 'string' ? body.__type : undefined) ??
+    sanitizeErrorType(typeof body.code === 'string' ? body.code : undefined) ??
+    sanitizeErrorType(typeof output?.__type === 'string' ? (output.__type as string) : undefined) ??
+    statusName(res.status)
+  const message =
+    (typeof body.message === 'string' && body.message) ||
+    (typeof body.Message === 'string' && body.Message) ||
+    text.slice(0, 500) ||
+    `Upstream answered HTTP ${res.status}`
+  return {
+    status: res.ok ? 404 : res.status,
+    errorType,
+    message,
+    retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+    requestId: res.headers.get('x-amzn-requestid') ?? undefined,
+  }
+}
+
+/** `Retry-After` as seconds or an HTTP date → ms (undefined when absent or unparseable). */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined
+  const seconds = Number(value)
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
+  const at = Date.parse(value)
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined
+}
+
+function statusName(status: number): string {
+  if (status === 429) return 'ThrottlingException'
+  if (status === 400) return 'ValidationException'
+  if (status === 403) return 'AccessDeniedException'
+  if (status === 404) return 'ResourceNotFoundException'
+  if (status === 503) return 'ServiceUnavailableException'
+  if (status >= 500) return 'InternalServerException'
+  return 'UnknownError'
+}

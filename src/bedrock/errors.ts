@@ -1,0 +1,36 @@
+/**
+ * Errors in Bedrock's own shape: HTTP status, `x-amzn-ErrorType` header, JSON body `{"message": ...}`.
+ * AWS SDKs map these to their modeled exceptions (ThrottlingException, ValidationException, ...).
+ */
+
+export function bedrockError(
+  status: number,
+  errorType: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify({ message }), {
+    status,
+    headers: {
+      'content-type': 'application/json',
+      'x-amzn-errortype': errorType,
+      'x-amzn-requestid': crypto.randomUUID(),
+      ...headers,
+    },
+  })
+}
+
+export const validationError = (message: string) => bedrockError(400, 'ValidationException', message)
+export const notFoundError = (message: string) => bedrockError(404, 'ResourceNotFoundException', message)
+
+/** Client authentication failed: what Bedrock answers for a bad or missing API key. */
+export const unauthorizedError = (message: string) =>
+  bedrockError(401, 'UnrecognizedClientException', message, { 'www-authenticate': 'Bearer' })
+
+/** Error name from `x-amzn-ErrorType` (`Name:http://…`) or a body `__type`/`code` (`ns#Name`). */
+export function sanitizeErrorType(raw: string | null | undefined): string | undefined {
+  if (!raw) return undefined
+  const beforeColon = raw.split(':')[0]
+  const name = beforeColon.slice(beforeColon.lastIndexOf('#') + 1).trim()
+  return name || undefined
+}

@@ -1,0 +1,43 @@
+/**
+ * Reads ROUTER_CONFIG from the environment (a JSON string, or an object when set as a structured Worker var),
+ * validates it once per isolate, and resolves the `{modelId}` of a request to a pool.
+ */
+import { ConfigError, parseRouterConfig } from './schema'
+import type { PoolConfig, RouterConfig } from './types'
+
+export interface LoadedConfig {
+  config: RouterConfig
+  /** Pool name, and every model ID that belongs to a pool → that pool (first pool in config order wins). */
+  poolByModel: Map<string, PoolConfig>
+}
+
+let cache: { source: unknown; loaded: LoadedConfig } | undefined
+
+export function loadConfig(source: unknown): LoadedConfig {
+  if (cache && cache.source === source) return cache.loaded
+  if (source === undefined || source === null || source === '') {
+    throw new ConfigError(['ROUTER_CONFIG is not set'])
+  }
+  let document: unknown = source
+  if (typeof source === 'string') {
+    try {
+      document = JSON.parse(source)
+    } catch (e) {
+      throw new ConfigError([`ROUTER_CONFIG is not valid JSON: ${(e as Error).message}`])
+    }
+  }
+  const config = parseRouterConfig(document)
+  const poolByModel = new Map<string, PoolConfig>()
+  for (const pool of Object.values(config.pools)) poolByModel.set(pool.name, pool)
+  for (const pool of Object.values(config.pools)) {
+    for (const d of pool.deployments) if (!poolByModel.has(d.modelId)) poolByModel.set(d.modelId, pool)
+  }
+  const loaded = { config, poolByModel }
+  cache = { source, loaded }
+  return loaded
+}
+
+/** `{modelId}` as the client sent it (already percent-decoded): a pool name or a model ID of some pool. */
+export function resolvePool(loaded: LoadedConfig, modelId: string): PoolConfig | undefined {
+  return loaded.poolByModel.get(modelId)
+}

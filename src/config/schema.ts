@@ -1,0 +1,158 @@
+/**
+ * ROUTER_CONFIG schema (valibot) and its normalisation into RouterConfig (types.ts).
+ * Errors name the field by path, e.g. `pools.sonnet.deployments[1].weight: expected a number ≥ 0`.
+ */
+import * as v from 'valibot'
+import { familyOf } from '../routing/overrides'
+import { STRATEGIES } from './types'
+import type { BreakerConfig, DeploymentConfig, PoolConfig, RouterConfig } from './types'
+
+const positiveInt = (what: string) =>
+  v.pipe(v.number(`${what} must be a number`), v.integer(`${what} must be a whole number`), v.minValue(1, `${what} must be ≥ 1`))
+const nonNegative = (what: string) => v.pipe(v.number(`${what} must be a number`), v.minValue(0, `${what} must be ≥ 0`))
+const text = (what: string) => v.pipe(v.string(`${what} must be a string`), v.trim(), v.nonEmpty(`${what} must not be empty`))
+
+const PriceSchema = v.strictObject({ input: nonNegative('price.input'), output: nonNegative('price.output') })
+
+const OverrideSchema = v.strictObject({
+  dropAdditionalModelRequestFields: v.optional(v.boolean()),
+  dropReasoningContent: v.optional(v.boolean()),
+  dropAdditionalModelResponseFieldPaths: v.optional(v.boolean()),
+})
+
+const DeploymentSchema = v.strictObject({
+  id: v.pipe(text('id'), v.regex(/^[A-Za-z0-9._:-]{1,64}$/, 'id may use letters, digits and . _ : - (at most 64)')),
+  modelId: v.pipe(text('modelId'), v.maxLength(2048, 'modelId is longer than 2048 characters')),
+  region: v.pipe(text('region'), v.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'region must look like us-east-1')),
+  weight: v.optional(nonNegative('weight'), 1),
+  fallback: v.optional(v.boolean('fallback must be true or false'), false),
+  endpoint: v.optional(
+    v.pipe(
+      text('endpoint'),
+      v.url('endpoint must be an absolute URL'),
+      v.check((s) => /^https?:\/\//.test(s), 'endpoint must be an http(s) URL'),
+    ),
+  ),
+  credentials: v.optional(v.pipe(text('credentials'), v.regex(/^[A-Za-z0-9_]+$/, 'credentials names an env suffix: letters, digits, _'))),
+  rpm: v.optional(positiveInt('rpm')),
+  tpm: v.optional(positiveInt('tpm')),
+  price: v.optional(PriceSchema),
+  maxOutputTokens: v.optional(positiveInt('maxOutputTokens')),
+  burndown: v.optional(v.pipe(nonNegative('burndown'), v.minValue(1, 'burndown must be ≥ 1'))),
+  family: v.optional(text('family')),
+  override: v.optional(OverrideSchema),
+})
+
+const BreakerSchema = v.strictObject({
+  failureThreshold: v.optional(positiveInt('breaker.failureThreshold')),
+  windowMs: v.optional(positiveInt('breaker.windowMs')),
+  failureRate: v.optional(v.pipe(nonNegative('breaker.failureRate'), v.maxValue(1, 'breaker.failureRate must be ≤ 1'))),
+  minRequests: v.optional(positiveInt('breaker.minRequests')),
+  cooldownMs: v.optional(positiveInt('breaker.cooldownMs')),
+  halfOpenProbes: v.optional(positiveInt('breaker.halfOpenProbes')),
+  successesToClose: v.optional(positiveInt('breaker.successesToClose')),
+})
+
+const PoolSchema = v.strictObject({
+  strategy: v.optional(
+    v.picklist(STRATEGIES, `strategy must be one of: ${STRATEGIES.join(', ')}`),
+    'weighted',
+  ),
+  deployments: v.pipe(
+    v.array(DeploymentSchema, 'deployments must be an array'),
+    v.minLength(1, 'deployments must list at least one deployment'),
+  ),
+  maxAttempts: v.optional(positiveInt('maxAttempts')),
+  timeoutMs: v.optional(positiveInt('timeoutMs')),
+  attemptTimeoutMs: v.optional(positiveInt('attemptTimeoutMs')),
+  ttfbTimeoutMs: v.optional(positiveInt('ttfbTimeoutMs')),
+  maxQueueMs: v.optional(nonNegative('maxQueueMs')),
+  breaker: v.optional(BreakerSchema),
+  latencyTtlMs: v.optional(positiveInt('latencyTtlMs')),
+  exploration: v.optional(v.pipe(nonNegative('exploration'), v.maxValue(1, 'exploration must be ≤ 1'))),
+})
+
+const RouterConfigSchema = v.strictObject({
+  pools: v.pipe(
+    v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._:-]{1,128}$/, 'pool names may use letters, digits and . _ : -')), PoolSchema, 'pools must be an object'),
+    v.check((p) => Object.keys(p).length > 0, 'pools must define at least one pool'),
+  ),
+})
+
+export const DEFAULT_BREAKER: BreakerConfig = {
+  failureThreshold: 5,
+  windowMs: 60_000,
+  failureRate: 0.5,
+  minRequests: 10,
+  cooldownMs: 30_000,
+  halfOpenProbes: 1,
+  successesToClose: 2,
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`ROUTER_CONFIG is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** Validates a parsed ROUTER_CONFIG document and fills in defaults. Throws ConfigError listing every problem. */
+export function parseRouterConfig(input: unknown): RouterConfig {
+  const parsed = v.safeParse(RouterConfigSchema, input)
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.issues.map((issue) => {
+        const path = v.getDotPath(issue)
+        return path ? `${path}: ${issue.message}` : issue.message
+      }),
+    )
+  }
+  const problems: string[] = []
+  const seen = new Map<string, string>()
+  const pools: Record<string, PoolConfig> = {}
+  for (const [name, raw] of Object.entries(parsed.output.pools)) {
+    const deployments: DeploymentConfig[] = raw.deployments.map((d, i) => {
+      const where = `pools.${name}.deployments[${i}]`
+      const earlier = seen.get(d.id)
+      if (earlier) problems.push(`${where}.id: duplicate deployment id "${d.id}" (also at ${earlier})`)
+      else seen.set(d.id, where)
+      return {
+        ...d,
+        endpoint: (d.endpoint ?? `https://bedrock-runtime.${d.region}.amazonaws.com`).replace(/\/+$/, ''),
+        family: d.family ?? familyOf(d.modelId),
+      }
+    })
+    if (!deployments.some((d) => !d.fallback)) {
+      problems.push(`pools.${name}.deployments: at least one deployment must be a primary (fallback: false)`)
+    }
+    if (raw.strategy === 'weighted' && !deployments.some((d) => !d.fallback && d.weight > 0)) {
+      problems.push(`pools.${name}.deployments: the weighted strategy needs a primary with weight > 0`)
+    }
+    if (raw.strategy === 'bedrock-ipr') {
+      deployments.forEach((d, i) => {
+        if (!/^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:(default-)?prompt-router\/[A-Za-z0-9.:-]+$/.test(d.modelId)) {
+          problems.push(`pools.${name}.deployments[${i}].modelId: the bedrock-ipr strategy needs a prompt-router ARN`)
+        }
+      })
+    }
+    pools[name] = {
+      name,
+      strategy: raw.strategy,
+      deployments,
+      maxAttempts: raw.maxAttempts ?? Math.min(deployments.length, 5),
+      timeoutMs: raw.timeoutMs ?? 300_000,
+      attemptTimeoutMs: raw.attemptTimeoutMs ?? 120_000,
+      ttfbTimeoutMs: raw.ttfbTimeoutMs ?? 30_000,
+      maxQueueMs: raw.maxQueueMs ?? 0,
+      breaker: { ...DEFAULT_BREAKER, ...stripUndefined(raw.breaker ?? {}) },
+      latencyTtlMs: raw.latencyTtlMs ?? 300_000,
+      exploration: raw.exploration ?? 0.05,
+    }
+  }
+  if (problems.length) throw new ConfigError(problems)
+  return { pools }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, value]) => value !== undefined)) as Partial<T>
+}

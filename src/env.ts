@@ -1,0 +1,15 @@
+/** Bindings and variables the router reads (Worker vars/secrets, or process/Deno env through an adapter). */
+export interface RouterEnv {
+  /** The configuration document: JSON text (or an object when set as a structured var). */
+  ROUTER_CONFIG?: unknown
+  /** Comma-separated client API keys, presented as `Authorization: Bearer <key>`. */
+  ROUTER_API_KEYS?: string
+  /** Set (to any non-empty value) only by demo mode: allows running without client keys. */
+  ROUTER_DEMO?: string
+  /** Default upstream credentials; named sets use the suffix `_<NAME>` (see bedrock/credentials.ts). */
+  AWS_ACCESS_KEY_ID?: string
+  AWS_SECRET_ACCESS_KEY?: string
+  AWS_SESSION_TOKEN?: string
+  AWS_BEARER_TOKEN_BEDROCK?: string
+  [name: string]: unknown
+}

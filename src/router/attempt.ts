@@ -1,0 +1,205 @@
+/**
+ * One upstream attempt against one deployment: send, and decide whether it succeeded early enough to commit
+ * to the client. A Converse attempt is complete when its body has arrived. A ConverseStream attempt commits
+ * at its first content frame: until then (HTTP error, exception frame, truncated or stalled stream, first-byte
+ * timeout) it can still fail over, because nothing has gone to the client.
+ */
+import { readUpstreamError, sendToBedrock, type Operation } from '../bedrock/client'
+import type { Credentials } from '../bedrock/credentials'
+import type { DeploymentConfig } from '../config/types'
+import { classifyException, classifyHttp, classifyNetworkError, classifyTimeout } from '../routing/classify'
+import type { TokenUsage, UpstreamResult } from '../routing/types'
+import { EventStreamError, EventStreamFramer, type Frame } from '../wire/eventstream'
+
+export interface AttemptInput {
+  deployment: DeploymentConfig
+  credentials: Credentials
+  operation: Operation
+  body: string
+  /** Time allowed until the answer (Converse) or the first content frame (streams), ms. */
+  timeoutMs: number
+  /** Client went away: abort upstream too. */
+  clientSignal?: AbortSignal
+}
+
+/** A failed attempt, with what to relay to the client if it cannot fail over. */
+export interface AttemptFailure {
+  ok: false
+  result: UpstreamResult
+  /** Upstream's own error answer, relayed verbatim when the router fails fast. */
+  relay?: { status: number; errorType: string; body: string; requestId?: string }
+  latencyMs: number
+}
+
+export interface ConverseSuccess {
+  ok: true
+  kind: 'converse'
+  body: string
+  requestId?: string
+  usage?: TokenUsage
+  invokedModelId?: string
+  latencyMs: number
+}
+
+export interface StreamStart {
+  ok: true
+  kind: 'stream'
+  /** Frames received before committing (messageStart and the first content frame). */
+  frames: Frame[]
+  framer: EventStreamFramer
+  reader: ReadableStreamDefaultReader<Uint8Array>
+  abort: AbortController
+  requestId?: string
+  /** Time to the first content frame, ms. */
+  latencyMs: number
+}
+
+export type AttemptResult = AttemptFailure | ConverseSuccess | StreamStart
+
+export async function attempt(input: AttemptInput): Promise<AttemptResult> {
+  const started = Date.now()
+  const abort = new AbortController()
+  const onClientAbort = () => abort.abort(new DOMException('client went away', 'AbortError'))
+  input.clientSignal?.addEventListener('abort', onClientAbort, { once: true })
+  let timedOut = false
+  const timer = setTimeout(() => {
+    timedOut = true
+    abort.abort(new DOMException('attempt timed out', 'TimeoutError'))
+  }, Math.max(1, input.timeoutMs))
+  const failed = (result: UpstreamResult, relay?: AttemptFailure['relay']): AttemptFailure => ({
+    ok: false,
+    result,
+    relay,
+    latencyMs: Date.now() - started,
+  })
+  try {
+    let res: Response
+    try {
+      res = await sendToBedrock({ ...input, signal: abort.signal })
+    } catch (e) {
+      return failed(timedOut ? classifyTimeout() : classifyNetworkError(errorText(e)))
+    }
+    if (input.operation === 'converse') {
+      let text: string
+      try {
+        text = await res.text()
+      } catch (e) {
+        return failed(timedOut ? classifyTimeout() : classifyNetworkError(errorText(e)))
+      }
+      return converseOutcome(res, text, started)
+    }
+    if (!res.ok || !res.body) {
+      const text = await res.text().catch(() => '')
+      const err = await readUpstreamError(res, text)
+      return failed(classifyHttp(err.status, err.errorType, res.headers.get('retry-after'), err.message), {
+        status: err.status,
+        errorType: err.errorType,
+        body: text,
+        requestId: err.requestId,
+      })
+    }
+    const reader = res.body.getReader()
+    const framer = new EventStreamFramer()
+    const frames: Frame[] = []
+    try {
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) {
+          framer.end()
+          return failed(classifyNetworkError('upstream stream ended before any content'))
+        }
+        for (const frame of framer.push(value)) {
+          if (frame.messageType !== 'event') {
+            reader.cancel().catch(() => {})
+            return failed(frameFailure(frame))
+          }
+          frames.push(frame)
+        }
+        if (frames.some((f) => f.eventType !== 'messageStart')) break
+      }
+    } catch (e) {
+      reader.cancel().catch(() => {})
+      if (timedOut) return failed(classifyTimeout())
+      if (e instanceof EventStreamError) return failed(classifyNetworkError(`malformed upstream stream: ${e.message}`))
+      return failed(classifyNetworkError(errorText(e)))
+    }
+    clearTimeout(timer)
+    return {
+      ok: true,
+      kind: 'stream',
+      frames,
+      framer,
+      reader,
+      abort,
+      requestId: res.headers.get('x-amzn-requestid') ?? undefined,
+      latencyMs: Date.now() - started,
+    }
+  } finally {
+    clearTimeout(timer)
+    input.clientSignal?.removeEventListener('abort', onClientAbort)
+  }
+}
+
+async function converseOutcome(res: Response, text: string, started: number): Promise<AttemptResult> {
+  const latencyMs = Date.now() - started
+  let json: Record<string, any> | undefined
+  try {
+    json = JSON.parse(text)
+  } catch {
+    json = undefined
+  }
+  // Bedrock answers some routing errors with HTTP 200 and {"Output":{"__type":…}} (bedrock-wire.md §3.2).
+  if (!res.ok || !json || typeof json !== 'object' || json.Output?.__type) {
+    const err = await readUpstreamError(res, text)
+    const result = classifyHttp(err.status, err.errorType, res.headers.get('retry-after'), err.message)
+    return {
+      ok: false,
+      result,
+      relay: { status: err.status, errorType: err.errorType, body: res.ok ? JSON.stringify({ message: err.message }) : text, requestId: err.requestId },
+      latencyMs,
+    }
+  }
+  return {
+    ok: true,
+    kind: 'converse',
+    body: text,
+    requestId: res.headers.get('x-amzn-requestid') ?? undefined,
+    usage: usageOf(json.usage),
+    invokedModelId: json.trace?.promptRouter?.invokedModelId,
+    latencyMs,
+  }
+}
+
+/** An exception or error frame received where content was expected. */
+export function frameFailure(frame: Frame): UpstreamResult {
+  if (frame.messageType === 'exception') {
+    return classifyException(frame.exceptionType ?? 'internalServerException', payloadMessage(frame))
+  }
+  return classifyException(frame.errorCode ?? 'internalServerException', frame.errorMessage ?? 'upstream error frame')
+}
+
+export function payloadMessage(frame: Frame): string {
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(frame.payload))
+    if (typeof parsed?.message === 'string') return parsed.message
+  } catch {
+    // fall through
+  }
+  return 'upstream exception'
+}
+
+export function usageOf(raw: unknown): TokenUsage | undefined {
+  if (!raw || typeof raw !== 'object') return undefined
+  const u = raw as Record<string, unknown>
+  if (typeof u.inputTokens !== 'number' || typeof u.outputTokens !== 'number') return undefined
+  return {
+    inputTokens: u.inputTokens,
+    outputTokens: u.outputTokens,
+    cacheReadInputTokens: typeof u.cacheReadInputTokens === 'number' ? u.cacheReadInputTokens : undefined,
+    cacheWriteInputTokens: typeof u.cacheWriteInputTokens === 'number' ? u.cacheWriteInputTokens : undefined,
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e)
+}

@@ -1,0 +1,138 @@
+/**
+ * The client side of a committed ConverseStream: forwards each upstream frame as soon as it is framed and
+ * CRC-checked, either byte-identical (binary event stream, what AWS SDKs read) or as SSE (browsers).
+ * Any upstream failure after commit ends the client's stream with an explicit error (an exception frame, or
+ * SSE `event: error`), never a silent clean end — including a stream that stops before its `metadata` event.
+ */
+import type { TokenUsage, UpstreamResult } from '../routing/types'
+import { classifyNetworkError } from '../routing/classify'
+import { encodeExceptionFrame, EventStreamError, type Frame } from '../wire/eventstream'
+import { sseError, sseFromFrame } from '../wire/sse'
+import { frameFailure, payloadMessage, usageOf, type StreamStart } from './attempt'
+
+export type StreamFormat = 'eventstream' | 'sse'
+
+export interface StreamSummary {
+  /** success, or why the stream ended early. */
+  result: UpstreamResult
+  usage?: TokenUsage
+  invokedModelId?: string
+  frames: number
+  /** The client disconnected before the end. */
+  cancelled: boolean
+}
+
+const decoder = new TextDecoder()
+
+export function clientStream(
+  start: StreamStart,
+  format: StreamFormat,
+  onDone: (summary: StreamSummary) => void,
+): ReadableStream<Uint8Array> {
+  const { reader, framer } = start
+  let pending: Frame[] | undefined = start.frames
+  let usage: TokenUsage | undefined
+  let invokedModelId: string | undefined
+  let frames = 0
+  let sawMetadata = false
+  let finished = false
+
+  const finish = (result: UpstreamResult, cancelled = false) => {
+    if (finished) return
+    finished = true
+    onDone({ result, usage, invokedModelId, frames, cancelled })
+  }
+
+  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, result: UpstreamResult, frame?: Frame) => {
+    if (format === 'sse') {
+      controller.enqueue(frame ? sseFromFrame(frame) : sseError(errorName(result), result.message ?? 'upstream stream failed'))
+    } else {
+      controller.enqueue(frame ? frame.bytes : encodeExceptionFrame(exceptionName(result), result.message ?? 'upstream stream failed'))
+    }
+    controller.close()
+    reader.cancel().catch(() => {})
+    finish(result)
+  }
+
+  /** Forwards frames; returns false once the stream has been ended by an exception frame. */
+  const forward = (controller: ReadableStreamDefaultController<Uint8Array>, batch: Frame[]): boolean => {
+    for (const frame of batch) {
+      if (frame.messageType !== 'event') {
+        fail(controller, frameFailure(frame), frame)
+        return false
+      }
+      frames++
+      if (frame.eventType === 'metadata') {
+        sawMetadata = true
+        try {
+          const meta = JSON.parse(decoder.decode(frame.payload))
+          usage = usageOf(meta.usage)
+          invokedModelId = meta.trace?.promptRouter?.invokedModelId
+        } catch {
+          // metadata we cannot read is still forwarded; accounting falls back to the reservation
+        }
+      }
+      controller.enqueue(format === 'sse' ? sseFromFrame(frame) : frame.bytes)
+    }
+    return true
+  }
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (pending) {
+        const batch = pending
+        pending = undefined
+        if (!forward(controller, batch)) return
+      }
+      try {
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (done) {
+            framer.end()
+            if (!sawMetadata) {
+              fail(controller, classifyNetworkError('upstream stream ended before its metadata event (truncated)'))
+              return
+            }
+            controller.close()
+            finish({ class: 'success', status: 200 })
+            return
+          }
+          const batch = framer.push(value)
+          if (batch.length === 0) continue
+          forward(controller, batch)
+          return
+        }
+      } catch (e) {
+        const message = e instanceof EventStreamError ? `malformed upstream stream: ${e.message}` : `upstream stream failed: ${(e as Error)?.message ?? e}`
+        fail(controller, classifyNetworkError(message))
+      }
+    },
+    cancel() {
+      start.abort.abort()
+      reader.cancel().catch(() => {})
+      finish({ class: 'success', status: 499, message: 'client cancelled' }, true)
+    },
+  })
+}
+
+/** SSE error type for a router-raised failure. */
+function errorName(result: UpstreamResult): string {
+  return exceptionName(result)
+}
+
+/** The in-stream exception name (lowerCamel, as Bedrock sends) closest to a failure class. */
+function exceptionName(result: UpstreamResult): string {
+  if (result.errorType) return result.errorType.charAt(0).toLowerCase() + result.errorType.slice(1)
+  switch (result.class) {
+    case 'throttled':
+      return 'throttlingException'
+    case 'unavailable':
+      return 'serviceUnavailableException'
+    case 'client':
+      return 'validationException'
+    default:
+      return 'internalServerException'
+  }
+}
+
+export { payloadMessage }

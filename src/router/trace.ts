@@ -1,0 +1,106 @@
+/**
+ * The decision trace of one request: which deployment served it and why, and why each earlier attempt was
+ * abandoned. Written to response headers (`x-router-*`) and to one structured log line per request.
+ */
+import type { Operation } from '../bedrock/client'
+import type { DeploymentConfig, PoolConfig } from '../config/types'
+import type { OutcomeClass, TokenUsage, UpstreamResult } from '../routing/types'
+
+export interface AbandonedAttempt {
+  deployment: string
+  region: string
+  class: OutcomeClass
+  errorType?: string
+  status: number
+}
+
+export class RequestTrace {
+  readonly started = Date.now()
+  readonly attempts: AbandonedAttempt[] = []
+  private servedBy?: { deployment: DeploymentConfig; reason: string; latencyMs: number }
+  private queuedMs = 0
+  private outcome?: { result: UpstreamResult; usage?: TokenUsage; costUsd?: number; invokedModelId?: string; cancelled?: boolean }
+  private status = 0
+  private logged = false
+
+  constructor(
+    private readonly pool: PoolConfig,
+    private readonly operation: Operation,
+    private readonly requestedModel: string,
+    private readonly client?: string,
+  ) {}
+
+  abandoned(deployment: DeploymentConfig, result: UpstreamResult, _reason: string) {
+    this.attempts.push({ deployment: deployment.id, region: deployment.region, class: result.class, errorType: result.errorType, status: result.status })
+  }
+
+  queued(ms: number) {
+    this.queuedMs += ms
+  }
+
+  served(deployment: DeploymentConfig, reason: string, latencyMs: number) {
+    this.servedBy = { deployment, reason, latencyMs }
+  }
+
+  completed(result: UpstreamResult, usage?: TokenUsage, costUsd?: number, invokedModelId?: string, cancelled?: boolean) {
+    this.outcome = { result, usage, costUsd, invokedModelId, cancelled }
+  }
+
+  /** `use1=throttled:ThrottlingException, usw2=timeout` */
+  summary(): string {
+    return this.attempts.map((a) => `${a.deployment}=${a.class}${a.errorType ? `:${a.errorType}` : ''}`).join(', ')
+  }
+
+  /** Adds the trace headers to a response; logs now unless the response is a stream still running. */
+  finish(res: Response, opts: { logNow?: boolean; failFast?: boolean } = {}): Response {
+    const h = res.headers
+    h.set('x-router-pool', this.pool.name)
+    h.set('x-router-strategy', this.pool.strategy)
+    h.set('x-router-attempts', String(this.attempts.length + (this.servedBy ? 1 : 0)))
+    if (this.attempts.length) h.set('x-router-failovers', this.summary())
+    if (this.servedBy) {
+      h.set('x-router-deployment', this.servedBy.deployment.id)
+      h.set('x-router-region', this.servedBy.deployment.region)
+      h.set('x-router-model', this.servedBy.deployment.modelId)
+      h.set('x-router-reason', this.servedBy.reason)
+    }
+    if (this.queuedMs) h.set('x-router-queued-ms', String(this.queuedMs))
+    if (opts.failFast) h.set('x-router-fail-fast', 'true')
+    h.set('x-router-overhead-ms', String(Math.max(0, Date.now() - this.started - (this.servedBy?.latencyMs ?? 0) - this.queuedMs)))
+    this.status = res.status
+    if (opts.logNow !== false) this.log()
+    return res
+  }
+
+  log() {
+    if (this.logged) return
+    this.logged = true
+    const s = this.servedBy
+    const o = this.outcome
+    console.log(
+      JSON.stringify({
+        msg: 'request',
+        pool: this.pool.name,
+        strategy: this.pool.strategy,
+        operation: this.operation,
+        model: this.requestedModel,
+        client: this.client,
+        status: this.status,
+        deployment: s?.deployment.id,
+        region: s?.deployment.region,
+        reason: s?.reason,
+        attempts: this.attempts.length + (s ? 1 : 0),
+        failovers: this.attempts,
+        queuedMs: this.queuedMs || undefined,
+        firstByteMs: s?.latencyMs,
+        totalMs: Date.now() - this.started,
+        outcome: o?.result.class,
+        error: o && o.result.class !== 'success' ? o.result.message : undefined,
+        cancelled: o?.cancelled || undefined,
+        usage: o?.usage,
+        costUsd: o?.costUsd,
+        invokedModelId: o?.invokedModelId,
+      }),
+    )
+  }
+}

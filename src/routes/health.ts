@@ -1,0 +1,41 @@
+/** GET /health: is the router configured and able to route? Names deployments, never credentials. */
+import { Hono } from 'hono'
+import type { AppEnv } from '../app'
+import { resolveCredentials } from '../bedrock/credentials'
+import { loadConfig } from '../config/load'
+import { ConfigError } from '../config/schema'
+
+export const healthRoutes = new Hono<AppEnv>()
+
+healthRoutes.get('/health', async (c) => {
+  const env = c.env ?? {}
+  const problems: string[] = []
+  if (!env.ROUTER_API_KEYS && !env.ROUTER_DEMO) problems.push('ROUTER_API_KEYS is not set: client authentication is required')
+  let pools: Record<string, unknown> = {}
+  try {
+    const { config } = loadConfig(env.ROUTER_CONFIG)
+    const store = c.get('store')
+    for (const pool of Object.values(config.pools)) {
+      pools[pool.name] = {
+        strategy: pool.strategy,
+        deployments: pool.deployments.map((d) => ({
+          id: d.id,
+          modelId: d.modelId,
+          region: d.region,
+          fallback: d.fallback || undefined,
+          credentials: resolveCredentials(env, d.credentials) ? 'configured' : 'missing',
+        })),
+        state: await store.snapshot(pool),
+      }
+      for (const d of pool.deployments) {
+        if (!resolveCredentials(env, d.credentials)) problems.push(`deployment ${d.id} has no upstream credentials`)
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e
+    problems.push(...e.problems)
+    pools = {}
+  }
+  const status = problems.length ? 'unhealthy' : 'ok'
+  return c.json({ status, demo: Boolean(env.ROUTER_DEMO) || undefined, problems: problems.length ? problems : undefined, pools }, problems.length ? 503 : 200)
+})

@@ -1,0 +1,41 @@
+/**
+ * In-memory StateStore: one process (or one isolate) owns the state. Used by unit tests, by single-process
+ * deployments, and as the local estimate when a shared store is unreachable.
+ */
+import type { PoolConfig } from '../config/types'
+import { createPoolState, decide, record, snapshot, type PoolState } from '../routing/engine'
+import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
+import type { StateStore } from './types'
+
+export class MemoryStateStore implements StateStore {
+  private readonly pools = new Map<string, PoolState>()
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly rng: () => number = Math.random,
+  ) {}
+
+  private state(pool: PoolConfig): PoolState {
+    let state = this.pools.get(pool.name)
+    if (!state) {
+      state = createPoolState(pool)
+      this.pools.set(pool.name, state)
+    }
+    return state
+  }
+
+  async acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
+    const state = this.state(pool)
+    const now = this.now()
+    if (previous) record(pool, state, previous, now)
+    return decide(pool, state, estimate, tried, now, this.rng)
+  }
+
+  async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
+    record(pool, this.state(pool), outcome, this.now())
+  }
+
+  async snapshot(pool: PoolConfig) {
+    return snapshot(pool, this.state(pool), this.now())
+  }
+}

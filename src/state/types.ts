@@ -1,0 +1,24 @@
+/**
+ * Where routing state lives. Every backend runs the same pure engine (routing/engine.ts) on its copy of a
+ * pool's state; they differ only in where that state is kept and how atomically it is updated:
+ * memory (one process), Durable Objects (global, on Workers), Deno KV (global, on Deno).
+ */
+import type { PoolConfig } from '../config/types'
+import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
+
+export interface StateStore {
+  /**
+   * Picks a deployment for the next attempt and reserves its quota, atomically, in one round trip.
+   * `previous` (the outcome of the attempt that just failed, if any) is recorded first, in the same step.
+   */
+  acquire(
+    pool: PoolConfig,
+    estimate: RequestEstimate,
+    tried: readonly string[],
+    previous?: AttemptOutcome,
+  ): Promise<Decision>
+  /** Records a finished attempt: reconciles the reservation, feeds breaker and latency. Off the hot path. */
+  report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void>
+  /** Per-deployment view for /health and stats. */
+  snapshot(pool: PoolConfig): Promise<unknown>
+}
