@@ -28,7 +28,7 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
     if (e instanceof ConfigError) return bedrockError(500, 'InternalServerException', `The router is misconfigured: ${e.problems.join('; ')}`)
     throw e
   }
-  const modelId = c.req.param('modelId')
+  const modelId = c.req.param('modelId') ?? ''
   const pool = resolvePool(loaded, modelId)
   if (!pool) return notFoundError(`Model ${JSON.stringify(modelId)} is not served by this router: use a pool name or a model ID of a configured pool.`)
 

@@ -1,0 +1,95 @@
+/**
+ * `npm start`: serves the router on http://127.0.0.1:8787 (PORT and HOST override) inside workerd.
+ *
+ * - With ROUTER_CONFIG (JSON text, or a path to a JSON file): validates it and the environment first, and
+ *   refuses to start with a list of what is wrong (no client keys, missing credentials, bad fields).
+ * - Without it: demo mode. Starts the built-in Bedrock simulator (three regions) and routes to it, so routing
+ *   and failover can be tried without an AWS account.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { credentialHint, resolveCredentials } from '../src/bedrock/credentials'
+import { ConfigError, parseRouterConfig } from '../src/config/schema'
+import { demoConfig } from './demo-config'
+import { startRouter, workerVars } from './router-runtime'
+
+async function main() {
+  const port = Number(process.env.PORT ?? 8787)
+  const host = process.env.HOST ?? '127.0.0.1'
+  const env: Record<string, string | undefined> = { ...process.env }
+  let demo: Awaited<ReturnType<typeof demoConfig>> | undefined
+
+  if (!env.ROUTER_CONFIG) {
+    demo = await demoConfig()
+    env.ROUTER_CONFIG = JSON.stringify(demo.config)
+    env.ROUTER_DEMO = '1'
+    env.ROUTER_API_KEYS ??= demo.clientKey
+    Object.assign(env, demo.credentialsEnv)
+  } else {
+    const raw = env.ROUTER_CONFIG.trim()
+    if (!raw.startsWith('{')) {
+      if (!existsSync(raw)) fail([`ROUTER_CONFIG is neither JSON nor a path to a file: ${raw}`])
+      env.ROUTER_CONFIG = readFileSync(raw, 'utf8')
+    }
+    const problems = checkEnvironment(env)
+    if (problems.length) fail(problems)
+  }
+
+  const router = await startRouter({ vars: workerVars(env), port, host })
+  const key = env.ROUTER_API_KEYS!.split(',')[0].trim()
+  console.log(`Bedrock edge router listening on ${router.url}${demo ? ' (demo mode: built-in Bedrock simulator)' : ''}`)
+  if (demo) {
+    console.log(`  simulator regions: ${Object.entries(demo.simulator.endpoints).map(([r, u]) => `${r}=${u}`).join('  ')}`)
+    console.log(`  demo client key:   ${key}`)
+    console.log(`  pools:             ${Object.keys(demo.config.pools).join(', ')}`)
+  }
+  console.log('\nTry it:')
+  console.log(
+    `  curl -s ${router.url}/model/${demo ? 'demo' : Object.keys(JSON.parse(env.ROUTER_CONFIG!).pools)[0]}/converse -H 'authorization: Bearer ${demo ? key : '<your key>'}' -H 'content-type: application/json' -d '{"messages":[{"role":"user","content":[{"text":"Hello"}]}]}' -D - `,
+  )
+  if (demo) {
+    console.log(`  # make us-east-1 throttle the next 3 requests, and watch x-router-failovers:`)
+    console.log(`  curl -s -X POST ${demo.simulator.controlUrl}/__sim/rules -d '{"region":"us-east-1","fault":"throttle","times":3}'`)
+    console.log(`  # stream as SSE:`)
+    console.log(`  curl -sN ${router.url}/model/demo/converse-stream -H 'accept: text/event-stream' -H 'authorization: Bearer ${key}' -H 'content-type: application/json' -d '{"messages":[{"role":"user","content":[{"text":"Hello"}]}]}'`)
+  }
+  const stop = async () => {
+    await router.close()
+    await demo?.simulator.close()
+    process.exit(0)
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+}
+
+/** Everything that would make the router refuse traffic, found before it starts. */
+export function checkEnvironment(env: Record<string, string | undefined>): string[] {
+  const problems: string[] = []
+  if (!env.ROUTER_API_KEYS?.split(',').some((k) => k.trim())) {
+    problems.push('ROUTER_API_KEYS is not set: the router refuses to start without client authentication (comma-separated keys).')
+  }
+  try {
+    const config = parseRouterConfig(JSON.parse(env.ROUTER_CONFIG!))
+    for (const pool of Object.values(config.pools)) {
+      for (const d of pool.deployments) {
+        if (!resolveCredentials(env, d.credentials)) problems.push(`deployment ${d.id}: no upstream credentials; set ${credentialHint(d.credentials)}`)
+      }
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) problems.push(...e.problems)
+    else if (e instanceof SyntaxError) problems.push(`ROUTER_CONFIG is not valid JSON: ${e.message}`)
+    else throw e
+  }
+  return problems
+}
+
+function fail(problems: string[]): never {
+  console.error(`The router cannot start:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+  process.exit(1)
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+  main().catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })
+}
