@@ -3,7 +3,7 @@
  * environment as Worker vars. Used by `npm start`, the end-to-end tests and the benchmarks.
  */
 import { build } from 'esbuild'
-import { Miniflare } from 'miniflare'
+import { Log, LogLevel, Miniflare } from 'miniflare'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -53,7 +53,7 @@ export async function startRouter(opts: { vars: Record<string, string>; port?: n
     bindings: opts.vars,
     host: opts.host ?? '127.0.0.1',
     port: opts.port ?? 0,
-    log: undefined,
+    log: opts.log ? new Log(LogLevel.INFO) : undefined,
   })
   const url = (await miniflare.ready).toString().replace(/\/$/, '')
   return { url, miniflare, close: () => miniflare.dispose() }

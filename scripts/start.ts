@@ -34,7 +34,7 @@ async function main() {
     if (problems.length) fail(problems)
   }
 
-  const router = await startRouter({ vars: workerVars(env), port, host })
+  const router = await startRouter({ vars: workerVars(env), port, host, log: true })
   const key = env.ROUTER_API_KEYS!.split(',')[0].trim()
   console.log(`Bedrock edge router listening on ${router.url}${demo ? ' (demo mode: built-in Bedrock simulator)' : ''}`)
   if (demo) {
