@@ -54,6 +54,13 @@ export async function startRouter(opts: { vars: Record<string, string>; port?: n
     host: opts.host ?? '127.0.0.1',
     port: opts.port ?? 0,
     log: opts.log ? new Log(LogLevel.INFO) : undefined,
+    // Without `log`, the worker's own log lines are drained silently (tests, benchmarks).
+    handleRuntimeStdio: opts.log
+      ? undefined
+      : (stdout, stderr) => {
+          stdout.resume()
+          stderr.resume()
+        },
   })
   const url = (await miniflare.ready).toString().replace(/\/$/, '')
   return { url, miniflare, close: () => miniflare.dispose() }
