@@ -103,7 +103,7 @@ export function clientStream(
           return
         }
       } catch (e) {
-        const message = e instanceof EventStreamError ? `malformed upstream stream: ${e.message}` : `upstream stream failed: ${(e as Error)?.message ?? e}`
+        const message = e instanceof EventStreamError ? `malformed upstream stream: ${e.message}` : `upstream stream broke off: ${(e as Error)?.message ?? e}`
         fail(controller, classifyNetworkError(message))
       }
     },
