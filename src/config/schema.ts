@@ -102,7 +102,7 @@ export function parseRouterConfig(input: unknown): RouterConfig {
   if (!parsed.success) {
     throw new ConfigError(
       parsed.issues.map((issue) => {
-        const path = v.getDotPath(issue)
+        const path = fieldPath(issue.path)
         return path ? `${path}: ${issue.message}` : issue.message
       }),
     )
@@ -125,7 +125,7 @@ export function parseRouterConfig(input: unknown): RouterConfig {
     if (!deployments.some((d) => !d.fallback)) {
       problems.push(`pools.${name}.deployments: at least one deployment must be a primary (fallback: false)`)
     }
-    if (raw.strategy === 'weighted' && !deployments.some((d) => !d.fallback && d.weight > 0)) {
+    else if (raw.strategy === 'weighted' && !deployments.some((d) => !d.fallback && d.weight > 0)) {
       problems.push(`pools.${name}.deployments: the weighted strategy needs a primary with weight > 0`)
     }
     if (raw.strategy === 'bedrock-ipr') {
@@ -151,6 +151,14 @@ export function parseRouterConfig(input: unknown): RouterConfig {
   }
   if (problems.length) throw new ConfigError(problems)
   return { pools }
+}
+
+/** `pools.sonnet.deployments[1].weight` from a valibot issue path. */
+function fieldPath(path: { key: unknown }[] | undefined): string {
+  return (path ?? [])
+    .map((item) => (typeof item.key === 'number' ? `[${item.key}]` : `.${String(item.key)}`))
+    .join('')
+    .replace(/^\./, '')
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

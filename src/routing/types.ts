@@ -19,6 +19,8 @@ export interface Reservation {
   at: number
   /** Tokens reserved (input estimate + output cap). */
   tokens: number
+  /** The attempt holds a half-open probe slot of the deployment's breaker (released by `record`). */
+  probe?: boolean
 }
 
 export type Decision =
@@ -85,4 +87,133 @@ export interface AttemptOutcome {
   stream?: boolean
   /** Bedrock Prompt Router: the model that really served. */
   invokedModelId?: string
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Pool state: plain JSON data, bounded in size, persisted between requests (Durable Object, Deno KV or memory).
+// ---------------------------------------------------------------------------------------------------------------------
+
+/**
+ * Usage in one 1-second slot of a deployment's sliding window (`sec` = floor(epoch ms / 1000)). A slot counts toward the
+ * window for 61 seconds (see window.ts), and slots after "now" hold reservations of queued requests.
+ */
+export interface UsageBucket {
+  sec: number
+  requests: number
+  tokens: number
+}
+
+/** Successes and breaker-counted failures in one slot of the breaker's window. */
+export interface OutcomeBucket {
+  /** Slot start, epoch ms. */
+  start: number
+  successes: number
+  failures: number
+}
+
+export type BreakerPhase = 'closed' | 'open' | 'half-open'
+
+export interface BreakerState {
+  phase: BreakerPhase
+  /** While open: when it may start admitting half-open probes. */
+  openUntil: number
+  /** Start times (= reservation.at) of half-open probes in flight; stale ones expire (see breaker.ts). */
+  probes: number[]
+  /** Probe successes since it went half-open. */
+  halfOpenSuccesses: number
+  /** Outcomes within `breaker.windowMs` while closed. */
+  outcomes: OutcomeBucket[]
+  /** How many times it has opened (stats). */
+  opened: number
+}
+
+/** Limits learned from upstream 429s (the account quota is shared with other traffic). */
+export interface LearnedLimits {
+  /** Effective requests per minute, null when only the configured limit applies. */
+  rpm: number | null
+  /** Effective tokens per minute, null when only the configured limit applies. */
+  tpm: number | null
+  /** Additive increase per minute of serving without throttles. */
+  rpmStep: number
+  tpmStep: number
+  /** Last upstream 429. */
+  throttledAt: number
+  /** Last time the limits were raised (additive increase is paced on it). */
+  raisedAt: number
+}
+
+export type CooldownReason = 'throttled' | 'misconfigured'
+
+export interface Cooldown {
+  until: number
+  reason: CooldownReason
+}
+
+/** Exponentially weighted moving average of one latency kind, and the measurement in flight. */
+export interface LatencyStat {
+  /** null: no sample yet. */
+  ewmaMs: number | null
+  /** Time of the last sample. */
+  at: number
+  samples: number
+  /** A request was sent to measure an unmeasured/stale deployment and has not reported yet. */
+  pendingSince: number | null
+}
+
+export interface DeploymentState {
+  /** 1-second slots, ascending by `sec`, at most 61 past slots plus future (queued) ones. */
+  usage: UsageBucket[]
+  breaker: BreakerState
+  cooldown: Cooldown | null
+  /** Upstream 429s in a row (cooldown length for strategies without windows). */
+  consecutiveThrottles: number
+  learned: LearnedLimits | null
+  /** Converse: total time; stream: time to first byte. */
+  latency: { converse: LatencyStat; stream: LatencyStat }
+}
+
+export interface PoolState {
+  version: 1
+  deployments: Record<string, DeploymentState>
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Snapshot for /health and stats.
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** Why a deployment cannot take a request now: health (breaker, misconfigured) or capacity (throttled, window full). */
+export type UnusableReason =
+  | 'breaker-open'
+  | 'half-open-probes-busy'
+  | 'misconfigured'
+  | 'throttled'
+  | 'window-full'
+
+export interface DeploymentSnapshot {
+  id: string
+  modelId: string
+  region: string
+  fallback: boolean
+  /** Whether a small request could be sent to it now. */
+  usable: boolean
+  reason: UnusableReason | null
+  breaker: BreakerPhase
+  breakerOpenUntil: number | null
+  probesInFlight: number
+  /** Breaker window: successes and counted failures. */
+  recentSuccesses: number
+  recentFailures: number
+  /** Usage in the sliding 60 s window now, and reservations for queued requests (after now). */
+  window: { requests: number; tokens: number; queuedRequests: number; queuedTokens: number }
+  limits: {
+    configuredRpm: number | null
+    configuredTpm: number | null
+    /** What the router enforces now (configured, lowered by learned limits); null = unlimited. */
+    effectiveRpm: number | null
+    effectiveTpm: number | null
+    learned: boolean
+  }
+  latencyMs: { converse: number | null; stream: number | null }
+  cooldownUntil: number | null
+  cooldownReason: CooldownReason | null
 }

@@ -12,11 +12,11 @@ function toBytes(data: SourceData): Uint8Array {
 }
 
 export class WebCryptoSha256 {
-  private readonly secret?: Uint8Array
+  private readonly secret?: Uint8Array<ArrayBuffer>
   private chunks: Uint8Array[] = []
 
   constructor(secret?: SourceData) {
-    if (secret !== undefined) this.secret = toBytes(secret).slice()
+    if (secret !== undefined) this.secret = new Uint8Array(toBytes(secret))
   }
 
   update(data: Uint8Array): void {

@@ -1,7 +1,7 @@
 /**
  * SigV4 verification (header form, `AWS4-HMAC-SHA256`). The signature is recomputed with `@smithy/signature-v4`
- * over the request exactly as received: the raw (still percent-encoded) path, which the signer double-encodes as
- * every non-S3 service does, the signed headers only, and the SHA-256 of the received body.
+ * over the request as received: the received path (see `normalisedPath`), which the signer double-encodes as for
+ * every non-S3 service, the signed headers only with their received values, and the SHA-256 of the received body.
  */
 import { SignatureV4 } from '@smithy/signature-v4'
 import { awsError, type AwsError } from './errors'
@@ -69,6 +69,22 @@ export function parseSigV4Authorization(value: string): ParsedAuth | string {
   }
 }
 
+const strictEncode = (s: string) =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+
+/**
+ * The path as AWS normalises it before signing: each segment decoded and encoded once (the signer then encodes it
+ * again). So `%3A` on the wire canonicalises to `%253A`, while a raw `:` canonicalises to `%253A` too — and no
+ * longer matches a client that signed the raw `:` as `%3A`, just as real Bedrock rejects it.
+ */
+function normalisedPath(pathname: string): string | undefined {
+  try {
+    return pathname.split('/').map((seg) => strictEncode(decodeURIComponent(seg))).join('/')
+  } catch {
+    return undefined
+  }
+}
+
 function parseAmzDate(v: string): Date | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(v)
   if (!m) return undefined
@@ -126,6 +142,8 @@ export async function verifySigV4(req: ReceivedRequest, expect: SigV4Expectation
     return invalid(`The provided 'x-amz-content-sha256' header does not match what was computed.`)
   }
 
+  const path = normalisedPath(req.url.pathname)
+  if (path === undefined) return invalid(MISMATCH)
   const query: Record<string, string | string[]> = {}
   for (const [k, v] of req.url.searchParams) {
     const prev = query[k]
@@ -146,7 +164,7 @@ export async function verifySigV4(req: ReceivedRequest, expect: SigV4Expectation
       protocol: req.url.protocol,
       hostname: req.url.hostname,
       port: req.url.port ? Number(req.url.port) : undefined,
-      path: req.url.pathname,
+      path,
       query,
       headers,
       body: req.body,

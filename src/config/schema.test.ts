@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, parseRouterConfig } from './schema'
+import { loadConfig, resolvePool } from './load'
+
+const valid = {
+  pools: {
+    sonnet: {
+      strategy: 'weighted',
+      deployments: [
+        { id: 'sonnet-use1', modelId: 'us.anthropic.claude-sonnet-4-6', region: 'us-east-1', weight: 3 },
+        { id: 'sonnet-usw2', modelId: 'us.anthropic.claude-sonnet-4-6', region: 'us-west-2', weight: 1, endpoint: 'https://vpce-0abc.bedrock-runtime.us-west-2.vpce.amazonaws.com/' },
+        { id: 'haiku-use1', modelId: 'us.anthropic.claude-haiku-4-5-20251001-v1:0', region: 'us-east-1', fallback: true, rpm: 500, tpm: 1000000, price: { input: 1, output: 5 } },
+      ],
+    },
+  },
+}
+
+function problems(config: unknown): string[] {
+  try {
+    parseRouterConfig(config)
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems
+    throw e
+  }
+  return []
+}
+
+describe('ROUTER_CONFIG validation', () => {
+  it('accepts the documented shape and fills defaults', () => {
+    const { pools } = parseRouterConfig(valid)
+    const [use1, usw2, haiku] = pools.sonnet.deployments
+    expect(use1.endpoint).toBe('https://bedrock-runtime.us-east-1.amazonaws.com')
+    expect(usw2.endpoint).toBe('https://vpce-0abc.bedrock-runtime.us-west-2.vpce.amazonaws.com')
+    expect(use1.family).toBe('anthropic')
+    expect(haiku).toMatchObject({ fallback: true, rpm: 500, tpm: 1000000, price: { input: 1, output: 5 }, weight: 1 })
+    expect(pools.sonnet).toMatchObject({ name: 'sonnet', strategy: 'weighted', maxAttempts: 3 })
+    expect(pools.sonnet.breaker.failureThreshold).toBe(5)
+  })
+
+  it('names the field and says what is wrong', () => {
+    const bad = structuredClone(valid) as any
+    bad.pools.sonnet.deployments[1].weight = '3'
+    bad.pools.sonnet.deployments[2].rpm = -1
+    bad.pools.sonnet.deployments[0].region = 'Virginia'
+    expect(problems(bad)).toEqual([
+      'pools.sonnet.deployments[0].region: region must look like us-east-1',
+      'pools.sonnet.deployments[1].weight: weight must be a number',
+      'pools.sonnet.deployments[2].rpm: rpm must be ≥ 1',
+    ])
+  })
+
+  it('rejects unknown strategies, unknown fields, duplicate ids and pools without primaries', () => {
+    expect(problems({ pools: { p: { strategy: 'round-robin', deployments: valid.pools.sonnet.deployments } } })[0]).toMatch(
+      /^pools\.p\.strategy: strategy must be one of: weighted, rate-limit-aware, cost, latency, bedrock-ipr/,
+    )
+    expect(problems({ pools: { p: { deployments: [{ ...valid.pools.sonnet.deployments[0], wieght: 2 }] } } })[0]).toMatch(/wieght/)
+    const dup = { pools: { a: { deployments: [valid.pools.sonnet.deployments[0]] }, b: { deployments: [valid.pools.sonnet.deployments[0]] } } }
+    expect(problems(dup)).toEqual(['pools.b.deployments[0].id: duplicate deployment id "sonnet-use1" (also at pools.a.deployments[0])'])
+    expect(problems({ pools: { p: { deployments: [valid.pools.sonnet.deployments[2]] } } })).toEqual([
+      'pools.p.deployments: at least one deployment must be a primary (fallback: false)',
+    ])
+    expect(problems({ pools: {} })).toEqual(['pools: pools must define at least one pool'])
+    expect(problems({ pools: { p: { strategy: 'bedrock-ipr', deployments: [valid.pools.sonnet.deployments[0]] } } })[0]).toMatch(/prompt-router ARN/)
+  })
+
+  it('reports JSON syntax errors and a missing config', () => {
+    expect(() => loadConfig('{"pools": ')).toThrow(/not valid JSON/)
+    expect(() => loadConfig(undefined)).toThrow(/ROUTER_CONFIG is not set/)
+  })
+
+  it('resolves pool names and member model IDs, first pool wins', () => {
+    const loaded = loadConfig(JSON.stringify({ pools: { ...valid.pools, other: { deployments: [{ id: 'x', modelId: 'us.anthropic.claude-sonnet-4-6', region: 'eu-west-1' }] } } }))
+    expect(resolvePool(loaded, 'sonnet')?.name).toBe('sonnet')
+    expect(resolvePool(loaded, 'us.anthropic.claude-sonnet-4-6')?.name).toBe('sonnet')
+    expect(resolvePool(loaded, 'us.anthropic.claude-haiku-4-5-20251001-v1:0')?.name).toBe('sonnet')
+    expect(resolvePool(loaded, 'other')?.name).toBe('other')
+    expect(resolvePool(loaded, 'anthropic.claude-v2')).toBeUndefined()
+  })
+})

@@ -1,0 +1,105 @@
+/**
+ * The simulator's stand-in for Bedrock: one deployment's true quota (exact sliding 60 s windows over arrival times),
+ * latency, injected errors and outages. Quota follows bedrock-wire.md §6.3: a request is throttled if admitting it
+ * (one request; input + maxTokens reserved) would exceed rpm/tpm in the last 60 s; a throttled or failed request
+ * consumes nothing; at the end the reservation settles to input + output × burndown.
+ */
+import type { DeploymentConfig } from '../../config/types'
+import { burndownOf, maxOutputTokensOf } from '../models'
+
+export interface SimUpstreamConfig {
+  /** True Bedrock quota (may differ from the deployment's configured rpm/tpm, e.g. shared with other traffic). */
+  rpm?: number
+  tpm?: number
+  /** Mean total latency of a successful Converse, ms (uniform ±50%). Default 800. */
+  latencyMs?: number
+  /** Share of a stream's latency spent before the first byte. Default 0.3. */
+  ttfbShare?: number
+  /** Probability that an admitted request fails with a 500. Default 0. */
+  errorRate?: number
+  /** Periods (ms since the start of the run) when every request fails with `status` (default 503). */
+  outages?: { fromMs: number; toMs: number; status?: number }[]
+  /** How fast a 429 / 5xx comes back, ms. Default 30. */
+  errorLatencyMs?: number
+}
+
+/** An admitted request in the window. */
+export interface Arrival {
+  at: number
+  tokens: number
+}
+
+export interface AdmitResult {
+  status: number
+  /** Latency as the router measures it: total for Converse, time to first byte for streams. */
+  latencyMs: number
+  /** When the attempt is over (the whole answer or stream). */
+  durationMs: number
+  /** Admitted requests only: settle it when done. */
+  arrival?: Arrival
+}
+
+export class SimUpstream {
+  private readonly arrivals: Arrival[] = []
+  private head = 0
+  private requests = 0
+  private tokens = 0
+
+  constructor(
+    readonly deployment: DeploymentConfig,
+    readonly config: SimUpstreamConfig,
+    private readonly startMs: number,
+  ) {}
+
+  private prune(now: number): void {
+    while (this.head < this.arrivals.length && this.arrivals[this.head].at <= now - 60_000) {
+      this.requests--
+      this.tokens -= this.arrivals[this.head].tokens
+      this.head++
+    }
+    if (this.head > 1024 && this.head * 2 > this.arrivals.length) {
+      this.arrivals.splice(0, this.head)
+      this.head = 0
+    }
+  }
+
+  /** Whether a request reserving `tokens` would be admitted now (the oracle's view). */
+  hasRoom(now: number, tokens: number): boolean {
+    this.prune(now)
+    return this.requests + 1 <= (this.config.rpm ?? Infinity) && this.tokens + tokens <= (this.config.tpm ?? Infinity)
+  }
+
+  /** Relative room left, 0..1 (1 without quota). */
+  headroom(now: number, tokens: number): number {
+    this.prune(now)
+    const r = this.config.rpm ? (this.config.rpm - this.requests - 1) / this.config.rpm : 1
+    const t = this.config.tpm ? (this.config.tpm - this.tokens - tokens) / this.config.tpm : 1
+    return Math.max(0, Math.min(r, t))
+  }
+
+  admit(now: number, inputTokens: number, maxTokens: number | undefined, stream: boolean, rng: () => number): AdmitResult {
+    const errorLatency = this.config.errorLatencyMs ?? 30
+    const t = now - this.startMs
+    const failed = (status: number) => ({ status, latencyMs: errorLatency, durationMs: errorLatency })
+    for (const outage of this.config.outages ?? []) {
+      if (t >= outage.fromMs && t < outage.toMs) return failed(outage.status ?? 503)
+    }
+    const reserve = inputTokens + (maxTokens ?? maxOutputTokensOf(this.deployment))
+    if (!this.hasRoom(now, reserve)) return failed(429)
+    if (this.config.errorRate && rng() < this.config.errorRate) return failed(500)
+    const arrival = { at: now, tokens: reserve }
+    this.arrivals.push(arrival)
+    this.requests++
+    this.tokens += reserve
+    const total = (this.config.latencyMs ?? 800) * (0.5 + rng())
+    return { status: 200, latencyMs: stream ? total * (this.config.ttfbShare ?? 0.3) : total, durationMs: total, arrival }
+  }
+
+  /** Settles an admitted request's reservation to what it really used (input + output × burndown). */
+  settle(arrival: Arrival, now: number, inputTokens: number, outputTokens: number): void {
+    const settled = inputTokens + outputTokens * burndownOf(this.deployment)
+    this.prune(now)
+    if (arrival.at > now - 60_000) this.tokens += settled - arrival.tokens
+    arrival.tokens = settled
+  }
+}

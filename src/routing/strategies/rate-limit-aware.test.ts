@@ -1,0 +1,221 @@
+import { describe, expect, it } from 'vitest'
+import { decide, record, snapshot } from '../engine'
+import { mulberry32 } from '../random'
+import { createPoolState } from '../state'
+import { T0, deployment, dispatched, outcome, pool, tally } from '../test-helpers'
+import type { PoolState } from '../types'
+import { windowTotals } from '../window'
+
+const small = { inputTokens: 100, maxTokens: 100, stream: false }
+
+function fill(p: ReturnType<typeof pool>, state: PoolState, id: string, n: number, at: number) {
+  for (let i = 0; i < n; i++) {
+    const others = p.deployments.map((d) => d.id).filter((x) => x !== id)
+    expect(dispatched(decide(p, state, small, others, at, mulberry32(i))).deploymentId).toBe(id)
+  }
+}
+
+describe('rate-limit-aware strategy', () => {
+  it('picks the deployment with the most headroom', () => {
+    const p = pool([deployment('a', { rpm: 10 }), deployment('b', { rpm: 10 }), deployment('c', { rpm: 100 })], { strategy: 'rate-limit-aware' })
+    const state = createPoolState(p)
+    fill(p, state, 'a', 5, T0)
+    fill(p, state, 'b', 2, T0)
+    fill(p, state, 'c', 60, T0)
+    // headroom after this request: a 40%, b 70%, c 39%
+    const d = dispatched(decide(p, state, small, [], T0 + 10, mulberry32(1)))
+    expect(d.deploymentId).toBe('b')
+  })
+
+  it('takes the tighter of rpm and tpm headroom', () => {
+    const p = pool([deployment('a', { rpm: 100, tpm: 10_000 }), deployment('b', { rpm: 10, tpm: 1_000_000 })], {
+      strategy: 'rate-limit-aware',
+    })
+    const state = createPoolState(p)
+    fill(p, state, 'a', 40, T0) // rpm 59% left, tpm 0.2 → 18% left after the next request
+    fill(p, state, 'b', 3, T0) // rpm 60% left
+    expect(dispatched(decide(p, state, small, [], T0, mulberry32(1))).deploymentId).toBe('b')
+  })
+
+  it('spreads load over equally free deployments', () => {
+    const p = pool([deployment('a', { rpm: 1000 }), deployment('b', { rpm: 1000 }), deployment('c', { rpm: 1000 })], {
+      strategy: 'rate-limit-aware',
+    })
+    const state = createPoolState(p)
+    const rng = mulberry32(5)
+    const ids: string[] = []
+    for (let i = 0; i < 900; i++) ids.push(dispatched(decide(p, state, small, [], T0 + i * 10, rng)).deploymentId)
+    const counts = tally(ids)
+    for (const id of ['a', 'b', 'c']) expect(Math.abs(counts[id] - 300)).toBeLessThan(30)
+  })
+
+  it('reserves input + maxTokens, or the model output cap when maxTokens is unset', () => {
+    const p = pool([deployment('a', { modelId: 'us.anthropic.claude-sonnet-4-5-20250929-v1:0' })], { strategy: 'rate-limit-aware' })
+    const state = createPoolState(p)
+    expect(dispatched(decide(p, state, { inputTokens: 500, maxTokens: 1000, stream: false }, [], T0, Math.random)).reservation.tokens).toBe(1500)
+    expect(dispatched(decide(p, state, { inputTokens: 500, stream: false }, [], T0, Math.random)).reservation.tokens).toBe(64_500)
+    expect(windowTotals(state.deployments.a.usage, T0)).toMatchObject({ requests: 2, tokens: 66_000 })
+  })
+
+  it('skips a deployment this request would overflow and crosses to the other region', () => {
+    const home = deployment('home', { region: 'us-east-1', tpm: 100_000 })
+    const away = deployment('away', { region: 'us-west-2', tpm: 100_000, fallback: true })
+    const p = pool([home, away], { strategy: 'rate-limit-aware' })
+    const state = createPoolState(p)
+    const big = { inputTokens: 20_000, maxTokens: 20_000, stream: false }
+    const ids = [0, 1, 2].map((i) => dispatched(decide(p, state, big, [], T0 + i, mulberry32(i))).deploymentId)
+    expect(ids).toEqual(['home', 'home', 'away']) // 80k used at home: another 40k would overflow it
+    // a small one still fits at home
+    expect(dispatched(decide(p, state, { inputTokens: 100, maxTokens: 100, stream: false }, [], T0 + 3, mulberry32(1))).deploymentId).toBe('home')
+  })
+
+  it('rejects with 429 and a Retry-After of when the soonest window frees enough', () => {
+    const p = pool([deployment('a', { rpm: 2 }), deployment('b', { rpm: 3 })], { strategy: 'rate-limit-aware' })
+    const state = createPoolState(p)
+    fill(p, state, 'a', 2, T0)
+    fill(p, state, 'b', 3, T0 + 5_000)
+    const d = decide(p, state, small, [], T0 + 10_000, mulberry32(1))
+    // a's requests (second T0) count for 61 s
+    expect(d).toMatchObject({ kind: 'reject', status: 429, errorType: 'ThrottlingException', retryAfterMs: 51_000 })
+    expect(snapshot(p, state, T0 + 10_000).map((s) => s.reason)).toEqual(['window-full', 'window-full'])
+  })
+
+  it('rejects a request larger than every tpm with 429', () => {
+    const p = pool([deployment('a', { tpm: 1000 })], { strategy: 'rate-limit-aware' })
+    const d = decide(p, createPoolState(p), { inputTokens: 5000, maxTokens: 10, stream: false }, [], T0, Math.random)
+    expect(d).toMatchObject({ kind: 'reject', status: 429, reason: expect.stringContaining('exceeds') })
+  })
+
+  it('queues first come, first served within maxQueueMs, reserving at the future moment', () => {
+    const p = pool([deployment('a', { rpm: 2 })], { strategy: 'rate-limit-aware', maxQueueMs: 70_000 })
+    const state = createPoolState(p)
+    fill(p, state, 'a', 2, T0)
+    const first = dispatched(decide(p, state, small, [], T0 + 1000, Math.random))
+    const second = dispatched(decide(p, state, small, [], T0 + 2000, Math.random))
+    expect(first.notBefore).toBe(T0 + 61_000)
+    expect(first.reservation.at).toBe(T0 + 61_000)
+    expect(second.notBefore).toBe(T0 + 61_000)
+    // the window at T0+61 s is now full with the two queued requests: the next one is past the bound
+    const third = decide(p, state, small, [], T0 + 3000, Math.random)
+    expect(third).toMatchObject({ kind: 'reject', status: 429, retryAfterMs: 122_000 - 3000 })
+    expect(snapshot(p, state, T0 + 3000)[0].window).toMatchObject({ requests: 2, queuedRequests: 2 })
+  })
+
+  it('a later arrival does not jump the queue', () => {
+    const p = pool([deployment('a', { rpm: 2 })], { strategy: 'rate-limit-aware', maxQueueMs: 120_000 })
+    const state = createPoolState(p)
+    fill(p, state, 'a', 1, T0)
+    fill(p, state, 'a', 1, T0 + 30_000)
+    const queued = dispatched(decide(p, state, small, [], T0 + 40_000, Math.random))
+    expect(queued.notBefore).toBe(T0 + 61_000)
+    // At T0+62 s there is room now (one slot), but only if nothing is queued behind: the queued one fits, so does this.
+    // At T0+50 s the window is still full and the queue holds the next free place: the newcomer goes after it.
+    const later = dispatched(decide(p, state, small, [], T0 + 50_000, Math.random))
+    expect(later.notBefore!).toBeGreaterThan(queued.notBefore!)
+  })
+
+  it('never over-commits any window, whatever the arrival pattern', () => {
+    const limits = { rpm: 7, tpm: 20_000 }
+    const p = pool([deployment('a', limits), deployment('b', { ...limits, fallback: true })], {
+      strategy: 'rate-limit-aware',
+      maxQueueMs: 45_000,
+    })
+    const state = createPoolState(p)
+    const rng = mulberry32(11)
+    let now = T0
+    let queued = 0
+    for (let i = 0; i < 400; i++) {
+      now += Math.floor(rng() * 4000)
+      const req = { inputTokens: 100 + Math.floor(rng() * 3000), maxTokens: 1 + Math.floor(rng() * 2000), stream: false }
+      const d = decide(p, state, req, [], now, rng)
+      if (d.kind === 'dispatch' && d.notBefore) queued++
+    }
+    expect(queued).toBeGreaterThan(20)
+    for (const id of ['a', 'b']) {
+      const usage = state.deployments[id].usage
+      const first = usage[0].sec
+      const last = usage[usage.length - 1].sec
+      for (let sec = first; sec <= last + 61; sec++) {
+        const w = windowTotals(usage, sec * 1000)
+        expect(w.requests).toBeLessThanOrEqual(limits.rpm)
+        expect(w.tokens).toBeLessThanOrEqual(limits.tpm)
+      }
+    }
+  })
+
+  it('learns from a 429 below the configured limits, and recovers gradually', () => {
+    const p = pool([deployment('a', { rpm: 100 }), deployment('b', { rpm: 100, fallback: true })], { strategy: 'rate-limit-aware' })
+    const state = createPoolState(p)
+    const rng = mulberry32(2)
+    for (let i = 0; i < 10; i++) record(p, state, outcome(decide(p, state, small, [], T0 + i * 100, rng), 'success', { usage: { inputTokens: 10, outputTokens: 10 } }), T0 + i * 100)
+    const throttled = decide(p, state, small, [], T0 + 2000, rng)
+    expect(dispatched(throttled).deploymentId).toBe('a')
+    record(p, state, outcome(throttled, 'throttled'), T0 + 2000)
+    // the account is shared: a holds 10 requests and counts as full at 10 until its window frees
+    expect(snapshot(p, state, T0 + 2000)[0].limits).toMatchObject({ configuredRpm: 100, effectiveRpm: 10, learned: true })
+    expect(dispatched(decide(p, state, small, [], T0 + 5000, rng)).deploymentId).toBe('b')
+    expect(snapshot(p, state, T0 + 5000)[0].reason).toBe('window-full')
+    // its first requests leave the window at T0 + 61 s: room again
+    expect(dispatched(decide(p, state, small, [], T0 + 61_000, rng)).deploymentId).toBe('a')
+    // serving without throttles raises the limit by 10% of the configured limit per minute
+    let now = T0 + 61_000
+    for (let minute = 1; minute <= 3; minute++) {
+      now += 60_000
+      record(p, state, outcome(decide(p, state, small, [], now, rng), 'success', { usage: { inputTokens: 10, outputTokens: 10 } }), now)
+    }
+    const rpm = snapshot(p, state, now)[0].limits.effectiveRpm!
+    expect(rpm).toBeGreaterThan(35)
+    expect(rpm).toBeLessThan(45)
+    for (let minute = 4; minute <= 12; minute++) {
+      now += 60_000
+      record(p, state, outcome(decide(p, state, small, [], now, rng), 'success', { usage: { inputTokens: 10, outputTokens: 10 } }), now)
+    }
+    expect(snapshot(p, state, now)[0].limits.effectiveRpm).toBe(100)
+    expect(state.deployments.a.learned?.rpm).toBeNull()
+    // the unconfigured token limit it also learned is forgotten 15 minutes after the last 429
+    now = T0 + 2000 + 15 * 60_000
+    record(p, state, outcome(decide(p, state, small, [], now, rng), 'success', { usage: { inputTokens: 10, outputTokens: 10 } }), now)
+    expect(state.deployments.a.learned).toBeNull()
+    expect(snapshot(p, state, now)[0].limits).toMatchObject({ effectiveRpm: 100, effectiveTpm: null, learned: false })
+  })
+
+  it('a deployment without configured limits is unlimited until a 429 teaches one', () => {
+    const p = pool([deployment('a'), deployment('b', { fallback: true })], { strategy: 'rate-limit-aware' })
+    const state = createPoolState(p)
+    const rng = mulberry32(2)
+    for (let i = 0; i < 500; i++) expect(dispatched(decide(p, state, small, [], T0, rng)).deploymentId).toBe('a')
+    expect(snapshot(p, state, T0)[0].limits.effectiveRpm).toBeNull()
+    record(p, state, outcome(decide(p, state, small, [], T0 + 1, rng), 'throttled'), T0 + 1)
+    expect(snapshot(p, state, T0 + 1)[0].limits.effectiveRpm).toBe(500)
+    expect(dispatched(decide(p, state, small, [], T0 + 2000, rng)).deploymentId).toBe('b')
+  })
+
+  it('a 429 that says "tokens" lowers only the token limit', () => {
+    const p = pool([deployment('a', { rpm: 100, tpm: 1_000_000 })], { strategy: 'rate-limit-aware' })
+    const state = createPoolState(p)
+    const rng = mulberry32(2)
+    for (let i = 0; i < 4; i++) decide(p, state, small, [], T0, rng)
+    record(p, state, outcome(decide(p, state, small, [], T0, rng), 'throttled', { message: 'Too many tokens, please wait before trying again.' }), T0)
+    expect(snapshot(p, state, T0)[0].limits).toMatchObject({ effectiveRpm: 100, effectiveTpm: 800 })
+  })
+
+  it('releases the reservation of a throttled or failed attempt, settles a success to its real usage', () => {
+    const p = pool([deployment('a', { tpm: 1_000_000, modelId: 'us.anthropic.claude-sonnet-4-20250514-v1:0' })], {
+      strategy: 'rate-limit-aware',
+    })
+    const state = createPoolState(p)
+    const rng = mulberry32(2)
+    const req = { inputTokens: 1000, maxTokens: 4000, stream: false }
+    const ok = decide(p, state, req, [], T0, rng)
+    const refused = decide(p, state, req, [], T0, rng)
+    const broken = decide(p, state, req, [], T0, rng)
+    const lost = decide(p, state, req, [], T0, rng)
+    expect(windowTotals(state.deployments.a.usage, T0)).toMatchObject({ requests: 4, tokens: 20_000 })
+    record(p, state, outcome(refused, 'throttled'), T0 + 10)
+    record(p, state, outcome(broken, 'unavailable'), T0 + 10)
+    record(p, state, outcome(lost, 'timeout'), T0 + 10) // Bedrock may have counted it: kept
+    record(p, state, outcome(ok, 'success', { usage: { inputTokens: 900, outputTokens: 200, cacheWriteInputTokens: 100, cacheReadInputTokens: 5000 } }), T0 + 10)
+    // ok settles to 900 + 100 + 200 × 5 (Claude Sonnet 4 burns output 5×)
+    expect(windowTotals(state.deployments.a.usage, T0 + 10)).toMatchObject({ requests: 2, tokens: 2000 + 5000 })
+  })
+})

@@ -1,0 +1,125 @@
+/** What the simulated model answers: deterministic text naming region and model, optional tool use, usage. */
+import { chooseTool, countInputTokens, inputChars, type ConverseBody } from './converse-request'
+import { parsePromptRouter, routeModel } from './prompt-router'
+
+export type StopReason = 'end_turn' | 'tool_use' | 'max_tokens'
+
+export interface ToolUse {
+  toolUseId: string
+  name: string
+  input: unknown
+}
+
+export interface AnswerPlan {
+  text: string
+  toolUse?: ToolUse
+  stopReason: StopReason
+  inputTokens: number
+  outputTokens: number
+  /** Set when modelId is a prompt-router ARN. */
+  invokedModelId?: string
+}
+
+const FILLER =
+  ' Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.'
+
+export const tokensForChars = (chars: number): number => Math.ceil(chars / 4)
+
+export function greeting(region: string, modelId: string, tool?: string): string {
+  return tool ? `Calling ${tool} from ${region} (model ${modelId}).` : `Hello from ${region} (model ${modelId}).`
+}
+
+function padTo(text: string, chars: number | undefined): string {
+  if (!chars || chars <= text.length) return text
+  let out = text
+  while (out.length < chars) out += FILLER
+  return out.slice(0, chars)
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** A small value that satisfies a JSON Schema well enough for a demo (`{}` when there are no properties). */
+export function sampleFromSchema(schema: unknown, depth = 0): unknown {
+  if (!isObject(schema) || depth > 4) return {}
+  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0]
+  switch (schema.type) {
+    case 'string':
+      return 'example'
+    case 'number':
+    case 'integer':
+      return 7
+    case 'boolean':
+      return true
+    case 'array':
+      return []
+    case 'null':
+      return null
+  }
+  const props = isObject(schema.properties) ? schema.properties : {}
+  const required = Array.isArray(schema.required) ? schema.required.filter((r): r is string => typeof r === 'string') : Object.keys(props)
+  const out: Record<string, unknown> = {}
+  for (const key of required) out[key] = sampleFromSchema(props[key], depth + 1)
+  return out
+}
+
+export interface PlanArgs {
+  body: ConverseBody
+  modelId: string
+  region: string
+  responseChars?: number
+  /** Makes tool-use IDs unique per simulator. */
+  seq: number
+}
+
+export function planAnswer({ body, modelId, region, responseChars, seq }: PlanArgs): AnswerPlan {
+  const inputTokens = countInputTokens(body)
+  const router = parsePromptRouter(modelId)
+  const invokedModelId = router ? routeModel(router, region, inputChars(body)) : undefined
+  const tool = chooseTool(body)
+  let text = padTo(greeting(region, modelId, tool?.name), responseChars)
+  let toolUse: ToolUse | undefined = tool
+    ? { toolUseId: `tooluse_sim${String(seq).padStart(12, '0')}`, name: tool.name, input: sampleFromSchema(tool.inputSchema?.json) }
+    : undefined
+  let stopReason: StopReason = toolUse ? 'tool_use' : 'end_turn'
+  const toolTokens = toolUse ? tokensForChars(toolUse.name.length + JSON.stringify(toolUse.input).length) : 0
+  const maxTokens = body.inferenceConfig?.maxTokens
+  if (maxTokens !== undefined && tokensForChars(text.length) + toolTokens > maxTokens) {
+    text = text.slice(0, maxTokens * 4)
+    toolUse = undefined
+    stopReason = 'max_tokens'
+  }
+  const outputTokens = Math.max(1, tokensForChars(text.length) + (toolUse ? toolTokens : 0))
+  return { text, toolUse, stopReason, inputTokens, outputTokens, invokedModelId }
+}
+
+export function usageOf(inputTokens: number, outputTokens: number) {
+  return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
+}
+
+export function traceOf(plan: AnswerPlan) {
+  return plan.invokedModelId ? { trace: { promptRouter: { invokedModelId: plan.invokedModelId } } } : {}
+}
+
+/** The ConverseResponse JSON. */
+export function converseResponseBody(plan: AnswerPlan, latencyMs: number) {
+  const content: unknown[] = []
+  if (plan.text) content.push({ text: plan.text })
+  if (plan.toolUse) content.push({ toolUse: plan.toolUse })
+  return {
+    output: { message: { role: 'assistant', content } },
+    stopReason: plan.stopReason,
+    usage: usageOf(plan.inputTokens, plan.outputTokens),
+    metrics: { latencyMs },
+    ...traceOf(plan),
+  }
+}
+
+/** Splits answer text into stream deltas of two words each (leading spaces kept). */
+export function textChunks(text: string): string[] {
+  const words = text.match(/\s*\S+/g) ?? (text ? [text] : [])
+  const chunks: string[] = []
+  for (let i = 0; i < words.length; i += 2) chunks.push(words.slice(i, i + 2).join(''))
+  const trailing = text.length - chunks.join('').length
+  if (trailing > 0) chunks.push(text.slice(text.length - trailing))
+  return chunks
+}
