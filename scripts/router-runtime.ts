@@ -3,7 +3,7 @@
  * environment as Worker vars. Used by `npm start`, the end-to-end tests and the benchmarks.
  */
 import { build } from 'esbuild'
-import { Log, LogLevel, Miniflare } from 'miniflare'
+import { Log, LogLevel, Miniflare, type WorkerOptions } from 'miniflare'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -30,6 +30,8 @@ export function workerBundle(): Promise<string> {
 export interface RouterProcess {
   url: string
   miniflare: Miniflare
+  /** With `instances > 1`: one fetch per worker instance (separate isolates sharing one DO namespace). */
+  instances: Array<(input: string, init?: RequestInit) => Promise<Response>>
   close(): Promise<void>
 }
 
@@ -45,12 +47,32 @@ export function workerVars(env: Record<string, string | undefined>): Record<stri
   return vars
 }
 
-export async function startRouter(opts: { vars: Record<string, string>; port?: number; host?: string; log?: boolean }): Promise<RouterProcess> {
-  const miniflare = new Miniflare({
+export interface RouterOptions {
+  vars: Record<string, string>
+  port?: number
+  host?: string
+  log?: boolean
+  /** Worker instances (isolates) sharing the ROUTER_STATE Durable Object namespace. Default 1. */
+  instances?: number
+  /** Omit the Durable Object binding: state in memory per isolate. */
+  noSharedState?: boolean
+}
+
+export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
+  const script = await workerBundle()
+  const count = Math.max(1, opts.instances ?? 1)
+  const workers = Array.from({ length: count }, (_, i) => ({
+    name: `router-${i}`,
     modules: true,
-    script: await workerBundle(),
+    script,
     compatibilityDate: '2026-04-01',
     bindings: opts.vars,
+    durableObjects: opts.noSharedState
+      ? {}
+      : { ROUTER_STATE: { className: 'RouterStateObject', useSQLite: true, ...(i === 0 ? {} : { scriptName: 'router-0' }) } },
+  })) as Array<WorkerOptions & { name: string }>
+  const miniflare = new Miniflare({
+    workers,
     host: opts.host ?? '127.0.0.1',
     port: opts.port ?? 0,
     log: opts.log ? new Log(LogLevel.INFO) : undefined,
@@ -63,5 +85,11 @@ export async function startRouter(opts: { vars: Record<string, string>; port?: n
         },
   })
   const url = (await miniflare.ready).toString().replace(/\/$/, '')
-  return { url, miniflare, close: () => miniflare.dispose() }
+  const instances = await Promise.all(
+    workers.map(async (w) => {
+      const fetcher = await miniflare.getWorker(w.name)
+      return (input: string, init?: RequestInit) => fetcher.fetch(input, init as never) as unknown as Promise<Response>
+    }),
+  )
+  return { url, miniflare, instances, close: () => miniflare.dispose() }
 }

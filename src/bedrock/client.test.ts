@@ -65,7 +65,7 @@ describe('SigV4 signing (aws4fetch) as the simulator verifies it', () => {
     const signer = new AwsClient({ accessKeyId: DEMO_ACCESS_KEY_ID, secretAccessKey: DEMO_SECRET_ACCESS_KEY, service: 'bedrock', region: d.region, retries: 0 })
     const signed = await signer.sign(upstreamUrl(d, 'converse'), { method: 'POST', headers: { 'content-type': 'application/json' }, body })
     // Untampered: accepted (the control for this test).
-    expect((await fetch(signed.clone())).status).toBe(200)
+    expect((await fetch(signed.url, { method: "POST", headers: signed.headers, body })).status).toBe(200)
     const tamperedBody = await fetch(signed.url, { method: 'POST', headers: signed.headers, body: body.replace('sign me', 'sign you') })
     expect(tamperedBody.status).toBe(403)
     const tamperedPath = await fetch(signed.url.replace('claude-sonnet-4-6', 'claude-sonnet-4-5'), { method: 'POST', headers: signed.headers, body })

@@ -3,8 +3,9 @@
  * deployments, and as the local estimate when a shared store is unreachable.
  */
 import type { PoolConfig } from '../config/types'
-import { createPoolState, decide, record, snapshot, type PoolState } from '../routing/engine'
+import { createPoolState, record, snapshot, type PoolState } from '../routing/engine'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
+import { acquireOn } from './apply'
 import type { StateStore } from './types'
 
 export class MemoryStateStore implements StateStore {
@@ -25,10 +26,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   async acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
-    const state = this.state(pool)
-    const now = this.now()
-    if (previous) record(pool, state, previous, now)
-    return decide(pool, state, estimate, tried, now, this.rng)
+    return acquireOn(pool, this.state(pool), estimate, tried, previous, this.now(), this.rng)
   }
 
   async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {

@@ -58,7 +58,7 @@ describe('AWS SDK for JavaScript against the router', () => {
     let text = ''
     let usage: { inputTokens?: number } | undefined
     for await (const event of out.stream!) {
-      const kind = Object.keys(event).find((k) => (event as Record<string, unknown>)[k] !== undefined)!
+      const kind = Object.keys(event).find((k) => (event as unknown as Record<string, unknown>)[k] !== undefined)!
       kinds.push(kind)
       if (event.contentBlockDelta?.delta?.text) text += event.contentBlockDelta.delta.text
       if (event.metadata) usage = event.metadata.usage

@@ -1,10 +1,32 @@
 /**
- * Cloudflare Workers entry: the Hono app, with routing state in memory per isolate (Durable Objects replace
- * this when the ROUTER_STATE binding is present).
+ * Cloudflare Workers entry: the Hono app plus the Durable Object class that keeps routing state.
+ * With the ROUTER_STATE binding (wrangler.toml), windows and breakers are global, shared by every isolate;
+ * without it, each isolate keeps its own.
  */
 import { createApp } from '../../app'
+import type { RouterEnv } from '../../env'
+import type { RouterStateObject } from '../../state/durable-object'
+import { DurableObjectStateStore } from '../../state/durable-object-store'
+import { FailOpenStateStore } from '../../state/fail-open'
 import { MemoryStateStore } from '../../state/memory'
+import type { StateStore } from '../../state/types'
 
-const memory = new MemoryStateStore()
+export { RouterStateObject } from '../../state/durable-object'
 
-export default createApp({ stateStore: () => memory })
+/** How long a request waits for its Durable Object before routing on the local estimate. */
+const STATE_TIMEOUT_MS = 250
+
+const local = new MemoryStateStore()
+let shared: { namespace: unknown; store: StateStore } | undefined
+
+function stateStore(env: RouterEnv): StateStore {
+  const namespace = env.ROUTER_STATE as DurableObjectNamespace<RouterStateObject> | undefined
+  if (!namespace) return local
+  if (shared?.namespace !== namespace) {
+    const timeout = Number(env.ROUTER_STATE_TIMEOUT_MS ?? STATE_TIMEOUT_MS)
+    shared = { namespace, store: new FailOpenStateStore(new DurableObjectStateStore(namespace), local, timeout) }
+  }
+  return shared.store
+}
+
+export default createApp({ stateStore })

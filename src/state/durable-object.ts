@@ -1,0 +1,89 @@
+/**
+ * Routing state in Durable Objects: one SQLite-backed object per pool (see docs/state-design.md).
+ *
+ * The object holds its pool's state in memory and writes it through to SQLite after every change, so windows,
+ * breakers and learned limits survive a restart. Its methods are synchronous between RPC entry and return (no
+ * await inside), so each call is atomic: two isolates never both spend the last tokens of a window.
+ */
+import { DurableObject } from 'cloudflare:workers'
+import type { PoolConfig } from '../config/types'
+import { createPoolState, prunePoolState, record, snapshot, type PoolState } from '../routing/engine'
+import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
+import { acquireOn } from './apply'
+
+/** Idle pools' rows are deleted after this long without traffic (their windows have long expired). */
+const IDLE_TTL_MS = 60 * 60 * 1000
+
+export class RouterStateObject extends DurableObject<Record<string, unknown>> {
+  private readonly pools = new Map<string, PoolState>()
+  private alarmSet = false
+
+  constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
+    super(ctx, env)
+    ctx.blockConcurrencyWhile(async () => {
+      const sql = ctx.storage.sql
+      sql.exec('CREATE TABLE IF NOT EXISTS pool_state (name TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL)')
+      for (const row of sql.exec<{ name: string; state: string }>('SELECT name, state FROM pool_state')) {
+        try {
+          this.pools.set(row.name, JSON.parse(row.state) as PoolState)
+        } catch {
+          // a row we cannot read is replaced by fresh state on first use
+        }
+      }
+      this.alarmSet = (await ctx.storage.getAlarm()) !== null
+    })
+  }
+
+  acquire(pool: PoolConfig, estimate: RequestEstimate, tried: string[], previous?: AttemptOutcome): Decision {
+    const state = this.load(pool)
+    const decision = acquireOn(pool, state, estimate, tried, previous, Date.now(), Math.random)
+    this.save(pool.name, state)
+    return decision
+  }
+
+  report(pool: PoolConfig, outcome: AttemptOutcome): void {
+    const state = this.load(pool)
+    record(pool, state, outcome, Date.now())
+    this.save(pool.name, state)
+  }
+
+  snapshot(pool: PoolConfig) {
+    return snapshot(pool, this.load(pool), Date.now())
+  }
+
+  /** Deletes rows of pools idle for longer than IDLE_TTL_MS; re-arms while any pool remains. */
+  override async alarm() {
+    const cutoff = Date.now() - IDLE_TTL_MS
+    for (const row of this.ctx.storage.sql.exec<{ name: string }>('SELECT name FROM pool_state WHERE updated_at < ?', cutoff)) {
+      this.pools.delete(row.name)
+    }
+    this.ctx.storage.sql.exec('DELETE FROM pool_state WHERE updated_at < ?', cutoff)
+    const left = this.ctx.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM pool_state').one().n
+    this.alarmSet = left > 0
+    if (left > 0) await this.ctx.storage.setAlarm(Date.now() + IDLE_TTL_MS)
+  }
+
+  private load(pool: PoolConfig): PoolState {
+    let state = this.pools.get(pool.name)
+    if (!state) {
+      state = createPoolState(pool)
+      this.pools.set(pool.name, state)
+    } else {
+      prunePoolState(pool, state)
+    }
+    return state
+  }
+
+  private save(name: string, state: PoolState) {
+    this.ctx.storage.sql.exec(
+      'INSERT INTO pool_state (name, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
+      name,
+      JSON.stringify(state),
+      Date.now(),
+    )
+    if (!this.alarmSet) {
+      this.alarmSet = true
+      void this.ctx.storage.setAlarm(Date.now() + IDLE_TTL_MS)
+    }
+  }
+}
