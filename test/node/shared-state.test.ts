@@ -1,0 +1,128 @@
+/**
+ * Global state: several worker instances (separate isolates) share one Durable Object namespace. Limits and
+ * breakers must hold across all of them, not per isolate.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../src/simulator/demo-credentials'
+import { startSimulator } from '../../src/simulator/node-server'
+import { startRouter, type RouterProcess } from '../../scripts/router-runtime'
+import { CLIENT_KEY, type Simulator } from './harness'
+
+const MODEL = 'us.amazon.nova-lite-v1:0'
+let simulator: Simulator | undefined
+let router: RouterProcess | undefined
+afterEach(async () => {
+  await router?.close()
+  await simulator?.close()
+  router = simulator = undefined
+})
+
+async function setUp(pool: (e: Record<string, string>) => unknown, opts: { instances: number; noSharedState?: boolean }) {
+  simulator = await startSimulator({ regions: ['us-east-1', 'us-west-2'] })
+  router = await startRouter({
+    instances: opts.instances,
+    noSharedState: opts.noSharedState,
+    vars: {
+      ROUTER_CONFIG: JSON.stringify({ pools: { p: pool(simulator.endpoints) } }),
+      ROUTER_API_KEYS: CLIENT_KEY,
+      AWS_ACCESS_KEY_ID: DEMO_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: DEMO_SECRET_ACCESS_KEY,
+    },
+  })
+  return { simulator, router }
+}
+
+const converse = (r: RouterProcess, instance: number, maxTokens = 100) =>
+  r.instances[instance % r.instances.length](`http://router/model/p/converse`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'count me' }] }], inferenceConfig: { maxTokens } }),
+  })
+
+async function upstreamCounts(sim: Simulator) {
+  const stats = (await (await fetch(`${sim.controlUrl}/__sim/stats`)).json()) as Record<string, Record<string, { accepted: number; rejected: number }>>
+  let accepted = 0
+  let rejected = 0
+  for (const region of Object.values(stats)) for (const m of Object.values(region)) {
+    accepted += m.accepted
+    rejected += m.rejected
+  }
+  return { accepted, rejected }
+}
+
+const rpmPool = (e: Record<string, string>) => ({
+  strategy: 'rate-limit-aware',
+  deployments: [
+    { id: 'use1', modelId: MODEL, region: 'us-east-1', rpm: 10, endpoint: e['us-east-1'] },
+    { id: 'usw2', modelId: MODEL, region: 'us-west-2', rpm: 10, endpoint: e['us-west-2'] },
+  ],
+})
+
+async function burst(r: RouterProcess, n: number) {
+  const responses = await Promise.all(Array.from({ length: n }, (_, i) => converse(r, i)))
+  const statuses = await Promise.all(responses.map(async (res) => (await res.arrayBuffer(), res.status)))
+  return { ok: statuses.filter((s) => s === 200).length, throttled: responses.filter((r) => r.status === 429) }
+}
+
+async function setQuotas(sim: Simulator) {
+  for (const region of ['us-east-1', 'us-west-2']) {
+    await fetch(`${sim.controlUrl}/__sim/quota`, { method: 'POST', body: JSON.stringify({ region, modelId: MODEL, rpm: 10 }) })
+  }
+}
+
+describe('Durable Object state shared by four isolates', () => {
+  it('60 concurrent requests against 2 × 10 RPM: exactly 20 dispatched and served, 40 answered 429 with Retry-After', async () => {
+    const { simulator: sim, router: r } = await setUp(rpmPool, { instances: 4 })
+    await setQuotas(sim)
+    const { ok, throttled } = await burst(r, 60)
+    const upstream = await upstreamCounts(sim)
+    expect(upstream.rejected).toBe(0) // the router never sent a request the quota would refuse
+    expect(upstream.accepted).toBe(20) // and sent every one that fits
+    expect(ok).toBe(20)
+    expect(throttled).toHaveLength(40)
+    for (const res of throttled) {
+      expect(res.headers.get('x-amzn-errortype')).toBe('ThrottlingException')
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
+    }
+  })
+
+  it('the contrast: with per-isolate memory the same burst over-dispatches and upstream throttles', async () => {
+    const { simulator: sim, router: r } = await setUp(rpmPool, { instances: 4, noSharedState: true })
+    await setQuotas(sim)
+    await burst(r, 60)
+    const upstream = await upstreamCounts(sim)
+    expect(upstream.accepted + upstream.rejected).toBeGreaterThan(20)
+    expect(upstream.rejected).toBeGreaterThan(0)
+  })
+
+  it('a breaker opened through one isolate keeps the others away from the deployment', async () => {
+    const { simulator: sim, router: r } = await setUp(
+      (e) => ({
+        strategy: 'weighted',
+        breaker: { failureThreshold: 3, cooldownMs: 60000 },
+        deployments: [
+          { id: 'use1', modelId: MODEL, region: 'us-east-1', endpoint: e['us-east-1'] },
+          { id: 'usw2', modelId: MODEL, region: 'us-west-2', endpoint: e['us-west-2'], fallback: true },
+        ],
+      }),
+      { instances: 2 },
+    )
+    await fetch(`${sim.controlUrl}/__sim/rules`, { method: 'POST', body: JSON.stringify({ region: 'us-east-1', fault: 'error', status: 503, errorType: 'ServiceUnavailableException' }) })
+    for (let i = 0; i < 3; i++) {
+      const res = await converse(r, 0)
+      expect(res.status).toBe(200)
+      expect(res.headers.get('x-router-failovers')).toBe('use1=unavailable:ServiceUnavailableException')
+    }
+    // Isolate 1 never saw those failures itself; the breaker lives in the Durable Object.
+    for (let i = 0; i < 3; i++) {
+      const res = await converse(r, 1)
+      expect(res.status).toBe(200)
+      expect(res.headers.get('x-router-deployment')).toBe('usw2')
+      expect(res.headers.get('x-router-failovers')).toBeNull()
+    }
+    const { requests } = (await (await fetch(`${sim.controlUrl}/__sim/requests?region=us-east-1`)).json()) as { requests: unknown[] }
+    expect(requests).toHaveLength(3)
+    const health = (await (await r.instances[1]('http://router/health')).json()) as any
+    expect(health.pools.p.state.find((d: any) => d.id === 'use1').breaker).toBe('open')
+  })
+})
