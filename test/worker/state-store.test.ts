@@ -1,0 +1,121 @@
+/**
+ * The state stores inside workerd: the Durable Object's persistence and alarm, the fail-open path when the
+ * shared store hangs, and the hot path's single state round trip per attempt.
+ */
+import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
+import { describe, expect, it, vi } from 'vitest'
+import { createApp } from '../../src/app'
+import { parseRouterConfig } from '../../src/config/schema'
+import type { PoolConfig } from '../../src/config/types'
+import type { AttemptOutcome, Decision, RequestEstimate } from '../../src/routing/types'
+import type { RouterStateObject } from '../../src/state/durable-object'
+import { DurableObjectStateStore } from '../../src/state/durable-object-store'
+import { FailOpenStateStore } from '../../src/state/fail-open'
+import { MemoryStateStore } from '../../src/state/memory'
+import type { StateStore } from '../../src/state/types'
+
+const pool: PoolConfig = parseRouterConfig({
+  pools: {
+    p: {
+      strategy: 'rate-limit-aware',
+      deployments: [
+        { id: 'a', modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', rpm: 2 },
+        { id: 'b', modelId: 'amazon.nova-micro-v1:0', region: 'us-west-2', rpm: 1 },
+      ],
+    },
+  },
+}).pools.p
+const estimate: RequestEstimate = { inputTokens: 10, maxTokens: 10, stream: false }
+const namespace = () => (env as unknown as { ROUTER_STATE: DurableObjectNamespace<RouterStateObject> }).ROUTER_STATE
+
+describe('Durable Object backend', () => {
+  it('reserves atomically and persists windows in SQLite across a restart of the object', async () => {
+    const store = new DurableObjectStateStore(namespace())
+    const decisions = await Promise.all([1, 2, 3, 4].map(() => store.acquire(pool, estimate, [])))
+    expect(decisions.filter((d) => d.kind === 'dispatch')).toHaveLength(3)
+    expect(decisions.filter((d) => d.kind === 'reject')).toHaveLength(1)
+    const stub = namespace().get(namespace().idFromName('p'))
+    const persisted = await runInDurableObject(stub, (_instance, state) =>
+      JSON.parse(state.storage.sql.exec<{ state: string }>('SELECT state FROM pool_state WHERE name = ?', 'p').one().state),
+    )
+    expect(Object.keys(persisted.deployments).sort()).toEqual(['a', 'b'])
+    // A fresh instance over the same storage (what a restart gives) loads the windows: still full.
+    const reloaded = await runInDurableObject(stub, async (_instance, state) => {
+      const { RouterStateObject } = await import('../../src/state/durable-object')
+      const fresh = new RouterStateObject(state, {})
+      await state.blockConcurrencyWhile(async () => {})
+      return fresh.acquire(pool, estimate, [])
+    })
+    expect(reloaded.kind).toBe('reject')
+  })
+
+  it('its alarm drops pools idle for an hour', async () => {
+    const stub = namespace().get(namespace().idFromName('p'))
+    await stub.acquire(pool, estimate, [])
+    await runInDurableObject(stub, (_i, state) => state.storage.sql.exec('UPDATE pool_state SET updated_at = 0'))
+    expect(await runDurableObjectAlarm(stub)).toBe(true)
+    const rows = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec('SELECT name FROM pool_state').toArray())
+    expect(rows).toEqual([])
+  })
+})
+
+describe('fail open when the shared store is slow or down', () => {
+  const hanging: StateStore = {
+    acquire: () => new Promise<Decision>(() => {}),
+    report: () => new Promise<void>(() => {}),
+    snapshot: () => new Promise<unknown>(() => {}),
+  }
+
+  it('decides on the local estimate after the timeout, and skips the dead store for a while', async () => {
+    const local = new MemoryStateStore()
+    const store = new FailOpenStateStore(hanging, local, 30, 10_000)
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const started = Date.now()
+    const first = await store.acquire(pool, estimate, [])
+    expect(first.kind).toBe('dispatch')
+    expect(Date.now() - started).toBeLessThan(5_000) // bounded by the 30 ms timeout, never hung
+    const second = await store.acquire(pool, estimate, [])
+    expect(second.kind).toBe('dispatch')
+    expect(warn).toHaveBeenCalledTimes(1)
+    // Local limits still apply: rpm 2 + 1.
+    expect((await store.acquire(pool, estimate, [])).kind).toBe('dispatch')
+    expect((await store.acquire(pool, estimate, [])).kind).toBe('reject')
+    // Outcomes of local reservations go back to the local store, not to the dead one.
+    if (first.kind === 'dispatch') {
+      await store.report(pool, { deploymentId: first.deploymentId, reservation: first.reservation, result: { class: 'success', status: 200 } })
+    }
+    warn.mockRestore()
+  })
+
+  it('a store that throws is the same as one that hangs', async () => {
+    const failing: StateStore = { acquire: () => Promise.reject(new Error('overloaded')), report: async () => {}, snapshot: async () => ({}) }
+    vi.spyOn(console, 'warn').mockImplementation(() => {})
+    expect((await new FailOpenStateStore(failing, new MemoryStateStore(), 1000).acquire(pool, estimate, [])).kind).toBe('dispatch')
+  })
+})
+
+describe('hot path', () => {
+  it('makes exactly one state call before the upstream call, and reports after', async () => {
+    const calls: string[] = []
+    const inner = new MemoryStateStore()
+    const counting: StateStore = {
+      acquire: (...args) => (calls.push('acquire'), inner.acquire(...args)),
+      report: (p, o: AttemptOutcome) => (calls.push('report'), inner.report(p, o)),
+      snapshot: (p) => inner.snapshot(p),
+    }
+    const fetchSpy = vi.spyOn(globalThis, 'fetch').mockImplementation(async () => {
+      calls.push('upstream')
+      return new Response(JSON.stringify({ output: { message: { role: 'assistant', content: [{ text: 'hi' }] } }, stopReason: 'end_turn', usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 }, metrics: { latencyMs: 1 } }), { headers: { 'content-type': 'application/json' } })
+    })
+    const app = createApp({ stateStore: () => counting })
+    const res = await app.request(
+      '/model/p/converse',
+      { method: 'POST', headers: { authorization: 'Bearer k' }, body: JSON.stringify({ messages: [] }) },
+      { ROUTER_API_KEYS: 'k', ROUTER_CONFIG: JSON.stringify({ pools: { p: { deployments: [{ id: 'a', modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1' }] } } }), AWS_BEARER_TOKEN_BEDROCK: 'x' },
+    )
+    expect(res.status).toBe(200)
+    await new Promise((r) => setTimeout(r, 10))
+    expect(calls).toEqual(['acquire', 'upstream', 'report'])
+    fetchSpy.mockRestore()
+  })
+})
