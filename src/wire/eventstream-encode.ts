@@ -34,7 +34,7 @@ export function encodeTypedFrame(headers: Record<string, HeaderValue>, payload: 
   return encodeFrameRaw(encodeHeaders(headers), payload)
 }
 
-/** Encodes a frame with string (type 7) headers, in the record's key order. */
+/** Encodes a frame with string (type 7) headers, in the record's key order (JS puts integer-like keys such as "1" first). */
 export function encodeFrame(headers: Record<string, string>, payload: Uint8Array): Uint8Array {
   const typed: Record<string, HeaderValue> = Object.create(null)
   for (const name of Object.keys(headers)) typed[name] = { type: 'string', value: headers[name] }

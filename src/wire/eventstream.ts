@@ -182,7 +182,7 @@ function decodeChecked(bytes: Uint8Array, headersLength: number, preludeCrc: num
   return new DecodedFrame(bytes, headersLength, messageType, eventType, exceptionType, errorCode, errorMessage, contentType)
 }
 
-/** Validates the 12-byte prelude at `b[p..]`; returns headers_length, and the prelude CRC via `out`. */
+/** Validates the 12-byte prelude at `b[p..]` (CRC first, then lengths); writes total, headers_length and prelude CRC to `out`. */
 function checkPrelude(b: Uint8Array, p: number, index: number, offset: number, out: { total: number; headersLength: number; preludeCrc: number }): void {
   const total = u32(b, p)
   const headersLength = u32(b, p + 4)

@@ -24,7 +24,7 @@ export function utf8Cached(bytes: Uint8Array, start: number, length: number): st
     while (i < length && key[i] === bytes[start + i]) i++
     if (i === length) return values[slot]
   }
-  const copy = bytes.subarray(start, end)
+  const copy = bytes.slice(start, end)
   const s = decoder.decode(copy)
   keys[slot] = copy
   values[slot] = s
