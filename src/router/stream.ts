@@ -8,7 +8,7 @@ import type { TokenUsage, UpstreamResult } from '../routing/types'
 import { classifyNetworkError } from '../routing/classify'
 import { encodeExceptionFrame, EventStreamError, type Frame } from '../wire/eventstream'
 import { sseError, sseFromFrame } from '../wire/sse'
-import { frameFailure, payloadMessage, usageOf, type StreamStart } from './attempt'
+import { frameFailure, usageOf, type StreamStart } from './attempt'
 
 export type StreamFormat = 'eventstream' | 'sse'
 
@@ -103,6 +103,8 @@ export function clientStream(
           return
         }
       } catch (e) {
+        // Frames that were whole and valid before the bad one still go to the client, then the error.
+        if (e instanceof EventStreamError && e.frames.length && !forward(controller, e.frames)) return
         const message = e instanceof EventStreamError ? `malformed upstream stream: ${e.message}` : `upstream stream broke off: ${(e as Error)?.message ?? e}`
         fail(controller, classifyNetworkError(message))
       }
@@ -135,4 +137,3 @@ function exceptionName(result: UpstreamResult): string {
   }
 }
 
-export { payloadMessage }

@@ -41,9 +41,12 @@ export function usesWindows(strategy: StrategyName): boolean {
   return strategy === 'rate-limit-aware' || strategy === 'cost' || strategy === 'latency'
 }
 
-/** How long a half-open probe (or a latency measurement) may go unreported before it is forgotten. */
-export function attemptTimeoutMs(pool: PoolConfig): number {
-  return Math.max(pool.timeoutMs || 0, pool.ttfbTimeoutMs || 0) || 120_000
+/**
+ * How long a half-open probe (or a latency measurement) may go unreported before it is forgotten: no attempt outlives
+ * the request deadline or its own timeouts.
+ */
+export function probeTimeoutMs(pool: PoolConfig): number {
+  return Math.max(pool.timeoutMs || 0, pool.attemptTimeoutMs || 0, pool.ttfbTimeoutMs || 0) || 120_000
 }
 
 /** Whether the block is about capacity (answer 429) rather than health (answer 503). */
@@ -64,7 +67,7 @@ export function assess(
   now: number,
 ): Candidate {
   const ds = deploymentState(state, deployment.id)
-  const timeout = attemptTimeoutMs(pool)
+  const timeout = probeTimeoutMs(pool)
   pruneUsage(ds.usage, now)
   refreshBreaker(ds.breaker, now, timeout)
   const limits = effectiveLimits(deployment, ds, now)

@@ -13,7 +13,7 @@
  */
 import type { PoolConfig } from '../config/types'
 import { takeProbe } from './breaker'
-import { assess, availableAt, attemptTimeoutMs, isCapacityBlock, type Candidate } from './candidates'
+import { assess, availableAt, probeTimeoutMs, isCapacityBlock, type Candidate } from './candidates'
 import { freshLatency, measurementPending } from './latency'
 import { STRATEGY_IMPLEMENTATIONS } from './strategies'
 import type { Decision, PoolState, RequestEstimate } from './types'
@@ -58,7 +58,7 @@ function dispatch(
   addUsage(c.state.usage, at, 1, c.reserve)
   if (c.probe) takeProbe(c.state.breaker, at)
   const stat = c.state.latency[req.stream ? 'stream' : 'converse']
-  if (freshLatency(stat, now, pool.latencyTtlMs) === null && !measurementPending(stat, now, attemptTimeoutMs(pool))) {
+  if (freshLatency(stat, now, pool.latencyTtlMs) === null && !measurementPending(stat, now, probeTimeoutMs(pool))) {
     stat.pendingSince = now
   }
   const reservation = { deploymentId: c.deployment.id, at, tokens: c.reserve, ...(c.probe ? { probe: true } : {}) }

@@ -12,7 +12,7 @@
  */
 import type { DeploymentConfig, PoolConfig } from '../config/types'
 import { breakerSignal, recordBreakerOutcome, refreshBreaker } from './breaker'
-import { attemptTimeoutMs } from './candidates'
+import { probeTimeoutMs } from './candidates'
 import { learnFromThrottle, recoverLimits, throttledQuota } from './limits'
 import { recordLatency } from './latency'
 import { settledTokens } from './quota'
@@ -32,7 +32,7 @@ export function record(pool: PoolConfig, state: PoolState, outcome: AttemptOutco
   pruneUsage(ds.usage, now)
   settleWindow(deployment, ds, outcome, now)
 
-  refreshBreaker(ds.breaker, now, attemptTimeoutMs(pool))
+  refreshBreaker(ds.breaker, now, probeTimeoutMs(pool))
   const probeAt = outcome.reservation?.probe ? outcome.reservation.at : undefined
   recordBreakerOutcome(ds.breaker, pool.breaker, breakerSignal(result.class), now, probeAt, result.retryAfterMs)
 

@@ -114,7 +114,9 @@ export function simulate(options: SimulationOptions): SimulationReport {
   const { pool, durationMs } = options
   const startMs = options.startMs ?? 1_700_000_000_000
   const seed = options.seed ?? 1
-  const worldRng = mulberry32(seed)
+  // Separate streams so every policy sees the same arrivals and requests for a seed.
+  const arrivalRng = mulberry32(seed)
+  const upstreamRng = mulberry32(seed ^ 0x5bd1e995)
   const policyRng = mulberry32(seed ^ 0x9e3779b9)
   const requestOf = options.request ?? DEFAULT_REQUEST
   const rateAt = typeof options.offeredRpm === 'number' ? () => options.offeredRpm as number : options.offeredRpm
@@ -158,7 +160,7 @@ export function simulate(options: SimulationOptions): SimulationReport {
     const rpm = Math.max(0, rateAt(now - startMs))
     if (rpm <= 0) return now + 1000 // idle: look again in a second
     const gap = 60_000 / rpm
-    return now + (options.arrivals === 'poisson' ? -Math.log(1 - worldRng()) * gap : gap)
+    return now + (options.arrivals === 'poisson' ? -Math.log(1 - arrivalRng()) * gap : gap)
   }
 
   const fail = (status: number) => {
@@ -184,7 +186,7 @@ export function simulate(options: SimulationOptions): SimulationReport {
     const event = e.item
     if (event.kind === 'arrive') {
       if (now >= endMs) continue
-      const shape = requestOf(worldRng, report.requests)
+      const shape = requestOf(arrivalRng, report.requests)
       report.requests++
       const estimate: RequestEstimate = { inputTokens: shape.inputTokens, stream: shape.stream }
       if (shape.maxTokens !== undefined) estimate.maxTokens = shape.maxTokens
@@ -194,7 +196,7 @@ export function simulate(options: SimulationOptions): SimulationReport {
       const upstream = upstreams.get(event.deploymentId)!
       const stats = report.perDeployment[event.deploymentId]
       const { shape } = event.request
-      const answer = upstream.admit(now, shape.inputTokens, shape.maxTokens, shape.stream, worldRng)
+      const answer = upstream.admit(now, shape.inputTokens, shape.maxTokens, shape.stream, upstreamRng)
       report.upstreamAttempts++
       stats.attempts++
       let usage: TokenUsage | undefined

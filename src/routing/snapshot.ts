@@ -1,7 +1,7 @@
 /** `snapshot`: a read-only view of each deployment for /health and stats (never changes the state). */
 import type { PoolConfig } from '../config/types'
 import { breakerAdmission, phaseAt, windowCounts } from './breaker'
-import { attemptTimeoutMs, usesWindows } from './candidates'
+import { probeTimeoutMs, usesWindows } from './candidates'
 import { effectiveLimits } from './limits'
 import { freshLatency } from './latency'
 import { createDeploymentState } from './state'
@@ -13,7 +13,7 @@ function finiteOrNull(n: number): number | null {
 }
 
 export function snapshot(pool: PoolConfig, state: PoolState, now: number): DeploymentSnapshot[] {
-  const timeout = attemptTimeoutMs(pool)
+  const timeout = probeTimeoutMs(pool)
   return pool.deployments.map((d) => {
     const ds = Object.hasOwn(state.deployments, d.id) ? state.deployments[d.id] : createDeploymentState()
     const phase = phaseAt(ds.breaker, now)

@@ -35,6 +35,7 @@ export function pool(deployments: DeploymentConfig[], extra: Partial<PoolConfig>
     deployments,
     maxAttempts: 3,
     timeoutMs: 60_000,
+    attemptTimeoutMs: 30_000,
     ttfbTimeoutMs: 10_000,
     maxQueueMs: 0,
     breaker: BREAKER,

@@ -34,6 +34,8 @@ class MultiplexerBreaker {
   private failures: number[] = []
   private openedAt = 0
   private successes = 0
+  /** The failure that opened it was a throttle (what a client of this policy sees: rate limiting). */
+  openedByThrottle = false
 
   canExecute(now: number): boolean {
     if (this.phase === 'open' && now - this.openedAt >= 30_000) {
@@ -48,18 +50,19 @@ class MultiplexerBreaker {
     if (this.phase === 'closed') this.failures = []
   }
 
-  failure(now: number): void {
-    if (this.phase === 'half-open') return this.open(now)
+  failure(now: number, throttle: boolean): void {
+    if (this.phase === 'half-open') return this.open(now, throttle)
     if (this.phase === 'open') return
     this.failures = this.failures.filter((t) => t > now - 60_000)
     this.failures.push(now)
-    if (this.failures.length >= 5) this.open(now)
+    if (this.failures.length >= 5) this.open(now, throttle)
   }
 
-  private open(now: number): void {
+  private open(now: number, throttle: boolean): void {
     this.phase = 'open'
     this.openedAt = now
     this.failures = []
+    this.openedByThrottle = throttle
   }
 }
 
@@ -73,13 +76,17 @@ export const multiplexerPolicy: PolicyFactory = (pool: PoolConfig) => {
       const open = (d: DeploymentConfig) => !tried.includes(d.id) && breakers.get(d.id)!.canExecute(now)
       const primary = weightedAmong(pool.deployments.filter((d) => !d.fallback && open(d)), rng)
       const chosen = primary ?? weightedAmong(pool.deployments.filter((d) => d.fallback && open(d)), rng)
-      return chosen ? send(chosen, req, now, 'weighted (multiplexer)') : noModels(503, 'NO_MODELS_AVAILABLE')
+      if (chosen) return send(chosen, req, now, 'weighted (multiplexer)')
+      // NO_MODELS_AVAILABLE. Only throttles fail over, so tried deployments throttled; a client of an HTTP front
+      // sees a 429 when that, or breakers opened by throttles, is why nothing is left.
+      const throttled = pool.deployments.every((d) => tried.includes(d.id) || breakers.get(d.id)!.openedByThrottle)
+      return noModels(throttled ? 429 : 503, 'NO_MODELS_AVAILABLE')
     },
     record(outcome, now) {
       const breaker = breakers.get(outcome.deploymentId)
       if (!breaker) return
       if (outcome.result.class === 'success') breaker.success()
-      else breaker.failure(now)
+      else breaker.failure(now, outcome.result.class === 'throttled')
     },
   }
 }

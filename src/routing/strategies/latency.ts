@@ -4,7 +4,7 @@
  * measurement at a time; with probability `exploration` a random usable deployment is picked so a recovered one gets
  * traffic again.
  */
-import { attemptTimeoutMs } from '../candidates'
+import { probeTimeoutMs } from '../candidates'
 import { freshLatency, measurementPending } from '../latency'
 import { formatMs, nearBest, pickByWeight, type Strategy } from './strategy'
 
@@ -13,7 +13,7 @@ export const fastest: Strategy = (candidates, { pool, req, now, rng }) => {
     return { candidate: candidates[Math.floor(rng() * candidates.length) % candidates.length], reason: 'exploring' }
   }
   const kind = req.stream ? 'stream' : 'converse'
-  const timeout = attemptTimeoutMs(pool)
+  const timeout = probeTimeoutMs(pool)
   const unmeasured = candidates.filter((c) => {
     const stat = c.state.latency[kind]
     return freshLatency(stat, now, pool.latencyTtlMs) === null && !measurementPending(stat, now, timeout)

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest'
+import { createPoolState, decide, prunePoolState, record, snapshot } from './engine'
+import { MISCONFIGURED_COOLDOWN_MS } from './record'
+import { mulberry32 } from './random'
+import { T0, deployment, dispatched, outcome, pool } from './test-helpers'
+import { windowTotals } from './window'
+
+const req = { inputTokens: 100, maxTokens: 100, stream: false }
+
+describe('engine', () => {
+  it('keeps its state as plain JSON: a persisted copy decides exactly like the original', () => {
+    const p = pool([deployment('a', { rpm: 5 }), deployment('b', { rpm: 5 })], { strategy: 'rate-limit-aware', maxQueueMs: 30_000 })
+    const original = createPoolState(p)
+    const rngA = mulberry32(7)
+    for (let i = 0; i < 12; i++) {
+      const d = decide(p, original, req, [], T0 + i * 100, rngA)
+      if (d.kind === 'dispatch' && i % 3 === 0) record(p, original, outcome(d, i % 2 ? 'throttled' : 'success', { latencyMs: 200 }), T0 + i * 100)
+    }
+    const copy = JSON.parse(JSON.stringify(original))
+    expect(copy).toEqual(original)
+    const rng1 = mulberry32(99)
+    const rng2 = mulberry32(99)
+    for (let i = 0; i < 10; i++) {
+      expect(decide(p, copy, req, [], T0 + 5000 + i, rng1)).toEqual(decide(p, original, req, [], T0 + 5000 + i, rng2))
+    }
+  })
+
+  it('decide reserves the quota before returning (requests +1, tokens reserved)', () => {
+    const p = pool([deployment('a')], { strategy: 'weighted' })
+    const state = createPoolState(p)
+    dispatched(decide(p, state, req, [], T0, Math.random))
+    expect(windowTotals(state.deployments.a.usage, T0)).toMatchObject({ requests: 1, tokens: 200 })
+  })
+
+  it('tolerates deployments added to and removed from the config', () => {
+    const p1 = pool([deployment('a'), deployment('b')])
+    const state = createPoolState(p1)
+    const d = decide(p1, state, req, ['b'], T0, Math.random)
+    const p2 = pool([deployment('b'), deployment('c')])
+    expect(() => record(p2, state, outcome(d, 'success'), T0 + 1)).not.toThrow() // a is gone: ignored
+    expect(dispatched(decide(p2, state, req, ['b'], T0 + 2, Math.random)).deploymentId).toBe('c') // c created
+    expect(state.deployments.c).toBeDefined()
+    expect(snapshot(p2, state, T0 + 3).map((s) => s.id)).toEqual(['b', 'c'])
+    prunePoolState(p2, state)
+    expect(Object.keys(state.deployments).sort()).toEqual(['b', 'c'])
+    expect(snapshot(pool([deployment('z')]), state, T0)[0]).toMatchObject({ id: 'z', usable: true })
+  })
+
+  it('takes a misconfigured deployment out for 5 minutes', () => {
+    const p = pool([deployment('a'), deployment('b', { fallback: true })])
+    const state = createPoolState(p)
+    record(p, state, outcome(decide(p, state, req, [], T0, Math.random), 'misconfigured'), T0)
+    expect(dispatched(decide(p, state, req, [], T0 + MISCONFIGURED_COOLDOWN_MS - 1, Math.random)).deploymentId).toBe('b')
+    expect(dispatched(decide(p, state, req, [], T0 + MISCONFIGURED_COOLDOWN_MS, Math.random)).deploymentId).toBe('a')
+    expect(snapshot(p, state, T0 + 1)[0]).toMatchObject({ usable: false, reason: 'misconfigured', cooldownReason: 'misconfigured' })
+  })
+
+  it('a shorter cooldown never cuts a longer one', () => {
+    const p = pool([deployment('a'), deployment('b', { fallback: true })])
+    const state = createPoolState(p)
+    record(p, state, outcome(decide(p, state, req, [], T0, Math.random), 'throttled', { retryAfterMs: 30_000 }), T0)
+    const d = { kind: 'dispatch' as const, deploymentId: 'a', reservation: { deploymentId: 'a', at: T0, tokens: 200 }, reason: '' }
+    record(p, state, outcome(d, 'throttled', { retryAfterMs: 1000 }), T0 + 10)
+    expect(state.deployments.a.cooldown?.until).toBe(T0 + 30_000)
+  })
+
+  it('answers 503 when nothing is healthy, 429 when capacity is what is missing', () => {
+    const p = pool([deployment('a'), deployment('b')])
+    const state = createPoolState(p)
+    const rng = mulberry32(1)
+    record(p, state, outcome(decide(p, state, req, ['b'], T0, rng), 'misconfigured'), T0)
+    record(p, state, outcome(decide(p, state, req, ['a'], T0, rng), 'misconfigured'), T0)
+    expect(decide(p, state, req, [], T0 + 1, rng)).toMatchObject({
+      kind: 'reject',
+      status: 503,
+      errorType: 'ServiceUnavailableException',
+      retryAfterMs: MISCONFIGURED_COOLDOWN_MS - 1,
+    })
+    const q = pool([deployment('a'), deployment('b')])
+    const s2 = createPoolState(q)
+    record(q, s2, outcome(decide(q, s2, req, ['b'], T0, rng), 'throttled', { retryAfterMs: 3000 }), T0)
+    record(q, s2, outcome(decide(q, s2, req, ['a'], T0, rng), 'unavailable'), T0)
+    expect(decide(q, s2, req, ['b'], T0 + 1, rng)).toMatchObject({ kind: 'reject', status: 429, errorType: 'ThrottlingException' })
+  })
+
+  it('snapshot is read-only and reports usage, limits, breaker, latency and cooldowns', () => {
+    const p = pool([deployment('a', { rpm: 10, tpm: 10_000 })], { strategy: 'rate-limit-aware' })
+    const state = createPoolState(p)
+    const d = decide(p, state, req, [], T0, Math.random)
+    record(p, state, outcome(d, 'success', { latencyMs: 250, usage: { inputTokens: 80, outputTokens: 20 } }), T0 + 250)
+    const before = JSON.stringify(state)
+    const [view] = snapshot(p, state, T0 + 300)
+    expect(JSON.stringify(state)).toBe(before)
+    expect(view).toEqual({
+      id: 'a',
+      modelId: p.deployments[0].modelId,
+      region: 'us-east-1',
+      fallback: false,
+      usable: true,
+      reason: null,
+      breaker: 'closed',
+      breakerOpenUntil: null,
+      probesInFlight: 0,
+      recentSuccesses: 1,
+      recentFailures: 0,
+      window: { requests: 1, tokens: 80 + 20 * 5, queuedRequests: 0, queuedTokens: 0 },
+      limits: { configuredRpm: 10, configuredTpm: 10_000, effectiveRpm: 10, effectiveTpm: 10_000, learned: false },
+      latencyMs: { converse: 250, stream: null },
+      cooldownUntil: null,
+      cooldownReason: null,
+    })
+  })
+
+  it('an empty pool rejects with 503', () => {
+    const p = pool([])
+    expect(decide(p, createPoolState(p), req, [], T0, Math.random)).toMatchObject({ kind: 'reject', status: 503 })
+  })
+})

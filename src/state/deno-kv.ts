@@ -1,0 +1,79 @@
+/**
+ * Routing state in Deno KV: one key per pool holding its PoolState, updated with optimistic concurrency
+ * (read, run the engine, commit with a versionstamp check, retry on conflict). Two instances therefore never
+ * both spend the last tokens of a window. Costs two KV round trips per attempt (read + commit); on Deno
+ * Deploy KV has a single primary region, so far-away instances pay a cross-region round trip each.
+ */
+import type { PoolConfig } from '../config/types'
+import { createPoolState, prunePoolState, record, snapshot, type PoolState } from '../routing/engine'
+import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
+import { acquireOn } from './apply'
+import type { StateStore } from './types'
+
+/** The subset of Deno.Kv this store uses (so the module type-checks outside Deno). */
+export interface KvLike {
+  get<T>(key: unknown[]): Promise<{ key: unknown[]; value: T | null; versionstamp: string | null }>
+  atomic(): {
+    check(...checks: { key: unknown[]; versionstamp: string | null }[]): ReturnType<KvLike['atomic']>
+    set(key: unknown[], value: unknown, options?: { expireIn?: number }): ReturnType<KvLike['atomic']>
+    commit(): Promise<{ ok: boolean }>
+  }
+}
+
+/** Pool state is dropped by KV itself after this long without a write. */
+const EXPIRE_MS = 60 * 60 * 1000
+const MAX_TRIES = 64
+
+export class DenoKvStateStore implements StateStore {
+  /** Updates from this instance to one pool run one at a time, so only other instances can conflict. */
+  private readonly queues = new Map<string, Promise<unknown>>()
+
+  constructor(
+    private readonly kv: KvLike,
+    private readonly prefix: string = 'bedrock-router',
+  ) {}
+
+  acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
+    return this.update(pool, (state, now) => acquireOn(pool, state, estimate, tried, previous, now, Math.random))
+  }
+
+  async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
+    await this.update(pool, (state, now) => record(pool, state, outcome, now))
+  }
+
+  async snapshot(pool: PoolConfig): Promise<unknown> {
+    const entry = await this.kv.get<PoolState>([this.prefix, pool.name])
+    return snapshot(pool, entry.value ?? createPoolState(pool), Date.now())
+  }
+
+  private update<T>(pool: PoolConfig, change: (state: PoolState, now: number) => T): Promise<T> {
+    const previous = this.queues.get(pool.name) ?? Promise.resolve()
+    const next = previous.catch(() => {}).then(() => this.commit(pool, change))
+    this.queues.set(pool.name, next)
+    void next.finally(() => {
+      if (this.queues.get(pool.name) === next) this.queues.delete(pool.name)
+    }).catch(() => {})
+    return next
+  }
+
+  /** Read-modify-write with a versionstamp check; retries with jitter on conflict. */
+  private async commit<T>(pool: PoolConfig, change: (state: PoolState, now: number) => T): Promise<T> {
+    const key = [this.prefix, pool.name]
+    for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+      try {
+        const entry = await this.kv.get<PoolState>(key)
+        const state = entry.value ?? createPoolState(pool)
+        prunePoolState(pool, state)
+        const result = change(state, Date.now())
+        const commit = await this.kv.atomic().check(entry).set(key, state, { expireIn: EXPIRE_MS }).commit()
+        if (commit.ok) return result
+      } catch (e) {
+        // A local (SQLite) KV opened by several processes answers "database is locked" under contention:
+        // the same as a lost race, so try again. Anything else is a real failure.
+        if (!/locked|busy/i.test(String((e as Error)?.message))) throw e
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)))
+    }
+    throw new Error(`Deno KV: pool ${pool.name} state stayed contended for ${MAX_TRIES} tries`)
+  }
+}
