@@ -7,6 +7,7 @@ import { bedrockError } from './bedrock/errors'
 import type { RouterEnv } from './env'
 import { clientAuth } from './routes/auth'
 import { bedrockRoutes } from './routes/bedrock'
+import { corsForBrowsers } from './routes/cors'
 import { healthRoutes } from './routes/health'
 import type { StateStore } from './state/types'
 
@@ -23,6 +24,7 @@ export function createApp(options: AppOptions) {
     c.set('store', options.stateStore(c.env ?? {}))
     await next()
   })
+  app.use('*', corsForBrowsers)
   app.route('/', healthRoutes)
   app.use('/model/*', clientAuth)
   app.route('/', bedrockRoutes)

@@ -6,6 +6,8 @@ export interface RouterEnv {
   ROUTER_API_KEYS?: string
   /** Set (to any non-empty value) only by demo mode: allows running without client keys. */
   ROUTER_DEMO?: string
+  /** Browser origins allowed by CORS (comma-separated, or `*`); unset: no CORS headers. */
+  ROUTER_CORS_ORIGINS?: string
   /** Default upstream credentials; named sets use the suffix `_<NAME>` (see bedrock/credentials.ts). */
   AWS_ACCESS_KEY_ID?: string
   AWS_SECRET_ACCESS_KEY?: string

@@ -1,0 +1,45 @@
+/**
+ * CORS for browser clients, off unless ROUTER_CORS_ORIGINS is set (comma-separated origins, or `*`).
+ * Preflights are answered before authentication (browsers send them without credentials); the router's
+ * trace headers are exposed so a page can show which deployment served it.
+ */
+import { cors } from 'hono/cors'
+import { createMiddleware } from 'hono/factory'
+import type { AppEnv } from '../app'
+
+const EXPOSED = [
+  'x-amzn-requestid',
+  'x-amzn-errortype',
+  'retry-after',
+  'x-router-deployment',
+  'x-router-region',
+  'x-router-model',
+  'x-router-pool',
+  'x-router-strategy',
+  'x-router-reason',
+  'x-router-attempts',
+  'x-router-failovers',
+  'x-router-invoked-model',
+  'x-router-overhead-ms',
+]
+
+let cached: { source: string; middleware: ReturnType<typeof cors> } | undefined
+
+export const corsForBrowsers = createMiddleware<AppEnv>(async (c, next) => {
+  const source = typeof c.env?.ROUTER_CORS_ORIGINS === 'string' ? c.env.ROUTER_CORS_ORIGINS.trim() : ''
+  if (!source) return next()
+  if (cached?.source !== source) {
+    const origins = source.split(',').map((o) => o.trim()).filter(Boolean)
+    cached = {
+      source,
+      middleware: cors({
+        origin: origins.includes('*') ? '*' : origins,
+        allowMethods: ['GET', 'POST', 'OPTIONS'],
+        allowHeaders: ['authorization', 'content-type', 'accept'],
+        exposeHeaders: EXPOSED,
+        maxAge: 600,
+      }),
+    }
+  }
+  return cached.middleware(c, next)
+})
