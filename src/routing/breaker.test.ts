@@ -100,6 +100,13 @@ describe('breaker (through decide/record)', () => {
     expect(state.deployments.a.breaker.outcomes).toEqual([])
   })
 
+  it('reports only the outcomes within the window', () => {
+    const { p, state } = setup()
+    failA(p, state, 3, T0)
+    expect(snapshot(p, state, T0 + 1000)[0]).toMatchObject({ recentFailures: 3, recentSuccesses: 0 })
+    expect(snapshot(p, state, T0 + BREAKER.windowMs + 1000)[0]).toMatchObject({ recentFailures: 0 })
+  })
+
   it('client errors never count', () => {
     const { p, state } = setup()
     failA(p, state, 50, T0, 'client')

@@ -2,16 +2,16 @@
  * Upstream outcome classification (bedrock-wire.md §3, §2.7): what failed, whether to fail over, whether it counts
  * against the deployment.
  *
- * | class         | errors                                                               | fail over | breaker |
- * |---------------|----------------------------------------------------------------------|-----------|---------|
- * | throttled     | ThrottlingException, any other 429, ServiceQuotaExceededException    | at once   | no (capacity signal) |
- * | unavailable   | ModelNotReadyException, 500/502/503/504, InternalServer(Exception),   | yes       | yes     |
- * |               | ServiceUnavailable(Exception), ModelStreamError, ModelError (424)    |           |         |
- * | timeout       | ModelTimeoutException (408), 408/504-free timeouts of our own         | yes       | yes     |
- * | network       | connection refused/reset, malformed or truncated stream              | yes       | yes     |
- * | misconfigured | AccessDenied, ResourceNotFound, UnrecognizedClient, InvalidSignature, | yes, long | yes     |
- * |               | bad/expired credentials, 401/403, 404, invalid model identifier      | cooldown  |         |
- * | client        | ValidationException and other 4xx                                    | no        | never   |
+ * | class         | errors                                                                 | fail over | breaker       |
+ * |---------------|------------------------------------------------------------------------|-----------|---------------|
+ * | throttled     | ThrottlingException, any other 429, ServiceQuotaExceededException      | at once   | no (capacity) |
+ * | unavailable   | ModelNotReadyException, 500/502/503/504, InternalServer(Exception),    | yes       | yes           |
+ * |               | ServiceUnavailable(Exception), ModelStreamError, ModelError (424)      |           |               |
+ * | timeout       | ModelTimeoutException (408), our own attempt/first-byte timeouts       | yes       | yes           |
+ * | network       | connection refused/reset, malformed or truncated stream                | yes       | yes           |
+ * | misconfigured | AccessDenied, ResourceNotFound, UnrecognizedClient, InvalidSignature,  | yes, long | yes           |
+ * |               | bad/expired credentials, 401/403/404, invalid model identifier         | cooldown  |               |
+ * | client        | ValidationException and other 4xx                                      | no        | never         |
  *
  * Judgement calls:
  * - ModelNotReadyException is a 429 but not a throttle: the model is not loaded in that Region (SDKs retry it as

@@ -116,3 +116,17 @@ describe('engine', () => {
     expect(decide(p, createPoolState(p), req, [], T0, Math.random)).toMatchObject({ kind: 'reject', status: 503 })
   })
 })
+
+describe('engine robustness', () => {
+  it('garbage numbers from a caller never poison the state', () => {
+    const p = pool([deployment('a', { rpm: 10, tpm: 10_000 })], { strategy: 'rate-limit-aware' })
+    const state = createPoolState(p)
+    const d = decide(p, state, { inputTokens: Number.NaN, maxTokens: Number.POSITIVE_INFINITY, stream: false }, [], T0, Math.random)
+    record(p, state, outcome(d, 'success', { latencyMs: Number.NaN, usage: { inputTokens: Number.NaN, outputTokens: -5 } }), T0 + 1)
+    const numbers: number[] = []
+    JSON.stringify(state, (_key, value) => (typeof value === 'number' && numbers.push(value), value))
+    expect(numbers.every(Number.isFinite)).toBe(true)
+    expect(state.deployments.a.usage).toEqual([{ sec: T0 / 1000, requests: 1, tokens: 0 }])
+    expect(snapshot(p, state, T0 + 2)[0]).toMatchObject({ usable: true, latencyMs: { converse: null } })
+  })
+})

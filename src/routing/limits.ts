@@ -39,7 +39,7 @@ export function throttledQuota(message: string | undefined): 'tokens' | null {
 }
 
 function lowered(current: number, held: number, floor: number): number {
-  return current
+  return Math.max(floor, Math.min(held, current * DECREASE))
 }
 
 /**

@@ -81,6 +81,19 @@ describe('adaptRequestFor', () => {
     ])
   })
 
+  it('leaves neighbours that were already adjacent alone', () => {
+    const input = {
+      messages: [
+        { role: 'user', content: [{ text: 'a' }] },
+        { role: 'user', content: [{ text: 'b' }] },
+        { role: 'assistant', content: [{ reasoningContent: { redactedContent: 'xx' } }, { text: 'c' }] },
+      ],
+    }
+    const out = adaptRequestFor(input, claude, nova) as typeof input
+    expect(out.messages).toHaveLength(3)
+    expect(out.messages[0]).toBe(input.messages[0])
+  })
+
   it('tolerates odd shapes', () => {
     const odd = { messages: [null, 3, { role: 'user', content: 'text' }, { role: 'assistant', content: [null, { reasoningContent: {} }] }] }
     const out = adaptRequestFor(odd, claude, nova) as { messages: unknown[] }

@@ -7,15 +7,18 @@ import type { DeploymentConfig } from '../config/types'
 import { burndownOf, maxOutputTokensOf } from './models'
 import type { RequestEstimate, TokenUsage } from './types'
 
+/** A token count as a non-negative finite number (garbage from a caller must never poison the persisted state). */
+function count(n: number | undefined): number {
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0
+}
+
 export function reservedTokens(deployment: DeploymentConfig, req: RequestEstimate): number {
   const output = req.maxTokens ?? maxOutputTokensOf(deployment)
-  return Math.max(0, Math.ceil(req.inputTokens)) + Math.max(0, Math.ceil(output))
+  return Math.ceil(count(req.inputTokens)) + Math.ceil(count(output))
 }
 
 export function settledTokens(deployment: DeploymentConfig, usage: TokenUsage): number {
   return (
-    Math.max(0, usage.inputTokens) +
-    Math.max(0, usage.cacheWriteInputTokens ?? 0) +
-    Math.max(0, usage.outputTokens) * burndownOf(deployment)
+    count(usage.inputTokens) + count(usage.cacheWriteInputTokens) + count(usage.outputTokens) * count(burndownOf(deployment))
   )
 }

@@ -50,8 +50,9 @@ export function record(pool: PoolConfig, state: PoolState, outcome: AttemptOutco
   }
 
   const stat = ds.latency[outcome.stream ? 'stream' : 'converse']
-  if (outcome.latencyMs !== undefined && (result.class === 'success' || result.class === 'timeout')) {
-    recordLatency(stat, outcome.latencyMs, now, pool.latencyTtlMs)
+  const measured = typeof outcome.latencyMs === 'number' && Number.isFinite(outcome.latencyMs) && outcome.latencyMs >= 0
+  if (measured && (result.class === 'success' || result.class === 'timeout')) {
+    recordLatency(stat, outcome.latencyMs!, now, pool.latencyTtlMs)
   } else if (stat.pendingSince !== null && (outcome.reservation?.at ?? now) >= stat.pendingSince) {
     stat.pendingSince = null // the measurement failed: let another request measure
   }

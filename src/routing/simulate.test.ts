@@ -32,6 +32,7 @@ describe('simulation: smooth load at 100% of the aggregate RPM quota for 10 minu
     expect(clientRejected(r)).toBeLessThan(0.35)
     expect(r.clientThrottled).toBeGreaterThan(0.15 * r.requests) // what clients see: 429s
     expect(r.upstreamThrottles).toBeGreaterThan(100)
+    expect(r.failovers).toBeGreaterThan(50) // it does fail over after a 429, but onto full deployments
   })
 
   it('rate-limit-aware uses at least 95% of the quota with almost no upstream 429s', () => {

@@ -44,6 +44,16 @@ describe('bedrock-ipr strategy', () => {
     expect(dispatched(decide(p, state, req, [], T0 + 2, rng)).deploymentId).toBe('plain')
   })
 
+  it('gives a half-open router a reduced share while it probes', () => {
+    const p = pool([east, west], { strategy: 'bedrock-ipr', breaker: { ...BREAKER, failureThreshold: 1, halfOpenProbes: 10_000 } })
+    const state = createPoolState(p)
+    const rng = mulberry32(4)
+    record(p, state, outcome(decide(p, state, req, ['west'], T0, rng), 'unavailable'), T0)
+    const later = T0 + BREAKER.cooldownMs
+    const ids = Array.from({ length: 3000 }, (_, i) => dispatched(decide(p, state, req, [], later + i, rng)).deploymentId)
+    expect(tally(ids).east / 3000).toBeCloseTo(0.2, 1) // 0.25 / (0.25 + 1)
+  })
+
   it('gives a half-open router its probe', () => {
     const p = pool([east, west], { strategy: 'bedrock-ipr', breaker: { ...BREAKER, failureThreshold: 1 } })
     const state = createPoolState(p)

@@ -23,8 +23,10 @@ describe('rate-limit-aware strategy', () => {
     fill(p, state, 'b', 2, T0)
     fill(p, state, 'c', 60, T0)
     // headroom after this request: a 40%, b 70%, c 39%
-    const d = dispatched(decide(p, state, small, [], T0 + 10, mulberry32(1)))
-    expect(d.deploymentId).toBe('b')
+    for (let seed = 0; seed < 50; seed++) {
+      const copy = structuredClone(state)
+      expect(dispatched(decide(p, copy, small, [], T0 + 10, mulberry32(seed))).deploymentId).toBe('b')
+    }
   })
 
   it('takes the tighter of rpm and tpm headroom', () => {
@@ -34,7 +36,9 @@ describe('rate-limit-aware strategy', () => {
     const state = createPoolState(p)
     fill(p, state, 'a', 40, T0) // rpm 59% left, tpm 0.2 → 18% left after the next request
     fill(p, state, 'b', 3, T0) // rpm 60% left
-    expect(dispatched(decide(p, state, small, [], T0, mulberry32(1))).deploymentId).toBe('b')
+    for (let seed = 0; seed < 50; seed++) {
+      expect(dispatched(decide(p, structuredClone(state), small, [], T0, mulberry32(seed))).deploymentId).toBe('b')
+    }
   })
 
   it('spreads load over equally free deployments', () => {
@@ -99,6 +103,14 @@ describe('rate-limit-aware strategy', () => {
     const third = decide(p, state, small, [], T0 + 3000, Math.random)
     expect(third).toMatchObject({ kind: 'reject', status: 429, retryAfterMs: 122_000 - 3000 })
     expect(snapshot(p, state, T0 + 3000)[0].window).toMatchObject({ requests: 2, queuedRequests: 2 })
+  })
+
+  it('does not queue past maxQueueMs, not even to the middle of a second', () => {
+    const p = pool([deployment('a')], { strategy: 'rate-limit-aware', maxQueueMs: 1000 })
+    const state = createPoolState(p)
+    record(p, state, outcome(decide(p, state, small, [], T0, Math.random), 'throttled', { retryAfterMs: 1500 }), T0)
+    expect(decide(p, state, small, [], T0 + 200, Math.random)).toMatchObject({ kind: 'reject', status: 429, retryAfterMs: 1300 })
+    expect(dispatched(decide(p, state, small, [], T0 + 600, Math.random)).notBefore).toBe(T0 + 1500)
   })
 
   it('a later arrival does not jump the queue', () => {
@@ -176,6 +188,22 @@ describe('rate-limit-aware strategy', () => {
     record(p, state, outcome(decide(p, state, small, [], now, rng), 'success', { usage: { inputTokens: 10, outputTokens: 10 } }), now)
     expect(state.deployments.a.learned).toBeNull()
     expect(snapshot(p, state, now)[0].limits).toMatchObject({ effectiveRpm: 100, effectiveTpm: null, learned: false })
+  })
+
+  it('recovers by one step per minute of serving, however many requests it serves', () => {
+    const p = pool([deployment('a', { rpm: 100 })], { strategy: 'rate-limit-aware' })
+    const state = createPoolState(p)
+    const rng = mulberry32(2)
+    for (let i = 0; i < 20; i++) decide(p, state, small, [], T0, rng)
+    record(p, state, outcome(decide(p, state, small, [], T0, rng), 'throttled'), T0)
+    expect(snapshot(p, state, T0)[0].limits.effectiveRpm).toBe(20)
+    // 30 s later the first requests are still in the window; 10 successes in a row in the same second
+    for (let i = 0; i < 10; i++) {
+      const d = { kind: 'dispatch' as const, deploymentId: 'a', reservation: { deploymentId: 'a', at: T0, tokens: 200 }, reason: '' }
+      record(p, state, outcome(d, 'success', { usage: { inputTokens: 1, outputTokens: 1 } }), T0 + 30_000)
+    }
+    // half a minute at 10% of 100 rpm per minute: +5
+    expect(snapshot(p, state, T0 + 30_000)[0].limits.effectiveRpm).toBeCloseTo(25, 5)
   })
 
   it('a deployment without configured limits is unlimited until a 429 teaches one', () => {
