@@ -62,7 +62,11 @@ export async function dispatch(input: DispatchInput): Promise<Response> {
     tried.push(deployment.id)
     if (decision.notBefore !== undefined) {
       const wait = Math.min(decision.notBefore, deadline) - Date.now()
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      if (wait > 0 && !(await sleepUnlessAborted(wait, input.clientSignal))) {
+        // The client left while queued: release the reservation without counting it against the deployment.
+        report({ deploymentId: deployment.id, reservation: decision.reservation, result: { class: 'client', status: 499, message: 'client left while queued' } })
+        return trace.finish(bedrockError(499, 'RequestCancelled', 'The client closed the request while it was queued.'))
+      }
       trace.queued(Math.max(0, wait))
     }
     const credentials = resolveCredentials(input.env, deployment.credentials)
@@ -170,4 +174,20 @@ function rejectMessage(status: number, reason: string, trace: RequestTrace): str
 
 function cost(deployment: DeploymentConfig, usage: AttemptOutcome['usage']): number | undefined {
   return usage ? costUsd(deployment, usage) : undefined
+}
+
+/** Waits `ms`; false if the client went away first. */
+function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer)
+      resolve(false)
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve(true)
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
 }
