@@ -5,7 +5,7 @@
 import { AwsClient } from 'aws4fetch'
 import type { DeploymentConfig } from '../config/types'
 import type { Credentials } from './credentials'
-import { sanitizeErrorType } from './errors'
+import { parseRetryAfter, sanitizeErrorType } from '../routing/classify'
 
 export type Operation = 'converse' | 'converse-stream'
 
@@ -98,18 +98,9 @@ export async function readUpstreamError(res: Response, bodyText?: string): Promi
     status: res.ok ? 404 : res.status,
     errorType,
     message,
-    retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+    retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()),
     requestId: res.headers.get('x-amzn-requestid') ?? undefined,
   }
-}
-
-/** `Retry-After` as seconds or an HTTP date → ms (undefined when absent or unparseable). */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined
-  const seconds = Number(value)
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000)
-  const at = Date.parse(value)
-  return Number.isFinite(at) ? Math.max(0, at - now) : undefined
 }
 
 function statusName(status: number): string {

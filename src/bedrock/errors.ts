@@ -26,11 +26,3 @@ export const notFoundError = (message: string) => bedrockError(404, 'ResourceNot
 /** Client authentication failed: what Bedrock answers for a bad or missing API key. */
 export const unauthorizedError = (message: string) =>
   bedrockError(401, 'UnrecognizedClientException', message, { 'www-authenticate': 'Bearer' })
-
-/** Error name from `x-amzn-ErrorType` (`Name:http://…`) or a body `__type`/`code` (`ns#Name`). */
-export function sanitizeErrorType(raw: string | null | undefined): string | undefined {
-  if (!raw) return undefined
-  const beforeColon = raw.split(':')[0]
-  const name = beforeColon.slice(beforeColon.lastIndexOf('#') + 1).trim()
-  return name || undefined
-}

@@ -137,7 +137,7 @@ Deno.test('deno task start: the Deno entry serves the router with Deno KV state'
       })
       assertEquals(answer.status, 200, 'converse status')
       assertEquals(answer.headers.get('x-router-deployment'), 'usw2', 'served by')
-      const json = await answer.json()
+      const json = (await answer.json()) as any
       if (!String(json.output.message.content[0].text).startsWith('Hello from us-west-2')) throw new Error('unexpected answer')
     } finally {
       child.kill('SIGTERM')

@@ -73,17 +73,8 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
   return out
 }
 
-/** Deterministic PRNG (mulberry32) so random tests are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Deterministic PRNG so random tests are reproducible. */
+export { mulberry32 as rng } from '../../routing/random'
 
 export const utf8 = (b: Uint8Array) => new TextDecoder().decode(b)
 export const bytesOf = (s: string) => new TextEncoder().encode(s)
