@@ -77,7 +77,7 @@ export async function dispatch(input: DispatchInput): Promise<Response> {
         errorType: 'InternalServerException',
         message: `deployment ${deployment.id} has no upstream credentials: set ${credentialHint(deployment.credentials)}`,
       }
-      trace.abandoned(deployment, result, decision.reason)
+      trace.abandoned(deployment, result)
       previous = { deploymentId: deployment.id, reservation: decision.reservation, result }
       continue
     }
@@ -116,7 +116,7 @@ export async function dispatch(input: DispatchInput): Promise<Response> {
     // The attempt failed before anything reached the client.
     const failure = outcome as AttemptFailure
     lastFailure = { deployment, failure }
-    trace.abandoned(deployment, failure.result, decision.reason)
+    trace.abandoned(deployment, failure.result, failure.latencyMs)
     const attemptOutcome: AttemptOutcome = { deploymentId: deployment.id, reservation: decision.reservation, result: failure.result, latencyMs: failure.latencyMs, stream: operation !== 'converse' }
     if (!failoverAllowed(failure.result)) {
       report(attemptOutcome)

@@ -19,6 +19,8 @@ export class RequestTrace {
   readonly attempts: AbandonedAttempt[] = []
   private servedBy?: { deployment: DeploymentConfig; reason: string; latencyMs: number }
   private queuedMs = 0
+  /** Time spent waiting on upstream in abandoned attempts. */
+  private upstreamMs = 0
   private outcome?: { result: UpstreamResult; usage?: TokenUsage; costUsd?: number; invokedModelId?: string; cancelled?: boolean }
   private status = 0
   private logged = false
@@ -30,7 +32,8 @@ export class RequestTrace {
     private readonly client?: string,
   ) {}
 
-  abandoned(deployment: DeploymentConfig, result: UpstreamResult, _reason: string) {
+  abandoned(deployment: DeploymentConfig, result: UpstreamResult, upstreamMs = 0) {
+    this.upstreamMs += upstreamMs
     this.attempts.push({ deployment: deployment.id, region: deployment.region, class: result.class, errorType: result.errorType, status: result.status })
   }
 
@@ -66,7 +69,8 @@ export class RequestTrace {
     }
     if (this.queuedMs) h.set('x-router-queued-ms', String(this.queuedMs))
     if (opts.failFast) h.set('x-router-fail-fast', 'true')
-    h.set('x-router-overhead-ms', String(Math.max(0, Date.now() - this.started - (this.servedBy?.latencyMs ?? 0) - this.queuedMs)))
+    const upstream = this.upstreamMs + (this.servedBy?.latencyMs ?? 0)
+    h.set('x-router-overhead-ms', String(Math.max(0, Date.now() - this.started - upstream - this.queuedMs)))
     this.status = res.status
     if (opts.logNow !== false) this.log()
     return res
