@@ -1,0 +1,76 @@
+/**
+ * Child process for the benchmarks: a Worker in workerd via Miniflare, in its own process.
+ *   BENCH_WORKER=router (default)  the router exactly as `npm start` runs it (scripts/router-runtime.ts startRouter:
+ *                                  the Workers bundle, Durable Object state store bound)
+ *   BENCH_WORKER=router-memory     the same with `noSharedState` (state in the isolate's memory, no DO)
+ *   BENCH_WORKER=router-nosave     bench/workers/router-nosave.ts: DO bound, but no SQLite write per call (what-if)
+ *   BENCH_WORKER=passthrough       bench/workers/passthrough.ts: the runtime's floor (env BENCH_UPSTREAM)
+ * Vars come as JSON in env BENCH_ROUTER_VARS. Prints `{"url": "...", "pid": n}` when ready; exits (disposing
+ * workerd) when stdin closes or on SIGTERM.
+ */
+import { build } from 'esbuild'
+import { Log, LogLevel, Miniflare } from 'miniflare'
+import { fileURLToPath } from 'node:url'
+import { startRouter } from '../scripts/router-runtime'
+import type { Readable } from 'node:stream'
+
+const kind = process.env.BENCH_WORKER ?? 'router'
+const vars = JSON.parse(process.env.BENCH_ROUTER_VARS ?? '{}') as Record<string, string>
+
+/** Bundles a bench entry with the options scripts/router-runtime.ts uses for the real worker. */
+async function bundle(entry: string): Promise<string> {
+  const r = await build({
+    entryPoints: [fileURLToPath(new URL(entry, import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    conditions: ['workerd', 'worker', 'browser'],
+    mainFields: ['browser', 'module', 'main'],
+    external: ['cloudflare:*'],
+    minify: true,
+    write: false,
+    logLevel: 'silent',
+  })
+  return r.outputFiles[0].text
+}
+
+/** Same Miniflare options as startRouter, for the bench-only workers. */
+async function startBenchWorker(script: string, bindings: Record<string, string>, withState: boolean) {
+  const miniflare = new Miniflare({
+    modules: true,
+    script,
+    compatibilityDate: '2026-04-01',
+    bindings,
+    durableObjects: withState ? { ROUTER_STATE: { className: 'RouterStateObject', useSQLite: true } } : {},
+    host: '127.0.0.1',
+    port: 0,
+    // Loopback only: no attempt to fetch the Request.cf placeholder from workers.cloudflare.com.
+    cf: false,
+    log: process.env.BENCH_WORKER_LOG ? new Log(LogLevel.INFO) : undefined,
+    handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
+      stdout.resume()
+      stderr.resume()
+    },
+  })
+  const url = (await miniflare.ready).toString().replace(/\/$/, '')
+  return { url, close: () => miniflare.dispose() }
+}
+
+let running: { url: string; close(): Promise<void> }
+if (kind === 'router') running = await startRouter({ vars, host: '127.0.0.1' })
+else if (kind === 'router-memory') running = await startRouter({ vars, host: '127.0.0.1', noSharedState: true })
+else if (kind === 'router-nosave') running = await startBenchWorker(await bundle('./workers/router-nosave.ts'), vars, true)
+else if (kind === 'passthrough') running = await startBenchWorker(await bundle('./workers/passthrough.ts'), { UPSTREAM: process.env.BENCH_UPSTREAM ?? '' }, false)
+else throw new Error(`unknown BENCH_WORKER ${kind}`)
+
+process.stdout.write(`${JSON.stringify({ url: running.url, pid: process.pid })}\n`)
+let stopping = false
+const stop = () => {
+  if (stopping) return
+  stopping = true
+  void running.close().finally(() => process.exit(0))
+}
+process.on('SIGTERM', stop)
+process.stdin.on('end', stop)
+process.stdin.resume()

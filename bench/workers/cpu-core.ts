@@ -1,0 +1,318 @@
+/**
+ * Section 3: CPU time per request inside the router, with upstream I/O removed. The real app (`createApp`, in-memory
+ * state store) serves requests through `app.request` while `fetch` is stubbed to answer at once with a canned
+ * Converse body or event stream. Everything the worker does per request is timed: client-key check, config lookup,
+ * body parse, estimate, routing decision and reservation, SigV4 signing (aws4fetch, as in production), reading the
+ * answer, trace headers, the JSON log line, and for streams the framing, CRC checks and SSE re-encoding.
+ *
+ * Platform-neutral: ./cpu.ts wraps it as a Worker (bundled and run in workerd by bench/cpu.ts, `GET /run`), and
+ * bench/cpu.ts imports `runCpuBench` in Node for the labelled cross-check. workerd's clock only advances at I/O, so each
+ * timed batch is bracketed by a `setTimeout(0)` (as src/wire/bench.ts does) and batches are long (≥ 100 ms).
+ */
+import { createApp } from '../../src/app'
+import { sendToBedrock } from '../../src/bedrock/client'
+import type { DeploymentConfig } from '../../src/config/types'
+import { MemoryStateStore } from '../../src/state/memory'
+import { benchFraming } from '../../src/wire/bench'
+import { EventStreamFramer, encodeEventFrame } from '../../src/wire/eventstream'
+
+const CLIENT_KEY = 'bench-client-key-0001'
+const MODEL = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0'
+const REGIONS = ['us-east-1', 'us-west-2', 'eu-west-1']
+
+function config(strategy: string, limits: boolean) {
+  return {
+    strategy,
+    deployments: REGIONS.map((region, i) => ({
+      id: `${strategy}-${region}`,
+      modelId: MODEL,
+      region,
+      weight: i === 0 ? 2 : 1,
+      ...(limits ? { rpm: 1_000_000_000, tpm: 1_000_000_000_000 } : {}),
+    })),
+  }
+}
+
+const ENV = {
+  ROUTER_CONFIG: JSON.stringify({
+    pools: { weighted: config('weighted', false), rla: config('rate-limit-aware', true), latency: config('latency', false) },
+  }),
+  ROUTER_API_KEYS: `${CLIENT_KEY},another-key-0002,third-key-0003`,
+  AWS_ACCESS_KEY_ID: 'AKIDSIMULATOR00000001',
+  AWS_SECRET_ACCESS_KEY: 'simulator/SECRET/key0000000000000000000000',
+}
+
+/** A typical request: system prompt, two turns, inference config (about 1 KB). */
+const REQUEST_BODY = JSON.stringify({
+  system: [{ text: 'You are a concise assistant. Answer in one or two sentences, and never invent facts you cannot support.' }],
+  messages: [
+    { role: 'user', content: [{ text: 'What does an edge router for Amazon Bedrock do, in one sentence? Please keep it short and precise.' }] },
+    { role: 'assistant', content: [{ text: 'It spreads Converse requests over deployments in several regions and fails over when one is throttled.' }] },
+    { role: 'user', content: [{ text: 'And why does it need to know each deployment’s tokens-per-minute quota? Explain briefly, with one example.' }] },
+  ],
+  inferenceConfig: { maxTokens: 512, temperature: 0.5 },
+})
+
+const CONVERSE_ANSWER = JSON.stringify({
+  output: { message: { role: 'assistant', content: [{ text: 'Because Bedrock counts input plus reserved output tokens per minute: a request that would overflow a region’s window is better sent to another region than throttled. For example, a 4,000-token prompt with maxTokens 2,000 needs 6,000 tokens of headroom.' }] } },
+  stopReason: 'end_turn',
+  usage: { inputTokens: 96, outputTokens: 61, totalTokens: 157 },
+  metrics: { latencyMs: 812 },
+})
+
+const PAD = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'
+
+/** A ConverseStream answer as Bedrock frames it: messageStart, `deltas` contentBlockDelta, stops, metadata. */
+function streamFrames(deltas: number): Uint8Array[] {
+  const frames = [encodeEventFrame('messageStart', JSON.stringify({ p: PAD.slice(0, 20), role: 'assistant' }))]
+  for (let i = 0; i < deltas; i++) {
+    frames.push(encodeEventFrame('contentBlockDelta', JSON.stringify({ contentBlockIndex: 0, delta: { text: ` token${i}` }, p: PAD.slice(0, 10 + (i % 40)) })))
+  }
+  frames.push(encodeEventFrame('contentBlockStop', JSON.stringify({ contentBlockIndex: 0, p: 'ab' })))
+  frames.push(encodeEventFrame('messageStop', JSON.stringify({ stopReason: 'end_turn', p: PAD.slice(0, 24) })))
+  frames.push(encodeEventFrame('metadata', JSON.stringify({ usage: { inputTokens: 96, outputTokens: deltas, totalTokens: 96 + deltas }, metrics: { latencyMs: 800 }, p: PAD.slice(0, 30) })))
+  return frames
+}
+
+type Canned = { kind: 'json' } | { kind: 'stream'; frames: Uint8Array[] }
+
+/** The stubbed upstream: answers at once, a stream delivers one frame per read (as Bedrock's do). */
+function stubFetch(canned: () => Canned): typeof fetch {
+  return (async () => {
+    const c = canned()
+    if (c.kind === 'json') {
+      return new Response(CONVERSE_ANSWER, { status: 200, headers: { 'content-type': 'application/json', 'x-amzn-requestid': 'bench-request-id' } })
+    }
+    let i = 0
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (i < c.frames.length) controller.enqueue(c.frames[i++])
+        else controller.close()
+      },
+    })
+    return new Response(body, { status: 200, headers: { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-requestid': 'bench-request-id' } })
+  }) as typeof fetch
+}
+
+const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
+
+/** µs per call of `body`, median of `batches` timed batches of `n` calls (after a warm-up batch). */
+async function timeIt(n: number, batches: number, body: () => Promise<unknown>): Promise<{ us: number; batchesUs: number[] }> {
+  for (let i = 0; i < Math.max(50, n >> 2); i++) await body()
+  const batchesUs: number[] = []
+  for (let b = 0; b < batches; b++) {
+    await tick()
+    const t0 = performance.now()
+    for (let i = 0; i < n; i++) await body()
+    await tick()
+    batchesUs.push(((performance.now() - t0) * 1000) / n)
+  }
+  const sorted = [...batchesUs].sort((a, b) => a - b)
+  return { us: sorted[sorted.length >> 1], batchesUs }
+}
+
+export interface CpuBenchOptions {
+  /** Requests per timed batch (default 400). */
+  n?: number
+  batches?: number
+  /** contentBlockDelta events in the long stream (default 400). */
+  streamDeltas?: number
+}
+
+export interface CpuBenchResult {
+  runtime: string
+  /** µs per non-streaming request, by pool strategy. */
+  converse: Record<string, number>
+  /** µs per request for signing alone (`sendToBedrock` with a stubbed fetch: URL, aws4fetch SigV4). */
+  signing: number
+  /** µs per streamed request with a short (3-delta) and a long stream, SSE and binary; per extra event. */
+  stream: {
+    shortEvents: number
+    longEvents: number
+    sseShortUs: number
+    sseLongUs: number
+    binaryShortUs: number
+    binaryLongUs: number
+    ssePerEventUs: number
+    binaryPerEventUs: number
+  }
+  /** src/wire/bench.ts on the real capture: framing + SSE per frame, and its parts. */
+  framing: Awaited<ReturnType<typeof benchFraming>>
+  /** Framing + SSE per frame on this bench's long stream pushed frame by frame. */
+  framingLongStreamUs: number
+  /** Converse (weighted) with `console.log` replaced by a no-op: the JSON log line's share. */
+  converseNoLogUs: number
+  /**
+   * Relay shapes on the long stream, per frame, drained by the runtime (`new Response(stream).arrayBuffer()`):
+   * the stub upstream alone; a pull-per-frame wrapper (what src/router/stream.ts does: return after one upstream
+   * read); the same wrapper with highWaterMark 16 that keeps reading while the queue has room.
+   */
+  relay: { upstreamOnlyUs: number; pullPerFrameUs: number; pullHwm16Us: number }
+  /** Spread: every batch, µs, for the headline converse case. */
+  converseBatchesUs: number[]
+}
+
+export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchResult> {
+  const n = opts.n ?? 400
+  const batches = opts.batches ?? 5
+  const deltas = opts.streamDeltas ?? 400
+  const realFetch = globalThis.fetch
+  let canned: Canned = { kind: 'json' }
+  globalThis.fetch = stubFetch(() => canned)
+  try {
+    const app = createApp({ stateStore: (() => {
+      const store = new MemoryStateStore()
+      return () => store
+    })() })
+    const request = (path: string, accept: string) => async () => {
+      const res = await app.request(
+        path,
+        { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept }, body: REQUEST_BODY },
+        ENV,
+      )
+      if (res.status !== 200) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`)
+      await res.arrayBuffer()
+    }
+
+    const converse: Record<string, number> = {}
+    let converseBatchesUs: number[] = []
+    canned = { kind: 'json' }
+    for (const pool of ['weighted', 'rla', 'latency']) {
+      const r = await timeIt(n, batches, request(`/model/${pool}/converse`, 'application/json'))
+      converse[pool === 'rla' ? 'rate-limit-aware' : pool] = r.us
+      if (pool === 'weighted') converseBatchesUs = r.batchesUs
+    }
+
+    const deployment: DeploymentConfig = {
+      id: 'd',
+      modelId: MODEL,
+      region: 'us-east-1',
+      weight: 1,
+      fallback: false,
+      endpoint: 'https://bedrock-runtime.us-east-1.amazonaws.com',
+      family: 'anthropic',
+    }
+    const credentials = { kind: 'sigv4' as const, accessKeyId: ENV.AWS_ACCESS_KEY_ID, secretAccessKey: ENV.AWS_SECRET_ACCESS_KEY }
+    const signal = new AbortController().signal
+    const signing = await timeIt(n, batches, async () => {
+      const res = await sendToBedrock({ deployment, credentials, operation: 'converse', body: REQUEST_BODY, signal })
+      await res.arrayBuffer()
+    })
+
+    const short = streamFrames(3)
+    const long = streamFrames(deltas)
+    const streamCase = async (frames: Uint8Array[], accept: string) => {
+      canned = { kind: 'stream', frames }
+      const nn = frames.length > 50 ? Math.max(20, Math.round(n / 20)) : n
+      return (await timeIt(nn, batches, request('/model/weighted/converse-stream', accept))).us
+    }
+    const sseShortUs = await streamCase(short, 'text/event-stream')
+    const sseLongUs = await streamCase(long, 'text/event-stream')
+    const binaryShortUs = await streamCase(short, 'application/vnd.amazon.eventstream')
+    const binaryLongUs = await streamCase(long, 'application/vnd.amazon.eventstream')
+    const extra = long.length - short.length
+
+    const framing = await benchFraming(Math.max(2000, n * 10))
+    const { sseFromFrame } = await import('../../src/wire/sse')
+    const framingLong = await timeIt(Math.max(20, Math.round(n / 20)), batches, async () => {
+      const framer = new EventStreamFramer()
+      let bytes = 0
+      for (const chunk of long) for (const f of framer.push(chunk)) bytes += sseFromFrame(f).length
+      framer.end()
+      return bytes
+    })
+
+    const log = console.log
+    let converseNoLogUs: number
+    canned = { kind: 'json' }
+    try {
+      console.log = () => {}
+      converseNoLogUs = (await timeIt(n, batches, request('/model/weighted/converse', 'application/json'))).us
+    } finally {
+      console.log = log
+    }
+
+    const upstream = () => {
+      let i = 0
+      return new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (i < long.length) controller.enqueue(long[i++])
+          else controller.close()
+        },
+      })
+    }
+    const relay = (src: ReadableStream<Uint8Array>, highWaterMark: number) => {
+      const reader = src.getReader()
+      const framer = new EventStreamFramer()
+      return new ReadableStream<Uint8Array>(
+        {
+          async pull(controller) {
+            for (;;) {
+              const { done, value } = await reader.read()
+              if (done) {
+                framer.end()
+                controller.close()
+                return
+              }
+              const batch = framer.push(value)
+              for (const f of batch) controller.enqueue(sseFromFrame(f))
+              // pull-per-frame (stream.ts today): return after the first batch; otherwise fill the queue.
+              if ((highWaterMark === 1 && batch.length > 0) || (controller.desiredSize ?? 0) <= 0) return
+            }
+          },
+        },
+        { highWaterMark },
+      )
+    }
+    const nRelay = Math.max(20, Math.round(n / 20))
+    const perFrame = (us: number) => (us * 1) / long.length
+    const upstreamOnlyUs = perFrame((await timeIt(nRelay, batches, () => new Response(upstream()).arrayBuffer())).us)
+    const pullPerFrameUs = perFrame((await timeIt(nRelay, batches, () => new Response(relay(upstream(), 1)).arrayBuffer())).us)
+    const pullHwm16Us = perFrame((await timeIt(nRelay, batches, () => new Response(relay(upstream(), 16)).arrayBuffer())).us)
+
+    return {
+      converseNoLogUs,
+      relay: { upstreamOnlyUs, pullPerFrameUs, pullHwm16Us },
+      runtime: typeof navigator !== 'undefined' && navigator.userAgent ? navigator.userAgent : 'unknown',
+      converse,
+      signing: signing.us,
+      stream: {
+        shortEvents: short.length,
+        longEvents: long.length,
+        sseShortUs,
+        sseLongUs,
+        binaryShortUs,
+        binaryLongUs,
+        ssePerEventUs: (sseLongUs - sseShortUs) / extra,
+        binaryPerEventUs: (binaryLongUs - binaryShortUs) / extra,
+      },
+      framing,
+      framingLongStreamUs: framingLong.us / long.length,
+      converseBatchesUs,
+    }
+  } finally {
+    globalThis.fetch = realFetch
+  }
+}
+
+/** `n` weighted Converse requests back to back (for measuring the process's CPU time around them). */
+export async function runConverseOnly(n: number): Promise<number> {
+  const realFetch = globalThis.fetch
+  globalThis.fetch = stubFetch(() => ({ kind: 'json' }))
+  try {
+    const store = new MemoryStateStore()
+    const app = createApp({ stateStore: () => store })
+    for (let i = 0; i < n; i++) {
+      const res = await app.request(
+        '/model/weighted/converse',
+        { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: 'application/json' }, body: REQUEST_BODY },
+        ENV,
+      )
+      await res.arrayBuffer()
+    }
+    return n
+  } finally {
+    globalThis.fetch = realFetch
+  }
+}
+
