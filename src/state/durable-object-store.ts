@@ -1,25 +1,67 @@
-/** StateStore client for the Durable Object backend: one RPC per call to the pool's object. */
+/**
+ * StateStore client for the Durable Object backend. `acquire` is one RPC to the pool's object. Reports are
+ * batched per isolate: they ride along the next `acquire` to the same pool, or go in one `report` RPC after
+ * REPORT_BATCH_MS when no acquire comes first — so under load a request costs about one RPC, not two.
+ * Batches hold plain data only; every request that reports keeps its own timer alive (no promise is shared
+ * between requests, which Workers does not allow).
+ */
 import type { PoolConfig } from '../config/types'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import type { RouterStateObject } from './durable-object'
 import type { StateStore } from './types'
 
+const REPORT_BATCH_MS = 50
+
 export class DurableObjectStateStore implements StateStore {
+  private readonly pending = new Map<string, { pool: PoolConfig; outcomes: AttemptOutcome[] }>()
+
   constructor(private readonly namespace: DurableObjectNamespace<RouterStateObject>) {}
 
   private stub(pool: PoolConfig) {
     return this.namespace.get(this.namespace.idFromName(pool.name))
   }
 
-  acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
-    return this.stub(pool).acquire(pool, estimate, [...tried], previous) as Promise<Decision>
+  private take(pool: PoolConfig): AttemptOutcome[] {
+    const batch = this.pending.get(pool.name)
+    this.pending.delete(pool.name)
+    return batch?.outcomes ?? []
+  }
+
+  async acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
+    const outcomes = this.take(pool)
+    if (previous) outcomes.push(previous)
+    try {
+      return (await this.stub(pool).acquire(pool, estimate, [...tried], outcomes)) as Decision
+    } catch (e) {
+      this.requeue(pool, outcomes)
+      throw e
+    }
   }
 
   async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
-    await this.stub(pool).report(pool, outcome)
+    this.requeue(pool, [outcome])
+    await new Promise((resolve) => setTimeout(resolve, REPORT_BATCH_MS))
+    const outcomes = this.take(pool)
+    if (outcomes.length === 0) return // an acquire or another request's timer already sent it
+    try {
+      await this.stub(pool).report(pool, outcomes)
+    } catch (e) {
+      this.requeue(pool, outcomes)
+      throw e
+    }
   }
 
   snapshot(pool: PoolConfig): Promise<unknown> {
     return this.stub(pool).snapshot(pool) as Promise<unknown>
+  }
+
+  private requeue(pool: PoolConfig, outcomes: AttemptOutcome[]) {
+    if (outcomes.length === 0) return
+    const batch = this.pending.get(pool.name)
+    if (batch) batch.outcomes.push(...outcomes)
+    else this.pending.set(pool.name, { pool, outcomes: [...outcomes] })
+    // Bounded: a store that stays down must not grow the queue without end.
+    const current = this.pending.get(pool.name)!
+    if (current.outcomes.length > 1000) current.outcomes.splice(0, current.outcomes.length - 1000)
   }
 }

@@ -1,9 +1,11 @@
 /**
  * Routing state in Durable Objects: one SQLite-backed object per pool (see docs/state-design.md).
  *
- * The object holds its pool's state in memory and writes it through to SQLite after every change, so windows,
- * breakers and learned limits survive a restart. Its methods are synchronous between RPC entry and return (no
- * await inside), so each call is atomic: two isolates never both spend the last tokens of a window.
+ * The object holds its pool's state in memory; its methods are synchronous between RPC entry and return (no
+ * await inside), so each call is atomic: two isolates never both spend the last tokens of a window. State is
+ * written through to SQLite so windows, breakers and learned limits survive a restart: at once when an outcome
+ * may have changed a breaker, cooldown or learned limit (any failure), otherwise batched every FLUSH_MS —
+ * a crash loses at most that much of the windows' bookkeeping, and no request waits for a write.
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { PoolConfig } from '../config/types'
@@ -13,9 +15,13 @@ import { acquireOn } from './apply'
 
 /** Idle pools' rows are deleted after this long without traffic (their windows have long expired). */
 const IDLE_TTL_MS = 60 * 60 * 1000
+/** Window bookkeeping (reservations, reconciled usage) reaches SQLite within this long. */
+const FLUSH_MS = 250
 
 export class RouterStateObject extends DurableObject<Record<string, unknown>> {
   private readonly pools = new Map<string, PoolState>()
+  private readonly dirty = new Set<string>()
+  private flushTimer: ReturnType<typeof setTimeout> | undefined
   private alarmSet = false
 
   constructor(ctx: DurableObjectState, env: Record<string, unknown>) {
@@ -34,25 +40,52 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     })
   }
 
-  acquire(pool: PoolConfig, estimate: RequestEstimate, tried: string[], previous?: AttemptOutcome): Decision {
+  /** Records `outcomes` (earlier attempts, batched by the caller), then decides and reserves the next attempt. */
+  acquire(pool: PoolConfig, estimate: RequestEstimate, tried: string[], outcomes: AttemptOutcome[] = []): Decision {
     const state = this.load(pool)
-    const decision = acquireOn(pool, state, estimate, tried, previous, Date.now(), Math.random)
-    this.save(pool.name, state)
+    const now = Date.now()
+    for (const outcome of outcomes) record(pool, state, outcome, now)
+    const decision = acquireOn(pool, state, estimate, tried, undefined, now, Math.random)
+    this.changed(pool.name, outcomes.some(failed))
     return decision
   }
 
-  report(pool: PoolConfig, outcome: AttemptOutcome): void {
+  report(pool: PoolConfig, outcomes: AttemptOutcome[]): void {
     const state = this.load(pool)
-    record(pool, state, outcome, Date.now())
-    this.save(pool.name, state)
+    const now = Date.now()
+    for (const outcome of outcomes) record(pool, state, outcome, now)
+    this.changed(pool.name, outcomes.some(failed))
   }
 
   snapshot(pool: PoolConfig) {
     return snapshot(pool, this.load(pool), Date.now())
   }
 
+  /** Writes every changed pool to SQLite now. */
+  flush(): void {
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    const now = Date.now()
+    for (const name of this.dirty) {
+      const state = this.pools.get(name)
+      if (!state) continue
+      this.ctx.storage.sql.exec(
+        'INSERT INTO pool_state (name, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
+        name,
+        JSON.stringify(state),
+        now,
+      )
+    }
+    this.dirty.clear()
+    if (!this.alarmSet) {
+      this.alarmSet = true
+      void this.ctx.storage.setAlarm(now + IDLE_TTL_MS)
+    }
+  }
+
   /** Deletes rows of pools idle for longer than IDLE_TTL_MS; re-arms while any pool remains. */
   override async alarm() {
+    this.flush()
     const cutoff = Date.now() - IDLE_TTL_MS
     for (const row of this.ctx.storage.sql.exec<{ name: string }>('SELECT name FROM pool_state WHERE updated_at < ?', cutoff)) {
       this.pools.delete(row.name)
@@ -74,16 +107,14 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     return state
   }
 
-  private save(name: string, state: PoolState) {
-    this.ctx.storage.sql.exec(
-      'INSERT INTO pool_state (name, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
-      name,
-      JSON.stringify(state),
-      Date.now(),
-    )
-    if (!this.alarmSet) {
-      this.alarmSet = true
-      void this.ctx.storage.setAlarm(Date.now() + IDLE_TTL_MS)
-    }
+  private changed(name: string, urgent: boolean) {
+    this.dirty.add(name)
+    if (urgent) this.flush()
+    else this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS)
   }
+}
+
+/** Outcomes that may change a breaker, cooldown or learned limit: written at once. */
+function failed(outcome: AttemptOutcome): boolean {
+  return outcome.result.class !== 'success' && outcome.result.class !== 'client'
 }

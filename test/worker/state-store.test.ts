@@ -35,8 +35,9 @@ describe('Durable Object backend', () => {
     expect(decisions.filter((d) => d.kind === 'dispatch')).toHaveLength(3)
     expect(decisions.filter((d) => d.kind === 'reject')).toHaveLength(1)
     const stub = namespace().get(namespace().idFromName('p'))
-    const persisted = await runInDurableObject(stub, (_instance, state) =>
-      JSON.parse(state.storage.sql.exec<{ state: string }>('SELECT state FROM pool_state WHERE name = ?', 'p').one().state),
+    // Window bookkeeping is written in batches (within 250 ms); flush now to look at it.
+    const persisted = await runInDurableObject(stub, (instance: RouterStateObject, state) =>
+      (instance.flush(), JSON.parse(state.storage.sql.exec<{ state: string }>('SELECT state FROM pool_state WHERE name = ?', 'p').one().state)),
     )
     expect(Object.keys(persisted.deployments).sort()).toEqual(['a', 'b'])
     // A fresh instance over the same storage (what a restart gives) loads the windows: still full.
@@ -49,13 +50,48 @@ describe('Durable Object backend', () => {
     expect(reloaded.kind).toBe('reject')
   })
 
+  it('writes at once when an outcome may change a breaker; batches plain bookkeeping', async () => {
+    const stub = namespace().get(namespace().idFromName('q'))
+    const q = { ...pool, name: 'q' }
+    const rows = () => runInDurableObject(stub, (_i, state) => state.storage.sql.exec('SELECT name FROM pool_state WHERE name = ?', 'q').toArray().length)
+    const first = await stub.acquire(q, estimate, [])
+    expect(await rows()).toBe(0) // reservation only: not yet written
+    if (first.kind !== 'dispatch') throw new Error('expected dispatch')
+    await stub.report(q, [{ deploymentId: first.deploymentId, reservation: first.reservation, result: { class: 'unavailable', status: 503 } }])
+    expect(await rows()).toBe(1) // a failure: written at once
+    await new Promise((r) => setTimeout(r, 400))
+    expect(await rows()).toBe(1)
+  })
+
   it('its alarm drops pools idle for an hour', async () => {
     const stub = namespace().get(namespace().idFromName('p'))
     await stub.acquire(pool, estimate, [])
+    await runInDurableObject(stub, (instance: RouterStateObject) => instance.flush())
     await runInDurableObject(stub, (_i, state) => state.storage.sql.exec('UPDATE pool_state SET updated_at = 0'))
     expect(await runDurableObjectAlarm(stub)).toBe(true)
     const rows = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec('SELECT name FROM pool_state').toArray())
     expect(rows).toEqual([])
+  })
+})
+
+describe('report batching in the Durable Object client', () => {
+  it('sends reports along with the next acquire, or in one RPC after a short wait', async () => {
+    const calls: Array<[string, number]> = []
+    const fakeObject = {
+      acquire: async (_p: PoolConfig, _e: RequestEstimate, _t: string[], outcomes: AttemptOutcome[]) => (calls.push(['acquire', outcomes.length]), { kind: 'dispatch', deploymentId: 'a', reservation: { deploymentId: 'a', at: 0, tokens: 1 }, reason: 'x' }),
+      report: async (_p: PoolConfig, outcomes: AttemptOutcome[]) => void calls.push(['report', outcomes.length]),
+      snapshot: async () => [],
+    }
+    const ns = { idFromName: (n: string) => n, get: () => fakeObject } as unknown as DurableObjectNamespace<RouterStateObject>
+    const store = new DurableObjectStateStore(ns)
+    const outcome: AttemptOutcome = { deploymentId: 'a', result: { class: 'success', status: 200 } }
+    const r1 = store.report(pool, outcome)
+    const r2 = store.report(pool, outcome)
+    await store.acquire(pool, estimate, [])
+    await Promise.all([r1, r2])
+    expect(calls).toEqual([['acquire', 2]]) // both reports rode along; no report RPC
+    await Promise.all([store.report(pool, outcome), store.report(pool, outcome), store.report(pool, outcome)])
+    expect(calls).toEqual([['acquire', 2], ['report', 3]]) // one RPC for three reports
   })
 })
 
