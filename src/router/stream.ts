@@ -54,10 +54,15 @@ export function clientStream(
     finish(result)
   }
 
-  /** Forwards frames; returns false once the stream has been ended by an exception frame. */
+  /**
+   * Forwards a batch of frames (one upstream chunk's worth) as one enqueue; returns false once the stream has
+   * been ended by an exception frame.
+   */
   const forward = (controller: ReadableStreamDefaultController<Uint8Array>, batch: Frame[]): boolean => {
+    const out: Uint8Array[] = []
     for (const frame of batch) {
       if (frame.messageType !== 'event') {
+        enqueueAll(controller, out)
         fail(controller, frameFailure(frame), frame)
         return false
       }
@@ -72,49 +77,75 @@ export function clientStream(
           // metadata we cannot read is still forwarded; accounting falls back to the reservation
         }
       }
-      controller.enqueue(format === 'sse' ? sseFromFrame(frame) : frame.bytes)
+      out.push(format === 'sse' ? sseFromFrame(frame) : frame.bytes)
     }
+    enqueueAll(controller, out)
     return true
   }
 
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (pending) {
-        const batch = pending
-        pending = undefined
-        if (!forward(controller, batch)) return
-      }
-      try {
-        for (;;) {
-          const { done, value } = await reader.read()
-          if (done) {
-            framer.end()
-            if (!sawMetadata) {
-              fail(controller, classifyNetworkError('upstream stream ended before its metadata event (truncated)'))
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (pending) {
+          const batch = pending
+          pending = undefined
+          if (!forward(controller, batch)) return
+        }
+        try {
+          for (;;) {
+            const { done, value } = await reader.read()
+            if (done) {
+              framer.end()
+              if (!sawMetadata) {
+                fail(controller, classifyNetworkError('upstream stream ended before its metadata event (truncated)'))
+                return
+              }
+              controller.close()
+              finish({ class: 'success', status: 200 })
               return
             }
-            controller.close()
-            finish({ class: 'success', status: 200 })
+            const batch = framer.push(value)
+            if (batch.length === 0) continue
+            forward(controller, batch)
             return
           }
-          const batch = framer.push(value)
-          if (batch.length === 0) continue
-          forward(controller, batch)
-          return
+        } catch (e) {
+          // Frames that were whole and valid before the bad one still go to the client, then the error.
+          if (e instanceof EventStreamError && e.frames.length && !forward(controller, e.frames)) return
+          const message = e instanceof EventStreamError ? `malformed upstream stream: ${e.message}` : `upstream stream broke off: ${(e as Error)?.message ?? e}`
+          fail(controller, classifyNetworkError(message))
         }
-      } catch (e) {
-        // Frames that were whole and valid before the bad one still go to the client, then the error.
-        if (e instanceof EventStreamError && e.frames.length && !forward(controller, e.frames)) return
-        const message = e instanceof EventStreamError ? `malformed upstream stream: ${e.message}` : `upstream stream broke off: ${(e as Error)?.message ?? e}`
-        fail(controller, classifyNetworkError(message))
-      }
+      },
+      cancel() {
+        start.abort.abort()
+        reader.cancel().catch(() => {})
+        finish({ class: 'success', status: 499, message: 'client cancelled' }, true)
+      },
     },
-    cancel() {
-      start.abort.abort()
-      reader.cancel().catch(() => {})
-      finish({ class: 'success', status: 499, message: 'client cancelled' }, true)
-    },
-  })
+    // Read ahead of a slow client by a few chunks rather than one pull per chunk.
+    { highWaterMark: 8 },
+  )
+}
+
+/** Enqueues the parts as one chunk: contiguous views of one upstream chunk are passed on without a copy. */
+function enqueueAll(controller: ReadableStreamDefaultController<Uint8Array>, parts: Uint8Array[]) {
+  if (parts.length === 0) return
+  if (parts.length === 1) return controller.enqueue(parts[0])
+  const first = parts[0]
+  let contiguous = true
+  let length = 0
+  for (const p of parts) {
+    if (contiguous && (p.buffer !== first.buffer || p.byteOffset !== first.byteOffset + length)) contiguous = false
+    length += p.length
+  }
+  if (contiguous) return controller.enqueue(new Uint8Array(first.buffer, first.byteOffset, length))
+  const joined = new Uint8Array(length)
+  let offset = 0
+  for (const p of parts) {
+    joined.set(p, offset)
+    offset += p.length
+  }
+  controller.enqueue(joined)
 }
 
 /** SSE error type for a router-raised failure. */

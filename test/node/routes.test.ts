@@ -103,6 +103,27 @@ describe('SSE', () => {
   })
 })
 
+describe('binary event stream relay', () => {
+  it('relays byte-identical frames whatever the upstream chunking (frames split and packed across chunks)', async () => {
+    const { EventStreamFramer } = await import('../../src/wire/eventstream')
+    const frames = async () => {
+      const res = await post('/model/sonnet/converse-stream')
+      const framer = new EventStreamFramer()
+      const out = framer.push(new Uint8Array(await res.arrayBuffer()))
+      framer.end()
+      return out.map((f) => ({ type: f.eventType, payload: new TextDecoder().decode(f.payload).replace(/"p":"[^"]*"/, '"p":""').replace(/"latencyMs":\d+/, '"latencyMs":0') }))
+    }
+    await h.control('/__sim/config', { responseChars: 2000 })
+    const whole = await frames()
+    for (const chunkSizes of [[1], [7, 300, 1, 50], [4096]]) {
+      await h.control('/__sim/config', { responseChars: 2000, chunkSizes })
+      expect(await frames(), JSON.stringify(chunkSizes)).toEqual(whole)
+    }
+    expect(whole.length).toBeGreaterThan(10)
+    expect(whole.at(-1)!.type).toBe('metadata')
+  })
+})
+
 describe('model ID resolution', () => {
   it('accepts a pool name, and any model ID of a pool percent-encoded as SDKs send it', async () => {
     for (const id of ['sonnet', SONNET, 'eu.anthropic.claude-haiku-4-5-20251001-v1:0']) {
