@@ -408,11 +408,13 @@ export function renderReport(r: BenchResults): string {
       [`stream, SSE out, ${w[0].stream.shortEvents} events`, us(mw((x) => x.stream.sseShortUs)), node ? us(node.stream.sseShortUs) : '–', ''],
       [`stream, SSE out, ${w[0].stream.longEvents} events`, us(mw((x) => x.stream.sseLongUs)), node ? us(node.stream.sseLongUs) : '–', ''],
       ['**per streamed event, event stream → SSE** (difference of the two)', `**${us(mw((x) => x.stream.ssePerEventUs), 2)}**`, node ? us(node.stream.ssePerEventUs, 2) : '–', '≤ 2 µs'],
+      ['… of which the stub upstream\'s own stream cost (not router work)', us(mw((x) => x.relay.upstreamOnlyUs), 2), node ? us(node.relay.upstreamOnlyUs, 2) : '–', ''],
+      ['per streamed event, event stream → SSE, **router work only** (per event − stub upstream)', us(mw((x) => x.stream.ssePerEventUs - x.relay.upstreamOnlyUs), 2), node ? us(node.stream.ssePerEventUs - node.relay.upstreamOnlyUs, 2) : '–', ''],
       ['per streamed event, binary event stream passed through', us(mw((x) => x.stream.binaryPerEventUs), 2), node ? us(node.stream.binaryPerEventUs, 2) : '–', ''],
       ['… of which framing + CRC + SSE encoding (this bench\'s stream, frame by frame)', us(mw((x) => x.framingLongStreamUs), 2), node ? us(node.framingLongStreamUs, 2) : '–', ''],
       ['relay shapes, per frame, drained by the runtime: the stub upstream alone', us(mw((x) => x.relay.upstreamOnlyUs), 2), node ? us(node.relay.upstreamOnlyUs, 2) : '–', ''],
-      ['… upstream → frame + SSE → client stream, one `pull()` per frame (stream.ts today)', us(mw((x) => x.relay.pullPerFrameUs), 2), node ? us(node.relay.pullPerFrameUs, 2) : '–', ''],
-      ['… same, highWaterMark 16, `pull()` keeps reading while the queue has room', us(mw((x) => x.relay.pullHwm16Us), 2), node ? us(node.relay.pullHwm16Us, 2) : '–', ''],
+      ['… upstream → frame + SSE → client stream, one `pull()` per frame (the first relay shape)', us(mw((x) => x.relay.pullPerFrameUs), 2), node ? us(node.relay.pullPerFrameUs, 2) : '–', ''],
+      ['… same, read-ahead with a higher water mark (the shape stream.ts uses now)', us(mw((x) => x.relay.pullHwm16Us), 2), node ? us(node.relay.pullHwm16Us, 2) : '–', ''],
       [`src/wire/bench.ts \`benchFraming\`, real capture (${w[0].framing.frames} frames, ${fmt(w[0].framing.bytesPerFrame, 0)} B/frame): framing + SSE, one chunk`, us(mw((x) => x.framing.usPerFrame), 2), node ? us(node.framing.usPerFrame, 2) : '–', ''],
       ['… same, 64-byte chunks (every frame reassembled)', us(mw((x) => x.framing.usPerFrameChunked), 2), node ? us(node.framing.usPerFrameChunked, 2) : '–', ''],
       ['… naive baseline (decode, JSON.parse, JSON.stringify)', us(mw((x) => x.framing.usPerFrameNaive), 2), node ? us(node.framing.usPerFrameNaive, 2) : '–', ''],
@@ -431,7 +433,7 @@ export function renderReport(r: BenchResults): string {
       target: '≤ 2 µs CPU per streamed event (event stream → SSE)',
       measured: by(ev, 2, ' µs'),
       met: ev <= 2,
-      note: `Framing, CRC and SSE encoding alone take ${us(fr, 2)} per frame; the rest is the per-chunk cost of workerd's JS streams: one upstream \`reader.read()\` and one \`pull()\` of the client stream per frame (see section 6).`,
+      note: `Framing, CRC and SSE encoding alone take ${us(fr, 2)} per frame; the rest is the per-chunk cost of workerd's JS streams (the stub upstream delivers one frame per chunk; its own stream costs ${us(mw((x) => x.relay.upstreamOnlyUs), 2)} per frame), paid once per network chunk (see section 6).`,
     })
     targets.push({ section: '3', target: '≤ 2 µs CPU per streamed event (event stream → OpenAI chunks)', measured: 'not implemented in src/ yet', met: undefined })
   }
@@ -574,54 +576,41 @@ export function renderReport(r: BenchResults): string {
   return out.join('\n').replace('SUMMARY_PLACEHOLDER', summary)
 }
 
-/** Performance problems found in src/ while benchmarking, with the gain measured in this run (not fixed here). */
+/** Where the router's remaining cost goes, measured in this run with the what-if variants. */
 function findings(r: BenchResults): string {
-  const lines: string[] = ['### Performance problems found in src/ (described, not changed by the benchmark)']
+  const lines: string[] = ["### Where the router's cost goes (what-if variants measured in the same runs)"]
   const o = r.overhead
   if (o && o.runs[0]?.load[16]?.['router-nosave']) {
-    const c1 = { shipped: med(o, 1, 'router', p50) - med(o, 1, 'direct', p50), nosave: median(addedPerRun(o, 1, 'router-nosave', p50)) }
     const thr16 = median(ratioPerRun(o, 16, 'router-nosave', 'router', rps))
+    const thrMem = median(ratioPerRun(o, 16, 'router-memory', 'router', rps))
     const cpuShipped = med(o, 16, 'router', cpuPerReq)
     const cpuNosave = med(o, 16, 'router-nosave', cpuPerReq)
-    const pk = o.portkey.available ? median(ratioPerRun(o, 16, 'router-nosave', 'portkey', rps)) : NaN
-    const pkLat = o.portkey.available ? median(addedRatioPerRun(o, 1, 'router-nosave', 'portkey', p50)) : NaN
-    const pkMem = o.portkey.available ? median(ratioPerRun(o, 16, 'router-memory', 'portkey', rps)) : NaN
+    const cpuMem = med(o, 16, 'router-memory', cpuPerReq)
     lines.push(
-      '1. **`src/state/durable-object.ts`, `RouterStateObject.save()` — a SQLite write of the whole pool state on every call.** `acquire` and `report` ' +
-        'each end with `save()`: `JSON.stringify(state)` and an `INSERT … ON CONFLICT DO UPDATE` of the entire pool row, i.e. two durable writes per routed ' +
-        "request. The object already holds the state in memory and is its only writer, and the DO's output gate holds each RPC answer until that write is " +
-        'confirmed. Measured in this run with a bench-only variant that skips the write (bench/workers/router-nosave.ts): added p50 at concurrency 1 ' +
-        `${ms(median(addedPerRun(o, 1, 'router', p50)))} → ${ms(c1.nosave)}; throughput at concurrency 16 ×${fmt(thr16, 2)}; CPU per request under load ` +
-        `${ms(cpuShipped)} → ${ms(cpuNosave)}` +
-        (Number.isFinite(pk) ? `; against Portkey, throughput at concurrency 16 would be ${fmt(pk, 2)}× theirs and added latency at concurrency 1 ${fmt(pkLat, 2)}× theirs` : '') +
-        (Number.isFinite(pkMem) ? ` (with state in the isolate's memory: ${fmt(pkMem, 2)}× their throughput)` : '') +
-        '. (Miniflare keeps DO storage in a local SQLite file; on Cloudflare a write is confirmed by replication, so the cost there differs, but it stays on every request\'s path.)' +
-        ' Suggested change: write through only what must survive a restart, and not on the request path — e.g. mark the pool dirty and flush at most ' +
-        'once per second (a `setTimeout`/alarm in the object, or on every Nth change), and write immediately only when a breaker opens/closes or a ' +
-        'learned limit changes. Losing up to a second of window reservations on eviction is harmless: windows expire in 60 s and the fail-open path already routes on a local estimate.',
+      '1. **Durable Object state.** The object batches its SQLite writes (within 250 ms; at once only after a failure) and the isolate batches ' +
+        'its reports onto the next `acquire`, so a request costs about one RPC and no write on its path. What is left, at concurrency 16: ' +
+        `without any SQLite write (bench/workers/router-nosave.ts) throughput ×${fmt(thr16, 2)} and CPU per request ${ms(cpuShipped)} → ${ms(cpuNosave)}; ` +
+        `with state in the isolate's memory instead of a Durable Object ×${fmt(thrMem, 2)} and ${ms(cpuMem)} — the price of limits that hold across isolates ` +
+        '(docs/state-design.md).',
     )
   }
   const cpu = r.cpu
   if (cpu && cpu.workerd.length) {
     const w = cpu.workerd
     const mw = (f: (x: (typeof w)[number]) => number) => median(w.map(f))
-    const a = mw((x) => x.relay.pullPerFrameUs)
-    const b = mw((x) => x.relay.pullHwm16Us)
     const up = mw((x) => x.relay.upstreamOnlyUs)
     lines.push(
-      '2. **`src/router/stream.ts`, `clientStream` — one `pull()` round trip per frame.** The client stream is a pull source with the default ' +
-        'highWaterMark (1 chunk), and `pull()` returns after the first upstream read that yields frames, so every event costs an upstream `reader.read()`, a ' +
-        `\`pull()\` promise and a runtime read. In workerd that hop costs more than framing, CRC and SSE encoding together: per frame, the stub upstream alone ${us(up, 2)}, ` +
-        `today's shape ${us(a, 2)}, the same relay with \`{ highWaterMark: 16 }\` and a \`pull()\` that keeps reading while \`controller.desiredSize > 0\` ${us(b, 2)} ` +
-        `(${fmt((1 - (b - up) / (a - up)) * 100, 0)} % less relay cost, measured in this run, bench/workers/cpu-core.ts "relay shapes"). Backpressure is kept (at most 16 frames queued), ` +
-        'and no frame waits: each is enqueued as soon as it is framed. This alone does not reach 2 µs per event on this machine: the runtime\'s per-chunk stream cost is the floor.',
+      `2. **Streams.** Framing, both CRCs and SSE encoding cost about 1–2 µs per event; the rest of the per-event figure is the runtime's per-chunk ` +
+        `stream cost (the stub upstream alone, which does no work per frame, costs ${us(up, 2)} per frame in workerd). The relay reads ahead 8 chunks and ` +
+        'enqueues one chunk per upstream chunk (zero-copy when its frames are contiguous), so the runtime cost is paid per network chunk, not per event, when ' +
+        'Bedrock packs several events in one chunk.',
     )
     const logUs = mw((x) => x.converse.weighted - x.converseNoLogUs)
     const conv = mw((x) => x.converse.weighted)
     if (Number.isFinite(logUs) && logUs > 0.15 * conv) {
       lines.push(
-        `3. **\`src/router/trace.ts\`, \`RequestTrace.log()\`** — the \`console.log\` of the per-request JSON line is ${us(logUs)} of the ${us(conv)} a Converse request costs in workerd (${fmt((logUs / conv) * 100, 0)} %; measured by replacing \`console.log\` with a no-op, so \`JSON.stringify\` is not included). ` +
-          'Under Miniflare every call becomes a structured log event written to stdout; the cost on Cloudflare\'s log pipeline may differ. Worth checking before optimising: the line is a product feature; a shorter line (no `undefined` fields, no empty failover list) is the cheap part.',
+        `3. **The request log line** (\`src/router/trace.ts\`) is ${us(logUs)} of the ${us(conv)} a Converse request costs in workerd (${fmt((logUs / conv) * 100, 0)} %): ` +
+          'under Miniflare every `console.log` is written to stdout. It is a product feature (one structured line per request) and stays.',
       )
     }
   }

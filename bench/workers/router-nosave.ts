@@ -1,7 +1,7 @@
 /**
  * What-if variant of the Workers entry (bench only, not shipped): identical to src/adapter/cloudflare-workers,
- * except that the Durable Object keeps its state in memory without writing it to SQLite on every call. It measures
- * what the per-call write-through in src/state/durable-object.ts (`save`, called by `acquire` and `report`) costs.
+ * except that the Durable Object keeps its state in memory without ever writing it to SQLite. It measures what the
+ * write-through in src/state/durable-object.ts (`flush`: batched, at once after failures) still costs.
  */
 import { createApp } from '../../src/app'
 import type { RouterEnv } from '../../src/env'
@@ -11,8 +11,8 @@ import { FailOpenStateStore } from '../../src/state/fail-open'
 import { MemoryStateStore } from '../../src/state/memory'
 import type { StateStore } from '../../src/state/types'
 
-// Replaces the (private) write-through in this bundle only; state stays in the object's memory.
-;(RouterStateObject.prototype as unknown as { save: () => void }).save = () => {}
+// Replaces the write-through in this bundle only; state stays in the object's memory.
+;(RouterStateObject.prototype as unknown as { flush: () => void }).flush = () => {}
 export { RouterStateObject }
 
 const local = new MemoryStateStore()
