@@ -4,6 +4,7 @@
  */
 import { build } from 'esbuild'
 import { Log, LogLevel, Miniflare, type WorkerOptions } from 'miniflare'
+import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -79,7 +80,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
     // Without `log`, the worker's own log lines are drained silently (tests, benchmarks).
     handleRuntimeStdio: opts.log
       ? undefined
-      : (stdout, stderr) => {
+      : (stdout: Readable, stderr: Readable) => {
           stdout.resume()
           stderr.resume()
         },

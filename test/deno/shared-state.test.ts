@@ -46,6 +46,17 @@ async function withSimulator(run: (endpoints: Record<string, string>, stats: () 
 }
 
 async function burst(endpoints: Record<string, string>, stores: StateStore[], n: number) {
+  // The router logs one line per request; keep the test output readable.
+  const log = console.log
+  console.log = () => {}
+  try {
+    return await burstQuietly(endpoints, stores, n)
+  } finally {
+    console.log = log
+  }
+}
+
+async function burstQuietly(endpoints: Record<string, string>, stores: StateStore[], n: number) {
   const env = {
     ROUTER_API_KEYS: KEY,
     AWS_ACCESS_KEY_ID: DEMO_ACCESS_KEY_ID,
