@@ -79,6 +79,8 @@ export interface PoolConfig {
   attemptTimeoutMs: number
   /** Per-attempt time-to-first-byte timeout for ConverseStream (the first event frame), ms. */
   ttfbTimeoutMs: number
+  /** After a stream has started: the longest silence between two upstream chunks before it is ended with an error, ms. */
+  streamIdleTimeoutMs: number
   /** Rate-limit-aware: how long a request may wait for window capacity (0 = answer 429 at once). */
   maxQueueMs: number
   breaker: BreakerConfig

@@ -5,7 +5,7 @@
  * SSE `event: error`), never a silent clean end — including a stream that stops before its `metadata` event.
  */
 import type { TokenUsage, UpstreamResult } from '../routing/types'
-import { classifyNetworkError } from '../routing/classify'
+import { classifyNetworkError, classifyTimeout } from '../routing/classify'
 import { encodeExceptionFrame, EventStreamError, type Frame } from '../wire/eventstream'
 import { sseError, sseFromFrame } from '../wire/sse'
 import { frameFailure, usageOf, type StreamStart } from './attempt'
@@ -27,6 +27,7 @@ const decoder = new TextDecoder()
 export function clientStream(
   start: StreamStart,
   format: StreamFormat,
+  idleTimeoutMs: number,
   onDone: (summary: StreamSummary) => void,
 ): ReadableStream<Uint8Array> {
   const { reader, framer } = start
@@ -93,7 +94,7 @@ export function clientStream(
         }
         try {
           for (;;) {
-            const { done, value } = await reader.read()
+            const { done, value } = await readWithin(reader, idleTimeoutMs)
             if (done) {
               framer.end()
               if (!sawMetadata) {
@@ -110,6 +111,11 @@ export function clientStream(
             return
           }
         } catch (e) {
+          if (e instanceof StreamIdleError) {
+            start.abort.abort()
+            fail(controller, classifyTimeout(`upstream stream stalled: ${e.message}`))
+            return
+          }
           // Frames that were whole and valid before the bad one still go to the client, then the error.
           if (e instanceof EventStreamError && e.frames.length && !forward(controller, e.frames)) return
           const message = e instanceof EventStreamError ? `malformed upstream stream: ${e.message}` : `upstream stream broke off: ${(e as Error)?.message ?? e}`
@@ -125,6 +131,17 @@ export function clientStream(
     // Read ahead of a slow client by a few chunks rather than one pull per chunk.
     { highWaterMark: 8 },
   )
+}
+
+class StreamIdleError extends Error {}
+
+/** The next upstream chunk, or a StreamIdleError when upstream stays silent for `ms`. */
+function readWithin(reader: ReadableStreamDefaultReader<Uint8Array>, ms: number): Promise<ReadableStreamReadResult<Uint8Array>> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StreamIdleError(`upstream sent nothing for ${ms} ms`)), ms)
+  })
+  return Promise.race([reader.read(), idle]).finally(() => clearTimeout(timer))
 }
 
 /** Enqueues the parts as one chunk: contiguous views of one upstream chunk are passed on without a copy. */

@@ -37,6 +37,7 @@ export function pool(deployments: DeploymentConfig[], extra: Partial<PoolConfig>
     timeoutMs: 60_000,
     attemptTimeoutMs: 30_000,
     ttfbTimeoutMs: 10_000,
+    streamIdleTimeoutMs: 60_000,
     maxQueueMs: 0,
     breaker: BREAKER,
     latencyTtlMs: 60_000,

@@ -27,6 +27,11 @@ beforeAll(async () => {
         ],
       }
     }
+    pools.stall = {
+      ttfbTimeoutMs: 20_000,
+      streamIdleTimeoutMs: 600,
+      deployments: [{ id: 'stall-use1', modelId: MODEL, region: 'us-east-1', endpoint: e['us-east-1'] }],
+    }
     return { pools }
   })
 })
@@ -128,6 +133,18 @@ describe('after the first byte: an explicit error, never a silent truncation, no
     const events = new SseParser().push(await (await call('converse-stream')).text())
     expect(events.at(-1)!.event).toBe('error')
     expect(events.map((e) => e.event)).not.toContain('metadata')
+  })
+
+  it('a stream that stalls after its first content ends with a timeout error after streamIdleTimeoutMs', async () => {
+    // Upstream sends a frame every second: the first content arrives (commit), then silence outlasts the 600 ms bound.
+    await h.control('/__sim/rules', { region: 'us-east-1', fault: 'delay', frameDelayMs: 1000 })
+    const res = await fetch(`${h.router.url}/model/stall/converse-stream`, { method: 'POST', body, headers: { authorization: `Bearer ${CLIENT_KEY}`, accept: 'text/event-stream' } })
+    const events = new SseParser().push(await res.text())
+    expect(res.headers.get('x-router-deployment')).toBe('stall-use1')
+    expect(events.some((e) => e.event === 'contentBlockDelta')).toBe(true)
+    expect(events.map((e) => e.event)).not.toContain('metadata')
+    expect(events.at(-1)!.event).toBe('error')
+    expect(JSON.parse(events.at(-1)!.data).message).toMatch(/stalled/)
   })
 
   it('the binary stream gets an exception frame at the end', async () => {
