@@ -67,6 +67,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
     modules: true,
     script,
     compatibilityDate: '2026-04-01',
+    compatibilityFlags: ['enable_request_signal'],
     bindings: opts.vars,
     durableObjects: opts.noSharedState
       ? {}

@@ -136,6 +136,9 @@ export function parseRouterConfig(input: unknown): RouterConfig {
         }
       })
     }
+    if (raw.maxQueueMs !== undefined && raw.maxQueueMs >= (raw.timeoutMs ?? 300_000)) {
+      problems.push(`pools.${name}.maxQueueMs: must be shorter than the pool's timeoutMs (${raw.timeoutMs ?? 300_000})`)
+    }
     pools[name] = {
       name,
       strategy: raw.strategy,

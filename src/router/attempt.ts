@@ -60,15 +60,17 @@ export async function attempt(input: AttemptInput): Promise<AttemptResult> {
   const started = Date.now()
   const abort = new AbortController()
   const onClientAbort = () => abort.abort(new DOMException('client went away', 'AbortError'))
+  if (input.clientSignal?.aborted) return failedBeforeStart(started)
   input.clientSignal?.addEventListener('abort', onClientAbort, { once: true })
   let timedOut = false
   const timer = setTimeout(() => {
     timedOut = true
     abort.abort(new DOMException('attempt timed out', 'TimeoutError'))
   }, Math.max(1, input.timeoutMs))
+  // A failure caused by the client going away says nothing about the deployment.
   const failed = (result: UpstreamResult, relay?: AttemptFailure['relay']): AttemptFailure => ({
     ok: false,
-    result,
+    result: input.clientSignal?.aborted && !timedOut ? CLIENT_GONE : result,
     relay,
     latencyMs: Date.now() - started,
   })
@@ -88,7 +90,8 @@ export async function attempt(input: AttemptInput): Promise<AttemptResult> {
       }
       return converseOutcome(res, text, started)
     }
-    if (!res.ok || !res.body) {
+    // A stream operation answered with JSON (an error, even with HTTP 200: bedrock-wire.md §3.2) has no frames.
+    if (!res.ok || !res.body || (res.headers.get('content-type') ?? '').includes('json')) {
       const text = await res.text().catch(() => '')
       const err = await readUpstreamError(res, text)
       return failed(classifyHttp(err.status, err.errorType, res.headers.get('retry-after'), err.message), {
@@ -138,6 +141,13 @@ export async function attempt(input: AttemptInput): Promise<AttemptResult> {
     clearTimeout(timer)
     input.clientSignal?.removeEventListener('abort', onClientAbort)
   }
+}
+
+/** The outcome of an attempt the client abandoned: neutral for the deployment, releases its reservation. */
+export const CLIENT_GONE: UpstreamResult = { class: 'client', status: 499, errorType: 'RequestCancelled', message: 'the client went away' }
+
+function failedBeforeStart(started: number): AttemptFailure {
+  return { ok: false, result: CLIENT_GONE, latencyMs: Date.now() - started }
 }
 
 async function converseOutcome(res: Response, text: string, started: number): Promise<AttemptResult> {

@@ -11,11 +11,14 @@ import type { RouterEnv } from '../env'
 import { failoverAllowed } from '../routing/classify'
 import { costUsd } from '../routing/models'
 import { adaptRequestFor } from '../routing/overrides'
-import type { AttemptOutcome, RequestEstimate, UpstreamResult } from '../routing/types'
+import type { AttemptOutcome, RequestEstimate, Reservation, UpstreamResult } from '../routing/types'
 import type { StateStore } from '../state/types'
-import { attempt, type AttemptFailure } from './attempt'
+import { attempt, CLIENT_GONE, type AttemptFailure } from './attempt'
 import { clientStream, type StreamFormat } from './stream'
 import { RequestTrace } from './trace'
+
+/** An attempt with less time left than this is not started: it could only time out and blame the deployment. */
+const MIN_ATTEMPT_MS = 100
 
 export interface DispatchInput {
   env: RouterEnv
@@ -44,88 +47,125 @@ export async function dispatch(input: DispatchInput): Promise<Response> {
   let previous: AttemptOutcome | undefined
   let lastFailure: { deployment: DeploymentConfig; failure: AttemptFailure } | undefined
 
-  const report = (outcome: AttemptOutcome) =>
+  // Every reservation is settled exactly once: reported, or handed to the next acquire as `previous`.
+  const settled = new WeakSet<object>()
+  let inFlight: { deploymentId: string; reservation: Reservation } | undefined
+  const report = (outcome: AttemptOutcome) => {
+    if (outcome.reservation) {
+      if (settled.has(outcome.reservation)) return
+      settled.add(outcome.reservation)
+    }
     input.waitUntil(store.report(pool, outcome).catch((e) => console.error(JSON.stringify({ msg: 'state report failed', error: String(e) }))))
-
-  for (let n = 0; n < pool.maxAttempts && Date.now() < deadline; n++) {
-    const decision = await store.acquire(pool, input.estimate, tried, previous)
-    previous = undefined
-    if (decision.kind === 'reject') {
-      return trace.finish(
-        bedrockError(decision.status, decision.errorType, rejectMessage(decision.status, decision.reason, trace), {
-          'retry-after': String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))),
-        }),
-      )
-    }
-    const deployment = pool.deployments.find((d) => d.id === decision.deploymentId)
-    if (!deployment) throw new Error(`routing chose unknown deployment ${decision.deploymentId}`)
-    tried.push(deployment.id)
-    if (decision.notBefore !== undefined) {
-      const wait = Math.min(decision.notBefore, deadline) - Date.now()
-      if (wait > 0 && !(await sleepUnlessAborted(wait, input.clientSignal))) {
-        // The client left while queued: release the reservation without counting it against the deployment.
-        report({ deploymentId: deployment.id, reservation: decision.reservation, result: { class: 'client', status: 499, message: 'client left while queued' } })
-        return trace.finish(bedrockError(499, 'RequestCancelled', 'The client closed the request while it was queued.'))
-      }
-      trace.queued(Math.max(0, wait))
-    }
-    const credentials = resolveCredentials(input.env, deployment.credentials)
-    if (!credentials) {
-      const result: UpstreamResult = {
-        class: 'misconfigured',
-        status: 500,
-        errorType: 'InternalServerException',
-        message: `deployment ${deployment.id} has no upstream credentials: set ${credentialHint(deployment.credentials)}`,
-      }
-      trace.abandoned(deployment, result)
-      previous = { deploymentId: deployment.id, reservation: decision.reservation, result }
-      continue
-    }
-    const body = requestBodyFor(input, origin, deployment, bodies)
-    const remaining = deadline - Date.now()
-    const timeoutMs = Math.min(operation === 'converse' ? pool.attemptTimeoutMs : pool.ttfbTimeoutMs, remaining)
-    const outcome = await attempt({ deployment, credentials, operation, body, timeoutMs, clientSignal: input.clientSignal })
-
-    if (outcome.ok && outcome.kind === 'converse') {
-      const result: UpstreamResult = { class: 'success', status: 200 }
-      report({ deploymentId: deployment.id, reservation: decision.reservation, result, usage: outcome.usage, latencyMs: outcome.latencyMs, stream: false, invokedModelId: outcome.invokedModelId })
-      trace.served(deployment, decision.reason, outcome.latencyMs)
-      trace.completed(result, outcome.usage, cost(deployment, outcome.usage), outcome.invokedModelId)
-      const headers: Record<string, string> = { 'content-type': 'application/json' }
-      if (outcome.requestId) headers['x-amzn-requestid'] = outcome.requestId
-      if (outcome.invokedModelId) headers['x-router-invoked-model'] = outcome.invokedModelId
-      return trace.finish(new Response(outcome.body, { status: 200, headers }))
-    }
-
-    if (outcome.ok && outcome.kind === 'stream') {
-      trace.served(deployment, decision.reason, outcome.latencyMs)
-      const reservation = decision.reservation
-      const body = clientStream(outcome, input.format, pool.streamIdleTimeoutMs, (summary) => {
-        report({ deploymentId: deployment.id, reservation, result: summary.result, usage: summary.usage, latencyMs: outcome.latencyMs, stream: true, invokedModelId: summary.invokedModelId })
-        trace.completed(summary.result, summary.usage, cost(deployment, summary.usage), summary.invokedModelId, summary.cancelled)
-        trace.log()
-      })
-      const headers: Record<string, string> =
-        input.format === 'sse'
-          ? { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
-          : { 'content-type': 'application/vnd.amazon.eventstream' }
-      if (outcome.requestId) headers['x-amzn-requestid'] = outcome.requestId
-      return trace.finish(new Response(body, { status: 200, headers }), { logNow: false })
-    }
-
-    // The attempt failed before anything reached the client.
-    const failure = outcome as AttemptFailure
-    lastFailure = { deployment, failure }
-    trace.abandoned(deployment, failure.result, failure.latencyMs)
-    const attemptOutcome: AttemptOutcome = { deploymentId: deployment.id, reservation: decision.reservation, result: failure.result, latencyMs: failure.latencyMs, stream: operation !== 'converse' }
-    if (!failoverAllowed(failure.result)) {
-      report(attemptOutcome)
-      return trace.finish(relayFailure(failure), { failFast: true })
-    }
-    previous = attemptOutcome
   }
+  const release = (deploymentId: string, reservation: Reservation, why: string) =>
+    report({ deploymentId, reservation, result: { ...CLIENT_GONE, message: why } })
+  // When the client goes away the runtime may cancel this request's continuations: release at once.
+  const onClientGone = () => inFlight && release(inFlight.deploymentId, inFlight.reservation, 'the client went away')
+  input.clientSignal?.addEventListener('abort', onClientGone, { once: true })
+  const clientGone = () => trace.finish(bedrockError(499, 'RequestCancelled', 'The client closed the request.'))
 
-  if (previous) report(previous)
+  try {
+    for (let n = 0; n < pool.maxAttempts && deadline - Date.now() > MIN_ATTEMPT_MS; n++) {
+      if (input.clientSignal?.aborted) {
+        if (previous) report(previous)
+        return clientGone()
+      }
+      if (previous?.reservation) settled.add(previous.reservation)
+      const decision = await store.acquire(pool, input.estimate, tried, previous)
+      previous = undefined
+      if (decision.kind === 'reject') {
+        return trace.finish(
+          bedrockError(decision.status, decision.errorType, rejectMessage(decision.status, decision.reason, trace), {
+            'retry-after': String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))),
+          }),
+        )
+      }
+      const deployment = pool.deployments.find((d) => d.id === decision.deploymentId)
+      if (!deployment) throw new Error(`routing chose unknown deployment ${decision.deploymentId}`)
+      tried.push(deployment.id)
+      inFlight = { deploymentId: deployment.id, reservation: decision.reservation }
+      if (input.clientSignal?.aborted) {
+        release(deployment.id, decision.reservation, 'the client went away')
+        return clientGone()
+      }
+      if (decision.notBefore !== undefined) {
+        const wait = decision.notBefore - Date.now()
+        if (decision.notBefore > deadline - MIN_ATTEMPT_MS) {
+          // The queue is longer than this request may wait: give the slot back and answer now.
+          release(deployment.id, decision.reservation, 'queue wait exceeds the request deadline')
+          const retryAfter = String(Math.max(1, Math.ceil((decision.notBefore - Date.now()) / 1000)))
+          return trace.finish(bedrockError(429, 'ThrottlingException', `Too many requests: the wait for capacity is longer than this request's deadline (${decision.reason}).`, { 'retry-after': retryAfter }))
+        }
+        if (wait > 0 && !(await sleepUnlessAborted(wait, input.clientSignal))) {
+          release(deployment.id, decision.reservation, 'the client left while queued')
+          return clientGone()
+        }
+        trace.queued(Math.max(0, wait))
+      }
+      const credentials = resolveCredentials(input.env, deployment.credentials)
+      if (!credentials) {
+        const result: UpstreamResult = {
+          class: 'misconfigured',
+          status: 500,
+          errorType: 'InternalServerException',
+          message: `deployment ${deployment.id} has no upstream credentials: set ${credentialHint(deployment.credentials)}`,
+        }
+        trace.abandoned(deployment, result)
+        previous = { deploymentId: deployment.id, reservation: decision.reservation, result }
+        continue
+      }
+      const body = requestBodyFor(input, origin, deployment, bodies)
+      const remaining = deadline - Date.now()
+      const timeoutMs = Math.min(operation === 'converse' ? pool.attemptTimeoutMs : pool.ttfbTimeoutMs, remaining)
+      const outcome = await attempt({ deployment, credentials, operation, body, timeoutMs, clientSignal: input.clientSignal })
+
+      if (outcome.ok && outcome.kind === 'converse') {
+        const result: UpstreamResult = { class: 'success', status: 200 }
+        report({ deploymentId: deployment.id, reservation: decision.reservation, result, usage: outcome.usage, latencyMs: outcome.latencyMs, stream: false, invokedModelId: outcome.invokedModelId })
+        trace.served(deployment, decision.reason, outcome.latencyMs)
+        trace.completed(result, outcome.usage, cost(deployment, outcome.usage), outcome.invokedModelId)
+        const headers: Record<string, string> = { 'content-type': 'application/json' }
+        if (outcome.requestId) headers['x-amzn-requestid'] = outcome.requestId
+        if (outcome.invokedModelId) headers['x-router-invoked-model'] = outcome.invokedModelId
+        return trace.finish(new Response(outcome.body, { status: 200, headers }))
+      }
+
+      if (outcome.ok && outcome.kind === 'stream') {
+        trace.served(deployment, decision.reason, outcome.latencyMs)
+        const reservation = decision.reservation
+        const body = clientStream(outcome, input.format, pool.streamIdleTimeoutMs, (summary) => {
+          report({ deploymentId: deployment.id, reservation, result: summary.result, usage: summary.usage, latencyMs: outcome.latencyMs, stream: true, invokedModelId: summary.invokedModelId })
+          trace.completed(summary.result, summary.usage, cost(deployment, summary.usage), summary.invokedModelId, summary.cancelled)
+          trace.log()
+        })
+        const headers: Record<string, string> =
+          input.format === 'sse'
+            ? { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
+            : { 'content-type': 'application/vnd.amazon.eventstream' }
+        if (outcome.requestId) headers['x-amzn-requestid'] = outcome.requestId
+        return trace.finish(new Response(body, { status: 200, headers }), { logNow: false })
+      }
+
+      // The attempt failed before anything reached the client.
+      const failure = outcome as AttemptFailure
+      if (failure.result === CLIENT_GONE) {
+        release(deployment.id, decision.reservation, 'the client went away')
+        return clientGone()
+      }
+      lastFailure = { deployment, failure }
+      trace.abandoned(deployment, failure.result, failure.latencyMs)
+      const attemptOutcome: AttemptOutcome = { deploymentId: deployment.id, reservation: decision.reservation, result: failure.result, latencyMs: failure.latencyMs, stream: operation !== 'converse' }
+      if (!failoverAllowed(failure.result)) {
+        report(attemptOutcome)
+        return trace.finish(relayFailure(failure), { failFast: true })
+      }
+      previous = attemptOutcome
+    }
+
+    if (previous) report(previous)
+  } finally {
+    input.clientSignal?.removeEventListener('abort', onClientGone)
+  }
   const allThrottled = trace.attempts.length > 0 && trace.attempts.every((a) => a.class === 'throttled')
   const retryAfter = String(allThrottled ? 1 : Math.max(1, Math.ceil(pool.breaker.cooldownMs / 1000 / 4)))
   if (allThrottled && lastFailure) {

@@ -87,12 +87,12 @@ export function clientStream(
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        if (pending) {
-          const batch = pending
-          pending = undefined
-          if (!forward(controller, batch)) return
-        }
         try {
+          if (pending) {
+            const batch = pending
+            pending = undefined
+            if (!forward(controller, batch)) return
+          }
           for (;;) {
             const { done, value } = await readWithin(reader, idleTimeoutMs)
             if (done) {
@@ -170,9 +170,13 @@ function errorName(result: UpstreamResult): string {
   return exceptionName(result)
 }
 
-/** The in-stream exception name (lowerCamel, as Bedrock sends) closest to a failure class. */
+/** Exceptions ConverseStream defines (bedrock-wire.md §2.7): what SDKs can decode into a modeled error. */
+const STREAM_EXCEPTIONS = new Set(['internalServerException', 'modelStreamErrorException', 'validationException', 'throttlingException', 'serviceUnavailableException'])
+
+/** The in-stream exception name (lowerCamel, as Bedrock sends) closest to a failure. */
 function exceptionName(result: UpstreamResult): string {
-  if (result.errorType) return result.errorType.charAt(0).toLowerCase() + result.errorType.slice(1)
+  const named = result.errorType && result.errorType.charAt(0).toLowerCase() + result.errorType.slice(1)
+  if (named && STREAM_EXCEPTIONS.has(named)) return named
   switch (result.class) {
     case 'throttled':
       return 'throttlingException'

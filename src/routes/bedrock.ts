@@ -34,8 +34,8 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
 
   const length = Number(c.req.header('content-length') ?? 0)
   if (length > MAX_BODY_BYTES) return validationError(`Request body is larger than ${MAX_BODY_BYTES} bytes.`)
-  const bodyText = await c.req.text()
-  if (bodyText.length > MAX_BODY_BYTES) return validationError(`Request body is larger than ${MAX_BODY_BYTES} bytes.`)
+  const bodyText = await readBounded(c.req.raw, MAX_BODY_BYTES)
+  if (bodyText === undefined) return validationError(`Request body is larger than ${MAX_BODY_BYTES} bytes.`)
   let body: unknown
   try {
     body = JSON.parse(bodyText)
@@ -66,6 +66,32 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
     clientSignal: c.req.raw.signal,
     client: c.get('client'),
   })
+}
+
+/** The body as text, or undefined as soon as it grows past `max` bytes (chunked uploads have no length). */
+async function readBounded(req: Request, max: number): Promise<string | undefined> {
+  if (!req.body) return ''
+  const reader = req.body.getReader()
+  const chunks: Uint8Array[] = []
+  let total = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    total += value.byteLength
+    if (total > max) {
+      await reader.cancel().catch(() => {})
+      return undefined
+    }
+    chunks.push(value)
+  }
+  if (chunks.length === 1) return new TextDecoder().decode(chunks[0])
+  const all = new Uint8Array(total)
+  let offset = 0
+  for (const chunk of chunks) {
+    all.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return new TextDecoder().decode(all)
 }
 
 function waitUntilOf(c: Context<AppEnv>): (p: Promise<unknown>) => void {

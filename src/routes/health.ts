@@ -1,6 +1,10 @@
-/** GET /health: is the router configured and able to route? Names deployments, never credentials. */
+/**
+ * GET /health: is the router configured and able to route? Anyone gets the status (for load balancers);
+ * a caller with a router key also gets the problems, pools and live state. Never credentials.
+ */
 import { Hono } from 'hono'
 import type { AppEnv } from '../app'
+import { apiKeyVerifier } from '../auth/api-keys'
 import { resolveCredentials } from '../bedrock/credentials'
 import { loadConfig } from '../config/load'
 import { ConfigError } from '../config/schema'
@@ -9,6 +13,7 @@ export const healthRoutes = new Hono<AppEnv>()
 
 healthRoutes.get('/health', async (c) => {
   const env = c.env ?? {}
+  const detailed = Boolean(env.ROUTER_DEMO) || (await apiKeyVerifier(env.ROUTER_API_KEYS).verify(c.req.header('authorization')))
   const problems: string[] = []
   if (!env.ROUTER_API_KEYS && !env.ROUTER_DEMO) problems.push('ROUTER_API_KEYS is not set: client authentication is required')
   let pools: Record<string, unknown> = {}
@@ -25,7 +30,7 @@ healthRoutes.get('/health', async (c) => {
           fallback: d.fallback || undefined,
           credentials: resolveCredentials(env, d.credentials) ? 'configured' : 'missing',
         })),
-        state: await store.snapshot(pool),
+        state: detailed ? await store.snapshot(pool) : undefined,
       }
       for (const d of pool.deployments) {
         if (!resolveCredentials(env, d.credentials)) problems.push(`deployment ${d.id} has no upstream credentials`)
@@ -37,5 +42,6 @@ healthRoutes.get('/health', async (c) => {
     pools = {}
   }
   const status = problems.length ? 'unhealthy' : 'ok'
+  if (!detailed) return c.json({ status }, problems.length ? 503 : 200)
   return c.json({ status, demo: Boolean(env.ROUTER_DEMO) || undefined, problems: problems.length ? problems : undefined, pools }, problems.length ? 503 : 200)
 })

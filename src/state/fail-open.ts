@@ -24,14 +24,18 @@ export class FailOpenStateStore implements StateStore {
 
   async acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
     const previousIsLocal = previous?.reservation !== undefined && this.localReservations.has(previous.reservation)
+    let sharedHasPrevious = false
     if (Date.now() >= this.skipUntil && !previousIsLocal) {
+      // Once handed to the shared store, `previous` is its to record: a late RPC still lands, and a failed
+      // one is queued again by the store itself. Reporting it here too would count it twice.
+      sharedHasPrevious = previous !== undefined
       try {
         return await withTimeout(this.shared.acquire(pool, estimate, tried, previous), this.timeoutMs)
       } catch (e) {
         this.degrade('acquire', e)
       }
     }
-    if (previous && !previousIsLocal) void this.shared.report(pool, previous).catch(() => {})
+    if (previous && !previousIsLocal && !sharedHasPrevious) void this.shared.report(pool, previous).catch(() => {})
     const decision = await this.local.acquire(pool, estimate, tried, previousIsLocal ? previous : undefined)
     if (decision.kind === 'dispatch') this.localReservations.add(decision.reservation)
     return decision

@@ -159,3 +159,43 @@ Deno.test('deno task start: the Deno entry serves the router with Deno KV state'
     }
   })
 })
+
+Deno.test('a client that goes away releases its reservation (request.signal)', async () => {
+  await withSimulator(async (endpoints) => {
+    const env = {
+      ROUTER_API_KEYS: KEY,
+      AWS_ACCESS_KEY_ID: DEMO_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: DEMO_SECRET_ACCESS_KEY,
+      ROUTER_CONFIG: JSON.stringify({ pools: { p: { strategy: 'rate-limit-aware', deployments: [{ id: 'usw2', modelId: MODEL, region: 'us-west-2', rpm: 1, endpoint: endpoints['us-west-2'] }] } } }),
+    }
+    const app = createApp({ stateStore: (() => { const s = new MemoryStateStore(); return () => s })() })
+    const server = Deno.serve({ port: 0, hostname: '127.0.0.1', onListen() {} }, (req: Request) => app.fetch(req, env))
+    const url = `http://127.0.0.1:${server.addr.port}/model/p/converse`
+    const init = (signal?: AbortSignal) => ({
+      method: 'POST',
+      signal,
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'hi' }] }] }),
+    })
+    const log = console.log
+    console.log = () => {}
+    try {
+      // A stalled upstream; the client gives up after 300 ms.
+      const stall = (await (await fetch(`${endpoints['us-west-2']}/__sim/rules`, { method: 'POST', body: JSON.stringify({ fault: 'stall' }) })).json()) as { id: string }
+      const abort = new AbortController()
+      const gone = fetch(url, init(abort.signal)).catch((e) => e)
+      await new Promise((r) => setTimeout(r, 300))
+      abort.abort()
+      await gone
+      await fetch(`${endpoints['us-west-2']}/__sim/rules/${stall.id}`, { method: 'DELETE' }).then((r) => r.body?.cancel())
+      await new Promise((r) => setTimeout(r, 200))
+      const next = await fetch(url, init())
+      await next.body?.cancel()
+      // rpm 1: a leaked reservation would make this a 429.
+      assertEquals(next.status, 200, 'the next request after an abandoned one')
+    } finally {
+      console.log = log
+      await server.shutdown()
+    }
+  })
+})

@@ -181,10 +181,14 @@ describe('errors in Bedrock shape; nothing invalid goes upstream', () => {
     expect(await upstreamRequests()).toHaveLength(0)
   })
 
-  it('health names problems without revealing secrets', async () => {
-    const res = await fetch(`${h.router.url}/health`)
+  it('health: status for anyone, problems and state only with a router key, secrets never', async () => {
+    const anonymous = await fetch(`${h.router.url}/health`)
+    expect(anonymous.status).toBe(503)
+    expect(await anonymous.json()).toEqual({ status: 'unhealthy' })
+    const res = await fetch(`${h.router.url}/health`, { headers: { authorization: `Bearer ${CLIENT_KEY}` } })
     expect(res.status).toBe(503)
     const text = await res.text()
+    expect(JSON.parse(text).pools.sonnet.state[0].id).toBe('sonnet-use1')
     expect(text).toContain('deployment nokeys has no upstream credentials')
     expect(text).not.toMatch(/SECRET|bedrock-api-key-|AKID/)
   })

@@ -122,7 +122,8 @@ describe('Durable Object state shared by four isolates', () => {
     }
     const { requests } = (await (await fetch(`${sim.controlUrl}/__sim/requests?region=us-east-1`)).json()) as { requests: unknown[] }
     expect(requests).toHaveLength(3)
-    const health = (await (await r.instances[1]('http://router/health')).json()) as any
+    const health = (await (await r.instances[1]('http://router/health', { headers: { authorization: `Bearer ${CLIENT_KEY}` } })).json()) as any
     expect(health.pools.p.state.find((d: any) => d.id === 'use1').breaker).toBe('open')
   })
 })
+

@@ -123,6 +123,20 @@ describe('fail open when the shared store is slow or down', () => {
     warn.mockRestore()
   })
 
+  it('an outcome handed to the shared store is not reported to it a second time when it fails', async () => {
+    const calls: string[] = []
+    const flaky: StateStore = {
+      acquire: async (_p, _e, _t, previous) => (calls.push(`acquire:${previous?.result.class}`), Promise.reject(new Error('overloaded'))),
+      report: async (_p, o) => void calls.push(`report:${o.result.class}`),
+      snapshot: async () => ({}),
+    }
+    vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const store = new FailOpenStateStore(flaky, new MemoryStateStore(), 1000)
+    const previous: AttemptOutcome = { deploymentId: 'a', reservation: { deploymentId: 'a', at: Date.now(), tokens: 1 }, result: { class: 'unavailable', status: 503 } }
+    expect((await store.acquire(pool, estimate, ['a'], previous)).kind).toBe('dispatch')
+    expect(calls).toEqual(['acquire:unavailable'])
+  })
+
   it('a store that throws is the same as one that hangs', async () => {
     const failing: StateStore = { acquire: () => Promise.reject(new Error('overloaded')), report: async () => {}, snapshot: async () => ({}) }
     vi.spyOn(console, 'warn').mockImplementation(() => {})
