@@ -27,18 +27,31 @@ const MAX_TRIES = 64
 export class DenoKvStateStore implements StateStore {
   /** Updates from this instance to one pool run one at a time, so only other instances can conflict. */
   private readonly queues = new Map<string, Promise<unknown>>()
+  /** Reports waiting to be written: they ride along the next update of their pool (one commit for many). */
+  private readonly pending = new Map<string, AttemptOutcome[]>()
 
+  /**
+   * @param staleAfterMs an acquire still queued after this long is dropped (the caller has routed on its local
+   * estimate by then, see fail-open.ts); its reservation would only hold capacity nobody uses.
+   */
   constructor(
     private readonly kv: KvLike,
     private readonly prefix: string = 'bedrock-router',
+    private readonly staleAfterMs: number = 500,
   ) {}
 
   acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
-    return this.update(pool, (state, now) => acquireOn(pool, state, estimate, tried, previous, now, Math.random))
+    if (previous) this.queue(pool, previous)
+    const expires = Date.now() + this.staleAfterMs
+    return this.update(pool, (state, now) => {
+      if (now > expires) throw new Error('Deno KV: acquire dropped, its caller stopped waiting')
+      return acquireOn(pool, state, estimate, tried, undefined, now, Math.random)
+    })
   }
 
   async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
-    await this.update(pool, (state, now) => record(pool, state, outcome, now))
+    this.queue(pool, outcome)
+    await this.update(pool, () => undefined)
   }
 
   async snapshot(pool: PoolConfig): Promise<unknown> {
@@ -46,9 +59,30 @@ export class DenoKvStateStore implements StateStore {
     return snapshot(pool, entry.value ?? createPoolState(pool), Date.now())
   }
 
+  private queue(pool: PoolConfig, outcome: AttemptOutcome) {
+    const list = this.pending.get(pool.name) ?? []
+    if (list.length < 1000) list.push(outcome)
+    this.pending.set(pool.name, list)
+  }
+
+  /** Runs `change` after recording every pending report, in one commit; updates to one pool run in order. */
   private update<T>(pool: PoolConfig, change: (state: PoolState, now: number) => T): Promise<T> {
     const previous = this.queues.get(pool.name) ?? Promise.resolve()
-    const next = previous.catch(() => {}).then(() => this.commit(pool, change))
+    const next = previous.catch(() => {}).then(async () => {
+      const outcomes = this.pending.get(pool.name) ?? []
+      this.pending.delete(pool.name)
+      if (outcomes.length === 0 && change.length === 0) return undefined as T // nothing left to write
+      try {
+        return await this.commit(pool, (state, now) => {
+          for (const outcome of outcomes) record(pool, state, outcome, now)
+          return change(state, now)
+        })
+      } catch (e) {
+        // The reports were not written: keep them for the next update.
+        if (outcomes.length) this.pending.set(pool.name, [...outcomes, ...(this.pending.get(pool.name) ?? [])])
+        throw e
+      }
+    })
     this.queues.set(pool.name, next)
     void next.finally(() => {
       if (this.queues.get(pool.name) === next) this.queues.delete(pool.name)

@@ -95,7 +95,7 @@ Deno.test('Deno KV: four instances, one database, 60 concurrent requests against
   const kvs = await Promise.all([0, 1, 2, 3].map(() => Deno.openKv(path)))
   try {
     await withSimulator(async (endpoints, stats) => {
-      const result = await burst(endpoints, kvs.map((kv) => new DenoKvStateStore(kv)), 60)
+      const result = await burst(endpoints, kvs.map((kv) => new DenoKvStateStore(kv, 'bedrock-router', 30_000)), 60)
       const upstream = await stats()
       assertEquals(upstream.rejected, 0, 'upstream throttles (requests dispatched over quota)')
       assertEquals(upstream.accepted, 20, 'requests dispatched upstream')

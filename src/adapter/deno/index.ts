@@ -17,7 +17,8 @@ declare const Deno: {
 
 const env: RouterEnv = Deno.env.toObject()
 const kv = await Deno.openKv(env.ROUTER_KV_PATH ? String(env.ROUTER_KV_PATH) : undefined)
-const store = new FailOpenStateStore(new DenoKvStateStore(kv), new MemoryStateStore(), Number(env.ROUTER_STATE_TIMEOUT_MS ?? 500))
+const stateTimeoutMs = Number(env.ROUTER_STATE_TIMEOUT_MS ?? 500)
+const store = new FailOpenStateStore(new DenoKvStateStore(kv, 'bedrock-router', stateTimeoutMs), new MemoryStateStore(), stateTimeoutMs)
 const app = createApp({ stateStore: () => store })
 
 Deno.serve(
