@@ -133,9 +133,9 @@ export async function dispatch(input: DispatchInput): Promise<Response> {
       if (outcome.ok && outcome.kind === 'stream') {
         trace.served(deployment, decision.reason, outcome.latencyMs)
         const reservation = decision.reservation
-        const body = clientStream(outcome, input.format, pool.streamIdleTimeoutMs, (summary) => {
+        const body = clientStream(outcome, input.format, pool.streamIdleTimeoutMs, input.estimate.inputTokens, (summary) => {
           report({ deploymentId: deployment.id, reservation, result: summary.result, usage: summary.usage, latencyMs: outcome.latencyMs, stream: true, invokedModelId: summary.invokedModelId })
-          trace.completed(summary.result, summary.usage, cost(deployment, summary.usage), summary.invokedModelId, summary.cancelled)
+          trace.completed(summary.result, summary.usage, cost(deployment, summary.usage), summary.invokedModelId, summary.cancelled, summary.usageEstimated)
           trace.log()
         })
         const headers: Record<string, string> =

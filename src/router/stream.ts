@@ -16,6 +16,8 @@ export interface StreamSummary {
   /** success, or why the stream ended early. */
   result: UpstreamResult
   usage?: TokenUsage
+  /** `usage` is the router's estimate (the stream ended before Bedrock's metadata event). */
+  usageEstimated?: boolean
   invokedModelId?: string
   frames: number
   /** The client disconnected before the end. */
@@ -28,11 +30,13 @@ export function clientStream(
   start: StreamStart,
   format: StreamFormat,
   idleTimeoutMs: number,
+  inputTokens: number,
   onDone: (summary: StreamSummary) => void,
 ): ReadableStream<Uint8Array> {
   const { reader, framer } = start
   let pending: Frame[] | undefined = start.frames
   let usage: TokenUsage | undefined
+  let deltaBytes = 0
   let invokedModelId: string | undefined
   let frames = 0
   let sawMetadata = false
@@ -41,7 +45,11 @@ export function clientStream(
   const finish = (result: UpstreamResult, cancelled = false) => {
     if (finished) return
     finished = true
-    onDone({ result, usage, invokedModelId, frames, cancelled })
+    // A stream that ended before its metadata still consumed quota: Bedrock counted the input and what it
+    // generated. Estimate both, so the window is not credited as if the request never happened.
+    const usageEstimated = !usage && deltaBytes > 0
+    if (usageEstimated) usage = { inputTokens, outputTokens: Math.max(1, Math.ceil(deltaBytes / 4)) }
+    onDone({ result, usage, usageEstimated, invokedModelId, frames, cancelled })
   }
 
   const fail = (controller: ReadableStreamDefaultController<Uint8Array>, result: UpstreamResult, frame?: Frame) => {
@@ -68,6 +76,8 @@ export function clientStream(
         return false
       }
       frames++
+      // Text and tool input generated so far (payload minus its JSON envelope and padding), for the estimate above.
+      if (frame.eventType === 'contentBlockDelta') deltaBytes += Math.max(0, frame.payload.length - 80)
       if (frame.eventType === 'metadata') {
         sawMetadata = true
         try {

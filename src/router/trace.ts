@@ -21,7 +21,7 @@ export class RequestTrace {
   private queuedMs = 0
   /** Time spent waiting on upstream in abandoned attempts. */
   private upstreamMs = 0
-  private outcome?: { result: UpstreamResult; usage?: TokenUsage; costUsd?: number; invokedModelId?: string; cancelled?: boolean }
+  private outcome?: { result: UpstreamResult; usage?: TokenUsage; costUsd?: number; invokedModelId?: string; cancelled?: boolean; usageEstimated?: boolean }
   private status = 0
   private logged = false
 
@@ -45,8 +45,8 @@ export class RequestTrace {
     this.servedBy = { deployment, reason, latencyMs }
   }
 
-  completed(result: UpstreamResult, usage?: TokenUsage, costUsd?: number, invokedModelId?: string, cancelled?: boolean) {
-    this.outcome = { result, usage, costUsd, invokedModelId, cancelled }
+  completed(result: UpstreamResult, usage?: TokenUsage, costUsd?: number, invokedModelId?: string, cancelled?: boolean, usageEstimated?: boolean) {
+    this.outcome = { result, usage, costUsd, invokedModelId, cancelled, usageEstimated }
   }
 
   /** `use1=throttled:ThrottlingException, usw2=timeout` */
@@ -102,6 +102,7 @@ export class RequestTrace {
         error: o && o.result.class !== 'success' ? o.result.message : undefined,
         cancelled: o?.cancelled || undefined,
         usage: o?.usage,
+        usageEstimated: o?.usageEstimated || undefined,
         costUsd: o?.costUsd,
         invokedModelId: o?.invokedModelId,
       }),
