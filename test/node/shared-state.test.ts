@@ -100,7 +100,15 @@ describe('Durable Object state shared by four isolates', () => {
     for (const region of ['us-east-1', 'us-west-2']) {
       await fetch(`${sim.controlUrl}/__sim/quota`, { method: 'POST', body: JSON.stringify({ region, modelId: MODEL, tpm: 3000 }) })
     }
-    const responses = await Promise.all(Array.from({ length: 60 }, (_, i) => converse(r, i, 1000)))
+    // Streams that take 300 ms hold their quota reservation upstream while in flight, so reservations compete.
+    await fetch(`${sim.controlUrl}/__sim/rules`, { method: 'POST', body: JSON.stringify({ fault: 'delay', firstFrameMs: 300 }) })
+    const stream = (i: number) =>
+      r.instances[i % r.instances.length](`http://router/model/p/converse-stream`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'count me' }] }], inferenceConfig: { maxTokens: 1000 } }),
+      })
+    const responses = await Promise.all(Array.from({ length: 60 }, (_, i) => stream(i)))
     const statuses = await Promise.all(responses.map(async (res) => (await res.arrayBuffer(), res.status)))
     const upstream = await upstreamCounts(sim)
     expect(upstream.rejected).toBe(0) // Bedrock's own reservation rule never had to refuse one
