@@ -3,12 +3,12 @@
  * (Miniflare), several times; then the same loop in Node (labelled) as a cross-check. Also reads workerd's own CPU
  * time (/proc) around each run, so the in-isolate clock can be compared with what the process really spent.
  */
-import { build } from 'esbuild'
 import { Miniflare } from 'miniflare'
 import { fileURLToPath } from 'node:url'
 import { cpuOf, descendants, processName } from './lib/procs'
 import type { CpuBenchResult } from './workers/cpu-core'
 import type { Readable } from 'node:stream'
+import { bundleWorker } from '../scripts/router-runtime'
 
 export interface CpuSection {
   workerd: CpuBenchResult[]
@@ -18,21 +18,8 @@ export interface CpuSection {
   nodeError?: string
 }
 
-async function bundle(): Promise<string> {
-  const r = await build({
-    entryPoints: [fileURLToPath(new URL('./workers/cpu.ts', import.meta.url))],
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    target: 'es2022',
-    conditions: ['workerd', 'worker', 'browser'],
-    mainFields: ['browser', 'module', 'main'],
-    external: ['cloudflare:*'],
-    minify: true,
-    write: false,
-    logLevel: 'silent',
-  })
-  return r.outputFiles[0].text
+function bundle(): Promise<string> {
+  return bundleWorker(fileURLToPath(new URL('./workers/cpu.ts', import.meta.url)))
 }
 
 export async function runCpu(opts: { runs: number; n: number; log: (s: string) => void }): Promise<CpuSection> {

@@ -8,31 +8,17 @@
  * Vars come as JSON in env BENCH_ROUTER_VARS. Prints `{"url": "...", "pid": n}` when ready; exits (disposing
  * workerd) when stdin closes or on SIGTERM.
  */
-import { build } from 'esbuild'
 import { Log, LogLevel, Miniflare } from 'miniflare'
 import { fileURLToPath } from 'node:url'
-import { startRouter } from '../scripts/router-runtime'
 import type { Readable } from 'node:stream'
+import { bundleWorker, startRouter } from '../scripts/router-runtime'
 
 const kind = process.env.BENCH_WORKER ?? 'router'
 const vars = JSON.parse(process.env.BENCH_ROUTER_VARS ?? '{}') as Record<string, string>
 
 /** Bundles a bench entry with the options scripts/router-runtime.ts uses for the real worker. */
-async function bundle(entry: string): Promise<string> {
-  const r = await build({
-    entryPoints: [fileURLToPath(new URL(entry, import.meta.url))],
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    target: 'es2022',
-    conditions: ['workerd', 'worker', 'browser'],
-    mainFields: ['browser', 'module', 'main'],
-    external: ['cloudflare:*'],
-    minify: true,
-    write: false,
-    logLevel: 'silent',
-  })
-  return r.outputFiles[0].text
+function bundle(entry: string): Promise<string> {
+  return bundleWorker(fileURLToPath(new URL(entry, import.meta.url)))
 }
 
 /** Same Miniflare options as startRouter, for the bench-only workers. */

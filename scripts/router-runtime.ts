@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url'
 const root = fileURLToPath(new URL('..', import.meta.url))
 let bundle: Promise<string> | undefined
 
-/** The Workers bundle (ES module text), built once per process the way wrangler resolves packages. */
-export function workerBundle(): Promise<string> {
-  bundle ??= build({
-    entryPoints: [`${root}/src/adapter/cloudflare-workers/index.ts`],
+/** Bundles a Workers entry (ES module text) the way wrangler resolves packages: workerd/worker/browser builds. */
+export async function bundleWorker(entry: string): Promise<string> {
+  const result = await build({
+    entryPoints: [entry],
     bundle: true,
     format: 'esm',
     platform: 'neutral',
@@ -24,7 +24,13 @@ export function workerBundle(): Promise<string> {
     minify: true,
     write: false,
     logLevel: 'silent',
-  }).then((r) => r.outputFiles[0].text)
+  })
+  return result.outputFiles[0].text
+}
+
+/** The router's Workers bundle, built once per process. */
+export function workerBundle(): Promise<string> {
+  bundle ??= bundleWorker(`${root}/src/adapter/cloudflare-workers/index.ts`)
   return bundle
 }
 
