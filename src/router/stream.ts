@@ -42,9 +42,28 @@ export function clientStream(
   let sawMetadata = false
   let finished = false
 
+  // Idle watchdog: one timer for the whole stream (not one per chunk). It counts only time spent waiting on
+  // upstream, so a slow client (backpressure) is never mistaken for a stalled upstream.
+  let readingSince: number | undefined
+  let stalled = false
+  let watchdog: ReturnType<typeof setTimeout> | undefined
+  const watch = (delay: number) => {
+    watchdog = setTimeout(() => {
+      if (finished) return
+      const waited = readingSince === undefined ? 0 : Date.now() - readingSince
+      if (waited >= idleTimeoutMs) {
+        stalled = true
+        start.abort.abort()
+        reader.cancel().catch(() => {})
+      } else watch(idleTimeoutMs - waited)
+    }, delay)
+  }
+  watch(idleTimeoutMs)
+
   const finish = (result: UpstreamResult, cancelled = false) => {
     if (finished) return
     finished = true
+    clearTimeout(watchdog)
     // A stream that ended before its metadata still consumed quota: Bedrock counted the input and what it
     // generated. Estimate both, so the window is not credited as if the request never happened.
     const usageEstimated = !usage && deltaBytes > 0
@@ -104,7 +123,10 @@ export function clientStream(
             if (!forward(controller, batch)) return
           }
           for (;;) {
-            const { done, value } = await readWithin(reader, idleTimeoutMs)
+            readingSince = Date.now()
+            const { done, value } = await reader.read()
+            readingSince = undefined
+            if (stalled) throw new StreamIdleError(`upstream sent nothing for ${idleTimeoutMs} ms`)
             if (done) {
               framer.end()
               if (!sawMetadata) {
@@ -121,9 +143,9 @@ export function clientStream(
             return
           }
         } catch (e) {
-          if (e instanceof StreamIdleError) {
+          if (stalled || e instanceof StreamIdleError) {
             start.abort.abort()
-            fail(controller, classifyTimeout(`upstream stream stalled: ${e.message}`))
+            fail(controller, classifyTimeout(`upstream stream stalled: upstream sent nothing for ${idleTimeoutMs} ms`))
             return
           }
           // Frames that were whole and valid before the bad one still go to the client, then the error.
@@ -144,15 +166,6 @@ export function clientStream(
 }
 
 class StreamIdleError extends Error {}
-
-/** The next upstream chunk, or a StreamIdleError when upstream stays silent for `ms`. */
-function readWithin(reader: ReadableStreamDefaultReader<Uint8Array>, ms: number): Promise<ReadableStreamReadResult<Uint8Array>> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const idle = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StreamIdleError(`upstream sent nothing for ${ms} ms`)), ms)
-  })
-  return Promise.race([reader.read(), idle]).finally(() => clearTimeout(timer))
-}
 
 /** Enqueues the parts as one chunk: contiguous views of one upstream chunk are passed on without a copy. */
 function enqueueAll(controller: ReadableStreamDefaultController<Uint8Array>, parts: Uint8Array[]) {
