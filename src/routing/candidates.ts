@@ -10,7 +10,7 @@ import { isPromptRouterArn } from './models'
 import { reservedTokens } from './quota'
 import { deploymentState } from './state'
 import type { DeploymentState, PoolState, RequestEstimate, UnusableReason } from './types'
-import { firstFittingSlot, pruneUsage, slotOf, windowTotals, type WindowLimits } from './window'
+import { firstFittingTime, fitsNow, pruneUsage, windowTotals, type WindowLimits, type WindowTotals } from './window'
 
 /** Why a deployment cannot take the request now (apart from having been tried). */
 export type Block = UnusableReason
@@ -34,6 +34,8 @@ export interface Candidate {
   reserve: number
   /** Relative room left after this request, 0..1 (1 = unlimited): min of the rpm and tpm fractions. */
   headroom: number
+  /** The window at the time of the assessment (with limits only). */
+  totals: WindowTotals | null
 }
 
 /** Strategies that keep deployments within their rpm/tpm windows (the others only account usage). */
@@ -84,6 +86,7 @@ export function assess(
     limits,
     reserve,
     headroom: 1,
+    totals: null,
   }
   const admission = breakerAdmission(ds.breaker, pool.breaker, now, timeout)
   candidate.probe = admission.probe
@@ -100,14 +103,12 @@ export function assess(
   }
   if (limits.rpm !== Number.POSITIVE_INFINITY || limits.tpm !== Number.POSITIVE_INFINITY) {
     const totals = windowTotals(ds.usage, now)
+    candidate.totals = totals
     candidate.headroom = Math.min(
       fraction(totals.requests + totals.queuedRequests + 1, limits.rpm),
       fraction(totals.tokens + totals.queuedTokens + reserve, limits.tpm),
     )
-    if (candidate.windowed) {
-      const nowSlot = slotOf(now)
-      if (firstFittingSlot(ds.usage, nowSlot, 1, reserve, limits, nowSlot) !== nowSlot) candidate.block = 'window-full'
-    }
+    if (candidate.windowed && !fitsNow(ds.usage, totals, now, 1, reserve, limits)) candidate.block = 'window-full'
   }
   return candidate
 }
@@ -122,7 +123,6 @@ export function availableAt(candidate: Candidate, now: number, lastMs = Number.P
   if (!isCapacityBlock(candidate.block)) return candidate.blockedUntil
   const start = candidate.block === 'throttled' ? candidate.blockedUntil : now
   if (!candidate.windowed) return start
-  const lastSlot = lastMs === Number.POSITIVE_INFINITY ? lastMs : slotOf(lastMs)
-  const slot = firstFittingSlot(candidate.state.usage, slotOf(start), 1, candidate.reserve, candidate.limits, lastSlot)
-  return slot < 0 ? Number.POSITIVE_INFINITY : Math.max(start, slot * 1000)
+  const at = firstFittingTime(candidate.state.usage, now, start, 1, candidate.reserve, candidate.limits, lastMs, candidate.totals ?? undefined)
+  return at < 0 ? Number.POSITIVE_INFINITY : at
 }

@@ -126,7 +126,7 @@ describe('engine robustness', () => {
     const numbers: number[] = []
     JSON.stringify(state, (_key, value) => (typeof value === 'number' && numbers.push(value), value))
     expect(numbers.every(Number.isFinite)).toBe(true)
-    expect(state.deployments.a.usage).toEqual([{ sec: T0 / 1000, requests: 1, tokens: 0 }])
+    expect(state.deployments.a.usage).toEqual([{ first: T0, last: T0, requests: 1, tokens: 0 }])
     expect(snapshot(p, state, T0 + 2)[0]).toMatchObject({ usable: true, latencyMs: { converse: null } })
   })
 })

@@ -18,7 +18,7 @@ import { recordLatency } from './latency'
 import { settledTokens } from './quota'
 import { deploymentState } from './state'
 import type { AttemptOutcome, Cooldown, DeploymentState, PoolState } from './types'
-import { addUsage, pruneUsage, slotOf, SLOTS_PER_WINDOW, windowTotals } from './window'
+import { addUsage, pruneUsage, WINDOW_MS, windowTotals } from './window'
 
 export const MISCONFIGURED_COOLDOWN_MS = 5 * 60_000
 export const THROTTLE_COOLDOWN_MS = 1000
@@ -70,7 +70,7 @@ function settleWindow(deployment: DeploymentConfig, ds: DeploymentState, outcome
     if (usage) addUsage(ds.usage, now, 1, settledTokens(deployment, usage))
     return
   }
-  if (slotOf(reservation.at) <= slotOf(now) - SLOTS_PER_WINDOW) return // already out of the window
+  if (!Number.isFinite(reservation.at) || reservation.at + WINDOW_MS <= now) return // already out of the window
   if (usage) {
     addUsage(ds.usage, reservation.at, 0, settledTokens(deployment, usage) - reservation.tokens)
     return

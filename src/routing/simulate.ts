@@ -4,7 +4,8 @@
  * deterministic for a given seed: no timers, no I/O.
  *
  * Each client request arrives (smooth or Poisson arrivals at the offered rate), asks the policy for a deployment,
- * waits until `notBefore` if queued, and is admitted or throttled by the upstream's exact sliding windows; failures the
+ * waits until `notBefore` if queued, and is admitted or throttled by the upstream's exact sliding windows (a request
+ * counts for 60 s from its arrival, with input + maxTokens until it ends, then what it really used); failures the
  * policy may fail over on are retried on another deployment at once (up to maxAttempts, within the pool's timeoutMs).
  */
 import type { PoolConfig } from '../config/types'
@@ -15,7 +16,7 @@ import { mulberry32 } from './random'
 import { EventQueue } from './sim/events'
 import { enginePolicy } from './sim/engine-policy'
 import type { PolicyFactory, RoutingPolicy, UpstreamView } from './sim/policy'
-import { SimUpstream, type SimUpstreamConfig } from './sim/upstream'
+import { SimUpstream, type Arrival, type SimUpstreamConfig } from './sim/upstream'
 import type { Decision, RequestEstimate, Reservation, TokenUsage, UpstreamResult } from './types'
 
 export type { PolicyFactory, RoutingPolicy, UpstreamView } from './sim/policy'
@@ -103,6 +104,8 @@ type SimEvent =
       result: UpstreamResult
       latencyMs: number
       usage?: TokenUsage
+      /** Admitted: the upstream's window entry, settled when the attempt ends (as Bedrock does). */
+      arrival?: Arrival
     }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -202,7 +205,6 @@ export function simulate(options: SimulationOptions): SimulationReport {
       let usage: TokenUsage | undefined
       if (answer.status === 200) {
         usage = { inputTokens: shape.inputTokens, outputTokens: shape.outputTokens }
-        upstream.settle(answer.arrival!, now, shape.inputTokens, shape.outputTokens)
       } else if (answer.status === 429) {
         report.upstreamThrottles++
         stats.throttles++
@@ -216,10 +218,11 @@ export function simulate(options: SimulationOptions): SimulationReport {
         reservation: event.reservation,
         result,
         latencyMs: answer.latencyMs,
-        ...(usage ? { usage } : {}),
+        ...(usage ? { usage, arrival: answer.arrival } : {}),
       })
     } else {
       const { request, result } = event
+      if (event.arrival) upstreams.get(event.deploymentId)!.settle(event.arrival, now, request.shape.inputTokens, request.shape.outputTokens)
       policy.record(
         {
           deploymentId: event.deploymentId,

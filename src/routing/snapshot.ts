@@ -6,7 +6,7 @@ import { effectiveLimits } from './limits'
 import { freshLatency } from './latency'
 import { createDeploymentState } from './state'
 import type { DeploymentSnapshot, PoolState, UnusableReason } from './types'
-import { firstFittingSlot, slotOf, windowTotals } from './window'
+import { fitsNow, upgradedUsage, windowTotals } from './window'
 
 function finiteOrNull(n: number): number | null {
   return Number.isFinite(n) ? n : null
@@ -19,7 +19,8 @@ export function snapshot(pool: PoolConfig, state: PoolState, now: number): Deplo
     const phase = phaseAt(ds.breaker, now)
     const probes = phase === 'half-open' && ds.breaker.phase === 'half-open' ? ds.breaker.probes.filter((at) => at + timeout > now) : []
     const limits = effectiveLimits(d, ds, now)
-    const totals = windowTotals(ds.usage, now)
+    const usage = upgradedUsage(ds.usage)
+    const totals = windowTotals(usage, now)
     const counts = windowCounts(ds.breaker, pool.breaker, now)
     const cooling = ds.cooldown && ds.cooldown.until > now ? ds.cooldown : null
 
@@ -27,7 +28,7 @@ export function snapshot(pool: PoolConfig, state: PoolState, now: number): Deplo
     const admission = breakerAdmission({ ...ds.breaker, probes }, pool.breaker, now, timeout)
     if (!admission.admit) reason = admission.probe ? 'half-open-probes-busy' : 'breaker-open'
     else if (cooling) reason = cooling.reason === 'misconfigured' ? 'misconfigured' : 'throttled'
-    else if (usesWindows(pool.strategy) && firstFittingSlot(ds.usage, slotOf(now), 1, 0, limits, slotOf(now)) < 0) reason = 'window-full'
+    else if (usesWindows(pool.strategy) && !fitsNow(usage, totals, now, 1, 0, limits)) reason = 'window-full'
 
     return {
       id: d.id,

@@ -6,6 +6,7 @@ import type { PoolConfig } from '../config/types'
 import { createBreakerState } from './breaker'
 import { createLatencyStat } from './latency'
 import type { DeploymentState, PoolState } from './types'
+import { upgradeUsage } from './window'
 
 export function createDeploymentState(): DeploymentState {
   return {
@@ -31,6 +32,7 @@ export function deploymentState(state: PoolState, id: string): DeploymentState {
     found = createDeploymentState()
     state.deployments[id] = found
   }
+  upgradeUsage(found.usage) // state persisted by an earlier version
   return found
 }
 

@@ -15,7 +15,7 @@ export interface RequestEstimate {
 /** Quota held for one in-flight attempt, reconciled with real usage afterwards. */
 export interface Reservation {
   deploymentId: string
-  /** Epoch ms when reserved; names the window slot the tokens were counted in. */
+  /** Epoch ms the attempt is counted as arriving at (now, or `notBefore` when queued); names its window bucket. */
   at: number
   /** Tokens reserved (input estimate + output cap). */
   tokens: number
@@ -94,11 +94,14 @@ export interface AttemptOutcome {
 // ---------------------------------------------------------------------------------------------------------------------
 
 /**
- * Usage in one 1-second slot of a deployment's sliding window (`sec` = floor(epoch ms / 1000)). A slot counts toward the
- * window for 61 seconds (see window.ts), and slots after "now" hold reservations of queued requests.
+ * Usage of the requests that arrived (or are reserved to arrive) in one 500 ms slot of a deployment's sliding window,
+ * with the exact times of the first and last of them: it counts toward the window from `first` until `last` + 60 s
+ * (see window.ts). Buckets after "now" hold reservations of queued requests.
  */
 export interface UsageBucket {
-  sec: number
+  /** Epoch ms of its first and last arrival. */
+  first: number
+  last: number
   requests: number
   tokens: number
 }
@@ -161,7 +164,7 @@ export interface LatencyStat {
 }
 
 export interface DeploymentState {
-  /** 1-second slots, ascending by `sec`, at most 61 past slots plus future (queued) ones. */
+  /** Disjoint buckets, ascending: at most 121 in the window (one per 500 ms slot) plus future (queued) ones. */
   usage: UsageBucket[]
   breaker: BreakerState
   cooldown: Cooldown | null

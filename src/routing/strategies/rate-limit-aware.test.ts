@@ -79,8 +79,8 @@ describe('rate-limit-aware strategy', () => {
     fill(p, state, 'a', 2, T0)
     fill(p, state, 'b', 3, T0 + 5_000)
     const d = decide(p, state, small, [], T0 + 10_000, mulberry32(1))
-    // a's requests (second T0) count for 61 s
-    expect(d).toMatchObject({ kind: 'reject', status: 429, errorType: 'ThrottlingException', retryAfterMs: 51_000 })
+    // a's requests (at T0) count for 60 s
+    expect(d).toMatchObject({ kind: 'reject', status: 429, errorType: 'ThrottlingException', retryAfterMs: 50_000 })
     expect(snapshot(p, state, T0 + 10_000).map((s) => s.reason)).toEqual(['window-full', 'window-full'])
   })
 
@@ -96,12 +96,12 @@ describe('rate-limit-aware strategy', () => {
     fill(p, state, 'a', 2, T0)
     const first = dispatched(decide(p, state, small, [], T0 + 1000, Math.random))
     const second = dispatched(decide(p, state, small, [], T0 + 2000, Math.random))
-    expect(first.notBefore).toBe(T0 + 61_000)
-    expect(first.reservation.at).toBe(T0 + 61_000)
-    expect(second.notBefore).toBe(T0 + 61_000)
-    // the window at T0+61 s is now full with the two queued requests: the next one is past the bound
+    expect(first.notBefore).toBe(T0 + 60_000)
+    expect(first.reservation.at).toBe(T0 + 60_000)
+    expect(second.notBefore).toBe(T0 + 60_000)
+    // the window at T0+60 s is now full with the two queued requests: the next one is past the bound
     const third = decide(p, state, small, [], T0 + 3000, Math.random)
-    expect(third).toMatchObject({ kind: 'reject', status: 429, retryAfterMs: 122_000 - 3000 })
+    expect(third).toMatchObject({ kind: 'reject', status: 429, retryAfterMs: 120_000 - 3000 })
     expect(snapshot(p, state, T0 + 3000)[0].window).toMatchObject({ requests: 2, queuedRequests: 2 })
   })
 
@@ -119,10 +119,10 @@ describe('rate-limit-aware strategy', () => {
     fill(p, state, 'a', 1, T0)
     fill(p, state, 'a', 1, T0 + 30_000)
     const queued = dispatched(decide(p, state, small, [], T0 + 40_000, Math.random))
-    expect(queued.notBefore).toBe(T0 + 61_000)
-    // The place freed at T0+61 s is taken by the queued request: a newcomer waits for the next one (T0+30 s leaving).
+    expect(queued.notBefore).toBe(T0 + 60_000)
+    // The place freed at T0+60 s is taken by the queued request: a newcomer waits for the next one (T0+30 s leaving).
     const later = dispatched(decide(p, state, small, [], T0 + 50_000, Math.random))
-    expect(later.notBefore).toBe(T0 + 91_000)
+    expect(later.notBefore).toBe(T0 + 90_000)
   })
 
   it('never over-commits any window, whatever the arrival pattern', () => {
@@ -131,25 +131,37 @@ describe('rate-limit-aware strategy', () => {
       strategy: 'rate-limit-aware',
       maxQueueMs: 45_000,
     })
-    const state = createPoolState(p)
-    const rng = mulberry32(11)
-    let now = T0
-    let queued = 0
-    for (let i = 0; i < 400; i++) {
-      now += Math.floor(rng() * 4000)
-      const req = { inputTokens: 100 + Math.floor(rng() * 3000), maxTokens: 1 + Math.floor(rng() * 2000), stream: false }
-      const d = decide(p, state, req, [], now, rng)
-      if (d.kind === 'dispatch' && d.notBefore) queued++
-    }
-    expect(queued).toBeGreaterThan(20)
-    for (const id of ['a', 'b']) {
-      const usage = state.deployments[id].usage
-      const first = usage[0].sec
-      const last = usage[usage.length - 1].sec
-      for (let sec = first; sec <= last + 61; sec++) {
-        const w = windowTotals(usage, sec * 1000)
-        expect(w.requests).toBeLessThanOrEqual(limits.rpm)
-        expect(w.tokens).toBeLessThanOrEqual(limits.tpm)
+    // Arrivals up to 4 s apart, then the same with bursts of near-simultaneous arrivals.
+    for (const gap of [() => 4000, (i: number) => (i % 50 < 25 ? 400 : 4000)]) {
+      const state = createPoolState(p)
+      const rng = mulberry32(11)
+      let now = T0
+      let queued = 0
+      const sent: Record<string, { at: number; tokens: number }[]> = { a: [], b: [] }
+      for (let i = 0; i < 400; i++) {
+        now += Math.floor(rng() * gap(i))
+        const req = { inputTokens: 100 + Math.floor(rng() * 3000), maxTokens: 1 + Math.floor(rng() * 2000), stream: false }
+        const d = decide(p, state, req, [], now, rng)
+        if (d.kind === 'dispatch') {
+          if (d.notBefore) queued++
+          sent[d.deploymentId].push({ at: d.reservation.at, tokens: d.reservation.tokens })
+        }
+      }
+      expect(queued).toBeGreaterThan(20)
+      for (const id of ['a', 'b']) {
+        // The engine's own view, at every moment its window changes...
+        const usage = state.deployments[id].usage
+        for (const at of usage.flatMap((bucket) => [bucket.first, bucket.last + 60_000 - 1])) {
+          const w = windowTotals(usage, at)
+          expect(w.requests).toBeLessThanOrEqual(limits.rpm)
+          expect(w.tokens).toBeLessThanOrEqual(limits.tpm)
+        }
+        // ...and Bedrock's: when each request arrives, the requests of the last 60 s (itself included) fit.
+        for (const { at } of sent[id]) {
+          const window = sent[id].filter((x) => x.at <= at && x.at > at - 60_000)
+          expect(window.length).toBeLessThanOrEqual(limits.rpm)
+          expect(window.reduce((n, x) => n + x.tokens, 0)).toBeLessThanOrEqual(limits.tpm)
+        }
       }
     }
   })
@@ -166,8 +178,9 @@ describe('rate-limit-aware strategy', () => {
     expect(snapshot(p, state, T0 + 2000)[0].limits).toMatchObject({ configuredRpm: 100, effectiveRpm: 10, learned: true })
     expect(dispatched(decide(p, state, small, [], T0 + 5000, rng)).deploymentId).toBe('b')
     expect(snapshot(p, state, T0 + 5000)[0].reason).toBe('window-full')
-    // its first requests leave the window at T0 + 61 s: room again
-    expect(dispatched(decide(p, state, small, [], T0 + 61_000, rng)).deploymentId).toBe('a')
+    // its first requests (T0 … T0 + 400 ms) leave the window 60 s after the last of them: room again
+    expect(decide(p, structuredClone(state), small, ['b'], T0 + 60_399, rng)).toMatchObject({ kind: 'reject', status: 429 })
+    expect(dispatched(decide(p, state, small, [], T0 + 60_400, rng)).deploymentId).toBe('a')
     // serving without throttles raises the limit by 10% of the configured limit per minute
     let now = T0 + 61_000
     for (let minute = 1; minute <= 3; minute++) {
