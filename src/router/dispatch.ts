@@ -45,7 +45,6 @@ export async function dispatch(input: DispatchInput): Promise<Response> {
   const bodies = new Map<string, string>()
   const tried: string[] = []
   let previous: AttemptOutcome | undefined
-  let lastFailure: { deployment: DeploymentConfig; failure: AttemptFailure } | undefined
 
   // Every reservation is settled exactly once: reported, or handed to the next acquire as `previous`.
   const settled = new WeakSet<object>()
@@ -152,7 +151,6 @@ export async function dispatch(input: DispatchInput): Promise<Response> {
         release(deployment.id, decision.reservation, 'the client went away')
         return clientGone()
       }
-      lastFailure = { deployment, failure }
       trace.abandoned(deployment, failure.result, failure.latencyMs)
       const attemptOutcome: AttemptOutcome = { deploymentId: deployment.id, reservation: decision.reservation, result: failure.result, latencyMs: failure.latencyMs, stream: operation !== 'converse' }
       if (!failoverAllowed(failure.result)) {
@@ -168,7 +166,7 @@ export async function dispatch(input: DispatchInput): Promise<Response> {
   }
   const allThrottled = trace.attempts.length > 0 && trace.attempts.every((a) => a.class === 'throttled')
   const retryAfter = String(allThrottled ? 1 : Math.max(1, Math.ceil(pool.breaker.cooldownMs / 1000 / 4)))
-  if (allThrottled && lastFailure) {
+  if (allThrottled) {
     return trace.finish(
       bedrockError(429, 'ThrottlingException', `Every deployment of pool ${pool.name} is throttled (${trace.summary()}).`, { 'retry-after': retryAfter }),
     )

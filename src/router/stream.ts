@@ -73,7 +73,7 @@ export function clientStream(
 
   const fail = (controller: ReadableStreamDefaultController<Uint8Array>, result: UpstreamResult, frame?: Frame) => {
     if (format === 'sse') {
-      controller.enqueue(frame ? sseFromFrame(frame) : sseError(errorName(result), result.message ?? 'upstream stream failed'))
+      controller.enqueue(frame ? sseFromFrame(frame) : sseError(exceptionName(result), result.message ?? 'upstream stream failed'))
     } else {
       controller.enqueue(frame ? frame.bytes : encodeExceptionFrame(exceptionName(result), result.message ?? 'upstream stream failed'))
     }
@@ -186,11 +186,6 @@ function enqueueAll(controller: ReadableStreamDefaultController<Uint8Array>, par
     offset += p.length
   }
   controller.enqueue(joined)
-}
-
-/** SSE error type for a router-raised failure. */
-function errorName(result: UpstreamResult): string {
-  return exceptionName(result)
 }
 
 /** Exceptions ConverseStream defines (bedrock-wire.md §2.7): what SDKs can decode into a modeled error. */
