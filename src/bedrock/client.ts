@@ -65,7 +65,10 @@ export async function sendToBedrock(req: UpstreamRequest): Promise<Response> {
 
 export interface UpstreamError {
   status: number
+  /** The error name to relay: what upstream said, else one inferred from the status. */
   errorType: string
+  /** The error name upstream itself sent (header or body), if any: only this may classify a deployment as misconfigured. */
+  reportedType?: string
   message: string
   retryAfterMs?: number
   /** Upstream request id, when sent. */
@@ -83,12 +86,12 @@ export async function readUpstreamError(res: Response, bodyText?: string): Promi
     // not JSON: keep the text as the message
   }
   const output = body.Output as Record<string, unknown> | undefined
-  const errorType =
+  const reportedType =
     sanitizeErrorType(res.headers.get('x-amzn-errortype')) ??
     sanitizeErrorType(typeof body.__type === 'string' ? body.__type : undefined) ??
     sanitizeErrorType(typeof body.code === 'string' ? body.code : undefined) ??
-    sanitizeErrorType(typeof output?.__type === 'string' ? (output.__type as string) : undefined) ??
-    statusName(res.status)
+    sanitizeErrorType(typeof output?.__type === 'string' ? (output.__type as string) : undefined)
+  const errorType = reportedType ?? statusName(res.status)
   const message =
     (typeof body.message === 'string' && body.message) ||
     (typeof body.Message === 'string' && body.Message) ||
@@ -97,6 +100,7 @@ export async function readUpstreamError(res: Response, bodyText?: string): Promi
   return {
     status: res.ok ? 404 : res.status,
     errorType,
+    ...(reportedType ? { reportedType } : {}),
     message,
     retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()),
     requestId: res.headers.get('x-amzn-requestid') ?? undefined,

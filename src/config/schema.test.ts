@@ -34,7 +34,7 @@ describe('ROUTER_CONFIG validation', () => {
     expect(use1.family).toBe('anthropic')
     expect(haiku).toMatchObject({ fallback: true, rpm: 500, tpm: 1000000, price: { input: 1, output: 5 }, weight: 1 })
     expect(pools.sonnet).toMatchObject({ name: 'sonnet', strategy: 'weighted', maxAttempts: 3 })
-    expect(pools.sonnet.breaker.failureThreshold).toBe(5)
+    expect(pools.sonnet.breaker.consecutiveFailures).toBe(5)
   })
 
   it('names the field and says what is wrong', () => {

@@ -43,14 +43,21 @@ const DeploymentSchema = v.strictObject({
   override: v.optional(OverrideSchema),
 })
 
+const share = (what: string) => v.pipe(nonNegative(what), v.maxValue(1, `${what} must be ≤ 1`))
+
 const BreakerSchema = v.strictObject({
-  failureThreshold: v.optional(positiveInt('breaker.failureThreshold')),
+  /** Replaced by consecutiveFailures; accepted only to name the replacement in the error. */
+  failureThreshold: v.optional(v.unknown()),
+  consecutiveFailures: v.optional(positiveInt('breaker.consecutiveFailures')),
   windowMs: v.optional(positiveInt('breaker.windowMs')),
-  failureRate: v.optional(v.pipe(nonNegative('breaker.failureRate'), v.maxValue(1, 'breaker.failureRate must be ≤ 1'))),
+  failureRate: v.optional(share('breaker.failureRate')),
   minRequests: v.optional(positiveInt('breaker.minRequests')),
   cooldownMs: v.optional(positiveInt('breaker.cooldownMs')),
+  maxCooldownMs: v.optional(positiveInt('breaker.maxCooldownMs')),
   halfOpenProbes: v.optional(positiveInt('breaker.halfOpenProbes')),
   successesToClose: v.optional(positiveInt('breaker.successesToClose')),
+  maxEjectionPercent: v.optional(v.pipe(nonNegative('breaker.maxEjectionPercent'), v.maxValue(100, 'breaker.maxEjectionPercent must be ≤ 100'))),
+  panicThreshold: v.optional(share('breaker.panicThreshold')),
 })
 
 const PoolSchema = v.strictObject({
@@ -68,6 +75,7 @@ const PoolSchema = v.strictObject({
   ttfbTimeoutMs: v.optional(positiveInt('ttfbTimeoutMs')),
   streamIdleTimeoutMs: v.optional(positiveInt('streamIdleTimeoutMs')),
   maxQueueMs: v.optional(nonNegative('maxQueueMs')),
+  maxPacingMs: v.optional(nonNegative('maxPacingMs')),
   breaker: v.optional(BreakerSchema),
   latencyTtlMs: v.optional(positiveInt('latencyTtlMs')),
   exploration: v.optional(v.pipe(nonNegative('exploration'), v.maxValue(1, 'exploration must be ≤ 1'))),
@@ -81,14 +89,20 @@ const RouterConfigSchema = v.strictObject({
 })
 
 export const DEFAULT_BREAKER: BreakerConfig = {
-  failureThreshold: 5,
+  consecutiveFailures: 5,
   windowMs: 60_000,
   failureRate: 0.5,
-  minRequests: 10,
+  minRequests: 20,
   cooldownMs: 30_000,
+  maxCooldownMs: 300_000,
   halfOpenProbes: 1,
   successesToClose: 2,
+  maxEjectionPercent: 50,
+  panicThreshold: 0.5,
 }
+
+/** Default `maxPacingMs`: a brief wait for a send token, well under any request deadline. */
+export const DEFAULT_MAX_PACING_MS = 500
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -136,6 +150,11 @@ export function parseRouterConfig(input: unknown): RouterConfig {
         }
       })
     }
+    if (raw.breaker?.failureThreshold !== undefined) {
+      problems.push(
+        `pools.${name}.breaker.failureThreshold: replaced by consecutiveFailures (failures in a row) and failureRate over minRequests; a raw count of failures ejected busy deployments on sporadic errors`,
+      )
+    }
     if (raw.maxQueueMs !== undefined && raw.maxQueueMs >= (raw.timeoutMs ?? 300_000)) {
       problems.push(`pools.${name}.maxQueueMs: must be shorter than the pool's timeoutMs (${raw.timeoutMs ?? 300_000})`)
     }
@@ -149,13 +168,19 @@ export function parseRouterConfig(input: unknown): RouterConfig {
       ttfbTimeoutMs: raw.ttfbTimeoutMs ?? 30_000,
       streamIdleTimeoutMs: raw.streamIdleTimeoutMs ?? 60_000,
       maxQueueMs: raw.maxQueueMs ?? 0,
-      breaker: { ...DEFAULT_BREAKER, ...stripUndefined(raw.breaker ?? {}) },
+      maxPacingMs: raw.maxPacingMs ?? DEFAULT_MAX_PACING_MS,
+      breaker: breakerConfig(raw.breaker),
       latencyTtlMs: raw.latencyTtlMs ?? 300_000,
       exploration: raw.exploration ?? 0.05,
     }
   }
   if (problems.length) throw new ConfigError(problems)
   return { pools }
+}
+
+function breakerConfig(raw: v.InferOutput<typeof BreakerSchema> | undefined): BreakerConfig {
+  const { failureThreshold: _replaced, ...rest } = raw ?? {}
+  return { ...DEFAULT_BREAKER, ...stripUndefined(rest) }
 }
 
 /** `pools.sonnet.deployments[1].weight` from a valibot issue path. */

@@ -52,26 +52,34 @@ export interface DeploymentConfig {
   override?: Partial<RequestOverride>
 }
 
+/** Outlier ejection per deployment (routing/breaker.ts). Sporadic failures never eject: only failures in a row, or a
+ * failure rate over a minimum volume. */
 export interface BreakerConfig {
-  /** Failures within `windowMs` that open the breaker. */
-  failureThreshold: number
+  /** Health failures in a row (5xx, timeouts, connection failures) that eject the deployment. */
+  consecutiveFailures: number
   windowMs: number
-  /** Failure rate (0..1) that opens the breaker once `minRequests` were seen in the window. */
+  /** Failure rate (0..1) over `windowMs` that ejects it, judged only once `minRequests` outcomes were seen. */
   failureRate: number
   minRequests: number
-  /** How long an open breaker stays open (longer if upstream sent Retry-After). */
+  /** First ejection, ms (longer if upstream sent Retry-After); each repeated ejection adds as much again. */
   cooldownMs: number
+  /** Longest ejection, ms; a deployment healthy this long starts again from `cooldownMs`. */
+  maxCooldownMs: number
   /** Probe requests admitted at once while half-open. */
   halfOpenProbes: number
   /** Successes in half-open that close the breaker. */
   successesToClose: number
+  /** At most this share (%) of the pool's deployments are ejected at once (never all: a one-deployment pool never is). */
+  maxEjectionPercent: number
+  /** When fewer than this share (0..1) of the pool's deployments are healthy, ejected ones are routed to like healthy ones. */
+  panicThreshold: number
 }
 
 export interface PoolConfig {
   name: string
   strategy: StrategyName
   deployments: DeploymentConfig[]
-  /** Upper bound on upstream attempts per request. Default: number of deployments, at most 4. */
+  /** Upper bound on upstream attempts per request. Default: number of deployments, at most 5. */
   maxAttempts: number
   /** Per-request deadline across all attempts, ms. */
   timeoutMs: number
@@ -83,6 +91,11 @@ export interface PoolConfig {
   streamIdleTimeoutMs: number
   /** Rate-limit-aware: how long a request may wait for window capacity (0 = answer 429 at once). */
   maxQueueMs: number
+  /**
+   * How long a request's first attempt may wait for a send token when every healthy deployment is being paced after
+   * upstream throttles (0: never wait, send to the best paced one at once). Pacing never refuses a request.
+   */
+  maxPacingMs: number
   breaker: BreakerConfig
   /** Latency strategy: how long a latency sample stays valid, ms. */
   latencyTtlMs: number

@@ -94,7 +94,7 @@ export async function attempt(input: AttemptInput): Promise<AttemptResult> {
     if (!res.ok || !res.body || (res.headers.get('content-type') ?? '').includes('json')) {
       const text = await res.text().catch(() => '')
       const err = await readUpstreamError(res, text)
-      return failed(classifyHttp(err.status, err.errorType, res.headers.get('retry-after'), err.message), {
+      return failed(classifyHttp(res.ok ? err.status : res.status, err.reportedType, res.headers.get('retry-after'), err.message, Date.now()), {
         status: err.status,
         errorType: err.errorType,
         body: text,
@@ -158,10 +158,19 @@ async function converseOutcome(res: Response, text: string, started: number): Pr
   } catch {
     json = undefined
   }
-  // Bedrock answers some routing errors with HTTP 200 and {"Output":{"__type":…}} (bedrock-wire.md §3.2).
-  if (!res.ok || !json || typeof json !== 'object' || json.Output?.__type) {
+  // A 200 that is not a Converse answer (not JSON, cut short, no `output`) is this attempt failing, not the request
+  // or the deployment's setup: fail over like a broken connection. But Bedrock answers some routing errors with HTTP
+  // 200 and {"Output":{"__type":…}} (bedrock-wire.md §3.2): those are errors by name.
+  if (res.ok && !(json && typeof json === 'object' && !Array.isArray(json) && (json.Output?.__type || json.output))) {
+    return {
+      ok: false,
+      result: classifyNetworkError(`upstream answered HTTP 200 with a body that is not a Converse response (${text.length} bytes${json === undefined ? ', not valid JSON' : ''})`),
+      latencyMs,
+    }
+  }
+  if (!res.ok || json!.Output?.__type) {
     const err = await readUpstreamError(res, text)
-    const result = classifyHttp(err.status, err.errorType, res.headers.get('retry-after'), err.message)
+    const result = classifyHttp(res.ok ? err.status : res.status, err.reportedType, res.headers.get('retry-after'), err.message, Date.now())
     return {
       ok: false,
       result,
@@ -174,8 +183,8 @@ async function converseOutcome(res: Response, text: string, started: number): Pr
     kind: 'converse',
     body: text,
     requestId: res.headers.get('x-amzn-requestid') ?? undefined,
-    usage: usageOf(json.usage),
-    invokedModelId: json.trace?.promptRouter?.invokedModelId,
+    usage: usageOf(json!.usage),
+    invokedModelId: json!.trace?.promptRouter?.invokedModelId,
     latencyMs,
   }
 }

@@ -88,12 +88,16 @@ export async function dispatch(input: DispatchInput): Promise<Response> {
         return clientGone()
       }
       if (decision.notBefore !== undefined) {
-        const wait = decision.notBefore - Date.now()
+        let wait = decision.notBefore - Date.now()
         if (decision.notBefore > deadline - MIN_ATTEMPT_MS) {
-          // The queue is longer than this request may wait: give the slot back and answer now.
-          release(deployment.id, decision.reservation, 'queue wait exceeds the request deadline')
-          const retryAfter = String(Math.max(1, Math.ceil((decision.notBefore - Date.now()) / 1000)))
-          return trace.finish(bedrockError(429, 'ThrottlingException', `Too many requests: the wait for capacity is longer than this request's deadline (${decision.reason}).`, { 'retry-after': retryAfter }))
+          if (decision.wait === 'pace') {
+            wait = 0 // a pacing wait is a preference: with no time for it, send at once rather than refuse
+          } else {
+            // The queue for configured capacity is longer than this request may wait: give the slot back and answer now.
+            release(deployment.id, decision.reservation, 'queue wait exceeds the request deadline')
+            const retryAfter = String(Math.max(1, Math.ceil((decision.notBefore - Date.now()) / 1000)))
+            return trace.finish(bedrockError(429, 'ThrottlingException', `Too many requests: the wait for configured capacity is longer than this request's deadline (${decision.reason}).`, { 'retry-after': retryAfter }))
+          }
         }
         if (wait > 0 && !(await sleepUnlessAborted(wait, input.clientSignal))) {
           release(deployment.id, decision.reservation, 'the client left while queued')
@@ -166,13 +170,17 @@ export async function dispatch(input: DispatchInput): Promise<Response> {
   }
   const allThrottled = trace.attempts.length > 0 && trace.attempts.every((a) => a.class === 'throttled')
   const retryAfter = String(allThrottled ? 1 : Math.max(1, Math.ceil(pool.breaker.cooldownMs / 1000 / 4)))
+  // Every attempt this request made failed upstream (or its deadline left no time for one): say so, with each attempt.
+  const n = trace.attempts.length
+  const attempts = `${n} attempt${n === 1 ? '' : 's'}${n < pool.deployments.length ? ` (maxAttempts ${pool.maxAttempts}, ${pool.deployments.length} deployments)` : ''}`
   if (allThrottled) {
     return trace.finish(
-      bedrockError(429, 'ThrottlingException', `Every deployment of pool ${pool.name} is throttled (${trace.summary()}).`, { 'retry-after': retryAfter }),
+      bedrockError(429, 'ThrottlingException', `Throttled upstream on every attempt of pool ${pool.name}, ${attempts}: ${trace.summary()}.`, { 'retry-after': retryAfter }),
     )
   }
+  const why = n > 0 ? `every attempt failed upstream, ${attempts}: ${trace.summary()}` : 'the request deadline left no time for an attempt'
   return trace.finish(
-    bedrockError(503, 'ServiceUnavailableException', `NO_MODELS_AVAILABLE: no deployment of pool ${pool.name} could serve the request (${trace.summary() || 'none usable'}).`, { 'retry-after': retryAfter }),
+    bedrockError(503, 'ServiceUnavailableException', `NO_MODELS_AVAILABLE: pool ${pool.name}: ${why}.`, { 'retry-after': retryAfter }),
   )
 }
 
@@ -204,9 +212,10 @@ function relayFailure(failure: AttemptFailure): Response {
   return bedrockError(r.status, r.errorType ?? 'InternalServerException', r.message ?? 'upstream failed')
 }
 
+/** A router-made refusal: the hard reason, deployment by deployment (from decide), and what this request tried. */
 function rejectMessage(status: number, reason: string, trace: RequestTrace): string {
   const tried = trace.summary()
-  if (status === 429) return `Too many requests: every deployment's window is full (${reason}).${tried ? ` Tried: ${tried}.` : ''}`
+  if (status === 429) return `Too many requests: ${reason}.${tried ? ` Tried: ${tried}.` : ''}`
   return `NO_MODELS_AVAILABLE: ${reason}.${tried ? ` Tried: ${tried}.` : ''}`
 }
 

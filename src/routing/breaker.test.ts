@@ -9,7 +9,7 @@ import type { OutcomeClass } from './types'
 const req = { inputTokens: 10, maxTokens: 10, stream: false }
 
 describe('breaker (pure)', () => {
-  it('opens after failureThreshold failures within windowMs', () => {
+  it('opens after consecutiveFailures failures in a row', () => {
     const b = createBreakerState()
     for (let i = 0; i < 4; i++) recordBreakerOutcome(b, BREAKER, 'failure', T0 + i * 10_000, undefined)
     expect(b.phase).toBe('closed')
@@ -18,14 +18,43 @@ describe('breaker (pure)', () => {
     expect(b.openUntil).toBe(T0 + 40_000 + BREAKER.cooldownMs)
   })
 
-  it('forgets failures older than windowMs', () => {
+  it('sporadic failures never open it: a success resets the run, and a raw count means nothing below minRequests', () => {
     const b = createBreakerState()
-    for (let i = 0; i < 5; i++) recordBreakerOutcome(b, BREAKER, 'failure', T0 + i * 20_000, undefined)
-    expect(b.phase).toBe('closed') // never 5 within 60 s
+    // 40 failures in a minute, but never 5 in a row, 40 % of 100: closed
+    for (let i = 0; i < 100; i++) recordBreakerOutcome(b, BREAKER, i % 5 < 2 ? 'failure' : 'success', T0 + i * 500, undefined)
+    expect(b.phase).toBe('closed')
+  })
+
+  it('each repeated ejection lasts longer, up to maxCooldownMs; a long healthy stretch starts again from cooldownMs', () => {
+    const config = { ...BREAKER, consecutiveFailures: 1, successesToClose: 1, cooldownMs: 10_000, maxCooldownMs: 25_000 }
+    const b = createBreakerState()
+    let t = T0
+    const ejectAndRecover = () => {
+      recordBreakerOutcome(b, config, 'failure', t, undefined)
+      const ejection = b.openUntil - t
+      t = b.openUntil
+      recordBreakerOutcome(b, config, 'success', t, t) // no probe slot taken: does not close
+      b.phase = 'half-open'
+      b.probes = [t]
+      recordBreakerOutcome(b, config, 'success', t, t)
+      expect(b.phase).toBe('closed')
+      return ejection
+    }
+    expect([ejectAndRecover(), ejectAndRecover(), ejectAndRecover()]).toEqual([10_000, 20_000, 25_000])
+    t += 25_000
+    expect(ejectAndRecover()).toBe(10_000)
+  })
+
+  it('stays closed when the pool may not eject another deployment', () => {
+    const b = createBreakerState()
+    for (let i = 0; i < 10; i++) recordBreakerOutcome(b, BREAKER, 'failure', T0 + i, undefined, undefined, false)
+    expect(b.phase).toBe('closed')
+    recordBreakerOutcome(b, BREAKER, 'failure', T0 + 10, undefined, undefined, true)
+    expect(b.phase).toBe('open')
   })
 
   it('opens on failure rate once minRequests outcomes were seen, not before', () => {
-    const config = { ...BREAKER, failureThreshold: 1000, failureRate: 0.5, minRequests: 10 }
+    const config = { ...BREAKER, consecutiveFailures: 1000, failureRate: 0.5, minRequests: 10 }
     const b = createBreakerState()
     let t = T0
     for (let i = 0; i < 4; i++) recordBreakerOutcome(b, config, 'success', (t += 100), undefined)
@@ -38,7 +67,7 @@ describe('breaker (pure)', () => {
   })
 
   it('a low failure rate does not open it', () => {
-    const config = { ...BREAKER, failureThreshold: 1000, failureRate: 0.5, minRequests: 10 }
+    const config = { ...BREAKER, consecutiveFailures: 1000, failureRate: 0.5, minRequests: 10 }
     const b = createBreakerState()
     for (let i = 0; i < 100; i++) recordBreakerOutcome(b, config, i % 3 === 0 ? 'failure' : 'success', T0 + i * 100, undefined)
     expect(b.phase).toBe('closed')
@@ -60,7 +89,7 @@ describe('breaker (pure)', () => {
       unavailable: 'failure',
       timeout: 'failure',
       network: 'failure',
-      misconfigured: 'failure',
+      misconfigured: 'neutral',
     }
     for (const [cls, signal] of Object.entries(expected)) expect(breakerSignal(cls as OutcomeClass)).toBe(signal)
   })
@@ -80,12 +109,44 @@ describe('breaker (through decide/record)', () => {
     }
   }
 
-  it('an open breaker takes the deployment out; fallbacks serve', () => {
+  it('an open breaker ejects the deployment: fallbacks serve, and it is still the last resort', () => {
     const { p, state, rng } = setup()
     failA(p, state, 5, T0)
     expect(state.deployments.a.breaker.phase).toBe('open')
     expect(dispatched(decide(p, state, req, [], T0 + 1, rng)).deploymentId).toBe('b')
-    expect(snapshot(p, state, T0 + 1)[0]).toMatchObject({ usable: false, reason: 'breaker-open', breaker: 'open' })
+    expect(snapshot(p, state, T0 + 1)[0]).toMatchObject({ usable: true, preferred: false, softReasons: ['ejected'], breaker: 'open' })
+    const last = dispatched(decide(p, state, req, ['b'], T0 + 2, rng))
+    expect(last.deploymentId).toBe('a')
+    expect((decide(p, state, req, ['b'], T0 + 3, rng) as { reason: string }).reason).toMatch(/last resort/)
+  })
+
+  it('never ejects more than maxEjectionPercent of the pool, and never a one-deployment pool', () => {
+    const p = pool([deployment('a'), deployment('b'), deployment('c')], { breaker: { ...BREAKER, maxEjectionPercent: 50 } })
+    const state = createPoolState(p)
+    for (const id of ['a', 'b', 'c']) {
+      const others = ['a', 'b', 'c'].filter((x) => x !== id)
+      for (let i = 0; i < 10; i++) record(p, state, outcome(decide(p, state, req, others, T0, mulberry32(i)), 'unavailable'), T0)
+    }
+    expect(['a', 'b', 'c'].map((id) => state.deployments[id].breaker.phase)).toEqual(['open', 'closed', 'closed'])
+    const single = pool([deployment('only')], { breaker: { ...BREAKER, maxEjectionPercent: 100 } })
+    const s1 = createPoolState(single)
+    for (let i = 0; i < 20; i++) record(single, s1, outcome(decide(single, s1, req, [], T0, mulberry32(i)), 'unavailable'), T0)
+    expect(s1.deployments.only.breaker.phase).toBe('closed')
+  })
+
+  it('panic: with too few healthy deployments, ejected ones are routed to like healthy ones', () => {
+    const p = pool([deployment('a'), deployment('b'), deployment('c')], { breaker: { ...BREAKER, panicThreshold: 0.5 } })
+    const state = createPoolState(p)
+    for (const id of ['a', 'b']) {
+      const others = ['a', 'b', 'c'].filter((x) => x !== id)
+      for (let i = 0; i < 5; i++) record(p, state, outcome(decide(p, state, req, others, T0, mulberry32(i)), 'unavailable'), T0)
+    }
+    const rng = mulberry32(3)
+    const ids = Array.from({ length: 300 }, (_, i) => dispatched(decide(p, state, req, [], T0 + 1 + i, rng)).deploymentId)
+    for (const id of ['a', 'b', 'c']) expect(ids.filter((x) => x === id).length).toBeGreaterThan(60)
+    // without panic, only c
+    const calm = pool(p.deployments, { breaker: { ...BREAKER, panicThreshold: 0 } })
+    expect(new Set(Array.from({ length: 50 }, (_, i) => dispatched(decide(calm, state, req, [], T0 + 1 + i, rng)).deploymentId))).toEqual(new Set(['c']))
   })
 
   it('throttles never open it', () => {
@@ -123,7 +184,7 @@ describe('breaker (through decide/record)', () => {
     expect([first.deploymentId, second.deploymentId]).toEqual(['a', 'a'])
     expect(first.reservation.probe).toBe(true)
     expect(dispatched(decide(p, state, req, [], later, rng)).deploymentId).toBe('b') // probes busy
-    expect(snapshot(p, state, later)[0]).toMatchObject({ breaker: 'half-open', probesInFlight: 2, reason: 'half-open-probes-busy' })
+    expect(snapshot(p, state, later)[0]).toMatchObject({ breaker: 'half-open', probesInFlight: 2, softReasons: ['half-open-probes-busy'] })
     // a probe that reports frees its slot
     record(p, state, { deploymentId: 'a', reservation: first.reservation, result: { class: 'throttled', status: 429 } }, later + 10)
     expect(state.deployments.a.breaker.probes).toHaveLength(1)

@@ -1,15 +1,20 @@
 /**
- * Per-deployment circuit breaker (plain data, see BreakerState).
+ * Per-deployment circuit breaker, as outlier ejection (plain data, see BreakerState). After Envoy's outlier detection
+ * and Hystrix's volume threshold: sporadic failures never open it, a failing deployment is ejected for a while that
+ * grows with each repeated ejection.
  *
- * - closed: outcomes are counted in slots over `windowMs`; it opens after `failureThreshold` failures in the window, or
- *   when the failure rate reaches `failureRate` once `minRequests` outcomes were seen in the window.
- * - open: unusable until `openUntil` = opening time + max(cooldownMs, upstream Retry-After).
+ * - closed: it opens after `consecutiveFailures` failures in a row, or when the failure rate over `windowMs` reaches
+ *   `failureRate` once at least `minRequests` outcomes were seen in the window (no decision below that volume). The
+ *   caller says whether the pool may eject one more deployment (`maxEjectionPercent`): if not, it stays closed.
+ * - open: ejected until `openUntil` = opening time + max(cooldownMs × ejections, upstream Retry-After), the
+ *   multiplier capped by `maxCooldownMs` and reset once the breaker has stayed closed for `maxCooldownMs`. An ejected
+ *   deployment is not refused outright: routing sends to it only when nothing healthy is left (see decide.ts).
  * - half-open (entered lazily once `openUntil` has passed): at most `halfOpenProbes` probes in flight. A probe slot is
  *   taken by `decide` (reservation.probe) and released by `record`; a probe that never reports expires after the probe
  *   timeout so it cannot wedge the breaker. `successesToClose` probe successes close it; a probe failure re-opens it.
  *
- * Only health failures count (unavailable, timeout, network, misconfigured). Throttling is a capacity signal and
- * client errors are the caller's fault: both are neutral, they never open the breaker or count toward the rate.
+ * Only health failures count (unavailable, timeout, network). Throttling is a capacity signal (pacing.ts), client
+ * errors are the caller's fault, misconfiguration has its own probed cooldown (record.ts): all neutral here.
  */
 import type { BreakerConfig } from '../config/types'
 import type { BreakerState, OutcomeBucket, OutcomeClass } from './types'
@@ -23,16 +28,24 @@ export function breakerSignal(outcome: OutcomeClass): BreakerSignal {
     case 'unavailable':
     case 'timeout':
     case 'network':
-    case 'misconfigured':
       return 'failure'
     case 'throttled':
     case 'client':
+    case 'misconfigured':
       return 'neutral'
   }
 }
 
 export function createBreakerState(): BreakerState {
-  return { phase: 'closed', openUntil: 0, probes: [], halfOpenSuccesses: 0, outcomes: [], opened: 0 }
+  return { phase: 'closed', openUntil: 0, probes: [], halfOpenSuccesses: 0, outcomes: [], opened: 0, consecutive: 0, ejections: 0, closedAt: 0 }
+}
+
+/** State persisted before outlier ejection lacks its counters: adds them in place. */
+export function upgradeBreaker(breaker: BreakerState): void {
+  if (typeof breaker.consecutive === 'number') return
+  breaker.consecutive = 0
+  breaker.ejections = 0
+  breaker.closedAt = 0
 }
 
 /** Slot width of the outcome window: at most ~60 slots whatever `windowMs` is. */
@@ -109,17 +122,29 @@ function releaseProbe(breaker: BreakerState, at: number): boolean {
   return true
 }
 
+/** Whether the deployment counts as ejected for `maxEjectionPercent`: open, or half-open and not yet proven healthy. */
+export function isEjected(breaker: BreakerState): boolean {
+  return breaker.phase !== 'closed'
+}
+
 function open(breaker: BreakerState, config: BreakerConfig, now: number, retryAfterMs: number | undefined): void {
+  // The ejection grows with each repeated ejection, unless the deployment stayed healthy for a long while in between.
+  const healthyFor = breaker.phase === 'closed' ? now - breaker.closedAt : 0
+  breaker.ejections = breaker.ejections > 0 && healthyFor >= config.maxCooldownMs ? 1 : breaker.ejections + 1
+  const ejection = Math.min(config.maxCooldownMs, config.cooldownMs * breaker.ejections)
   breaker.phase = 'open'
-  breaker.openUntil = Math.max(breaker.openUntil, now + Math.max(config.cooldownMs, retryAfterMs ?? 0))
+  breaker.openUntil = Math.max(breaker.openUntil, now + Math.max(ejection, retryAfterMs ?? 0))
+  breaker.consecutive = 0
   breaker.probes = []
   breaker.halfOpenSuccesses = 0
   breaker.outcomes = []
   breaker.opened++
 }
 
-function close(breaker: BreakerState): void {
+function close(breaker: BreakerState, now: number): void {
   breaker.phase = 'closed'
+  breaker.closedAt = now
+  breaker.consecutive = 0
   breaker.probes = []
   breaker.halfOpenSuccesses = 0
   breaker.outcomes = []
@@ -168,6 +193,7 @@ function countOutcome(breaker: BreakerState, config: BreakerConfig, now: number,
 /**
  * Feeds one attempt outcome to the breaker. `probeAt` is the reservation time of an attempt that held a probe slot.
  * Outcomes of attempts that were not probes do not move a half-open breaker: they were sent before it opened.
+ * `mayEject`: the pool has room for one more ejection (maxEjectionPercent); without it a closed breaker stays closed.
  */
 export function recordBreakerOutcome(
   breaker: BreakerState,
@@ -176,25 +202,30 @@ export function recordBreakerOutcome(
   now: number,
   probeAt: number | undefined,
   retryAfterMs?: number,
+  mayEject = true,
 ): void {
   const wasProbe = probeAt !== undefined && breaker.phase === 'half-open' && releaseProbe(breaker, probeAt)
   if (signal === 'neutral') return
   switch (breaker.phase) {
     case 'closed': {
       countOutcome(breaker, config, now, signal === 'failure')
-      if (signal !== 'failure') return
+      if (signal !== 'failure') {
+        breaker.consecutive = 0
+        return
+      }
+      breaker.consecutive++
       const { successes, failures } = windowCounts(breaker, config, now)
       const total = successes + failures
-      const byCount = failures >= config.failureThreshold
+      const inARow = breaker.consecutive >= config.consecutiveFailures
       const byRate =
         config.failureRate > 0 && total >= Math.max(1, config.minRequests) && failures / total >= config.failureRate
-      if (byCount || byRate) open(breaker, config, now, retryAfterMs)
+      if ((inARow || byRate) && mayEject) open(breaker, config, now, retryAfterMs)
       return
     }
     case 'half-open':
       if (!wasProbe) return
       if (signal === 'failure') open(breaker, config, now, retryAfterMs)
-      else if (++breaker.halfOpenSuccesses >= Math.max(1, config.successesToClose)) close(breaker)
+      else if (++breaker.halfOpenSuccesses >= Math.max(1, config.successesToClose)) close(breaker, now)
       return
     case 'open':
       return

@@ -1,18 +1,23 @@
 /**
- * Assessing each deployment for one routing decision: can it take this request now, and if not, why and until when.
- * Shared by every strategy, so they all respect the breaker (open, bounded half-open probes), cooldowns, the request's
- * tried list and (for strategies that use windows) the deployment's rpm/tpm headroom.
+ * Assessing each deployment for one routing decision: may it be sent this request, and how much is it preferred.
+ * Shared by every strategy, so they all respect the same rules.
+ *
+ * Hard blocks (never sent): already tried by this request; misconfigured (Bedrock said so) between probes; the
+ * configured rpm/tpm window full, for strategies that keep windows. Only these can make the router refuse.
+ *
+ * Soft penalties (sent when nothing better is left): ejected by its breaker, or half-open with its probe slots taken;
+ * paced after throttles (no send token yet); upstream asked for a pause (Retry-After).
  */
 import type { DeploymentConfig, PoolConfig, StrategyName } from '../config/types'
 import { breakerAdmission, refreshBreaker } from './breaker'
-import { effectiveLimits } from './limits'
 import { isPromptRouterArn } from './models'
+import { nextTokenAt } from './pacing'
 import { reservedTokens } from './quota'
 import { deploymentState } from './state'
 import type { DeploymentState, PoolState, RequestEstimate, UnusableReason } from './types'
 import { firstFittingTime, fitsNow, pruneUsage, windowTotals, type WindowLimits, type WindowTotals } from './window'
 
-/** Why a deployment cannot take the request now (apart from having been tried). */
+/** Why a deployment cannot take the request at all (apart from having been tried). */
 export type Block = UnusableReason
 
 export interface Candidate {
@@ -21,13 +26,20 @@ export interface Candidate {
   /** Already attempted by this request. */
   tried: boolean
   block: Block | null
-  /** Health blocks (breaker, misconfigured): when they lift. Capacity blocks: see `availableAt`. */
+  /** Misconfigured: when its next probe may go. */
   blockedUntil: number
   /** Must hold a half-open probe slot. */
   probe: boolean
+  /** Probes a misconfigured deployment (one at a time): its success ends the misconfiguration. */
+  misconfiguredProbe: boolean
+  /** Soft: ejected by the breaker (or half-open with every probe slot taken), until `ejectedUntil`. */
+  ejected: boolean
+  ejectedUntil: number
+  /** Soft: when it has a send token and upstream's Retry-After has passed (now if both). */
+  readyAt: number
   /** 0 = primary, 1 = fallback; +2 for plain models in a bedrock-ipr pool (routers first). */
   tier: number
-  /** The strategy keeps it within `limits` (see usesWindows). */
+  /** The strategy keeps it within its configured `limits` (see usesWindows). */
   windowed: boolean
   limits: WindowLimits
   /** Tokens the attempt reserves (input estimate + output cap). */
@@ -44,16 +56,16 @@ export function usesWindows(strategy: StrategyName): boolean {
 }
 
 /**
- * How long a half-open probe (or a latency measurement) may go unreported before it is forgotten: no attempt outlives
- * the request deadline or its own timeouts.
+ * How long a half-open probe (or a latency measurement, or a misconfiguration probe) may go unreported before it is
+ * forgotten: no attempt outlives the request deadline or its own timeouts.
  */
 export function probeTimeoutMs(pool: PoolConfig): number {
   return Math.max(pool.timeoutMs || 0, pool.attemptTimeoutMs || 0, pool.ttfbTimeoutMs || 0) || 120_000
 }
 
-/** Whether the block is about capacity (answer 429) rather than health (answer 503). */
-export function isCapacityBlock(block: Block | null): boolean {
-  return block === 'window-full' || block === 'throttled'
+/** The configured limits (Infinity = none). */
+export function configuredLimits(deployment: DeploymentConfig): WindowLimits {
+  return { rpm: deployment.rpm ?? Number.POSITIVE_INFINITY, tpm: deployment.tpm ?? Number.POSITIVE_INFINITY }
 }
 
 function fraction(used: number, limit: number): number {
@@ -72,15 +84,20 @@ export function assess(
   const timeout = probeTimeoutMs(pool)
   pruneUsage(ds.usage, now)
   refreshBreaker(ds.breaker, now, timeout)
-  const limits = effectiveLimits(deployment, ds, now)
+  const limits = configuredLimits(deployment)
   const reserve = reservedTokens(deployment, req)
+  const admission = breakerAdmission(ds.breaker, pool.breaker, now, timeout)
   const candidate: Candidate = {
     deployment,
     state: ds,
     tried: tried.includes(deployment.id),
     block: null,
     blockedUntil: now,
-    probe: false,
+    probe: admission.admit && admission.probe,
+    misconfiguredProbe: false,
+    ejected: !admission.admit,
+    ejectedUntil: admission.admit ? now : admission.availableAt,
+    readyAt: Math.max(nextTokenAt(ds.pacing, now), ds.avoidUntil, now),
     tier: (deployment.fallback ? 1 : 0) + (pool.strategy === 'bedrock-ipr' && !isPromptRouterArn(deployment.modelId) ? 2 : 0),
     windowed: usesWindows(pool.strategy),
     limits,
@@ -88,18 +105,15 @@ export function assess(
     headroom: 1,
     totals: null,
   }
-  const admission = breakerAdmission(ds.breaker, pool.breaker, now, timeout)
-  candidate.probe = admission.probe
-  const cooling = ds.cooldown && ds.cooldown.until > now ? ds.cooldown : null
-  if (!admission.admit) {
-    candidate.block = admission.probe ? 'half-open-probes-busy' : 'breaker-open'
-    candidate.blockedUntil = Math.max(admission.availableAt, cooling?.until ?? now)
-    return candidate
-  }
-  if (cooling) {
-    candidate.block = cooling.reason === 'misconfigured' ? 'misconfigured' : 'throttled'
-    candidate.blockedUntil = cooling.until
-    return candidate
+  const bad = ds.misconfigured
+  if (bad) {
+    if (bad.probing !== null && bad.probing + timeout <= now) bad.probing = null // the probe never reported
+    if (bad.probing !== null || now < bad.probeAt) {
+      candidate.block = 'misconfigured'
+      candidate.blockedUntil = bad.probing !== null ? Math.max(bad.probeAt, bad.probing + timeout) : bad.probeAt
+      return candidate
+    }
+    candidate.misconfiguredProbe = true
   }
   if (limits.rpm !== Number.POSITIVE_INFINITY || limits.tpm !== Number.POSITIVE_INFINITY) {
     const totals = windowTotals(ds.usage, now)
@@ -114,15 +128,23 @@ export function assess(
 }
 
 /**
- * When the candidate could take the request (ignoring `tried`): now if it can; when its breaker or misconfiguration
- * cooldown lifts; or, for capacity blocks, when its throttle cooldown has passed and its window has room (searching up
- * to `lastMs`). Infinity if never (the request exceeds its limits, or no room before `lastMs`).
+ * When the candidate could take the request (ignoring `tried` and soft penalties): now if it can; when its next
+ * misconfiguration probe may go; or, for a full window, when the window has room (searching up to `lastMs`). Infinity
+ * if never (the request exceeds its limits, or no room before `lastMs`).
  */
 export function availableAt(candidate: Candidate, now: number, lastMs = Number.POSITIVE_INFINITY): number {
   if (candidate.block === null) return now
-  if (!isCapacityBlock(candidate.block)) return candidate.blockedUntil
-  const start = candidate.block === 'throttled' ? candidate.blockedUntil : now
-  if (!candidate.windowed) return start
-  const at = firstFittingTime(candidate.state.usage, now, start, 1, candidate.reserve, candidate.limits, lastMs, candidate.totals ?? undefined)
+  if (candidate.block === 'misconfigured') return candidate.blockedUntil
+  const at = firstFittingTime(candidate.state.usage, now, now, 1, candidate.reserve, candidate.limits, lastMs, candidate.totals ?? undefined)
   return at < 0 ? Number.POSITIVE_INFINITY : at
+}
+
+/** Which configured limit is full for this request: 'rpm', 'tpm' or both. */
+export function fullLimits(candidate: Candidate): string {
+  const totals = candidate.totals
+  if (!totals) return 'rpm/tpm'
+  const full: string[] = []
+  if (totals.requests + totals.queuedRequests + 1 > candidate.limits.rpm) full.push(`rpm ${candidate.limits.rpm}`)
+  if (totals.tokens + totals.queuedTokens + candidate.reserve > candidate.limits.tpm) full.push(`tpm ${candidate.limits.tpm}`)
+  return full.length ? full.join(' and ') : 'rpm/tpm'
 }

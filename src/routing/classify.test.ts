@@ -30,8 +30,9 @@ describe('classifyHttp', () => {
     [403, 'UnrecognizedClientException', 'misconfigured'],
     [403, 'InvalidSignatureException', 'misconfigured'],
     [403, 'ExpiredTokenException', 'misconfigured'],
-    [401, undefined, 'misconfigured'],
-    [403, undefined, 'misconfigured'],
+    [401, undefined, 'unavailable'], // no Bedrock error name: not a verdict on the deployment's setup
+    [403, undefined, 'unavailable'],
+    [404, undefined, 'unavailable'],
     [200, 'UnknownOperationException', 'misconfigured'],
     [400, 'ValidationException', 'client'],
     [413, undefined, 'client'],

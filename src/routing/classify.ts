@@ -9,9 +9,12 @@
  * |               | ServiceUnavailable(Exception), ModelStreamError, ModelError (424)      |           |               |
  * | timeout       | ModelTimeoutException (408), our own attempt/first-byte timeouts       | yes       | yes           |
  * | network       | connection refused/reset, malformed or truncated stream                | yes       | yes           |
- * | misconfigured | AccessDenied, ResourceNotFound, UnrecognizedClient, InvalidSignature,  | yes, long | yes           |
- * |               | bad/expired credentials, 401/403/404, invalid model identifier         | cooldown  |               |
+ * | misconfigured | AccessDenied, ResourceNotFound, UnrecognizedClient, InvalidSignature,  | yes; out  | no (own       |
+ * |               | bad/expired credentials, invalid model identifier — by Bedrock's name  | until a   | probed        |
+ * |               | only (a bare 401/403/404 without one is `unavailable`)                 | probe ok  | cooldown)     |
  * | client        | ValidationException and other 4xx                                      | no        | never         |
+ *
+ * A 200 whose body is not a Converse answer (not JSON, truncated, no `output`) is `network` (see router/attempt.ts).
  *
  * Judgement calls:
  * - ModelNotReadyException is a 429 but not a throttle: the model is not loaded in that Region (SDKs retry it as
@@ -112,7 +115,9 @@ function classByName(name: string, message: string | undefined): UpstreamResult[
 function classByStatus(status: number): UpstreamResult['class'] {
   if (status >= 200 && status < 300) return 'success'
   if (status === 429) return 'throttled'
-  if (status === 401 || status === 403 || status === 404) return 'misconfigured'
+  // Without Bedrock's error name a 401/403/404 may come from anything on the way (a proxy, a wrong endpoint):
+  // a failure of this attempt, which the breaker judges, not a verdict on the deployment's setup.
+  if (status === 401 || status === 403 || status === 404) return 'unavailable'
   if (status === 408) return 'timeout'
   if (status >= 400 && status < 500) return 'client'
   return 'unavailable' // 5xx, and anything unexpected from upstream

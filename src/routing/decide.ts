@@ -1,20 +1,26 @@
 /**
  * `decide`: choose the deployment for the next attempt of a request, and reserve its quota in the same step.
  *
- * 1. Assess every deployment (candidates.ts): tried, breaker, cooldowns and, for window strategies, rpm/tpm room.
- * 2. Among the usable ones, take the best tier (primaries, then fallbacks; prompt routers before plain models in a
- *    bedrock-ipr pool) and let the pool's strategy pick.
- * 3. None usable: a rate-limit-aware pool with `maxQueueMs` reserves the earliest moment a deployment's window has room
- *    (if within the bound) and dispatches with `notBefore`; otherwise reject — 429 if capacity is what is missing
- *    (some deployment is throttled or full), 503 if every deployment is unhealthy or already tried.
+ * 1. Assess every deployment (candidates.ts): hard blocks (tried, misconfigured, configured window full) and soft
+ *    penalties (ejected by its breaker, paced after throttles, Retry-After).
+ * 2. Among the deployments without a hard block, prefer, in this order: healthy ones with a send token; on a first
+ *    attempt, a brief wait (≤ `maxPacingMs`) for the soonest token of a healthy one when every healthy one is paced;
+ *    healthy paced ones; and last, ejected ones — a request is never refused while any deployment might serve it.
+ *    When fewer than `panicThreshold` of the pool are healthy, ejected ones count as healthy (Envoy's panic mode).
+ *    Within a group: the best tier (primaries, then fallbacks; prompt routers before plain models in a bedrock-ipr
+ *    pool), then on a failover the deployments that failed least recently, then the pool's strategy.
+ * 3. Every deployment hard-blocked: a rate-limit-aware pool with `maxQueueMs` reserves the earliest moment a
+ *    deployment's window has room (if within the bound) and dispatches with `notBefore`; otherwise reject — 429 if a
+ *    configured window is what is full, 503 if every deployment is misconfigured or already tried — saying which.
  *
- * On `dispatch` the state already holds the reservation (and the half-open probe slot), so the caller persists state
- * and decision together.
+ * On `dispatch` the state already holds the reservation (and the probe slot, and the send token), so the caller
+ * persists state and decision together.
  */
 import type { PoolConfig } from '../config/types'
 import { takeProbe } from './breaker'
-import { assess, availableAt, probeTimeoutMs, isCapacityBlock, type Candidate } from './candidates'
+import { assess, availableAt, fullLimits, probeTimeoutMs, type Candidate } from './candidates'
 import { freshLatency, measurementPending } from './latency'
+import { recordSend } from './pacing'
 import { STRATEGY_IMPLEMENTATIONS } from './strategies'
 import type { Decision, PoolState, RequestEstimate } from './types'
 import { addUsage } from './window'
@@ -23,6 +29,8 @@ import { addUsage } from './window'
 const DEFAULT_RETRY_AFTER_MS = 1000
 /** Retry-After when the request can never fit (larger than every deployment's tpm). */
 const TOO_LARGE_RETRY_AFTER_MS = 60_000
+/** A failure older than this no longer counts against a deployment when a failover picks where to go. */
+export const RECENT_FAILURE_MS = 10_000
 
 export function decide(
   pool: PoolConfig,
@@ -33,18 +41,82 @@ export function decide(
   rng: () => number,
 ): Decision {
   const candidates = pool.deployments.map((d) => assess(pool, d, state, req, tried, now))
+  const open = candidates.filter((c) => !c.tried && c.block === null)
+  if (open.length === 0) {
+    if (pool.strategy === 'rate-limit-aware' && pool.maxQueueMs > 0) {
+      const queued = queue(pool, candidates, req, now)
+      if (queued) return queued
+    }
+    return reject(candidates, now)
+  }
+  const failover = tried.length > 0
+  const healthy = panicking(pool, candidates) ? open : open.filter((c) => !c.ejected)
+  const ready = healthy.filter((c) => c.readyAt <= now)
+  if (ready.length > 0) return pick(pool, ready, req, now, rng, failover, '')
+  if (healthy.length > 0) {
+    if (!failover && pool.maxPacingMs > 0) {
+      let soonest: Candidate | null = null
+      for (const c of healthy) {
+        if (!soonest || c.tier < soonest.tier || (c.tier === soonest.tier && c.readyAt < soonest.readyAt)) soonest = c
+      }
+      if (soonest && soonest.readyAt <= now + pool.maxPacingMs) {
+        const wait = Math.ceil(soonest.readyAt - now)
+        return dispatch(pool, soonest, req, soonest.readyAt, now, `paced: waited ${wait} ms for a send token${tierNote(soonest)}`, 'pace')
+      }
+    }
+    return pick(pool, healthy, req, now, rng, failover, '; every healthy deployment is paced after throttles')
+  }
+  // Every deployment that may be sent to is ejected: the least bad one still gets the request.
+  let best = open[0]
+  for (const c of open) {
+    const better =
+      c.tier < best.tier ||
+      (c.tier === best.tier && (c.ejectedUntil < best.ejectedUntil || (c.ejectedUntil === best.ejectedUntil && c.state.lastFailureAt < best.state.lastFailureAt)))
+    if (better) best = c
+  }
+  return dispatch(pool, best, req, now, now, `last resort: every other deployment is ejected or tried${tierNote(best)}`)
+}
+
+/** Envoy's panic mode: too few healthy deployments to trust the ejections. */
+function panicking(pool: PoolConfig, candidates: readonly Candidate[]): boolean {
+  let judged = 0
+  let healthy = 0
+  for (const c of candidates) {
+    if (c.block === 'misconfigured') continue
+    judged++
+    if (!c.ejected) healthy++
+  }
+  return judged > 0 && healthy / judged < pool.breaker.panicThreshold
+}
+
+function tierNote(c: Candidate): string {
+  return c.tier > 0 ? '; fallback tier' : ''
+}
+
+/** The best tier of `group`; on a failover the least recently failed of it; then the strategy. */
+function pick(
+  pool: PoolConfig,
+  group: readonly Candidate[],
+  req: RequestEstimate,
+  now: number,
+  rng: () => number,
+  failover: boolean,
+  note: string,
+): Decision {
   let tier = Number.POSITIVE_INFINITY
-  for (const c of candidates) if (!c.tried && c.block === null) tier = Math.min(tier, c.tier)
-  if (tier !== Number.POSITIVE_INFINITY) {
-    const eligible = candidates.filter((c) => !c.tried && c.block === null && c.tier === tier)
-    const pick = STRATEGY_IMPLEMENTATIONS[pool.strategy](eligible, { pool, req, now, rng })
-    return dispatch(pool, pick.candidate, req, now, now, tier > 0 ? `${pick.reason}; fallback tier` : pick.reason)
+  for (const c of group) tier = Math.min(tier, c.tier)
+  let eligible = group.filter((c) => c.tier === tier)
+  let why = ''
+  if (failover && eligible.length > 1) {
+    const recent = (c: Candidate) => (c.state.lastFailureAt > now - RECENT_FAILURE_MS ? c.state.lastFailureAt : 0)
+    let least = Number.POSITIVE_INFINITY
+    for (const c of eligible) least = Math.min(least, recent(c))
+    const calm = eligible.filter((c) => recent(c) === least)
+    if (calm.length < eligible.length) why = 'least recent failure; '
+    eligible = calm
   }
-  if (pool.strategy === 'rate-limit-aware' && pool.maxQueueMs > 0) {
-    const queued = queue(pool, candidates, req, now)
-    if (queued) return queued
-  }
-  return reject(candidates, now)
+  const chosen = STRATEGY_IMPLEMENTATIONS[pool.strategy](eligible, { pool, req, now, rng })
+  return dispatch(pool, chosen.candidate, req, now, now, `${why}${chosen.reason}${note}${tier > 0 ? '; fallback tier' : ''}`)
 }
 
 function dispatch(
@@ -54,26 +126,31 @@ function dispatch(
   at: number,
   now: number,
   reason: string,
+  wait?: 'queue' | 'pace',
 ): Decision {
   addUsage(c.state.usage, at, 1, c.reserve)
+  recordSend(c.state.pacing, at)
   if (c.probe) takeProbe(c.state.breaker, at)
+  if (c.misconfiguredProbe && c.state.misconfigured) c.state.misconfigured.probing = at
   const stat = c.state.latency[req.stream ? 'stream' : 'converse']
   if (freshLatency(stat, now, pool.latencyTtlMs) === null && !measurementPending(stat, now, probeTimeoutMs(pool))) {
     stat.pendingSince = now
   }
-  const reservation = { deploymentId: c.deployment.id, at, tokens: c.reserve, ...(c.probe ? { probe: true } : {}) }
+  const probe = c.probe || c.misconfiguredProbe
+  const reservation = { deploymentId: c.deployment.id, at, tokens: c.reserve, ...(probe ? { probe: true } : {}) }
+  const why = c.misconfiguredProbe ? `${reason}; probing a misconfigured deployment` : reason
   return at > now
-    ? { kind: 'dispatch', deploymentId: c.deployment.id, reservation, reason, notBefore: at }
-    : { kind: 'dispatch', deploymentId: c.deployment.id, reservation, reason }
+    ? { kind: 'dispatch', deploymentId: c.deployment.id, reservation, reason: why, notBefore: at, wait: wait ?? 'queue' }
+    : { kind: 'dispatch', deploymentId: c.deployment.id, reservation, reason: why }
 }
 
-/** Reserve the earliest moment, within maxQueueMs, when a full (not unhealthy) deployment has room. */
+/** Reserve the earliest moment, within maxQueueMs, when a deployment's configured window has room. */
 function queue(pool: PoolConfig, candidates: readonly Candidate[], req: RequestEstimate, now: number): Decision | null {
   const last = now + pool.maxQueueMs
   let best: Candidate | null = null
   let bestAt = Number.POSITIVE_INFINITY
   for (const c of candidates) {
-    if (c.tried || !isCapacityBlock(c.block)) continue
+    if (c.tried || c.block !== 'window-full') continue
     const at = availableAt(c, now, last)
     if (at < bestAt || (at === bestAt && best !== null && c.tier < best.tier)) {
       best = c
@@ -81,36 +158,51 @@ function queue(pool: PoolConfig, candidates: readonly Candidate[], req: RequestE
     }
   }
   if (!best || bestAt > last) return null
-  const reason = `queued ${Math.round(bestAt - now)} ms for window room`
-  return dispatch(pool, best, req, bestAt, now, best.tier > 0 ? `${reason}; fallback tier` : reason)
+  const reason = `queued ${Math.round(bestAt - now)} ms for window room${tierNote(best)}`
+  return dispatch(pool, best, req, bestAt, now, reason, 'queue')
 }
 
+/** Every deployment is hard-blocked: say which and why, and when one frees up. */
 function reject(candidates: readonly Candidate[], now: number): Decision {
-  let capacity = false
-  let soonest = Number.POSITIVE_INFINITY
-  for (const c of candidates) {
-    if (isCapacityBlock(c.block)) capacity = true
-    soonest = Math.min(soonest, availableAt(c, now))
+  if (candidates.length === 0) {
+    return { kind: 'reject', status: 503, errorType: 'ServiceUnavailableException', retryAfterMs: DEFAULT_RETRY_AFTER_MS, reason: 'the pool has no deployments' }
   }
-  if (capacity) {
-    const wait = soonest === Number.POSITIVE_INFINITY ? TOO_LARGE_RETRY_AFTER_MS : soonest - now
+  let full = false
+  let soonest = Number.POSITIVE_INFINITY
+  const why: string[] = []
+  for (const c of candidates) {
+    const at = availableAt(c, now)
+    soonest = Math.min(soonest, at)
+    const id = c.deployment.id
+    if (c.tried) why.push(`${id}: already tried`)
+    else if (c.block === 'window-full') {
+      full = true
+      why.push(at === Number.POSITIVE_INFINITY ? `${id}: the request exceeds its ${fullLimits(c)}` : `${id}: ${fullLimits(c)} window full for ${seconds(at - now)}`)
+    } else if (c.block === 'misconfigured') {
+      why.push(`${id}: misconfigured (${c.state.misconfigured?.errorType ?? 'upstream said so'}), next probe in ${seconds(at - now)}`)
+    }
+  }
+  const wait = soonest - now
+  const retryAfterMs = wait > 0 && Number.isFinite(wait) ? Math.ceil(wait) : DEFAULT_RETRY_AFTER_MS
+  if (full) {
+    const never = soonest === Number.POSITIVE_INFINITY
     return {
       kind: 'reject',
       status: 429,
       errorType: 'ThrottlingException',
-      retryAfterMs: wait > 0 ? Math.ceil(wait) : DEFAULT_RETRY_AFTER_MS,
-      reason:
-        soonest === Number.POSITIVE_INFINITY
-          ? 'the request exceeds the rate limits of every deployment'
-          : 'every deployment is at its rate limit',
+      retryAfterMs: never ? TOO_LARGE_RETRY_AFTER_MS : retryAfterMs,
+      reason: `${never ? 'the request exceeds the configured limits of every deployment' : 'every deployment is at its configured limit'}: ${why.join('; ')}`,
     }
   }
-  const wait = soonest - now
   return {
     kind: 'reject',
     status: 503,
     errorType: 'ServiceUnavailableException',
-    retryAfterMs: wait > 0 && Number.isFinite(wait) ? Math.ceil(wait) : DEFAULT_RETRY_AFTER_MS,
-    reason: candidates.length === 0 ? 'the pool has no deployments' : 'no deployment available (unhealthy or already tried)',
+    retryAfterMs,
+    reason: `no deployment can take the request: ${why.join('; ')}`,
   }
+}
+
+function seconds(ms: number): string {
+  return `${(Math.max(0, ms) / 1000).toFixed(1)} s`
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createPoolState, decide, prunePoolState, record, snapshot } from './engine'
-import { MISCONFIGURED_COOLDOWN_MS } from './record'
+import { MISCONFIGURED_PROBE_MS } from './record'
 import { mulberry32 } from './random'
 import { T0, deployment, dispatched, outcome, pool } from './test-helpers'
 import { windowTotals } from './window'
@@ -46,44 +46,68 @@ describe('engine', () => {
     expect(snapshot(pool([deployment('z')]), state, T0)[0]).toMatchObject({ id: 'z', usable: true })
   })
 
-  it('takes a misconfigured deployment out for 5 minutes', () => {
+  it('takes a misconfigured deployment out until a probe succeeds, probing one request at a time', () => {
     const p = pool([deployment('a'), deployment('b', { fallback: true })])
     const state = createPoolState(p)
     record(p, state, outcome(decide(p, state, req, [], T0, Math.random), 'misconfigured'), T0)
-    expect(dispatched(decide(p, state, req, [], T0 + MISCONFIGURED_COOLDOWN_MS - 1, Math.random)).deploymentId).toBe('b')
-    expect(dispatched(decide(p, state, req, [], T0 + MISCONFIGURED_COOLDOWN_MS, Math.random)).deploymentId).toBe('a')
-    expect(snapshot(p, state, T0 + 1)[0]).toMatchObject({ usable: false, reason: 'misconfigured', cooldownReason: 'misconfigured' })
+    expect(dispatched(decide(p, state, req, [], T0 + MISCONFIGURED_PROBE_MS - 1, Math.random)).deploymentId).toBe('b')
+    expect(snapshot(p, state, T0 + 1)[0]).toMatchObject({ usable: false, reason: 'misconfigured', misconfigured: { nextProbeAt: T0 + MISCONFIGURED_PROBE_MS } })
+    // the probe: one request, the others keep going to b while it is out
+    const probe = decide(p, state, req, [], T0 + MISCONFIGURED_PROBE_MS, Math.random)
+    expect(dispatched(probe)).toMatchObject({ deploymentId: 'a', reservation: { probe: true } })
+    expect(dispatched(decide(p, state, req, [], T0 + MISCONFIGURED_PROBE_MS + 1, Math.random)).deploymentId).toBe('b')
+    // a failed probe doubles the interval
+    record(p, state, outcome(probe, 'misconfigured'), T0 + MISCONFIGURED_PROBE_MS + 5)
+    expect(state.deployments.a.misconfigured).toMatchObject({ strikes: 1, probeAt: T0 + MISCONFIGURED_PROBE_MS + 5 + 2 * MISCONFIGURED_PROBE_MS })
+    const later = T0 + 4 * MISCONFIGURED_PROBE_MS
+    const second = decide(p, state, req, [], later, Math.random)
+    expect(dispatched(second).deploymentId).toBe('a')
+    // the first success ends it at once
+    record(p, state, outcome(second, 'success'), later + 5)
+    expect(state.deployments.a.misconfigured).toBeNull()
+    expect(dispatched(decide(p, state, req, [], later + 6, Math.random)).deploymentId).toBe('a')
   })
 
-  it('a shorter cooldown never cuts a longer one', () => {
+  it('a probe that is throttled proves the setup is fixed (Bedrock checks credentials and model first)', () => {
     const p = pool([deployment('a'), deployment('b', { fallback: true })])
     const state = createPoolState(p)
-    record(p, state, outcome(decide(p, state, req, [], T0, Math.random), 'throttled', { retryAfterMs: 30_000 }), T0)
-    const d = { kind: 'dispatch' as const, deploymentId: 'a', reservation: { deploymentId: 'a', at: T0, tokens: 200 }, reason: '' }
-    record(p, state, outcome(d, 'throttled', { retryAfterMs: 1000 }), T0 + 10)
-    expect(state.deployments.a.cooldown?.until).toBe(T0 + 30_000)
+    record(p, state, outcome(decide(p, state, req, [], T0, Math.random), 'misconfigured'), T0)
+    const probe = decide(p, state, req, [], T0 + MISCONFIGURED_PROBE_MS, Math.random)
+    record(p, state, outcome(probe, 'throttled'), T0 + MISCONFIGURED_PROBE_MS + 1)
+    expect(state.deployments.a.misconfigured).toBeNull()
   })
 
-  it('answers 503 when nothing is healthy, 429 when capacity is what is missing', () => {
+  it('refuses only for hard reasons, and says which deployment is out and why', () => {
     const p = pool([deployment('a'), deployment('b')])
     const state = createPoolState(p)
     const rng = mulberry32(1)
-    record(p, state, outcome(decide(p, state, req, ['b'], T0, rng), 'misconfigured'), T0)
+    record(p, state, { ...outcome(decide(p, state, req, ['b'], T0, rng), 'misconfigured'), result: { class: 'misconfigured', status: 403, errorType: 'AccessDeniedException' } }, T0)
     record(p, state, outcome(decide(p, state, req, ['a'], T0, rng), 'misconfigured'), T0)
-    expect(decide(p, state, req, [], T0 + 1, rng)).toMatchObject({
-      kind: 'reject',
-      status: 503,
-      errorType: 'ServiceUnavailableException',
-      retryAfterMs: MISCONFIGURED_COOLDOWN_MS - 1,
-    })
+    const refused = decide(p, state, req, [], T0 + 1, rng)
+    expect(refused).toMatchObject({ kind: 'reject', status: 503, errorType: 'ServiceUnavailableException', retryAfterMs: MISCONFIGURED_PROBE_MS - 1 })
+    expect(refused.kind === 'reject' && refused.reason).toMatch(/a: misconfigured \(AccessDeniedException\), next probe in 10\.0 s; b: misconfigured/)
+    // throttles and failures are soft: with b tried, a throttled and failing a is still sent the request
     const q = pool([deployment('a'), deployment('b')])
     const s2 = createPoolState(q)
     record(q, s2, outcome(decide(q, s2, req, ['b'], T0, rng), 'throttled', { retryAfterMs: 3000 }), T0)
-    record(q, s2, outcome(decide(q, s2, req, ['a'], T0, rng), 'unavailable'), T0)
-    expect(decide(q, s2, req, ['b'], T0 + 1, rng)).toMatchObject({ kind: 'reject', status: 429, errorType: 'ThrottlingException' })
+    record(q, s2, outcome(decide(q, s2, req, ['b'], T0, rng), 'unavailable'), T0)
+    expect(dispatched(decide(q, s2, req, ['b'], T0 + 1, rng)).deploymentId).toBe('a')
+    // every deployment tried: 503 naming them
+    const all = decide(q, s2, req, ['a', 'b'], T0 + 1, rng)
+    expect(all).toMatchObject({ kind: 'reject', status: 503 })
+    expect(all.kind === 'reject' && all.reason).toMatch(/a: already tried; b: already tried/)
   })
 
-  it('snapshot is read-only and reports usage, limits, breaker, latency and cooldowns', () => {
+  it('a deployment upstream asked to wait (Retry-After) is avoided while another can serve, and used when none can', () => {
+    const p = pool([deployment('a'), deployment('b')])
+    const state = createPoolState(p)
+    record(p, state, outcome(decide(p, state, req, ['b'], T0, Math.random), 'throttled', { retryAfterMs: 5000 }), T0)
+    for (let i = 0; i < 20; i++) expect(dispatched(decide(p, state, req, [], T0 + 10 + i, mulberry32(i))).deploymentId).toBe('b')
+    expect(dispatched(decide(p, state, req, ['b'], T0 + 100, Math.random)).deploymentId).toBe('a')
+    expect(snapshot(p, state, T0 + 100)[0]).toMatchObject({ usable: true, preferred: false, softReasons: expect.arrayContaining(['retry-after']) })
+  })
+
+  it('snapshot is read-only and reports usage, limits, breaker, pacing and latency', () => {
     const p = pool([deployment('a', { rpm: 10, tpm: 10_000 })], { strategy: 'rate-limit-aware' })
     const state = createPoolState(p)
     const d = decide(p, state, req, [], T0, Math.random)
@@ -98,16 +122,21 @@ describe('engine', () => {
       fallback: false,
       usable: true,
       reason: null,
+      preferred: true,
+      softReasons: [],
       breaker: 'closed',
       breakerOpenUntil: null,
       probesInFlight: 0,
+      consecutiveFailures: 0,
+      ejections: 0,
       recentSuccesses: 1,
       recentFailures: 0,
       window: { requests: 1, tokens: 80 + 20 * 5, queuedRequests: 0, queuedTokens: 0 },
-      limits: { configuredRpm: 10, configuredTpm: 10_000, effectiveRpm: 10, effectiveTpm: 10_000, learned: false },
+      limits: { configuredRpm: 10, configuredTpm: 10_000 },
+      pacing: { rateRps: null, sentRps: expect.any(Number), nextTokenAt: null },
+      misconfigured: null,
+      avoidUntil: null,
       latencyMs: { converse: 250, stream: null },
-      cooldownUntil: null,
-      cooldownReason: null,
     })
   })
 

@@ -1,28 +1,33 @@
 /**
- * `record`: learn from one attempt's outcome.
+ * `record`: learn from one attempt's outcome. Soft signals (a throttle, a 5xx, a timeout) adjust how much a deployment
+ * is preferred; only Bedrock saying the deployment itself is wrong takes it out, and only until a probe succeeds.
  *
  * - Window: settle the reservation to the real usage (input + cacheWrite + output × burndown) when usage is known.
  *   Without usage, an attempt Bedrock refused (throttled, unavailable, client error, misconfigured) is released
  *   entirely: a rejected request consumes no tokens and does not count as a request. A success without usage, a timeout
  *   or a network error keeps its reservation (Bedrock may have counted it; it ages out with the window).
- * - Breaker: health failures count, throttles and client errors do not (breaker.ts).
- * - Throttles: a short cooldown (Retry-After, else 1 s growing to 5 s with consecutive 429s) and a learned limit
- *   (limits.ts). Misconfiguration (bad credentials, unknown model) takes the deployment out for 5 minutes.
+ * - Throttle: the deployment's send rate is cut (pacing.ts); never a breaker failure, never a pause of the deployment.
+ * - Health failures (unavailable, timeout, network) feed the breaker (breaker.ts), which ejects only on failures in a
+ *   row or a failure rate over a minimum volume, and never more than `maxEjectionPercent` of the pool.
+ * - Upstream Retry-After (on a throttle or a failure): the deployment is avoided until then, while others can serve.
+ * - Misconfiguration (AccessDenied, unknown model, bad credentials): out, probed after MISCONFIGURED_PROBE_MS, the
+ *   interval doubling per failed probe up to MISCONFIGURED_MAX_PROBE_MS; the first success ends it.
  * - Latency: successes (and timeouts, which say "at least this slow") feed the EWMA of their kind.
  */
 import type { DeploymentConfig, PoolConfig } from '../config/types'
-import { breakerSignal, recordBreakerOutcome, refreshBreaker } from './breaker'
+import { breakerSignal, isEjected, recordBreakerOutcome, refreshBreaker } from './breaker'
 import { probeTimeoutMs } from './candidates'
-import { learnFromThrottle, recoverLimits, throttledQuota } from './limits'
 import { recordLatency } from './latency'
+import { recordSuccess, recordThrottle } from './pacing'
 import { settledTokens } from './quota'
 import { deploymentState } from './state'
-import type { AttemptOutcome, Cooldown, DeploymentState, PoolState } from './types'
-import { addUsage, pruneUsage, WINDOW_MS, windowTotals } from './window'
+import type { AttemptOutcome, DeploymentState, PoolState } from './types'
+import { addUsage, pruneUsage, WINDOW_MS } from './window'
 
-export const MISCONFIGURED_COOLDOWN_MS = 5 * 60_000
-export const THROTTLE_COOLDOWN_MS = 1000
-export const MAX_THROTTLE_COOLDOWN_MS = 5000
+export const MISCONFIGURED_PROBE_MS = 10_000
+export const MISCONFIGURED_MAX_PROBE_MS = 5 * 60_000
+/** Longest Retry-After honoured as a preference, ms (a longer one is upstream's business, not a reason to avoid). */
+export const MAX_AVOID_MS = 60_000
 
 export function record(pool: PoolConfig, state: PoolState, outcome: AttemptOutcome, now: number): void {
   const deployment = pool.deployments.find((d) => d.id === outcome.deploymentId)
@@ -32,21 +37,42 @@ export function record(pool: PoolConfig, state: PoolState, outcome: AttemptOutco
   pruneUsage(ds.usage, now)
   settleWindow(deployment, ds, outcome, now)
 
-  refreshBreaker(ds.breaker, now, probeTimeoutMs(pool))
+  const timeout = probeTimeoutMs(pool)
+  refreshBreaker(ds.breaker, now, timeout)
   const probeAt = outcome.reservation?.probe ? outcome.reservation.at : undefined
-  recordBreakerOutcome(ds.breaker, pool.breaker, breakerSignal(result.class), now, probeAt, result.retryAfterMs)
+  const signal = breakerSignal(result.class)
+  const mayEject = signal === 'failure' && ds.breaker.phase === 'closed' ? poolMayEject(pool, state, deployment.id) : true
+  recordBreakerOutcome(ds.breaker, pool.breaker, signal, now, probeAt, result.retryAfterMs, mayEject)
 
-  if (result.class === 'throttled') {
-    ds.consecutiveThrottles++
-    const held = windowTotals(ds.usage, now)
-    learnFromThrottle(deployment, ds, now, held, outcome.reservation?.tokens ?? 1, throttledQuota(result.message))
-    const pause = Math.min(THROTTLE_COOLDOWN_MS * ds.consecutiveThrottles, MAX_THROTTLE_COOLDOWN_MS)
-    coolDown(ds, { until: now + (result.retryAfterMs ?? pause), reason: 'throttled' })
-  } else if (result.class === 'success') {
-    ds.consecutiveThrottles = 0
-    recoverLimits(deployment, ds, now)
-  } else if (result.class === 'misconfigured') {
-    coolDown(ds, { until: now + Math.max(MISCONFIGURED_COOLDOWN_MS, result.retryAfterMs ?? 0), reason: 'misconfigured' })
+  switch (result.class) {
+    case 'success':
+      recordSuccess(ds.pacing, now)
+      ds.misconfigured = null
+      break
+    case 'throttled':
+      recordThrottle(ds.pacing, now, outcome.reservation?.at ?? now)
+      ds.lastFailureAt = now
+      break
+    case 'unavailable':
+    case 'timeout':
+    case 'network':
+      ds.lastFailureAt = now
+      break
+    case 'misconfigured':
+      markMisconfigured(ds, result.errorType ?? 'misconfigured', now, probeAt)
+      ds.lastFailureAt = now
+      break
+    case 'client':
+      break
+  }
+  if (ds.misconfigured && probeAt !== undefined && ds.misconfigured.probing === probeAt) {
+    // The probe ended without Bedrock repeating that the deployment is wrong. A throttle comes after authentication and
+    // model lookup, so it proves the setup is fixed; anything else lets the next request probe again.
+    if (result.class === 'throttled') ds.misconfigured = null
+    else ds.misconfigured.probing = null
+  }
+  if (result.retryAfterMs !== undefined && result.retryAfterMs > 0 && result.class !== 'success' && result.class !== 'client') {
+    ds.avoidUntil = Math.max(ds.avoidUntil, now + Math.min(result.retryAfterMs, MAX_AVOID_MS))
   }
 
   const stat = ds.latency[outcome.stream ? 'stream' : 'converse']
@@ -58,9 +84,35 @@ export function record(pool: PoolConfig, state: PoolState, outcome: AttemptOutco
   }
 }
 
-/** Keeps the later deadline (a later, shorter cooldown never cuts an earlier, longer one). */
-function coolDown(ds: DeploymentState, cooldown: Cooldown): void {
-  if (!ds.cooldown || ds.cooldown.until <= cooldown.until) ds.cooldown = cooldown
+/** Whether one more deployment of the pool may be ejected (`maxEjectionPercent`; never the last healthy one). */
+function poolMayEject(pool: PoolConfig, state: PoolState, id: string): boolean {
+  const n = pool.deployments.length
+  const allowed = Math.min(n - 1, Math.floor((n * pool.breaker.maxEjectionPercent) / 100 + 1e-9))
+  let ejected = 0
+  for (const d of pool.deployments) {
+    if (d.id === id) continue
+    const other = state.deployments[d.id]
+    if (other && isEjected(other.breaker)) ejected++
+  }
+  return ejected + 1 <= allowed
+}
+
+/**
+ * A misconfigured answer. A first one (or one from a request sent before the deployment was marked) marks it; a failed
+ * probe doubles the interval to the next probe.
+ */
+function markMisconfigured(ds: DeploymentState, errorType: string, now: number, probeAt: number | undefined): void {
+  const bad = ds.misconfigured
+  if (!bad) {
+    ds.misconfigured = { since: now, errorType, probeAt: now + MISCONFIGURED_PROBE_MS, probing: null, strikes: 0 }
+    return
+  }
+  bad.errorType = errorType
+  if (probeAt !== undefined && bad.probing === probeAt) {
+    bad.probing = null
+    bad.strikes++
+    bad.probeAt = now + Math.min(MISCONFIGURED_MAX_PROBE_MS, MISCONFIGURED_PROBE_MS * 2 ** bad.strikes)
+  }
 }
 
 function settleWindow(deployment: DeploymentConfig, ds: DeploymentState, outcome: AttemptOutcome, now: number): void {

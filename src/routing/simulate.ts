@@ -22,7 +22,7 @@ import type { Decision, RequestEstimate, Reservation, TokenUsage, UpstreamResult
 export type { PolicyFactory, RoutingPolicy, UpstreamView } from './sim/policy'
 export type { SimUpstreamConfig } from './sim/upstream'
 export { enginePolicy } from './sim/engine-policy'
-export { multiplexerPolicy, naivePolicy, oraclePolicy } from './sim/baselines'
+export { litellmPolicy, multiplexerPolicy, naivePolicy, noRouterPolicy, oraclePolicy } from './sim/baselines'
 
 /** One client request: what the router estimates and what the model really does. */
 export interface SimRequest {
@@ -48,6 +48,8 @@ export interface SimulationOptions {
   seed?: number
   /** Virtual epoch of the start, ms. */
   startMs?: number
+  /** Keep each request's arrival time and whether it was served (`SimulationReport.timeline`). */
+  timeline?: boolean
 }
 
 export interface DeploymentStats {
@@ -81,6 +83,8 @@ export interface SimulationReport {
   costUsd: number
   costPer1000Requests: number
   perDeployment: Record<string, DeploymentStats>
+  /** With `timeline`: each request's arrival (ms since the start) and whether it was served, in completion order. */
+  timeline?: { atMs: number; ok: boolean }[]
 }
 
 const DEFAULT_REQUEST = (): SimRequest => ({ inputTokens: 500, maxTokens: 500, outputTokens: 200, stream: false })
@@ -129,6 +133,7 @@ export function simulate(options: SimulationOptions): SimulationReport {
   )
   const view: UpstreamView = {
     hasRoom: (id, now, tokens) => upstreams.get(id)?.hasRoom(now, tokens) ?? false,
+    isDown: (id, now) => upstreams.get(id)?.isDown(now) ?? true,
     headroom: (id, now, tokens) => upstreams.get(id)?.headroom(now, tokens) ?? 0,
   }
   const policy: RoutingPolicy = (options.policy ?? enginePolicy)(pool, view)
@@ -156,6 +161,7 @@ export function simulate(options: SimulationOptions): SimulationReport {
     ),
   }
   const latencies: number[] = []
+  if (options.timeline) report.timeline = []
   let tokensUsed = 0
   const events = new EventQueue<SimEvent>()
 
@@ -166,14 +172,15 @@ export function simulate(options: SimulationOptions): SimulationReport {
     return now + (options.arrivals === 'poisson' ? -Math.log(1 - arrivalRng()) * gap : gap)
   }
 
-  const fail = (status: number) => {
+  const fail = (request: ClientRequest, status: number) => {
     if (status === 429) report.clientThrottled++
     else report.clientFailed++
+    report.timeline?.push({ atMs: request.arrivedAt - startMs, ok: false })
   }
 
   const attempt = (request: ClientRequest, now: number) => {
     const decision: Decision = policy.decide(request.estimate, request.tried, now, policyRng)
-    if (decision.kind === 'reject') return fail(decision.status)
+    if (decision.kind === 'reject') return fail(request, decision.status)
     if (request.attempts > 0) report.failovers++
     request.attempts++
     request.tried.push(decision.deploymentId)
@@ -209,7 +216,8 @@ export function simulate(options: SimulationOptions): SimulationReport {
         report.upstreamThrottles++
         stats.throttles++
       } else stats.errors++
-      const errorType = answer.status === 429 ? 'ThrottlingException' : answer.status >= 500 ? 'ServiceUnavailableException' : undefined
+      const errorType =
+        answer.status === 429 ? 'ThrottlingException' : answer.status === 500 ? 'InternalServerException' : answer.status >= 500 ? 'ServiceUnavailableException' : undefined
       const result = classifyHttp(answer.status, errorType)
       events.push(now + answer.durationMs, {
         kind: 'finish',
@@ -238,6 +246,7 @@ export function simulate(options: SimulationOptions): SimulationReport {
         report.succeeded++
         report.perDeployment[event.deploymentId].successes++
         latencies.push(now - request.arrivedAt)
+        report.timeline?.push({ atMs: request.arrivedAt - startMs, ok: true })
         const deployment = pool.deployments.find((d) => d.id === event.deploymentId)!
         report.costUsd += costUsd(deployment, event.usage!) ?? 0
         tokensUsed += settledTokens(deployment, event.usage!)
@@ -246,7 +255,7 @@ export function simulate(options: SimulationOptions): SimulationReport {
       const canRetry =
         mayFailOver(result) && request.attempts < maxAttempts && now - request.arrivedAt < pool.timeoutMs
       if (canRetry) attempt(request, now)
-      else fail(result.status)
+      else fail(request, result.status)
     }
   }
 

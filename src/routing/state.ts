@@ -3,8 +3,9 @@
  * unknown ids is ignored (and can be dropped with `prunePoolState`), missing ids are created on first use.
  */
 import type { PoolConfig } from '../config/types'
-import { createBreakerState } from './breaker'
+import { createBreakerState, upgradeBreaker } from './breaker'
 import { createLatencyStat } from './latency'
+import { createPacingState } from './pacing'
 import type { DeploymentState, PoolState } from './types'
 import { upgradeUsage } from './window'
 
@@ -12,9 +13,10 @@ export function createDeploymentState(): DeploymentState {
   return {
     usage: [],
     breaker: createBreakerState(),
-    cooldown: null,
-    consecutiveThrottles: 0,
-    learned: null,
+    pacing: createPacingState(),
+    misconfigured: null,
+    avoidUntil: 0,
+    lastFailureAt: 0,
     latency: { converse: createLatencyStat(), stream: createLatencyStat() },
   }
 }
@@ -32,8 +34,27 @@ export function deploymentState(state: PoolState, id: string): DeploymentState {
     found = createDeploymentState()
     state.deployments[id] = found
   }
-  upgradeUsage(found.usage) // state persisted by an earlier version
+  upgradeDeploymentState(found)
   return found
+}
+
+/**
+ * State persisted by an earlier version, in place: usage buckets without exact times, and the throttle cooldowns and
+ * learned limits that pacing replaced (dropped: the pacing state starts afresh).
+ */
+export function upgradeDeploymentState(ds: DeploymentState): void {
+  upgradeUsage(ds.usage)
+  upgradeBreaker(ds.breaker)
+  if (ds.pacing === undefined) {
+    const legacy = ds as unknown as Record<string, unknown>
+    delete legacy.cooldown
+    delete legacy.consecutiveThrottles
+    delete legacy.learned
+    ds.pacing = createPacingState()
+    ds.misconfigured = null
+    ds.avoidUntil = 0
+    ds.lastFailureAt = 0
+  }
 }
 
 /** Drops state of deployments no longer in the config. */

@@ -5,13 +5,16 @@ import type { AttemptOutcome, Decision, OutcomeClass, Reservation, TokenUsage } 
 export const T0 = 1_700_000_000_000
 
 export const BREAKER: BreakerConfig = {
-  failureThreshold: 5,
+  consecutiveFailures: 5,
   windowMs: 60_000,
   failureRate: 0.5,
   minRequests: 20,
   cooldownMs: 30_000,
+  maxCooldownMs: 300_000,
   halfOpenProbes: 1,
   successesToClose: 2,
+  maxEjectionPercent: 100,
+  panicThreshold: 0,
 }
 
 export function deployment(id: string, extra: Partial<DeploymentConfig> = {}): DeploymentConfig {
@@ -39,6 +42,7 @@ export function pool(deployments: DeploymentConfig[], extra: Partial<PoolConfig>
     ttfbTimeoutMs: 10_000,
     streamIdleTimeoutMs: 60_000,
     maxQueueMs: 0,
+    maxPacingMs: 0,
     breaker: BREAKER,
     latencyTtlMs: 60_000,
     exploration: 0,

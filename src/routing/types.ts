@@ -25,12 +25,18 @@ export interface Reservation {
 
 export type Decision =
   /**
-   * Send the attempt to `deploymentId`. With `notBefore` (rate-limit-aware with `maxQueueMs`), the reservation was
-   * made for a future moment when the window has room, and the caller waits until then before sending: reservations
-   * made later sit after it, so queued requests are served first come, first served.
+   * Send the attempt to `deploymentId`. With `notBefore` the reservation was made for a future moment and the caller
+   * waits until then before sending: `wait: 'queue'` (rate-limit-aware with `maxQueueMs`: the configured window has
+   * room then; reservations made later sit after it, so queued requests are served first come, first served) or
+   * `wait: 'pace'` (every healthy deployment is being paced after throttles: a brief wait for a send token, which the
+   * caller may skip — send at once — when it has no time for it; pacing never refuses).
    */
-  | { kind: 'dispatch'; deploymentId: string; reservation: Reservation; reason: string; notBefore?: number }
-  /** Nothing can serve. 429 when every deployment is full, 503 (NO_MODELS_AVAILABLE) otherwise. */
+  | { kind: 'dispatch'; deploymentId: string; reservation: Reservation; reason: string; notBefore?: number; wait?: 'queue' | 'pace' }
+  /**
+   * Nothing may be sent, for a hard reason only: every remaining deployment's configured rpm/tpm window is full (429),
+   * or every remaining deployment is misconfigured or already tried by this request (503, NO_MODELS_AVAILABLE).
+   * `reason` says which deployment is out and why.
+   */
   | {
       kind: 'reject'
       status: 429 | 503
@@ -46,7 +52,8 @@ export type Decision =
  * - unavailable: ModelNotReady, 5xx, ServiceUnavailable, InternalServer, in-stream 5xx-class exceptions
  * - timeout: no first byte / no answer within the attempt's time
  * - network: connection refused/reset, malformed or truncated upstream stream
- * - misconfigured: AccessDenied, ResourceNotFound, bad signature/credentials (fail over, long cooldown)
+ * - misconfigured: what Bedrock says is the deployment's setup: AccessDenied, ResourceNotFound, bad signature or
+ *   credentials (fail over; out until a probe succeeds)
  * - client: ValidationException and other 4xx caused by the request itself (fail fast, never counted)
  */
 export type OutcomeClass =
@@ -128,28 +135,43 @@ export interface BreakerState {
   outcomes: OutcomeBucket[]
   /** How many times it has opened (stats). */
   opened: number
+  /** Health failures in a row (reset by a success). */
+  consecutive: number
+  /** Ejection multiplier: the cooldown of the current or last ejection is cooldownMs × this. */
+  ejections: number
+  /** When it last closed (the multiplier resets after a long healthy stretch). */
+  closedAt: number
 }
 
-/** Limits learned from upstream 429s (the account quota is shared with other traffic). */
-export interface LearnedLimits {
-  /** Effective requests per minute, null when only the configured limit applies. */
-  rpm: number | null
-  /** Effective tokens per minute, null when only the configured limit applies. */
-  tpm: number | null
-  /** Additive increase per minute of serving without throttles. */
-  rpmStep: number
-  tpmStep: number
-  /** Last upstream 429. */
-  throttledAt: number
-  /** Last time the limits were raised (additive increase is paced on it). */
-  raisedAt: number
+/** Adaptive send rate after throttles (pacing.ts). */
+export interface PacingState {
+  /** Fill rate of the send-token bucket, requests/s; null: unpaced (no recent throttle). */
+  rate: number | null
+  /** CUBIC's W_max: the rate in force when it was last cut, and when. */
+  maxRate: number
+  cutAt: number
+  /** Tokens in the bucket at `filledAt`. */
+  tokens: number
+  filledAt: number
+  /** Measured send rate (requests/s, decaying), as of `measuredAt`. */
+  sent: number
+  measuredAt: number
 }
 
-export type CooldownReason = 'throttled' | 'misconfigured'
-
-export interface Cooldown {
-  until: number
-  reason: CooldownReason
+/**
+ * Bedrock said the deployment itself is wrong (AccessDenied, unknown model, bad credentials). It is out, except for one
+ * probe at a time from `probeAt` on (the interval doubling with each failed probe); the first success ends it.
+ */
+export interface MisconfiguredState {
+  since: number
+  /** Bedrock's error name, for the trace and /health. */
+  errorType: string
+  /** When the next probe may go out. */
+  probeAt: number
+  /** Start (reservation time) of the probe in flight, null if none. */
+  probing: number | null
+  /** Failed probes so far. */
+  strikes: number
 }
 
 /** Exponentially weighted moving average of one latency kind, and the measurement in flight. */
@@ -167,10 +189,12 @@ export interface DeploymentState {
   /** Disjoint buckets, ascending: at most 121 in the window (one per 500 ms slot) plus future (queued) ones. */
   usage: UsageBucket[]
   breaker: BreakerState
-  cooldown: Cooldown | null
-  /** Upstream 429s in a row (cooldown length for strategies without windows). */
-  consecutiveThrottles: number
-  learned: LearnedLimits | null
+  pacing: PacingState
+  misconfigured: MisconfiguredState | null
+  /** Upstream asked (Retry-After) not to be called before this: a soft preference, not a block. 0 = no such ask. */
+  avoidUntil: number
+  /** Last throttle or health failure: failover prefers deployments that failed least recently. */
+  lastFailureAt: number
   /** Converse: total time; stream: time to first byte. */
   latency: { converse: LatencyStat; stream: LatencyStat }
 }
@@ -184,39 +208,37 @@ export interface PoolState {
 // Snapshot for /health and stats.
 // ---------------------------------------------------------------------------------------------------------------------
 
-/** Why a deployment cannot take a request now: health (breaker, misconfigured) or capacity (throttled, window full). */
-export type UnusableReason =
-  | 'breaker-open'
-  | 'half-open-probes-busy'
-  | 'misconfigured'
-  | 'throttled'
-  | 'window-full'
+/** Why a deployment cannot be sent a request now (hard reasons: routing never sends there). */
+export type UnusableReason = 'misconfigured' | 'window-full'
+
+/** Why a deployment is used only when better ones are not available (soft: it still serves if nothing else can). */
+export type SoftReason = 'ejected' | 'half-open-probes-busy' | 'paced' | 'retry-after'
 
 export interface DeploymentSnapshot {
   id: string
   modelId: string
   region: string
   fallback: boolean
-  /** Whether a small request could be sent to it now. */
+  /** Whether a small request may be sent to it now (no hard block). */
   usable: boolean
   reason: UnusableReason | null
+  /** Whether it is preferred now (usable and no soft penalty), and if not, why. */
+  preferred: boolean
+  softReasons: SoftReason[]
   breaker: BreakerPhase
   breakerOpenUntil: number | null
   probesInFlight: number
+  consecutiveFailures: number
+  ejections: number
   /** Breaker window: successes and counted failures. */
   recentSuccesses: number
   recentFailures: number
   /** Usage in the sliding 60 s window now, and reservations for queued requests (after now). */
   window: { requests: number; tokens: number; queuedRequests: number; queuedTokens: number }
-  limits: {
-    configuredRpm: number | null
-    configuredTpm: number | null
-    /** What the router enforces now (configured, lowered by learned limits); null = unlimited. */
-    effectiveRpm: number | null
-    effectiveTpm: number | null
-    learned: boolean
-  }
+  limits: { configuredRpm: number | null; configuredTpm: number | null }
+  /** Adaptive send rate after throttles (requests/s); null rate: unpaced. */
+  pacing: { rateRps: number | null; sentRps: number; nextTokenAt: number | null }
+  misconfigured: { errorType: string; since: number; nextProbeAt: number; strikes: number } | null
+  avoidUntil: number | null
   latencyMs: { converse: number | null; stream: number | null }
-  cooldownUntil: number | null
-  cooldownReason: CooldownReason | null
 }

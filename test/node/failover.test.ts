@@ -20,7 +20,7 @@ beforeAll(async () => {
         strategy: 'weighted',
         attemptTimeoutMs: 1500,
         ttfbTimeoutMs: 1500,
-        breaker: { failureThreshold: 100 },
+        breaker: { consecutiveFailures: 100 },
         deployments: [
           { id: `use1-${i}`, modelId: MODEL, region: 'us-east-1', endpoint: e['us-east-1'] },
           { id: `usw2-${i}`, modelId: MODEL, region: 'us-west-2', endpoint: e['us-west-2'], fallback: true },

@@ -132,7 +132,7 @@ describe('Durable Object state shared by four isolates', () => {
     const { simulator: sim, router: r } = await setUp(
       (e) => ({
         strategy: 'weighted',
-        breaker: { failureThreshold: 3, cooldownMs: 60000 },
+        breaker: { consecutiveFailures: 3, cooldownMs: 60000 },
         deployments: [
           { id: 'use1', modelId: MODEL, region: 'us-east-1', endpoint: e['us-east-1'] },
           { id: 'usw2', modelId: MODEL, region: 'us-west-2', endpoint: e['us-west-2'], fallback: true },

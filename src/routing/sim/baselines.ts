@@ -5,8 +5,14 @@
  *   every failure including throttles: 5 failures in 60 s (a success clears them) open it for 30 s; half-open admits
  *   everything, 2 successes close it, a failure re-opens it.
  * - `naivePolicy`: weighted random, one attempt, no breaker.
- * - `oraclePolicy`: knows the upstream's true windows: sends only where Bedrock has room (most room first) and
- *   rejects when none has; the ceiling for quota use.
+ * - `noRouterPolicy`: no router at all — a careful client that knows the deployments and tries each at most once per
+ *   request, starting from the next one in rotation, moving on after any throttle or failure. No state, no breaker:
+ *   what "never worse than no router" is measured against.
+ * - `litellmPolicy`: LiteLLM's router cooldowns (landscape.md): a deployment with 3 failures within a minute, or any
+ *   429, is cooled down for 5 s; requests go weighted-random among deployments not cooling down, failing over among
+ *   them; when every deployment is cooling down the request is refused ("No deployments available").
+ * - `oraclePolicy`: knows the upstream's true windows and hard outages: sends only where Bedrock has room and is up
+ *   (most room first), fails over like the router, rejects when none has room; the ceiling for quota use.
  */
 import type { DeploymentConfig, PoolConfig } from '../../config/types'
 import { weightedIndex } from '../random'
@@ -101,10 +107,67 @@ export const naivePolicy: PolicyFactory = (pool) => ({
   record() {},
 })
 
+export const noRouterPolicy: PolicyFactory = (pool) => {
+  let next = 0
+  const n = pool.deployments.length
+  // The rotation start of each request, by its first decision; later attempts continue from there.
+  return {
+    name: 'no-router',
+    maxAttempts: n,
+    decide(req, tried, now) {
+      if (n === 0) return noModels(503, 'no deployments')
+      if (tried.length === 0) next = (next + 1) % n
+      const start = tried.length === 0 ? next : pool.deployments.findIndex((d) => d.id === tried[0])
+      for (let k = 0; k < n; k++) {
+        const d = pool.deployments[(start + k) % n]
+        if (!tried.includes(d.id)) return send(d, req, now, 'rotation')
+      }
+      return noModels(503, 'every deployment tried')
+    },
+    record() {},
+  }
+}
+
+export const LITELLM_ALLOWED_FAILS = 3
+export const LITELLM_COOLDOWN_MS = 5000
+
+export const litellmPolicy: PolicyFactory = (pool) => {
+  const failures = new Map<string, number[]>()
+  const coolingUntil = new Map<string, number>()
+  return {
+    name: 'litellm-cooldown',
+    maxAttempts: pool.deployments.length,
+    decide(req, tried, now, rng) {
+      const open = pool.deployments.filter((d) => !tried.includes(d.id) && (coolingUntil.get(d.id) ?? 0) <= now)
+      const chosen = weightedAmong(open, rng) ?? open[0]
+      if (chosen) return send(chosen, req, now, 'simple-shuffle (litellm)')
+      return noModels(429, 'No deployments available (every deployment cooling down or tried)')
+    },
+    record(outcome, now) {
+      const cls = outcome.result.class
+      if (cls === 'success' || cls === 'client') return
+      const id = outcome.deploymentId
+      if (cls === 'throttled') {
+        coolingUntil.set(id, now + LITELLM_COOLDOWN_MS)
+        return
+      }
+      const recent = (failures.get(id) ?? []).filter((t) => t > now - 60_000)
+      recent.push(now)
+      failures.set(id, recent)
+      if (recent.length >= LITELLM_ALLOWED_FAILS) {
+        coolingUntil.set(id, now + LITELLM_COOLDOWN_MS)
+        failures.set(id, [])
+      }
+    },
+  }
+}
+
 export const oraclePolicy: PolicyFactory = (pool, upstream) => ({
   name: 'oracle',
   decide(req, tried, now, rng) {
-    const open = pool.deployments.filter((d) => !tried.includes(d.id) && upstream.hasRoom(d.id, now, reservedTokens(d, req)))
+    const open = pool.deployments.filter(
+      (d) => !tried.includes(d.id) && !upstream.isDown(d.id, now) && upstream.hasRoom(d.id, now, reservedTokens(d, req)),
+    )
     if (open.length === 0) return noModels(429, 'no deployment has room upstream')
     let best = -1
     for (const d of open) best = Math.max(best, upstream.headroom(d.id, now, reservedTokens(d, req)))

@@ -16,6 +16,8 @@ export interface RoutingPolicy {
 export interface UpstreamView {
   hasRoom(deploymentId: string, now: number, tokens: number): boolean
   headroom(deploymentId: string, now: number, tokens: number): number
+  /** Every request to it fails now (a hard outage). */
+  isDown(deploymentId: string, now: number): boolean
 }
 
 export type PolicyFactory = (pool: PoolConfig, upstream: UpstreamView) => RoutingPolicy

@@ -22,7 +22,7 @@ describe('bedrock-ipr strategy', () => {
   })
 
   it('prefers the healthier router', () => {
-    const p = pool([east, west], { strategy: 'bedrock-ipr', breaker: { ...BREAKER, failureThreshold: 1000, minRequests: 1000 } })
+    const p = pool([east, west], { strategy: 'bedrock-ipr', breaker: { ...BREAKER, consecutiveFailures: 1000, minRequests: 1000 } })
     const state = createPoolState(p)
     const rng = mulberry32(2)
     // east fails 3 of 4 recent requests
@@ -35,7 +35,7 @@ describe('bedrock-ipr strategy', () => {
   })
 
   it('falls back to plain models only when no router is usable', () => {
-    const p = pool([east, west, plain], { strategy: 'bedrock-ipr', breaker: { ...BREAKER, failureThreshold: 1 } })
+    const p = pool([east, west, plain], { strategy: 'bedrock-ipr', breaker: { ...BREAKER, consecutiveFailures: 1 } })
     const state = createPoolState(p)
     const rng = mulberry32(3)
     record(p, state, outcome(decide(p, state, req, ['west'], T0, rng), 'unavailable'), T0)
@@ -45,7 +45,7 @@ describe('bedrock-ipr strategy', () => {
   })
 
   it('gives a half-open router a reduced share while it probes', () => {
-    const p = pool([east, west], { strategy: 'bedrock-ipr', breaker: { ...BREAKER, failureThreshold: 1, halfOpenProbes: 10_000 } })
+    const p = pool([east, west], { strategy: 'bedrock-ipr', breaker: { ...BREAKER, consecutiveFailures: 1, halfOpenProbes: 10_000 } })
     const state = createPoolState(p)
     const rng = mulberry32(4)
     record(p, state, outcome(decide(p, state, req, ['west'], T0, rng), 'unavailable'), T0)
@@ -55,7 +55,7 @@ describe('bedrock-ipr strategy', () => {
   })
 
   it('gives a half-open router its probe', () => {
-    const p = pool([east, west], { strategy: 'bedrock-ipr', breaker: { ...BREAKER, failureThreshold: 1 } })
+    const p = pool([east, west], { strategy: 'bedrock-ipr', breaker: { ...BREAKER, consecutiveFailures: 1 } })
     const state = createPoolState(p)
     const rng = mulberry32(4)
     record(p, state, outcome(decide(p, state, req, ['west'], T0, rng), 'unavailable'), T0)

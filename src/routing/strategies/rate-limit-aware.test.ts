@@ -106,11 +106,11 @@ describe('rate-limit-aware strategy', () => {
   })
 
   it('does not queue past maxQueueMs, not even to the middle of a second', () => {
-    const p = pool([deployment('a')], { strategy: 'rate-limit-aware', maxQueueMs: 1000 })
+    const p = pool([deployment('a', { rpm: 1 })], { strategy: 'rate-limit-aware', maxQueueMs: 1000 })
     const state = createPoolState(p)
-    record(p, state, outcome(decide(p, state, small, [], T0, Math.random), 'throttled', { retryAfterMs: 1500 }), T0)
-    expect(decide(p, state, small, [], T0 + 200, Math.random)).toMatchObject({ kind: 'reject', status: 429, retryAfterMs: 1300 })
-    expect(dispatched(decide(p, state, small, [], T0 + 600, Math.random)).notBefore).toBe(T0 + 1500)
+    dispatched(decide(p, state, small, [], T0, Math.random)) // the window frees at T0 + 60 s
+    expect(decide(p, state, small, [], T0 + 58_700, Math.random)).toMatchObject({ kind: 'reject', status: 429, retryAfterMs: 1300 })
+    expect(dispatched(decide(p, state, small, [], T0 + 59_100, Math.random))).toMatchObject({ notBefore: T0 + 60_000, wait: 'queue' })
   })
 
   it('a later arrival does not jump the queue', () => {
@@ -166,7 +166,7 @@ describe('rate-limit-aware strategy', () => {
     }
   })
 
-  it('learns from a 429 below the configured limits, and recovers gradually', () => {
+  it('a 429 below the configured limits (a shared quota) paces the deployment; the configured limits stay the only hard ones', () => {
     const p = pool([deployment('a', { rpm: 100 }), deployment('b', { rpm: 100, fallback: true })], { strategy: 'rate-limit-aware' })
     const state = createPoolState(p)
     const rng = mulberry32(2)
@@ -174,69 +174,33 @@ describe('rate-limit-aware strategy', () => {
     const throttled = decide(p, state, small, [], T0 + 2000, rng)
     expect(dispatched(throttled).deploymentId).toBe('a')
     record(p, state, outcome(throttled, 'throttled'), T0 + 2000)
-    // the account is shared: a holds 10 requests and counts as full at 10 until its window frees
-    expect(snapshot(p, state, T0 + 2000)[0].limits).toMatchObject({ configuredRpm: 100, effectiveRpm: 10, learned: true })
-    expect(dispatched(decide(p, state, small, [], T0 + 5000, rng)).deploymentId).toBe('b')
-    expect(snapshot(p, state, T0 + 5000)[0].reason).toBe('window-full')
-    // its first requests (T0 … T0 + 400 ms) leave the window 60 s after the last of them: room again
-    expect(decide(p, structuredClone(state), small, ['b'], T0 + 60_399, rng)).toMatchObject({ kind: 'reject', status: 429 })
-    expect(dispatched(decide(p, state, small, [], T0 + 60_400, rng)).deploymentId).toBe('a')
-    // serving without throttles raises the limit by 10% of the configured limit per minute
-    let now = T0 + 61_000
-    for (let minute = 1; minute <= 3; minute++) {
-      now += 60_000
-      record(p, state, outcome(decide(p, state, small, [], now, rng), 'success', { usage: { inputTokens: 10, outputTokens: 10 } }), now)
+    const [view] = snapshot(p, state, T0 + 2000)
+    expect(view).toMatchObject({ usable: true, reason: null, preferred: false, softReasons: ['paced'], limits: { configuredRpm: 100 } })
+    expect(view.pacing.rateRps).toBeGreaterThan(0)
+    // while a waits for its next send token the fallback takes the overflow; a is never out
+    expect(dispatched(decide(p, state, small, [], T0 + 2001, rng)).deploymentId).toBe('b')
+    expect(dispatched(decide(p, state, small, ['b'], T0 + 2002, rng)).deploymentId).toBe('a')
+    // successes bring it back within seconds
+    let now = T0 + 4000
+    for (let i = 0; i < 30; i++) {
+      now += 200
+      record(p, state, outcome(decide(p, state, small, [], now, rng), 'success', { usage: { inputTokens: 10, outputTokens: 10 } }), now + 50)
     }
-    const rpm = snapshot(p, state, now)[0].limits.effectiveRpm!
-    expect(rpm).toBeGreaterThan(35)
-    expect(rpm).toBeLessThan(45)
-    for (let minute = 4; minute <= 12; minute++) {
-      now += 60_000
-      record(p, state, outcome(decide(p, state, small, [], now, rng), 'success', { usage: { inputTokens: 10, outputTokens: 10 } }), now)
-    }
-    expect(snapshot(p, state, now)[0].limits.effectiveRpm).toBe(100)
-    expect(state.deployments.a.learned?.rpm).toBeNull()
-    // the unconfigured token limit it also learned is forgotten 15 minutes after the last 429
-    now = T0 + 2000 + 15 * 60_000
-    record(p, state, outcome(decide(p, state, small, [], now, rng), 'success', { usage: { inputTokens: 10, outputTokens: 10 } }), now)
-    expect(state.deployments.a.learned).toBeNull()
-    expect(snapshot(p, state, now)[0].limits).toMatchObject({ effectiveRpm: 100, effectiveTpm: null, learned: false })
+    expect(snapshot(p, state, now + 200)[0].preferred).toBe(true)
+    // the configured limit is hard: 100 requests in the window and a is out, whatever its pacing says
+    for (let i = 0; i < 200; i++) decide(p, state, small, ['b'], now + 300, rng)
+    expect(snapshot(p, state, now + 300)[0]).toMatchObject({ usable: false, reason: 'window-full' })
   })
 
-  it('recovers by one step per minute of serving, however many requests it serves', () => {
-    const p = pool([deployment('a', { rpm: 100 })], { strategy: 'rate-limit-aware' })
-    const state = createPoolState(p)
-    const rng = mulberry32(2)
-    for (let i = 0; i < 20; i++) decide(p, state, small, [], T0, rng)
-    record(p, state, outcome(decide(p, state, small, [], T0, rng), 'throttled'), T0)
-    expect(snapshot(p, state, T0)[0].limits.effectiveRpm).toBe(20)
-    // 30 s later the first requests are still in the window; 10 successes in a row in the same second
-    for (let i = 0; i < 10; i++) {
-      const d = { kind: 'dispatch' as const, deploymentId: 'a', reservation: { deploymentId: 'a', at: T0, tokens: 200 }, reason: '' }
-      record(p, state, outcome(d, 'success', { usage: { inputTokens: 1, outputTokens: 1 } }), T0 + 30_000)
-    }
-    // half a minute at 10% of 100 rpm per minute: +5
-    expect(snapshot(p, state, T0 + 30_000)[0].limits.effectiveRpm).toBeCloseTo(25, 5)
-  })
-
-  it('a deployment without configured limits is unlimited until a 429 teaches one', () => {
-    const p = pool([deployment('a'), deployment('b', { fallback: true })], { strategy: 'rate-limit-aware' })
+  it('a deployment without configured limits is paced after a 429, never refused', () => {
+    const p = pool([deployment('a')], { strategy: 'rate-limit-aware' })
     const state = createPoolState(p)
     const rng = mulberry32(2)
     for (let i = 0; i < 500; i++) expect(dispatched(decide(p, state, small, [], T0, rng)).deploymentId).toBe('a')
-    expect(snapshot(p, state, T0)[0].limits.effectiveRpm).toBeNull()
+    expect(snapshot(p, state, T0)[0].limits.configuredRpm).toBeNull()
     record(p, state, outcome(decide(p, state, small, [], T0 + 1, rng), 'throttled'), T0 + 1)
-    expect(snapshot(p, state, T0 + 1)[0].limits.effectiveRpm).toBe(500)
-    expect(dispatched(decide(p, state, small, [], T0 + 2000, rng)).deploymentId).toBe('b')
-  })
-
-  it('a 429 that says "tokens" lowers only the token limit', () => {
-    const p = pool([deployment('a', { rpm: 100, tpm: 1_000_000 })], { strategy: 'rate-limit-aware' })
-    const state = createPoolState(p)
-    const rng = mulberry32(2)
-    for (let i = 0; i < 4; i++) decide(p, state, small, [], T0, rng)
-    record(p, state, outcome(decide(p, state, small, [], T0, rng), 'throttled', { message: 'Too many tokens, please wait before trying again.' }), T0)
-    expect(snapshot(p, state, T0)[0].limits).toMatchObject({ effectiveRpm: 100, effectiveTpm: 800 })
+    expect(snapshot(p, state, T0 + 1)[0].softReasons).toEqual(['paced'])
+    for (let i = 0; i < 50; i++) expect(decide(p, state, small, [], T0 + 2 + i, rng).kind).toBe('dispatch')
   })
 
   it('releases the reservation of a throttled or failed attempt, settles a success to its real usage', () => {

@@ -39,7 +39,7 @@ describe('weighted strategy', () => {
   })
 
   it('uses fallbacks while the primaries are open or cooling down', () => {
-    const p = pool([deployment('a'), deployment('b'), deployment('f', { fallback: true })], { breaker: { ...BREAKER, failureThreshold: 1 } })
+    const p = pool([deployment('a'), deployment('b'), deployment('f', { fallback: true })], { breaker: { ...BREAKER, consecutiveFailures: 1 } })
     const state = createPoolState(p)
     const rng = mulberry32(3)
     const a = decide(p, state, req, ['b'], T0, rng)
@@ -50,31 +50,51 @@ describe('weighted strategy', () => {
     expect(dispatched(decide(p, state, req, [], T0 + 2000, rng)).deploymentId).toBe('b')
   })
 
-  it('cools a throttled deployment briefly: 1 s, growing with consecutive throttles', () => {
-    const p = pool([deployment('a'), deployment('f', { fallback: true })])
-    const state = createPoolState(p)
-    const rng = mulberry32(3)
-    record(p, state, outcome(decide(p, state, req, [], T0, rng), 'throttled'), T0)
-    expect(dispatched(decide(p, state, req, [], T0 + 999, rng)).deploymentId).toBe('f')
-    const again = decide(p, state, req, [], T0 + 1000, rng)
-    expect(dispatched(again).deploymentId).toBe('a')
-    record(p, state, outcome(again, 'throttled'), T0 + 1000)
-    expect(dispatched(decide(p, state, req, [], T0 + 2999, rng)).deploymentId).toBe('f')
-    expect(dispatched(decide(p, state, req, [], T0 + 3000, rng)).deploymentId).toBe('a')
-  })
-
-  it('answers 429 with the soonest cooldown end when every deployment is throttled', () => {
+  it('a throttle lowers a deployment\'s share instead of pausing it, and the share grows back within seconds', () => {
     const p = pool([deployment('a'), deployment('b')])
     const state = createPoolState(p)
     const rng = mulberry32(3)
-    record(p, state, outcome(decide(p, state, req, ['b'], T0, rng), 'throttled', { retryAfterMs: 4000 }), T0)
-    record(p, state, outcome(decide(p, state, req, ['a'], T0, rng), 'throttled', { retryAfterMs: 2500 }), T0)
-    expect(decide(p, state, req, [], T0 + 500, rng)).toMatchObject({
-      kind: 'reject',
-      status: 429,
-      errorType: 'ThrottlingException',
-      retryAfterMs: 2000,
-    })
+    // 10 requests/s for 5 s, a throttled on its 5th request
+    let t = T0
+    const share = (from: number, n: number) => {
+      let a = 0
+      for (let i = 0; i < n; i++) {
+        const d = decide(p, state, req, [], (t = from + i * 100), rng)
+        if (dispatched(d).deploymentId === 'a') a++
+        record(p, state, outcome(d, 'success'), t + 50)
+      }
+      return a / n
+    }
+    expect(share(T0, 20)).toBeGreaterThan(0.3)
+    const d = decide(p, state, req, ['b'], (t += 100), rng)
+    record(p, state, outcome(d, 'throttled'), t + 10)
+    expect(state.deployments.a.pacing.rate).toBeGreaterThan(0)
+    const after = share(t + 20, 10) // the next second: a is paced
+    expect(after).toBeLessThan(0.5)
+    expect(after).toBeGreaterThan(0) // paced, not out
+    share(t + 1020, 40) // four seconds of successes
+    expect(share(t + 5020, 40)).toBeGreaterThan(0.3)
+  })
+
+  it('never refuses on throttles: with every deployment throttled it still sends, waiting up to maxPacingMs for a token', () => {
+    const p = pool([deployment('a'), deployment('b')], { maxPacingMs: 0 })
+    const state = createPoolState(p)
+    const rng = mulberry32(3)
+    record(p, state, outcome(decide(p, state, req, ['b'], T0, rng), 'throttled'), T0)
+    record(p, state, outcome(decide(p, state, req, ['a'], T0, rng), 'throttled'), T0)
+    const now = dispatched(decide(p, state, req, [], T0 + 500, rng))
+    expect(now.notBefore).toBeUndefined()
+    expect((decide(p, state, req, [], T0 + 501, rng) as { reason: string }).reason).toMatch(/paced after throttles/)
+    const paced = pool(p.deployments, { maxPacingMs: 5000 })
+    const s2 = createPoolState(paced)
+    record(paced, s2, outcome(decide(paced, s2, req, ['b'], T0, rng), 'throttled'), T0)
+    record(paced, s2, outcome(decide(paced, s2, req, ['a'], T0, rng), 'throttled'), T0)
+    const waits = decide(paced, s2, req, [], T0 + 500, rng)
+    expect(waits).toMatchObject({ kind: 'dispatch', wait: 'pace' })
+    expect(dispatched(waits).notBefore).toBeGreaterThan(T0 + 500)
+    expect(dispatched(waits).notBefore).toBeLessThanOrEqual(T0 + 2000)
+    // a failover never waits
+    expect(dispatched(decide(paced, s2, req, ['a'], T0 + 501, rng)).notBefore).toBeUndefined()
   })
 
   it('zero-weight deployments only serve when nothing else is left', () => {
