@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs every benchmark locally (127.0.0.1 only, bounded loops) and writes BENCHMARKS.md.
  *
- *   --only=overhead,cpu,bundle,routing   sections to run (default: all; "overhead" covers sections 1 and 2)
+ *   --only=overhead,cpu,bundle,routing,noise   sections to run (default: all; "overhead" covers sections 1 and 2)
  *   --runs=N                             runs per measurement, medians reported (default 3)
  *   --quick                              1 run and fewer requests (a smoke test, not for the record)
  *   --out=FILE                           default BENCHMARKS.md; with --only or --quick, .bench-tmp/BENCHMARKS.partial.md
@@ -17,9 +17,10 @@ import { machineInfo } from './lib/machine'
 import { ROOT, stopAllChildren } from './lib/procs'
 import { runOverhead } from './overhead'
 import { renderReport, type BenchResults } from './report'
+import { runNoise } from './noise'
 import { runRouting } from './routing'
 
-const SECTIONS = ['overhead', 'cpu', 'bundle', 'routing'] as const
+const SECTIONS = ['overhead', 'cpu', 'bundle', 'routing', 'noise'] as const
 type Section = (typeof SECTIONS)[number]
 
 function arg(name: string): string | undefined {
@@ -93,6 +94,9 @@ async function section(name: Section, body: () => Promise<void>) {
 try {
   await section('routing', async () => {
     results.routing = runRouting({ seeds: quick ? [1] : [1, 2, 3], log })
+  })
+  await section('noise', async () => {
+    results.noise = runNoise({ seeds: quick ? [1] : [1, 2, 3], log })
   })
   await section('bundle', async () => {
     results.bundle = await runBundle({ startups: quick ? 2 : 5, log })

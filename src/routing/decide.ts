@@ -64,7 +64,12 @@ export function decide(
         return dispatch(pool, soonest, req, soonest.readyAt, now, `paced: waited ${wait} ms for a send token${tierNote(soonest)}`, 'pace')
       }
     }
-    return pick(pool, healthy, req, now, rng, failover, '; every healthy deployment is paced after throttles')
+    // Every healthy one is paced: the one whose token comes soonest (the least throttled relative to its traffic) —
+    // a strategy's favourite that keeps throttling must not keep taking every request.
+    let soonest = Number.POSITIVE_INFINITY
+    for (const c of healthy) soonest = Math.min(soonest, c.readyAt)
+    const leastPaced = healthy.filter((c) => c.readyAt <= soonest)
+    return pick(pool, leastPaced, req, now, rng, failover, '; every healthy deployment is paced after throttles: the soonest send token')
   }
   // Every deployment that may be sent to is ejected: the least bad one still gets the request.
   let best = open[0]

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { PoolConfig, StrategyName } from '../config/types'
-import { multiplexerPolicy, naivePolicy, oraclePolicy, simulate, type SimulationReport } from './simulate'
+import { litellmPolicy, multiplexerPolicy, naivePolicy, noRouterPolicy, oraclePolicy, simulate, type SimulationReport } from './simulate'
 import { BREAKER, deployment, pool } from './test-helpers'
 
 /** Three deployments with RPM quotas 60/120/180, weighted by quota, as the multiplexer sample would be set up. */
@@ -103,5 +103,61 @@ describe('simulator', () => {
     expect(r.succeeded).toBe(30)
     expect(r.costPer1000Requests).toBeCloseTo((1000 * 3 + 100 * 15) / 1000, 6)
     expect(r.tokenQuotaUsed).toBeCloseTo((30 * (1000 + 100 * 5)) / 100_000, 6)
+  })
+})
+
+describe('simulation: noise the design does not assume (random faults below any quota)', () => {
+  // Three regions without binding quotas: only the noise matters. The real config defaults (breaker, pacing).
+  const noisy = (strategy: StrategyName) =>
+    pool(['a', 'b', 'c'].map((id) => deployment(id, { region: id })), {
+      strategy,
+      breaker: { consecutiveFailures: 5, windowMs: 60_000, failureRate: 0.5, minRequests: 20, cooldownMs: 30_000, maxCooldownMs: 300_000, halfOpenProbes: 1, successesToClose: 2, maxEjectionPercent: 50, panicThreshold: 0.5 },
+    })
+  const run = (strategy: StrategyName, upstreamOf: (id: string) => Record<string, unknown>, policy?: typeof noRouterPolicy) =>
+    simulate({
+      pool: noisy(strategy),
+      upstream: Object.fromEntries(['a', 'b', 'c'].map((id) => [id, upstreamOf(id)])),
+      policy,
+      durationMs: 2 * 60_000,
+      offeredRpm: 600,
+      arrivals: 'poisson',
+      seed: 11,
+    })
+  const scenarios: Array<[string, (id: string) => Record<string, unknown>]> = [
+    ['20 % random throttles in every region', () => ({ throttleRate: 0.2 })],
+    ['3 % random 5xx in every region', () => ({ errorRate: 0.03, errorStatus: 503 })],
+    ['one region hard down', (id) => (id === 'a' ? { outages: [{ fromMs: 0, toMs: 120_000 }] } : {})],
+    ['one region 50 % errors for 30 s', (id) => (id === 'a' ? { outages: [{ fromMs: 30_000, toMs: 60_000, rate: 0.5 }] } : {})],
+  ]
+  for (const [name, upstreamOf] of scenarios) {
+    for (const strategy of ['weighted', 'rate-limit-aware', 'cost', 'latency'] as const) {
+      it(`${name}: ${strategy} serves at least what a client trying each region itself serves, refusing nothing`, () => {
+        const baseline = run(strategy, upstreamOf, noRouterPolicy)
+        const r = run(strategy, upstreamOf)
+        expect(r.requests).toBe(baseline.requests)
+        expect(r.succeeded).toBeGreaterThanOrEqual(baseline.succeeded)
+        expect(r.refused).toBe(0)
+      })
+    }
+  }
+
+  it('LiteLLM-style cooldowns (the baseline that pauses on every 429) refuse most requests at 20 % random throttles', () => {
+    const r = run('weighted', () => ({ throttleRate: 0.2 }), litellmPolicy)
+    expect(r.refused / r.requests).toBeGreaterThan(0.5)
+  })
+
+  it('after a storm of throttles on every region, full service within 2 s', () => {
+    const r = simulate({
+      pool: noisy('rate-limit-aware'),
+      upstream: Object.fromEntries(['a', 'b', 'c'].map((id) => [id, { outages: [{ fromMs: 30_000, toMs: 40_000, status: 429 }] }])),
+      durationMs: 60_000,
+      offeredRpm: 600,
+      arrivals: 'poisson',
+      seed: 5,
+      timeline: true,
+    })
+    const failedAfter = r.timeline!.filter((t) => !t.ok && t.atMs >= 40_000).map((t) => t.atMs - 40_000)
+    expect(Math.max(0, ...failedAfter)).toBeLessThanOrEqual(2000)
+    expect(r.refused).toBe(0)
   })
 })

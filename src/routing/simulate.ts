@@ -67,6 +67,8 @@ export interface SimulationReport {
   clientThrottled: number
   /** Requests that finally failed otherwise (503 no deployment, 5xx, timeouts). */
   clientFailed: number
+  /** Failed requests the policy itself refused (a reject decision), rather than relaying an upstream failure. */
+  refused: number
   upstreamAttempts: number
   upstreamThrottles: number
   /** Attempts after a request's first. */
@@ -90,6 +92,8 @@ export interface SimulationReport {
 const DEFAULT_REQUEST = (): SimRequest => ({ inputTokens: 500, maxTokens: 500, outputTokens: 200, stream: false })
 
 interface ClientRequest {
+  /** Arrival order. */
+  index: number
   arrivedAt: number
   shape: SimRequest
   estimate: RequestEstimate
@@ -123,7 +127,11 @@ export function simulate(options: SimulationOptions): SimulationReport {
   const seed = options.seed ?? 1
   // Separate streams so every policy sees the same arrivals and requests for a seed.
   const arrivalRng = mulberry32(seed)
-  const upstreamRng = mulberry32(seed ^ 0x5bd1e995)
+  // Common random numbers: what deployment d does with request i (fault, latency) depends only on (seed, i, d), so
+  // every policy meets the same upstream behaviour and differences between policies are theirs, not the dice's.
+  const deploymentIndex = new Map(pool.deployments.map((d, i) => [d.id, i]))
+  const upstreamRng = (request: number, deployment: string) =>
+    mulberry32(Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(request + 1, 0x85ebca6b) ^ Math.imul((deploymentIndex.get(deployment) ?? 0) + 1, 0xc2b2ae35))
   const policyRng = mulberry32(seed ^ 0x9e3779b9)
   const requestOf = options.request ?? DEFAULT_REQUEST
   const rateAt = typeof options.offeredRpm === 'number' ? () => options.offeredRpm as number : options.offeredRpm
@@ -146,6 +154,7 @@ export function simulate(options: SimulationOptions): SimulationReport {
     succeeded: 0,
     clientThrottled: 0,
     clientFailed: 0,
+    refused: 0,
     upstreamAttempts: 0,
     upstreamThrottles: 0,
     failovers: 0,
@@ -180,7 +189,10 @@ export function simulate(options: SimulationOptions): SimulationReport {
 
   const attempt = (request: ClientRequest, now: number) => {
     const decision: Decision = policy.decide(request.estimate, request.tried, now, policyRng)
-    if (decision.kind === 'reject') return fail(request, decision.status)
+    if (decision.kind === 'reject') {
+      report.refused++
+      return fail(request, decision.status)
+    }
     if (request.attempts > 0) report.failovers++
     request.attempts++
     request.tried.push(decision.deploymentId)
@@ -200,13 +212,13 @@ export function simulate(options: SimulationOptions): SimulationReport {
       report.requests++
       const estimate: RequestEstimate = { inputTokens: shape.inputTokens, stream: shape.stream }
       if (shape.maxTokens !== undefined) estimate.maxTokens = shape.maxTokens
-      attempt({ arrivedAt: now, shape, estimate, tried: [], attempts: 0 }, now)
+      attempt({ index: report.requests - 1, arrivedAt: now, shape, estimate, tried: [], attempts: 0 }, now)
       events.push(nextArrival(now), { kind: 'arrive' })
     } else if (event.kind === 'start') {
       const upstream = upstreams.get(event.deploymentId)!
       const stats = report.perDeployment[event.deploymentId]
       const { shape } = event.request
-      const answer = upstream.admit(now, shape.inputTokens, shape.maxTokens, shape.stream, upstreamRng)
+      const answer = upstream.admit(now, shape.inputTokens, shape.maxTokens, shape.stream, upstreamRng(event.request.index, event.deploymentId))
       report.upstreamAttempts++
       stats.attempts++
       let usage: TokenUsage | undefined

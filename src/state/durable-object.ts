@@ -3,8 +3,8 @@
  *
  * The object holds its pool's state in memory; its methods are synchronous between RPC entry and return (no
  * await inside), so each call is atomic: two isolates never both spend the last tokens of a window. State is
- * written through to SQLite so windows, breakers and learned limits survive a restart: at once when an outcome
- * may have changed a breaker, cooldown or learned limit (any failure), otherwise batched every FLUSH_MS —
+ * written through to SQLite so windows, breakers and pacing survive a restart: at once when an outcome
+ * may have changed a breaker, pacing or misconfiguration (any failure), otherwise batched every FLUSH_MS —
  * a crash loses at most that much of the windows' bookkeeping, and no request waits for a write.
  */
 import { DurableObject } from 'cloudflare:workers'
@@ -114,7 +114,7 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
   }
 }
 
-/** Outcomes that may change a breaker, cooldown or learned limit: written at once. */
+/** Outcomes that may change a breaker, the pacing or a misconfiguration: written at once. */
 function failed(outcome: AttemptOutcome): boolean {
   return outcome.result.class !== 'success' && outcome.result.class !== 'client'
 }
