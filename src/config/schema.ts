@@ -4,7 +4,7 @@
  */
 import * as v from 'valibot'
 import { familyOf } from '../routing/overrides'
-import { STRATEGIES } from './types'
+import { STRATEGIES, strategyOf, type StrategyName } from '../routing/strategies'
 import type { BreakerConfig, DeploymentConfig, PoolConfig, RouterConfig } from './types'
 
 const positiveInt = (what: string) =>
@@ -62,7 +62,7 @@ const BreakerSchema = v.strictObject({
 
 const PoolSchema = v.strictObject({
   strategy: v.optional(
-    v.picklist(STRATEGIES, `strategy must be one of: ${STRATEGIES.join(', ')}`),
+    v.picklist(STRATEGIES as [StrategyName, ...StrategyName[]], `strategy must be one of: ${STRATEGIES.join(', ')}`),
     'weighted',
   ),
   deployments: v.pipe(
@@ -143,16 +143,8 @@ export function parseRouterConfig(input: unknown): RouterConfig {
     })
     if (!deployments.some((d) => !d.fallback)) {
       problems.push(`pools.${name}.deployments: at least one deployment must be a primary (fallback: false)`)
-    }
-    else if (raw.strategy === 'weighted' && !deployments.some((d) => !d.fallback && d.weight > 0)) {
-      problems.push(`pools.${name}.deployments: the weighted strategy needs a primary with weight > 0`)
-    }
-    if (raw.strategy === 'bedrock-ipr') {
-      deployments.forEach((d, i) => {
-        if (!/^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:(default-)?prompt-router\/[A-Za-z0-9.:-]+$/.test(d.modelId)) {
-          problems.push(`pools.${name}.deployments[${i}].modelId: the bedrock-ipr strategy needs a prompt-router ARN`)
-        }
-      })
+    } else {
+      problems.push(...(strategyOf(raw.strategy).validate?.(deployments, `pools.${name}`) ?? []))
     }
     if (raw.breaker?.failureThreshold !== undefined) {
       problems.push(

@@ -3,8 +3,9 @@
  * One JSON document (ROUTER_CONFIG) describes every pool and its deployments.
  */
 
-export const STRATEGIES = ['weighted', 'rate-limit-aware', 'cost', 'latency', 'bedrock-ipr'] as const
-export type StrategyName = (typeof STRATEGIES)[number]
+import type { StrategyName } from '../routing/strategies'
+
+export type { StrategyName }
 
 /** USD per million tokens. */
 export interface Price {

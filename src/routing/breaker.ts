@@ -16,10 +16,18 @@
  * Only health failures count (unavailable, timeout, network). Throttling is a capacity signal (pacing.ts), client
  * errors are the caller's fault, misconfiguration has its own probed cooldown (record.ts): all neutral here.
  */
-import type { BreakerConfig } from '../config/types'
+import type { BreakerConfig, PoolConfig } from '../config/types'
 import type { BreakerState, OutcomeBucket, OutcomeClass } from './types'
 
 export type BreakerSignal = 'success' | 'failure' | 'neutral'
+
+/**
+ * How long a half-open probe (or a latency measurement, or a misconfiguration probe) may go unreported before it is
+ * forgotten: no attempt outlives the request deadline or its own timeouts.
+ */
+export function probeTimeoutMs(pool: PoolConfig): number {
+  return Math.max(pool.timeoutMs || 0, pool.attemptTimeoutMs || 0, pool.ttfbTimeoutMs || 0) || 120_000
+}
 
 export function breakerSignal(outcome: OutcomeClass): BreakerSignal {
   switch (outcome) {

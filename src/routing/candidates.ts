@@ -8,12 +8,12 @@
  * Soft penalties (sent when nothing better is left): ejected by its breaker, or half-open with its probe slots taken;
  * paced after throttles (no send token yet); upstream asked for a pause (Retry-After).
  */
-import type { DeploymentConfig, PoolConfig, StrategyName } from '../config/types'
-import { breakerAdmission, refreshBreaker } from './breaker'
-import { isPromptRouterArn } from './models'
+import type { DeploymentConfig, PoolConfig } from '../config/types'
+import { breakerAdmission, probeTimeoutMs, refreshBreaker } from './breaker'
 import { nextTokenAt } from './pacing'
 import { reservedTokens } from './quota'
 import { deploymentState } from './state'
+import { strategyOf } from './strategies'
 import type { DeploymentState, PoolState, RequestEstimate, UnusableReason } from './types'
 import { firstFittingTime, fitsNow, pruneUsage, windowTotals, type WindowLimits, type WindowTotals } from './window'
 
@@ -37,9 +37,9 @@ export interface Candidate {
   ejectedUntil: number
   /** Soft: when it has a send token and upstream's Retry-After has passed (now if both). */
   readyAt: number
-  /** 0 = primary, 1 = fallback; +2 for plain models in a bedrock-ipr pool (routers first). */
+  /** 0 = primary, 1 = fallback; plus the strategy's own tiers (bedrock-ipr: +2 for plain models, routers first). */
   tier: number
-  /** The strategy keeps it within its configured `limits` (see usesWindows). */
+  /** The strategy keeps it within its configured `limits` (StrategyDefinition.usesWindows). */
   windowed: boolean
   limits: WindowLimits
   /** Tokens the attempt reserves (input estimate + output cap). */
@@ -50,18 +50,6 @@ export interface Candidate {
   totals: WindowTotals | null
 }
 
-/** Strategies that keep deployments within their rpm/tpm windows (the others only account usage). */
-export function usesWindows(strategy: StrategyName): boolean {
-  return strategy === 'rate-limit-aware' || strategy === 'cost' || strategy === 'latency'
-}
-
-/**
- * How long a half-open probe (or a latency measurement, or a misconfiguration probe) may go unreported before it is
- * forgotten: no attempt outlives the request deadline or its own timeouts.
- */
-export function probeTimeoutMs(pool: PoolConfig): number {
-  return Math.max(pool.timeoutMs || 0, pool.attemptTimeoutMs || 0, pool.ttfbTimeoutMs || 0) || 120_000
-}
 
 /** The configured limits (Infinity = none). */
 export function configuredLimits(deployment: DeploymentConfig): WindowLimits {
@@ -81,6 +69,7 @@ export function assess(
   now: number,
 ): Candidate {
   const ds = deploymentState(state, deployment.id)
+  const strategy = strategyOf(pool.strategy)
   const timeout = probeTimeoutMs(pool)
   pruneUsage(ds.usage, now)
   refreshBreaker(ds.breaker, now, timeout)
@@ -98,8 +87,8 @@ export function assess(
     ejected: !admission.admit,
     ejectedUntil: admission.admit ? now : admission.availableAt,
     readyAt: Math.max(nextTokenAt(ds.pacing, now), ds.avoidUntil, now),
-    tier: (deployment.fallback ? 1 : 0) + (pool.strategy === 'bedrock-ipr' && !isPromptRouterArn(deployment.modelId) ? 2 : 0),
-    windowed: usesWindows(pool.strategy),
+    tier: (deployment.fallback ? 1 : 0) + (strategy.tierOf?.(deployment) ?? 0),
+    windowed: strategy.usesWindows,
     limits,
     reserve,
     headroom: 1,

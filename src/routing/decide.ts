@@ -9,7 +9,7 @@
  *    When fewer than `panicThreshold` of the pool are healthy, ejected ones count as healthy (Envoy's panic mode).
  *    Within a group: the best tier (primaries, then fallbacks; prompt routers before plain models in a bedrock-ipr
  *    pool), then on a failover the deployments that failed least recently, then the pool's strategy.
- * 3. Every deployment hard-blocked: a rate-limit-aware pool with `maxQueueMs` reserves the earliest moment a
+ * 3. Every deployment hard-blocked: a pool whose strategy can queue (rate-limit-aware) with `maxQueueMs` reserves the earliest moment a
  *    deployment's window has room (if within the bound) and dispatches with `notBefore`; otherwise reject — 429 if a
  *    configured window is what is full, 503 if every deployment is misconfigured or already tried — saying which.
  *
@@ -17,11 +17,11 @@
  * persists state and decision together.
  */
 import type { PoolConfig } from '../config/types'
-import { takeProbe } from './breaker'
-import { assess, availableAt, fullLimits, probeTimeoutMs, type Candidate } from './candidates'
+import { probeTimeoutMs, takeProbe } from './breaker'
+import { assess, availableAt, fullLimits, type Candidate } from './candidates'
 import { freshLatency, measurementPending } from './latency'
 import { recordSend } from './pacing'
-import { STRATEGY_IMPLEMENTATIONS } from './strategies'
+import { strategyOf } from './strategies'
 import type { Decision, PoolState, RequestEstimate } from './types'
 import { addUsage } from './window'
 
@@ -43,7 +43,7 @@ export function decide(
   const candidates = pool.deployments.map((d) => assess(pool, d, state, req, tried, now))
   const open = candidates.filter((c) => !c.tried && c.block === null)
   if (open.length === 0) {
-    if (pool.strategy === 'rate-limit-aware' && pool.maxQueueMs > 0) {
+    if (strategyOf(pool.strategy).canQueue && pool.maxQueueMs > 0) {
       const queued = queue(pool, candidates, req, now)
       if (queued) return queued
     }
@@ -120,7 +120,7 @@ function pick(
     if (calm.length < eligible.length) why = 'least recent failure; '
     eligible = calm
   }
-  const chosen = STRATEGY_IMPLEMENTATIONS[pool.strategy](eligible, { pool, req, now, rng })
+  const chosen = strategyOf(pool.strategy).pick(eligible, { pool, req, now, rng })
   return dispatch(pool, chosen.candidate, req, now, now, `${why}${chosen.reason}${note}${tier > 0 ? '; fallback tier' : ''}`)
 }
 

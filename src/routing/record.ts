@@ -15,8 +15,7 @@
  * - Latency: successes (and timeouts, which say "at least this slow") feed the EWMA of their kind.
  */
 import type { DeploymentConfig, PoolConfig } from '../config/types'
-import { breakerSignal, isEjected, recordBreakerOutcome, refreshBreaker } from './breaker'
-import { probeTimeoutMs } from './candidates'
+import { breakerSignal, isEjected, probeTimeoutMs, recordBreakerOutcome, refreshBreaker } from './breaker'
 import { recordLatency } from './latency'
 import { recordSuccess, recordThrottle } from './pacing'
 import { settledTokens } from './quota'

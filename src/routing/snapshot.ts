@@ -1,10 +1,11 @@
 /** `snapshot`: a read-only view of each deployment for /health and stats (never changes the state). */
 import type { PoolConfig } from '../config/types'
-import { breakerAdmission, phaseAt, windowCounts } from './breaker'
-import { configuredLimits, probeTimeoutMs, usesWindows } from './candidates'
+import { breakerAdmission, phaseAt, probeTimeoutMs, windowCounts } from './breaker'
+import { configuredLimits } from './candidates'
 import { freshLatency } from './latency'
 import { measuredRate, nextTokenAt } from './pacing'
 import { createDeploymentState, upgradeDeploymentState } from './state'
+import { strategyOf } from './strategies'
 import type { DeploymentSnapshot, DeploymentState, PoolState, SoftReason, UnusableReason } from './types'
 import { fitsNow, windowTotals } from './window'
 
@@ -32,7 +33,7 @@ export function snapshot(pool: PoolConfig, state: PoolState, now: number): Deplo
 
     let reason: UnusableReason | null = null
     if (bad && (probing || now < bad.probeAt)) reason = 'misconfigured'
-    else if (usesWindows(pool.strategy) && !fitsNow(ds.usage, totals, now, 1, 0, limits)) reason = 'window-full'
+    else if (strategyOf(pool.strategy).usesWindows && !fitsNow(ds.usage, totals, now, 1, 0, limits)) reason = 'window-full'
 
     const soft: SoftReason[] = []
     const admission = breakerAdmission({ ...ds.breaker, probes }, pool.breaker, now, timeout)

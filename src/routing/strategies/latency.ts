@@ -4,11 +4,11 @@
  * measurement at a time; with probability `exploration` a random usable deployment is picked so a recovered one gets
  * traffic again.
  */
-import { probeTimeoutMs } from '../candidates'
+import { probeTimeoutMs } from '../breaker'
 import { freshLatency, measurementPending } from '../latency'
-import { formatMs, nearBest, pickByWeight, type Strategy } from './strategy'
+import { formatMs, nearBest, pickByWeight, type Strategy, type StrategyDefinition } from './strategy'
 
-export const fastest: Strategy = (candidates, { pool, req, now, rng }) => {
+const pick: Strategy = (candidates, { pool, req, now, rng }) => {
   if (pool.exploration > 0 && rng() < pool.exploration) {
     return { candidate: candidates[Math.floor(rng() * candidates.length) % candidates.length], reason: 'exploring' }
   }
@@ -25,4 +25,11 @@ export const fastest: Strategy = (candidates, { pool, req, now, rng }) => {
   const candidate = pickByWeight(nearBest(candidates, score, true, 0), rng)
   const ms = score(candidate)
   return { candidate, reason: Number.isFinite(ms) ? `fastest (${formatMs(ms)})` : 'measurement pending' }
+}
+
+export const fastest: StrategyDefinition = {
+  summary: 'the lowest recent latency (time to first byte for streams, total for Converse), re-measured, with exploration',
+  usesWindows: true,
+  canQueue: false,
+  pick,
 }

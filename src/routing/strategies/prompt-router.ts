@@ -6,11 +6,12 @@
  */
 import { windowCounts } from '../breaker'
 import { weightedIndex } from '../random'
-import { pickByWeight, type Strategy } from './strategy'
+import { isPromptRouterArn } from '../models'
+import { pickByWeight, type Strategy, type StrategyDefinition } from './strategy'
 
 const HALF_OPEN_SHARE = 0.25
 
-export const promptRouter: Strategy = (candidates, { pool, now, rng }) => {
+const pick: Strategy = (candidates, { pool, now, rng }) => {
   const health = candidates.map((c) => {
     const { successes, failures } = windowCounts(c.state.breaker, pool.breaker, now)
     const total = successes + failures
@@ -20,4 +21,16 @@ export const promptRouter: Strategy = (candidates, { pool, now, rng }) => {
   const i = weightedIndex(candidates.length, (k) => health[k], rng)
   const candidate = i >= 0 ? candidates[i] : pickByWeight(candidates, rng)
   return { candidate, reason: candidate.probe ? 'prompt router (half-open probe)' : 'prompt router by health' }
+}
+
+export const promptRouter: StrategyDefinition = {
+  summary: 'Bedrock Intelligent Prompt Router ARNs by health and weight; Bedrock picks the model',
+  usesWindows: false,
+  canQueue: false,
+  tierOf: (d) => (isPromptRouterArn(d.modelId) ? 0 : 2),
+  validate: (deployments, where) =>
+    deployments.flatMap((d, i) =>
+      isPromptRouterArn(d.modelId) ? [] : [`${where}.deployments[${i}].modelId: the bedrock-ipr strategy needs a prompt-router ARN`],
+    ),
+  pick,
 }

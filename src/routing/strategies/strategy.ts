@@ -1,5 +1,9 @@
-/** The contract of a routing strategy: choose one of the eligible candidates of the best tier. */
-import type { PoolConfig } from '../../config/types'
+/**
+ * The contract of a routing strategy. A strategy describes itself (StrategyDefinition): how it picks, whether it keeps
+ * deployments within their configured windows, whether it can queue, its own tiers and its own config checks. Adding
+ * one is its file plus a line in ./index.ts; nothing else names strategies.
+ */
+import type { DeploymentConfig, PoolConfig } from '../../config/types'
 import type { Candidate } from '../candidates'
 import { weightedIndex } from '../random'
 import type { RequestEstimate } from '../types'
@@ -18,6 +22,20 @@ export interface Pick {
 
 /** `candidates` is non-empty: every one is usable now and in the same tier. */
 export type Strategy = (candidates: readonly Candidate[], ctx: StrategyContext) => Pick
+
+export interface StrategyDefinition {
+  /** One line: how it picks (README, errors). */
+  summary: string
+  /** Keeps deployments within their configured rpm/tpm windows (the others only account usage). */
+  usesWindows: boolean
+  /** A request may wait (`maxQueueMs`) for window room when every deployment is full. */
+  canQueue: boolean
+  /** Extra tier of a deployment, after primary (0) / fallback (1): higher tiers serve only when lower ones cannot. */
+  tierOf?(deployment: DeploymentConfig): number
+  /** Problems with a pool that uses it, each a sentence naming the field (`where` is the pool's path). */
+  validate?(deployments: readonly DeploymentConfig[], where: string): string[]
+  pick: Strategy
+}
 
 /** Weighted random by deployment weight; uniform when every weight is 0. */
 export function pickByWeight(candidates: readonly Candidate[], rng: () => number): Candidate {
