@@ -149,6 +149,8 @@ export interface RunSummary {
   /** Non-served answers by how they were told: `429 ThrottlingException`, `stream exception-frame …`. */
   byError: Record<string, number>
   malformed: string[]
+  /** The first message seen per origin (what the client was told), for failure messages. */
+  samples: Record<string, string>
   /**
    * Non-served answers given while a deployment that could have served was left untried (not tried in this
    * request, and not hard down in the scenario): refusals a client trying every region would not have had.
@@ -165,7 +167,7 @@ export interface RunSummary {
  * any request in this phase of the scenario (hard down, or a storm everywhere).
  */
 export function summarise(results: RequestResult[], deployments: Record<string, string>, down: ReadonlySet<string>): RunSummary {
-  const s: RunSummary = { n: results.length, served: 0, byOrigin: {}, byError: {}, malformed: [], refusedWhileServable: 0, attemptsMean: 0, attemptsMax: 0, attemptsHistogram: {} }
+  const s: RunSummary = { n: results.length, served: 0, byOrigin: {}, byError: {}, malformed: [], samples: {}, refusedWhileServable: 0, attemptsMean: 0, attemptsMax: 0, attemptsHistogram: {} }
   const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1)
   for (const r of results) {
     s.attemptsMean += r.attempts / results.length
@@ -180,7 +182,9 @@ export function summarise(results: RequestResult[], deployments: Record<string, 
       bump(s.byOrigin, 'malformed')
       s.malformed.push(o.detail)
     } else {
-      bump(s.byOrigin, errorOrigin(o.message))
+      const origin = errorOrigin(o.message)
+      bump(s.byOrigin, origin)
+      s.samples[origin] ??= o.message
       bump(s.byError, o.via === 'http' ? `${o.status} ${o.errorType}` : `${o.via} ${o.errorType}`)
     }
     const untriedServable = Object.entries(deployments).some(([id, region]) => !r.tried.includes(id) && !down.has(region))
@@ -207,7 +211,10 @@ export function describeRun(label: string, s: RunSummary): string {
     (s.n - s.served ? ` [by origin: ${origins}] [as: ${errors || '-'}]` : '') +
     `; refused while a region could serve: ${s.refusedWhileServable}` +
     `; attempts/request mean ${s.attemptsMean.toFixed(2)} max ${s.attemptsMax} (${hist})` +
-    (s.malformed.length ? `; malformed e.g. ${s.malformed.slice(0, 3).join(' | ')}` : '')
+    (s.malformed.length ? `; malformed e.g. ${s.malformed.slice(0, 3).join(' | ')}` : '') +
+    Object.entries(s.samples)
+      .map(([origin, message]) => `\n      e.g. ${origin}: ${JSON.stringify(message.slice(0, 300))}`)
+      .join('')
   )
 }
 
