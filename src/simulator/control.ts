@@ -28,9 +28,17 @@ export async function handleControl(state: SimState, req: Request, url: URL, reg
         return json({ id: state.addRule(body as never) })
       }
       case 'DELETE /__sim/rules':
-      case 'POST /__sim/reset':
         state.reset()
         return json({ ok: true })
+      case 'POST /__sim/reset': {
+        // An optional {"seed": n} restarts the random faults from that seed instead of the constructor's.
+        const body = (await readJson(req)) as { seed?: unknown }
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) return bad('reset body must be a JSON object')
+        const extra = Object.keys(body).filter((k) => k !== 'seed')
+        if (extra.length) return bad(`unknown reset key: ${extra[0]}`)
+        state.reset(body.seed as number | undefined)
+        return json({ ok: true, seed: state.config.seed ?? null })
+      }
       case 'GET /__sim/quota':
         return json({ quotas: state.quotas.list() })
       case 'POST /__sim/quota':

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createSimulator, type Simulator } from './handler'
-import { NOVA, bearer, decodeFrames, errorTypeOf, readAll, userBody } from './test-helpers'
+import { BASE, NOVA, bearer, decodeFrames, errorTypeOf, readAll, userBody } from './test-helpers'
 
 const conv = (sim: Simulator, region = 'us-east-1', modelId = NOVA, init?: { signal?: AbortSignal }) => {
   const req = bearer(modelId)
@@ -201,5 +201,141 @@ describe('rule validation', () => {
     [{ fault: 'stall', ms: -1 }, /ms is invalid/],
   ])('rejects %j', (rule, message) => {
     expect(() => createSimulator().addRule(rule as never)).toThrow(message)
+  })
+})
+
+describe('fault rules: probability (seeded random faults)', () => {
+  /** Statuses of `n` sequential Converse requests. */
+  async function statuses(sim: Simulator, n: number, region = 'us-east-1'): Promise<number[]> {
+    const out: number[] = []
+    for (let i = 0; i < n; i++) {
+      const res = await conv(sim, region)
+      await res.arrayBuffer()
+      out.push(res.status)
+    }
+    return out
+  }
+  const control = (sim: Simulator, path: string, body?: unknown) =>
+    sim.fetch(new Request(`${BASE}${path}`, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) }), 'us-east-1')
+
+  it('probability 0.2 strikes about 20 % of 2,000 requests, the rest are served', async () => {
+    const sim = createSimulator({ seed: 12345, rules: [{ fault: 'throttle', probability: 0.2 }] })
+    const s = await statuses(sim, 2000)
+    const struck = s.filter((x) => x === 429).length
+    // Binomial(2000, 0.2): mean 400, sd √(2000·0.2·0.8) ≈ 17.9. ±4σ ([328, 472]) holds for a fair coin with
+    // probability 1 − 6e-5; a biased or broken draw (e.g. every request, or none) lands far outside.
+    expect(struck).toBeGreaterThanOrEqual(328)
+    expect(struck).toBeLessThanOrEqual(472)
+    expect(s.filter((x) => x === 200).length).toBe(2000 - struck)
+    expect(sim.rules()[0]).toMatchObject({ hits: struck, remaining: null })
+    expect(sim.stats()['us-east-1'][NOVA]).toMatchObject({ accepted: 2000 - struck, rejected: struck })
+  })
+
+  it('the same seed gives the same sequence; another seed a different one', async () => {
+    const run = async (seed: number) => statuses(createSimulator({ seed, rules: [{ fault: 'throttle', probability: 0.3 }] }), 200)
+    const a = await run(7)
+    expect(await run(7)).toEqual(a)
+    expect(await run(8)).not.toEqual(a)
+  })
+
+  it('reset restarts the sequence from the constructor seed, or from the seed it is given', async () => {
+    const rule = { fault: 'throttle', probability: 0.5 } as const
+    const sim = createSimulator({ seed: 99 })
+    sim.addRule(rule)
+    const first = await statuses(sim, 100)
+    sim.reset()
+    sim.addRule(rule)
+    expect(await statuses(sim, 100)).toEqual(first)
+
+    // Over HTTP: POST /__sim/reset {seed} and POST /__sim/config {seed}.
+    const reset = await control(sim, '/__sim/reset', { seed: 5 })
+    expect(await reset.json()).toEqual({ ok: true, seed: 5 })
+    sim.addRule(rule)
+    const five = await statuses(sim, 100)
+    expect(five).not.toEqual(first)
+    expect(await (await control(sim, '/__sim/config', { seed: 5 })).json()).toMatchObject({ seed: 5 })
+    expect(await statuses(sim, 100)).toEqual(five) // setting the seed restarts its sequence
+    expect(await (await control(sim, '/__sim/reset', {})).json()).toEqual({ ok: true, seed: 99 })
+  })
+
+  it('`times` counts only strikes: a request the rule lets through does not use it up', async () => {
+    const sim = createSimulator({ seed: 3, rules: [{ fault: 'throttle', probability: 0.25, times: 5 }] })
+    const s: number[] = []
+    for (let i = 0; i < 1000 && sim.rules().length > 0; i++) {
+      const struckBefore = s.filter((x) => x === 429).length
+      s.push(...(await statuses(sim, 1)))
+      const struck = s.filter((x) => x === 429).length
+      if (sim.rules().length) expect(sim.rules()[0]).toMatchObject({ remaining: 5 - struck, hits: struck })
+      expect(struck - struckBefore).toBeLessThanOrEqual(1)
+    }
+    expect(sim.rules()).toEqual([]) // used up (P(fewer than 5 strikes in 1,000 draws at 0.25) is nil)
+    expect(s.filter((x) => x === 429)).toHaveLength(5)
+    expect(s.length).toBeGreaterThan(5) // some requests passed without striking, before the fifth strike
+    expect(s.at(-1)).toBe(429)
+    expect((await statuses(sim, 20)).every((x) => x === 200)).toBe(true)
+  })
+
+  it('a request the rule does not strike goes on to later rules', async () => {
+    const sim = createSimulator({
+      seed: 11,
+      rules: [
+        { fault: 'throttle', probability: 0.5 },
+        { fault: 'error', status: 503, errorType: 'ServiceUnavailableException' },
+      ],
+    })
+    const s = await statuses(sim, 200)
+    expect(new Set(s)).toEqual(new Set([429, 503]))
+    expect(sim.rules().map((r) => r.hits)).toEqual([s.filter((x) => x === 429).length, s.filter((x) => x === 503).length])
+  })
+
+  it('only rules with a probability below 1 draw: a certain rule elsewhere does not shift the sequence', async () => {
+    const random = { fault: 'throttle', region: 'us-east-1', probability: 0.4 } as const
+    const a = createSimulator({ seed: 21, rules: [random] })
+    const b = createSimulator({ seed: 21, rules: [{ fault: 'error', region: 'us-west-2', status: 500, errorType: 'InternalServerException', probability: 1 }, random] })
+    const sa: number[] = []
+    const sb: number[] = []
+    for (let i = 0; i < 100; i++) {
+      sa.push(...(await statuses(a, 1)))
+      sb.push(...(await statuses(b, 1)))
+      expect(await statuses(b, 1, 'us-west-2')).toEqual([500])
+    }
+    expect(sb).toEqual(sa)
+  })
+
+  it('a slow but successful region: stall with ms and a probability holds some requests, then answers them', async () => {
+    const sim = createSimulator({ seed: 4, rules: [{ fault: 'stall', ms: 80, probability: 0.5 }] })
+    const times: number[] = []
+    for (let i = 0; i < 20; i++) {
+      const t0 = Date.now()
+      const res = await conv(sim)
+      expect(res.status).toBe(200)
+      expect(((await res.json()) as any).output.message.content[0].text).toMatch(/^Hello from us-east-1/)
+      times.push(Date.now() - t0)
+    }
+    const slow = times.filter((t) => t >= 75).length
+    expect(slow).toBe(sim.rules()[0].hits)
+    expect(slow).toBeGreaterThan(0)
+    expect(slow).toBeLessThan(20)
+  })
+
+  it.each([0, -0.1, 1.5, '0.5', null, Number.NaN])('rejects probability %j with a clear error', (probability) => {
+    expect(() => createSimulator().addRule({ fault: 'throttle', probability } as never)).toThrow(/rule.probability must be a number with 0 < probability <= 1/)
+  })
+
+  it('rejects a bad seed in config and reset, over HTTP with a 400', async () => {
+    const sim = createSimulator()
+    for (const [path, body] of [
+      ['/__sim/config', { seed: -1 }],
+      ['/__sim/config', { seed: 1.5 }],
+      ['/__sim/reset', { seed: 'x' }],
+      ['/__sim/reset', { seed: 2 ** 32 }],
+    ] as const) {
+      const res = await control(sim, path, body)
+      expect(res.status).toBe(400)
+      expect(((await res.json()) as { error: string }).error).toMatch(/config.seed must be an integer from 0 to 4294967295/)
+    }
+    const res = await control(sim, '/__sim/reset', { sede: 1 })
+    expect(res.status).toBe(400)
+    expect(await res.json()).toEqual({ error: 'unknown reset key: sede' })
   })
 })

@@ -1,4 +1,8 @@
-/** Fault rules: validation, storage and per-request selection (first matching rule wins, `times` counts down). */
+/**
+ * Fault rules: validation, storage and per-request selection. The first matching rule that strikes wins: a rule
+ * with a `probability` strikes a matching request only when a draw from the seeded RNG says so, and otherwise lets
+ * it through to later rules; only strikes count down `times` and `hits`.
+ */
 import { selects } from './selector'
 import type { FaultKind, FaultRule, Operation, StoredRule } from './types'
 
@@ -38,6 +42,10 @@ export function validateRule(input: unknown): FaultRule {
   if (input.times === 0) throw new RuleError('rule.times must be at least 1')
   for (const k of ['retryAfterSeconds', 'ms', 'firstFrameMs', 'frameDelayMs']) check(input, k, 'ms')
   check(input, 'partialBytes', 'count')
+  const p = input.probability
+  if (p !== undefined && !(typeof p === 'number' && p > 0 && p <= 1)) {
+    throw new RuleError(`rule.probability must be a number with 0 < probability <= 1, got ${JSON.stringify(p)}`)
+  }
   switch (input.fault) {
     case 'error':
       check(input, 'status', 'status', true)
@@ -54,6 +62,9 @@ export function validateRule(input: unknown): FaultRule {
 export class FaultRules {
   private rules: StoredRule[] = []
   private nextId = 1
+
+  /** `random` is drawn once per matching rule with a probability below 1, never otherwise. */
+  constructor(private readonly random: () => number) {}
 
   add(input: unknown): string {
     const rule = validateRule(input)
@@ -77,10 +88,16 @@ export class FaultRules {
     return this.rules.map((r) => ({ ...r }))
   }
 
-  /** The first rule matching this request (stream-only faults need converse-stream); uses up one of its `times`. */
+  /**
+   * The first rule matching this request (stream-only faults need converse-stream) that strikes it; uses up one
+   * of its `times`.
+   */
   take(region: string, modelId: string, operation: Operation): StoredRule | undefined {
     const rule = this.rules.find(
-      (r) => selects(r, region, modelId, operation) && (operation === 'converse-stream' || !STREAM_ONLY.has(r.fault)),
+      (r) =>
+        selects(r, region, modelId, operation) &&
+        (operation === 'converse-stream' || !STREAM_ONLY.has(r.fault)) &&
+        (r.probability === undefined || r.probability >= 1 || this.random() < r.probability),
     )
     if (!rule) return undefined
     rule.hits++

@@ -18,10 +18,13 @@
  *   GET    /__sim/rules                  {rules: [{...rule, id, remaining, hits}]}
  *   DELETE /__sim/rules/{id}             {removed}
  *   DELETE /__sim/rules  (= POST /__sim/reset)   clear rules, quotas, stats, records, clock offset;
- *                                        restore the config/rules/quotas given at construction
+ *                                        restore the config/rules/quotas given at construction and restart
+ *                                        the random faults from the construction seed
+ *   POST   /__sim/reset  {seed?}         the same; with `seed`, restart from that seed  → {ok, seed}
  *   POST   /__sim/quota                  QuotaRule → {id}   (same region+modelId replaces)   GET → {quotas}
  *   POST   /__sim/config                 partial {responseChars, frameDelayMs, chunkSizes, unknownModels,
- *                                        defaultMaxTokens} (null resets a field) → config    GET → config
+ *                                        defaultMaxTokens, seed} (null resets a field; setting `seed` restarts
+ *                                        the random sequence) → config    GET → config
  *   GET    /__sim/stats                  {region: {modelId: {accepted, rejected, errors{type:n}, streamsCut,
  *                                        streamExceptions, inputTokens, outputTokens, windowRequests, windowTokens}}}
  *   GET    /__sim/requests?region=&modelId=&limit=   {requests: [{time, requestId, region, method, path, modelId,
@@ -29,7 +32,9 @@
  *   POST   /__sim/clock                  {advanceMs} → {now}   (moves quota windows forward)
  *
  * FaultRule JSON: common {id?, region?, modelId? (exact, or prefix ending in *), operation? ("converse" |
- * "converse-stream"), times? (next N matching requests; unset = always)} plus one of
+ * "converse-stream"), times? (next N struck requests; unset = always), probability? (0 < p <= 1, default 1:
+ * strike each matching request with this probability, drawn from the seeded RNG; one not struck goes on to
+ * later rules and normal handling)} plus one of
  *   {fault:"throttle", message?, retryAfterSeconds?}                 429 ThrottlingException
  *   {fault:"error", status, errorType, message?, retryAfterSeconds?} e.g. 503 ServiceUnavailableException
  *   {fault:"stall", ms?}              hold before the headers, then answer; no ms = until the client aborts
@@ -37,7 +42,8 @@
  *   {fault:"cut", afterFrames, partialBytes?}                       stream only: break the connection
  *   {fault:"exception", afterFrames, exceptionType?, message?}      stream only: exception frame, then end
  *   {fault:"delay", firstFrameMs?, frameDelayMs?}                   stream only
- * The first matching rule (in insertion order) applies; stream-only rules never match Converse.
+ * The first matching rule (in insertion order) that strikes applies; stream-only rules never match Converse.
+ * A slow but successful region: {fault:"stall", ms} (Converse and streams) or {fault:"delay", firstFrameMs}.
  * QuotaRule JSON: {id?, region?, modelId?, rpm?, tpm?, burndown? (default 1), defaultMaxTokens?}; a sliding 60 s
  * window per region+model; reserve input + maxTokens (or defaultMaxTokens, default 4096) at the start, settle to
  * input + output × burndown at the end; over the limit → 429 ThrottlingException.
@@ -58,8 +64,8 @@ export interface Simulator {
   rules(): StoredRule[]
   setQuota(quota: QuotaRule): string
   configure(patch: SimConfig): SimConfig
-  /** Same as `DELETE /__sim/rules`. */
-  reset(): void
+  /** Same as `DELETE /__sim/rules`; with `seed`, the random faults restart from it (as `POST /__sim/reset {seed}`). */
+  reset(seed?: number): void
   stats(): SimStats
   /** Recent requests, oldest first. `record.authorization` holds the raw header (non-enumerable). */
   requests(filter?: RequestFilter): RecordedRequest[]
@@ -83,7 +89,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     rules: () => state.rules(),
     setQuota: (q) => state.setQuota(q),
     configure: (patch) => state.configure(patch),
-    reset: () => state.reset(),
+    reset: (seed) => state.reset(seed),
     stats: () => state.stats(),
     requests: (filter) => state.requests(filter),
     advanceClock: (ms) => state.advanceClock(ms),

@@ -2,6 +2,7 @@
 import { DEMO_API_KEYS, DEMO_CREDENTIALS } from './demo-credentials'
 import { FaultRules } from './faults'
 import { QuotaTracker, validateQuota } from './quota'
+import { DEFAULT_SEED, mulberry32 } from './random'
 import { Recorder, type RequestFilter } from './recorder'
 import type { Credential, FaultRule, QuotaRule, RecordedRequest, SimConfig, SimStats, SimulatorOptions, StoredRule } from './types'
 
@@ -9,7 +10,7 @@ const DEFAULT_MAX_TOKENS = 4096
 
 export class ConfigError extends Error {}
 
-const CONFIG_KEYS = ['responseChars', 'frameDelayMs', 'chunkSizes', 'unknownModels', 'defaultMaxTokens'] as const
+const CONFIG_KEYS = ['responseChars', 'frameDelayMs', 'chunkSizes', 'unknownModels', 'defaultMaxTokens', 'seed'] as const
 
 /** Validates a partial config; `null` values reset a field to its default. */
 export function validateConfig(input: unknown): Partial<Record<keyof SimConfig, unknown>> {
@@ -23,6 +24,10 @@ export function validateConfig(input: unknown): Partial<Record<keyof SimConfig, 
   num('responseChars', 0)
   num('frameDelayMs', 0)
   num('defaultMaxTokens', 1)
+  const seed = c.seed
+  if (seed !== undefined && seed !== null && !(Number.isInteger(seed) && (seed as number) >= 0 && (seed as number) <= 0xffffffff)) {
+    throw new ConfigError(`config.seed must be an integer from 0 to 4294967295, got ${JSON.stringify(seed)}`)
+  }
   const sizes = c.chunkSizes
   if (sizes !== undefined && sizes !== null && (!Array.isArray(sizes) || sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1))) {
     throw new ConfigError('config.chunkSizes must be a non-empty array of positive integers')
@@ -40,7 +45,9 @@ export class SimState {
   readonly apiKeys: ReadonlySet<string>
   readonly requireAuth: boolean
   readonly signingClock: () => number
-  readonly faults = new FaultRules()
+  /** Behind rules with a `probability`; re-created from `config.seed` whenever the seed is set or reset. */
+  private random: () => number = mulberry32(DEFAULT_SEED)
+  readonly faults = new FaultRules(() => this.random())
   readonly quotas: QuotaTracker
   readonly recorder: Recorder
   private readonly closers = new Set<() => void>()
@@ -55,6 +62,7 @@ export class SimState {
     this.requireAuth = options.requireAuth ?? true
     this.signingClock = options.signingClock ?? Date.now
     this.config = this.initialConfig()
+    this.reseed()
     this.quotas = new QuotaTracker(() => this.now(), () => this.config.defaultMaxTokens ?? DEFAULT_MAX_TOKENS)
     this.recorder = new Recorder(options.maxRecords ?? 100, (r, m) => this.quotas.window(r, m))
     this.installInitialRules()
@@ -68,7 +76,12 @@ export class SimState {
       chunkSizes: o.chunkSizes,
       unknownModels: o.unknownModels,
       defaultMaxTokens: o.defaultMaxTokens,
+      seed: o.seed,
     }
+  }
+
+  private reseed(): void {
+    this.random = mulberry32(this.config.seed ?? DEFAULT_SEED)
   }
 
   private installInitialRules(): void {
@@ -110,16 +123,22 @@ export class SimState {
     const next: Record<string, unknown> = { ...this.config }
     for (const [k, v] of Object.entries(valid)) next[k] = v === null ? undefined : v
     this.config = next as SimConfig
+    if ('seed' in valid) this.reseed() // setting a seed (even the same one) restarts its sequence
     return { ...this.config }
   }
 
-  /** Clears rules, quotas, stats, records and the clock offset; restores the constructor's config, rules and quotas. */
-  reset(): void {
+  /**
+   * Clears rules, quotas, stats, records and the clock offset; restores the constructor's config, rules and quotas,
+   * and restarts the random sequence from the constructor's seed, or from `seed` when given.
+   */
+  reset(seed?: number): void {
     this.faults.clear()
     this.quotas.clear()
     this.recorder.clear()
     this.clockOffset = 0
     this.config = this.initialConfig()
+    if (seed !== undefined) this.config.seed = validateConfig({ seed }).seed as number
+    this.reseed()
     this.installInitialRules()
   }
 

@@ -13,8 +13,13 @@ export interface Selector {
 interface RuleBase extends Selector {
   /** Assigned by the simulator when absent. */
   id?: string
-  /** Apply to the next N matching requests only; unset = every matching request. */
+  /** Apply to the next N matching requests only; unset = every matching request. Only strikes use these up. */
   times?: number
+  /**
+   * 0 < p ≤ 1, default 1: the rule strikes each matching request with this probability (seeded RNG, see
+   * `SimConfig.seed`). A request it does not strike goes on to later rules and normal handling.
+   */
+  probability?: number
 }
 
 /** 429 ThrottlingException before any response byte. */
@@ -101,6 +106,11 @@ export interface SimConfig {
   unknownModels?: Array<string | { region?: string; modelId: string }>
   /** Output cap reserved for quota when the request sets no maxTokens. Default 4096. */
   defaultMaxTokens?: number
+  /**
+   * Seed of the RNG behind rules with a `probability` (an unsigned 32-bit integer). Setting it restarts the
+   * sequence; reset restores the constructor's seed (default 1) and restarts it too.
+   */
+  seed?: number
 }
 
 export interface SimulatorOptions extends SimConfig {
