@@ -105,9 +105,10 @@ export async function readOutcome(res: Response, format: Format): Promise<Outcom
  * Relayed upstream errors carry the simulator's message, which the noise rules set to start with UPSTREAM_TAG.
  */
 export const ROUTER_MADE: ReadonlyArray<[string, RegExp]> = [
-  ['window-full', /every deployment's window is full/],
-  ['queue-deadline', /wait for capacity is longer than this request's deadline/],
-  ['all-throttled', /^Every deployment of pool \S+ is throttled/],
+  ['window-full', /every deployment is at its configured limit|exceeds the configured limits of every deployment/],
+  ['queue-deadline', /wait for configured capacity is longer than this request's deadline/],
+  // Every attempt this request made failed upstream: the router relays that, it did not refuse.
+  ['exhausted', /^Throttled upstream on every attempt|NO_MODELS_AVAILABLE: pool \S+: every attempt failed upstream/],
   ['no-models', /NO_MODELS_AVAILABLE/],
 ]
 export const UPSTREAM_TAG = 'noise-sim:'
