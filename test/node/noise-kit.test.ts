@@ -65,10 +65,12 @@ describe('readOutcome: served, a well-formed error, or malformed', () => {
 
 describe('errorOrigin: router-made refusals vs relayed upstream errors', () => {
   it.each([
-    ["Too many requests: every deployment's window is full (use1: paused). Tried: use1=throttled:ThrottlingException.", 'window-full'],
-    ["Too many requests: the wait for capacity is longer than this request's deadline (queue).", 'queue-deadline'],
-    ['Every deployment of pool p is throttled (use1=throttled:ThrottlingException).', 'all-throttled'],
-    ['NO_MODELS_AVAILABLE: no deployment of pool p could serve the request (none usable).', 'no-models'],
+    ['Too many requests: every deployment is at its configured limit: use1: rpm 10 window full for 2.3 s.', 'window-full'],
+    ['Too many requests: the request exceeds the configured limits of every deployment: use1: the request exceeds its tpm 100.', 'window-full'],
+    ["Too many requests: the wait for configured capacity is longer than this request's deadline (queued 900 ms for window room).", 'queue-deadline'],
+    ['Throttled upstream on every attempt of pool p, 3 attempts: use1=throttled:ThrottlingException.', 'exhausted'],
+    ['NO_MODELS_AVAILABLE: pool p: every attempt failed upstream, 3 attempts: use1=unavailable:ServiceUnavailableException.', 'exhausted'],
+    ['NO_MODELS_AVAILABLE: no deployment can take the request: use1: misconfigured (AccessDeniedException), next probe in 8.0 s.', 'no-models'],
     ['noise-sim: random throttle', 'upstream'],
     ['Too many requests, please wait before trying again.', 'other'],
   ])('%s → %s', (message, origin) => expect(errorOrigin(message)).toBe(origin))
