@@ -83,7 +83,7 @@ it('reads the headers of a relayed client error (fail-fast) and its JSON body', 
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
         body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'Hello' }] }] }),
       })
-      return { status: res.status, failFast: res.headers.get('x-router-fail-fast'), errorType: res.headers.get('x-amzn-errortype'), contentType: res.headers.get('content-type'), body: await res.json() }
+      return { status: res.status, failFast: res.headers.get('x-router-fail-fast'), errorType: res.headers.get('x-amzn-errortype'), contentType: res.headers.get('content-type'), body: (await res.json()) as { message: string } }
     },
     { url: h!.router.url, key: CLIENT_KEY },
   )
