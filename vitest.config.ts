@@ -20,7 +20,8 @@ export default defineConfig({
         test: {
           name: 'workerd',
           include: ['src/**/*.test.ts', 'test/worker/**/*.test.ts'],
-          exclude: ['src/simulator/**', 'src/adapter/node/**'],
+          // The simulator's own tests run in Node (the node project below): it is not part of the worker.
+          exclude: ['src/simulator/**'],
           globalSetup: ['./test/setup/simulator.global.ts'],
         },
       },

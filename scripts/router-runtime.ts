@@ -34,6 +34,25 @@ export function workerBundle(): Promise<string> {
   return bundle
 }
 
+/**
+ * `request.cf` for local runs. Without a `cf` option Miniflare downloads a sample object from
+ * workers.cloudflare.com at every start (and prints a stack trace when offline); the router reads nothing from
+ * it, so a fixed local object keeps `npm start`, the tests and the benchmarks off the network.
+ */
+export const LOCAL_CF = {
+  colo: 'LOCAL',
+  country: 'XX',
+  continent: 'XX',
+  city: 'localhost',
+  timezone: 'UTC',
+  asn: 0,
+  asOrganization: 'loopback',
+  httpProtocol: 'HTTP/1.1',
+  clientTcpRtt: 0,
+  tlsVersion: '',
+  tlsCipher: '',
+} as const
+
 export interface RouterProcess {
   url: string
   miniflare: Miniflare
@@ -83,6 +102,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
     workers,
     host: opts.host ?? '127.0.0.1',
     port: opts.port ?? 0,
+    cf: LOCAL_CF,
     log: opts.log ? new Log(LogLevel.INFO) : undefined,
     // Without `log`, the worker's own log lines are drained silently (tests, benchmarks).
     handleRuntimeStdio: opts.log

@@ -1,6 +1,6 @@
 /**
- * The router as a Hono app, independent of the runtime. An adapter (Cloudflare Workers, Deno, Node for
- * demo/tests) creates it with the state store its platform offers.
+ * The router as a Hono app, independent of the runtime. An adapter (Cloudflare Workers, Deno) creates it
+ * with the state store its platform offers.
  */
 import { Hono } from 'hono'
 import { bedrockError } from './bedrock/errors'
@@ -9,6 +9,7 @@ import { clientAuth } from './routes/auth'
 import { bedrockRoutes } from './routes/bedrock'
 import { corsForBrowsers } from './routes/cors'
 import { healthRoutes } from './routes/health'
+import { drainUnreadBody } from './routes/request-body'
 import type { StateStore } from './state/types'
 
 export interface AppOptions {
@@ -20,6 +21,8 @@ export type AppEnv = { Bindings: RouterEnv; Variables: { store: StateStore; clie
 
 export function createApp(options: AppOptions) {
   const app = new Hono<AppEnv>()
+  // Outermost, so it also runs after CORS, auth and not-found answers: keeps keep-alive connections usable.
+  app.use('*', drainUnreadBody)
   app.use('*', async (c, next) => {
     c.set('store', options.stateStore(c.env ?? {}))
     await next()

@@ -11,9 +11,8 @@ import { loadConfig, resolvePool } from '../config/load'
 import { ConfigError } from '../config/schema'
 import { dispatch } from '../router/dispatch'
 import { estimateRequest } from '../routing/estimate'
+import { closingConnection, MAX_BODY_BYTES } from './request-body'
 
-/** Bedrock's own request size limits are far below this; it only guards the isolate's memory. */
-const MAX_BODY_BYTES = 25 * 1024 * 1024
 
 export const bedrockRoutes = new Hono<AppEnv>()
 
@@ -33,9 +32,10 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
   if (!pool) return notFoundError(`Model ${JSON.stringify(modelId)} is not served by this router: use a pool name or a model ID of a configured pool.`)
 
   const length = Number(c.req.header('content-length') ?? 0)
-  if (length > MAX_BODY_BYTES) return validationError(`Request body is larger than ${MAX_BODY_BYTES} bytes.`)
+  // Too large: the rest of the body stays unread, so this connection cannot carry another request.
+  if (length > MAX_BODY_BYTES) return closingConnection(validationError(`Request body is larger than ${MAX_BODY_BYTES} bytes.`))
   const bodyText = await readBounded(c.req.raw, MAX_BODY_BYTES)
-  if (bodyText === undefined) return validationError(`Request body is larger than ${MAX_BODY_BYTES} bytes.`)
+  if (bodyText === undefined) return closingConnection(validationError(`Request body is larger than ${MAX_BODY_BYTES} bytes.`))
   let body: unknown
   try {
     body = JSON.parse(bodyText)

@@ -23,6 +23,7 @@ describe('CORS', () => {
     const unauthorised = await app.request('/model/p/converse', { method: 'POST', headers: { origin: 'https://app.example.com' }, body: '{}' }, { ROUTER_API_KEYS: 'k', ROUTER_CONFIG: config, ROUTER_CORS_ORIGINS: 'https://app.example.com' })
     expect(unauthorised.status).toBe(401)
     expect(unauthorised.headers.get('access-control-allow-origin')).toBe('https://app.example.com')
-    expect(unauthorised.headers.get('access-control-expose-headers')).toMatch(/x-router-deployment/)
+    const exposed = unauthorised.headers.get('access-control-expose-headers')!.split(',').map((h) => h.trim())
+    expect(exposed).toEqual(expect.arrayContaining(['x-router-deployment', 'x-router-queued-ms', 'x-router-fail-fast', 'x-router-overhead-ms', 'retry-after']))
   })
 })

@@ -7,6 +7,7 @@ import { cors } from 'hono/cors'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app'
 
+/** Every header the router adds (src/router/trace.ts, dispatch.ts) plus Bedrock's own: keep in step with trace.ts. */
 const EXPOSED = [
   'x-amzn-requestid',
   'x-amzn-errortype',
@@ -21,6 +22,8 @@ const EXPOSED = [
   'x-router-failovers',
   'x-router-invoked-model',
   'x-router-overhead-ms',
+  'x-router-queued-ms',
+  'x-router-fail-fast',
 ]
 
 let cached: { source: string; middleware: ReturnType<typeof cors> } | undefined

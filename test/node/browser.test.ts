@@ -1,42 +1,44 @@
 /**
- * A real browser (Debian's Chromium, headless) on another origin streams SSE from the router with fetch:
- * CORS preflight, bearer key, the router's trace headers, and Bedrock's events as SSE.
+ * A real browser (headless Chromium: the system's, or the one shipped in the @sparticuz/chromium npm package;
+ * see chromium.ts) on another origin streams SSE from the router with fetch: CORS preflight, bearer key, the
+ * router's trace headers, and Bedrock's events as SSE.
  */
-import { existsSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { launchChromium } from './chromium'
 import { CLIENT_KEY, startHarness, type Harness } from './harness'
 
-const CHROMIUM = '/usr/bin/chromium'
-let h: Harness
-let page: Server
+let h: Harness | undefined
+let page: Server | undefined
 let origin: string
-let browser: Browser
+let browser: Browser | undefined
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error('Chromium is missing: apt-get install chromium (the CI script installs it)')
-  page = createServer((_req, res) => res.end('<!doctype html><title>app</title>'))
-  await new Promise<void>((resolve) => page.listen(0, '127.0.0.1', resolve))
-  origin = `http://127.0.0.1:${(page.address() as AddressInfo).port}`
+  // The browser first: without one the test fails here, at once, with the reason (and starts nothing).
+  const launched = await launchChromium()
+  browser = launched.browser
+  console.log(`browser test: ${launched.choice.source} (${launched.choice.executablePath}), Chromium ${browser.version()}`)
+  const server = createServer((_req, res) => res.end('<!doctype html><title>app</title>'))
+  page = server
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   h = await startHarness(
     (e) => ({ pools: { chat: { deployments: [{ id: 'usw2', modelId: 'us.amazon.nova-lite-v1:0', region: 'us-west-2', endpoint: e['us-west-2'] }] } } }),
     { ROUTER_CORS_ORIGINS: origin },
   )
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  })
 })
 afterAll(async () => {
   await browser?.close()
   await h?.close()
-  await new Promise((resolve) => page?.close(resolve))
+  // Only wait for a server that was started: close() on nothing never calls back.
+  const server = page
+  if (server) await new Promise((resolve) => server.close(resolve))
 })
 
 it('streams SSE into a page on another origin', async () => {
-  const tab = await browser.newPage()
+  const tab = await browser!.newPage()
   await tab.goto(origin)
   const result = await tab.evaluate(
     async ({ url, key }) => {
@@ -60,7 +62,7 @@ it('streams SSE into a page on another origin', async () => {
         .map((block) => ({ event: /^event: (.*)$/m.exec(block)?.[1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]) }))
       return { status: res.status, deployment: res.headers.get('x-router-deployment'), chunks, events }
     },
-    { url: h.router.url, key: CLIENT_KEY },
+    { url: h!.router.url, key: CLIENT_KEY },
   )
   expect(result.status).toBe(200)
   expect(result.deployment).toBe('usw2') // readable: the router exposes its trace headers to the page
@@ -70,8 +72,27 @@ it('streams SSE into a page on another origin', async () => {
   expect(answer).toMatch(/^Hello from us-west-2/)
 })
 
+it('reads the headers of a relayed client error (fail-fast) and its JSON body', async () => {
+  await h!.control('/__sim/rules', { region: 'us-west-2', fault: 'error', status: 400, errorType: 'ValidationException', message: 'bad field', times: 1 })
+  const tab = await browser!.newPage()
+  await tab.goto(origin)
+  const result = await tab.evaluate(
+    async ({ url, key }) => {
+      const res = await fetch(`${url}/model/chat/converse`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'Hello' }] }] }),
+      })
+      return { status: res.status, failFast: res.headers.get('x-router-fail-fast'), errorType: res.headers.get('x-amzn-errortype'), contentType: res.headers.get('content-type'), body: (await res.json()) as { message: string } }
+    },
+    { url: h!.router.url, key: CLIENT_KEY },
+  )
+  expect(result).toMatchObject({ status: 400, failFast: 'true', errorType: 'ValidationException', contentType: 'application/json' })
+  expect(result.body.message).toBe('bad field')
+})
+
 it('a page on an origin that is not allowed cannot read the answer', async () => {
-  const tab = await browser.newPage()
+  const tab = await browser!.newPage()
   await tab.goto('about:blank')
   const outcome = await tab.evaluate(async ({ url, key }) => {
     try {
@@ -80,6 +101,6 @@ it('a page on an origin that is not allowed cannot read the answer', async () =>
     } catch (e) {
       return String(e)
     }
-  }, { url: h.router.url, key: CLIENT_KEY })
+  }, { url: h!.router.url, key: CLIENT_KEY })
   expect(outcome).toMatch(/TypeError|Failed to fetch/)
 })

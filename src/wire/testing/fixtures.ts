@@ -1,18 +1,18 @@
 /// <reference types="vite/client" />
 /**
- * Test-only: the captured Bedrock event streams of /work/shared/fixtures/bedrock-eventstream, loaded with Vite
- * raw imports (workerd tests cannot read the disk), with their expected frame-by-frame decodings.
+ * Test-only: the captured Bedrock event streams in test/fixtures/bedrock-eventstream (see its README), loaded
+ * with Vite raw imports (workerd tests cannot read the disk), with their expected frame-by-frame decodings.
  */
-import envoyTextB64 from '../../../../shared/fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-text-old.b64?raw'
-import envoyTextJsonl from '../../../../shared/fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-text-old.decoded.jsonl?raw'
-import envoyToolB64 from '../../../../shared/fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-tooluse.b64?raw'
-import envoyToolJsonl from '../../../../shared/fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-tooluse.decoded.jsonl?raw'
-import kongJsonl from '../../../../shared/fixtures/bedrock-eventstream/kong-lua-resty-aws-converse-stream.decoded.jsonl?raw'
-import kongHex from '../../../../shared/fixtures/bedrock-eventstream/kong-lua-resty-aws-converse-stream.hex?raw'
-import vercelLiveB64 from '../../../../shared/fixtures/bedrock-eventstream/vercel-issue-18994-live-sonnet-4-6.b64?raw'
-import vercelLiveJsonl from '../../../../shared/fixtures/bedrock-eventstream/vercel-issue-18994-live-sonnet-4-6.decoded.jsonl?raw'
-import vercelExcB64 from '../../../../shared/fixtures/bedrock-eventstream/vercel-model-stream-error-exception.b64?raw'
-import vercelExcJsonl from '../../../../shared/fixtures/bedrock-eventstream/vercel-model-stream-error-exception.decoded.jsonl?raw'
+import envoyTextB64 from '../../../test/fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-text-old.b64?raw'
+import envoyTextJsonl from '../../../test/fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-text-old.decoded.jsonl?raw'
+import envoyToolB64 from '../../../test/fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-tooluse.b64?raw'
+import envoyToolJsonl from '../../../test/fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-tooluse.decoded.jsonl?raw'
+import kongJsonl from '../../../test/fixtures/bedrock-eventstream/kong-lua-resty-aws-converse-stream.decoded.jsonl?raw'
+import kongHex from '../../../test/fixtures/bedrock-eventstream/kong-lua-resty-aws-converse-stream.hex?raw'
+import vercelLiveB64 from '../../../test/fixtures/bedrock-eventstream/vercel-issue-18994-live-sonnet-4-6.b64?raw'
+import vercelLiveJsonl from '../../../test/fixtures/bedrock-eventstream/vercel-issue-18994-live-sonnet-4-6.decoded.jsonl?raw'
+import vercelExcB64 from '../../../test/fixtures/bedrock-eventstream/vercel-model-stream-error-exception.b64?raw'
+import vercelExcJsonl from '../../../test/fixtures/bedrock-eventstream/vercel-model-stream-error-exception.decoded.jsonl?raw'
 
 /** One line of a `.decoded.jsonl`. */
 export interface ExpectedFrame {
