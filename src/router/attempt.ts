@@ -90,7 +90,7 @@ export async function attempt(input: AttemptInput): Promise<AttemptResult> {
       }
       return converseOutcome(res, text, started)
     }
-    // A stream operation answered with JSON (an error, even with HTTP 200: bedrock-wire.md §3.2) has no frames.
+    // A stream operation answered with JSON (an error, even with HTTP 200: docs/bedrock-wire.md §3.2) has no frames.
     if (!res.ok || !res.body || (res.headers.get('content-type') ?? '').includes('json')) {
       const text = await res.text().catch(() => '')
       const err = await readUpstreamError(res, text)
@@ -160,7 +160,7 @@ async function converseOutcome(res: Response, text: string, started: number): Pr
   }
   // A 200 that is not a Converse answer (not JSON, cut short, no `output`) is this attempt failing, not the request
   // or the deployment's setup: fail over like a broken connection. But Bedrock answers some routing errors with HTTP
-  // 200 and {"Output":{"__type":…}} (bedrock-wire.md §3.2): those are errors by name.
+  // 200 and {"Output":{"__type":…}} (docs/bedrock-wire.md §3.2): those are errors by name.
   if (res.ok && !(json && typeof json === 'object' && !Array.isArray(json) && (json.Output?.__type || json.output))) {
     return {
       ok: false,

@@ -188,7 +188,7 @@ function enqueueAll(controller: ReadableStreamDefaultController<Uint8Array>, par
   controller.enqueue(joined)
 }
 
-/** Exceptions ConverseStream defines (bedrock-wire.md §2.7): what SDKs can decode into a modeled error. */
+/** Exceptions ConverseStream defines (docs/bedrock-wire.md §2.7): what SDKs can decode into a modeled error. */
 const STREAM_EXCEPTIONS = new Set(['internalServerException', 'modelStreamErrorException', 'validationException', 'throttlingException', 'serviceUnavailableException'])
 
 /** The in-stream exception name (lowerCamel, as Bedrock sends) closest to a failure. */

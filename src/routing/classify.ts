@@ -1,5 +1,5 @@
 /**
- * Upstream outcome classification (bedrock-wire.md §3, §2.7): what failed, whether to fail over, whether it counts
+ * Upstream outcome classification (docs/bedrock-wire.md §3, §2.7): what failed, whether to fail over, whether it counts
  * against the deployment.
  *
  * | class         | errors                                                                 | fail over | breaker       |
@@ -136,7 +136,7 @@ export function classifyHttp(
 ): UpstreamResult {
   const name = sanitizeErrorType(errorType)
   const byName = name ? classByName(name, message) : undefined
-  // An error type on a 2xx is an error all the same (Bedrock answers some with HTTP 200, bedrock-wire.md §3.2).
+  // An error type on a 2xx is an error all the same (Bedrock answers some with HTTP 200, docs/bedrock-wire.md §3.2).
   const cls = byName ?? (name && status < 300 ? 'unavailable' : classByStatus(status))
   return result(cls, status, name, message, parseRetryAfter(retryAfter, now))
 }

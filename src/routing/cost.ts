@@ -1,7 +1,7 @@
 /**
  * Request cost in USD from a deployment's price (config, else the built-in table in models.ts).
  * Prompt caching is billed as on Claude: cache writes at 1.25× and cache reads at 0.1× the input price
- * (bedrock-wire.md §7, UNCONFIRMED for other families).
+ * (docs/bedrock-wire.md §7, UNCONFIRMED for other families).
  */
 import type { DeploymentConfig } from '../config/types'
 import { maxOutputTokensOf, priceOf } from './models'

@@ -3,7 +3,7 @@
  * (`us.anthropic.claude-sonnet-4-6`) and ARNs: list price, output cap (reserved when a request sets no maxTokens) and
  * output-token burndown for quota accounting. Deployment config fields (`price`, `maxOutputTokens`, `burndown`) win.
  *
- * Prices are USD per million tokens, us-east-1 / us-west-2 standard tier, from bedrock-wire.md §7 (secondary sources,
+ * Prices are USD per million tokens, us-east-1 / us-west-2 standard tier, from docs/bedrock-wire.md §7 (secondary sources,
  * UNCONFIRMED list prices). Opus prices are not in §7: Opus 4/4.1 15/75 and Opus 4.5+ 5/25 are Anthropic's public list
  * prices, equally UNCONFIRMED for Bedrock. Claude 4.5-generation models cost 10% more on geographic and in-Region
  * endpoints than on `global.` profiles (§7, confirmed by AWS for Sonnet 4.5).
@@ -63,12 +63,12 @@ const MODELS: readonly ModelEntry[] = [
 
 const ARN = /^arn:aws(?:-[a-z-]+)?:bedrock:[^:]*:[^:]*:([a-z-]+)\/(.+)$/
 const PROMPT_ROUTER_ARN = /^arn:aws(?:-[^:]+)?:bedrock:[a-z0-9-]+:\d{12}:(?:default-)?prompt-router\/[a-zA-Z0-9\-:.]+$/
-/** Cross-Region inference profile prefixes (bedrock-wire.md §6.1, plus ca/sa/ug seen in the wild). */
+/** Cross-Region inference profile prefixes (docs/bedrock-wire.md §6.1, plus ca/sa/ug seen in the wild). */
 const GEO_PREFIXES = new Set(['us', 'eu', 'apac', 'global', 'us-gov', 'jp', 'au', 'ca', 'sa', 'ug'])
 /** Resource types whose id names a model (others, like application inference profiles, are opaque). */
 const MODEL_RESOURCES = new Set(['foundation-model', 'inference-profile', 'default-prompt-router'])
 
-/** A Bedrock Prompt Router ARN (default or custom), usable as `modelId` (bedrock-wire.md §5). */
+/** A Bedrock Prompt Router ARN (default or custom), usable as `modelId` (docs/bedrock-wire.md §5). */
 export function isPromptRouterArn(modelId: string): boolean {
   return PROMPT_ROUTER_ARN.test(modelId)
 }

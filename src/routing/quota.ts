@@ -1,5 +1,5 @@
 /**
- * Quota tokens as Bedrock counts them (bedrock-wire.md §6.3): at request start it reserves input + maxTokens (the
+ * Quota tokens as Bedrock counts them (docs/bedrock-wire.md §6.3): at request start it reserves input + maxTokens (the
  * model's output cap when maxTokens is unset); at the end it settles input + cacheWrite + output × burndown
  * (cache reads are not counted at settlement).
  */

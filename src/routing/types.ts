@@ -46,7 +46,7 @@ export type Decision =
     }
 
 /**
- * Classes of upstream outcome (bedrock-wire.md §3):
+ * Classes of upstream outcome (docs/bedrock-wire.md §3):
  * - success
  * - throttled: 429 ThrottlingException (a capacity signal, not a breaker failure)
  * - unavailable: ModelNotReady, 5xx, ServiceUnavailable, InternalServer, in-stream 5xx-class exceptions

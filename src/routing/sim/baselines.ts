@@ -1,6 +1,6 @@
 /**
  * Baseline policies for the simulator, to compare the engine against:
- * - `multiplexerPolicy`: the aws-samples Bedrock Model Multiplexer (landscape.md §5): weighted random over primaries
+ * - `multiplexerPolicy`: the aws-samples Bedrock Model Multiplexer (github.com/aws-samples, "Bedrock Model Multiplexer"): weighted random over primaries
  *   (fallbacks only when no primary is left), fail over only after a 429, up to 4 attempts, and a breaker that counts
  *   every failure including throttles: 5 failures in 60 s (a success clears them) open it for 30 s; half-open admits
  *   everything, 2 successes close it, a failure re-opens it.
@@ -8,7 +8,7 @@
  * - `noRouterPolicy`: no router at all — a careful client that knows the deployments and tries each at most once per
  *   request, starting from the next one in rotation, moving on after any throttle or failure. No state, no breaker:
  *   what "never worse than no router" is measured against.
- * - `litellmPolicy`: LiteLLM's router cooldowns (landscape.md): a deployment with 3 failures within a minute, or any
+ * - `litellmPolicy`: LiteLLM's router cooldowns (its documented `allowed_fails` and `cooldown_time` defaults): a deployment with 3 failures within a minute, or any
  *   429, is cooled down for 5 s; requests go weighted-random among deployments not cooling down, failing over among
  *   them; when every deployment is cooling down the request is refused ("No deployments available").
  * - `oraclePolicy`: knows the upstream's true windows and hard outages: sends only where Bedrock has room and is up

@@ -1,6 +1,6 @@
 /**
  * The simulator's stand-in for Bedrock: one deployment's true quota (exact sliding 60 s windows over arrival times),
- * latency, injected errors and outages. Quota follows bedrock-wire.md §6.3: a request is throttled if admitting it
+ * latency, injected errors and outages. Quota follows docs/bedrock-wire.md §6.3: a request is throttled if admitting it
  * (one request; input + maxTokens reserved) would exceed rpm/tpm in the last 60 s; a throttled or failed request
  * consumes nothing; at the end the reservation settles to input + output × burndown.
  */
