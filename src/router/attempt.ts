@@ -94,7 +94,7 @@ export async function attempt(input: AttemptInput): Promise<AttemptResult> {
     if (!res.ok || !res.body || (res.headers.get('content-type') ?? '').includes('json')) {
       const text = await res.text().catch(() => '')
       const err = await readUpstreamError(res, text)
-      return failed(classifyHttp(res.ok ? err.status : res.status, err.reportedType, res.headers.get('retry-after'), err.message, Date.now()), {
+      return failed(classifyHttp(err.status, err.reportedType, res.headers.get('retry-after'), err.message, Date.now()), {
         status: err.status,
         errorType: err.errorType,
         body: text,
@@ -170,7 +170,7 @@ async function converseOutcome(res: Response, text: string, started: number): Pr
   }
   if (!res.ok || json!.Output?.__type) {
     const err = await readUpstreamError(res, text)
-    const result = classifyHttp(res.ok ? err.status : res.status, err.reportedType, res.headers.get('retry-after'), err.message, Date.now())
+    const result = classifyHttp(err.status, err.reportedType, res.headers.get('retry-after'), err.message, Date.now())
     return {
       ok: false,
       result,

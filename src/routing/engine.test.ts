@@ -140,6 +140,26 @@ describe('engine', () => {
     })
   })
 
+  it('snapshot reads state persisted by an earlier version without changing it', () => {
+    const p = pool([deployment('a', { rpm: 10 })], { strategy: 'rate-limit-aware' })
+    const legacy = {
+      version: 1,
+      deployments: {
+        a: {
+          usage: [{ sec: T0 / 1000, requests: 2, tokens: 20 }],
+          breaker: { phase: 'closed', openUntil: 0, probes: [], halfOpenSuccesses: 0, outcomes: [], opened: 0 },
+          cooldown: null,
+          consecutiveThrottles: 0,
+          learned: null,
+          latency: { converse: { ewmaMs: null, at: 0, samples: 0, pendingSince: null }, stream: { ewmaMs: null, at: 0, samples: 0, pendingSince: null } },
+        },
+      },
+    } as unknown as Parameters<typeof snapshot>[1]
+    const before = JSON.stringify(legacy)
+    expect(snapshot(p, legacy, T0 + 500)[0]).toMatchObject({ usable: true, window: { requests: 2 }, pacing: { rateRps: null }, consecutiveFailures: 0 })
+    expect(JSON.stringify(legacy)).toBe(before)
+  })
+
   it('an empty pool rejects with 503', () => {
     const p = pool([])
     expect(decide(p, createPoolState(p), req, [], T0, Math.random)).toMatchObject({ kind: 'reject', status: 503 })

@@ -1,46 +1,32 @@
-/** `snapshot`: a read-only view of each deployment for /health and stats (never changes the state). */
+/**
+ * `snapshot`: a read-only view of each deployment for /health and stats. It asks `assess` (candidates.ts) — the one
+ * place that says why a deployment cannot, or should not, take a request — about a small request, on a copy of the
+ * state, because assessing prunes windows and moves expired breakers along.
+ */
 import type { PoolConfig } from '../config/types'
-import { breakerAdmission, phaseAt, probeTimeoutMs, windowCounts } from './breaker'
-import { configuredLimits } from './candidates'
+import { windowCounts } from './breaker'
+import { assess } from './candidates'
 import { freshLatency } from './latency'
 import { measuredRate, nextTokenAt } from './pacing'
-import { createDeploymentState, upgradeDeploymentState } from './state'
-import { strategyOf } from './strategies'
-import type { DeploymentSnapshot, DeploymentState, PoolState, SoftReason, UnusableReason } from './types'
-import { fitsNow, windowTotals } from './window'
+import type { DeploymentSnapshot, PoolState, RequestEstimate, SoftReason } from './types'
+import { windowTotals } from './window'
 
-/** The deployment's state, upgraded on a copy when it was persisted by an earlier version. */
-function readState(state: PoolState, id: string): DeploymentState {
-  if (!Object.hasOwn(state.deployments, id)) return createDeploymentState()
-  const ds = state.deployments[id]
-  if (ds.pacing !== undefined && (ds.usage.length === 0 || typeof ds.usage[0].first === 'number') && typeof ds.breaker.consecutive === 'number') return ds
-  const copy = structuredClone(ds)
-  upgradeDeploymentState(copy)
-  return copy
-}
+const SMALL: RequestEstimate = { inputTokens: 0, maxTokens: 0, stream: false }
 
 export function snapshot(pool: PoolConfig, state: PoolState, now: number): DeploymentSnapshot[] {
-  const timeout = probeTimeoutMs(pool)
+  const copy = structuredClone(state)
   return pool.deployments.map((d) => {
-    const ds = readState(state, d.id)
-    const phase = phaseAt(ds.breaker, now)
-    const probes = phase === 'half-open' && ds.breaker.phase === 'half-open' ? ds.breaker.probes.filter((at) => at + timeout > now) : []
-    const limits = configuredLimits(d)
-    const totals = windowTotals(ds.usage, now)
+    const c = assess(pool, d, copy, SMALL, [], now)
+    const ds = c.state
+    const totals = c.totals ?? windowTotals(ds.usage, now)
     const counts = windowCounts(ds.breaker, pool.breaker, now)
     const bad = ds.misconfigured
-    const probing = bad && bad.probing !== null && bad.probing + timeout > now
-
-    let reason: UnusableReason | null = null
-    if (bad && (probing || now < bad.probeAt)) reason = 'misconfigured'
-    else if (strategyOf(pool.strategy).usesWindows && !fitsNow(ds.usage, totals, now, 1, 0, limits)) reason = 'window-full'
-
     const soft: SoftReason[] = []
-    const admission = breakerAdmission({ ...ds.breaker, probes }, pool.breaker, now, timeout)
-    if (!admission.admit) soft.push(admission.probe ? 'half-open-probes-busy' : 'ejected')
+    if (c.ejected) soft.push(ds.breaker.phase === 'half-open' ? 'half-open-probes-busy' : 'ejected')
     const tokenAt = nextTokenAt(ds.pacing, now)
     if (tokenAt > now) soft.push('paced')
     if (ds.avoidUntil > now) soft.push('retry-after')
+    const reason = c.block
 
     return {
       id: d.id,
@@ -51,9 +37,9 @@ export function snapshot(pool: PoolConfig, state: PoolState, now: number): Deplo
       reason,
       preferred: reason === null && soft.length === 0,
       softReasons: soft,
-      breaker: phase,
-      breakerOpenUntil: phase === 'open' ? ds.breaker.openUntil : null,
-      probesInFlight: probes.length,
+      breaker: ds.breaker.phase,
+      breakerOpenUntil: ds.breaker.phase === 'open' ? ds.breaker.openUntil : null,
+      probesInFlight: ds.breaker.phase === 'half-open' ? ds.breaker.probes.length : 0,
       consecutiveFailures: ds.breaker.consecutive,
       ejections: ds.breaker.ejections,
       recentSuccesses: counts.successes,

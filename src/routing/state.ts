@@ -42,7 +42,7 @@ export function deploymentState(state: PoolState, id: string): DeploymentState {
  * State persisted by an earlier version, in place: usage buckets without exact times, and the throttle cooldowns and
  * learned limits that pacing replaced (dropped: the pacing state starts afresh).
  */
-export function upgradeDeploymentState(ds: DeploymentState): void {
+function upgradeDeploymentState(ds: DeploymentState): void {
   upgradeUsage(ds.usage)
   upgradeBreaker(ds.breaker)
   if (ds.pacing === undefined) {

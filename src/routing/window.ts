@@ -40,11 +40,6 @@ export function upgradeUsage(usage: UsageBucket[]): void {
   for (let i = 0; i < usage.length; i++) usage[i] = upgradedBucket(usage[i])
 }
 
-/** `upgradeUsage` without changing `usage` (read-only views). */
-export function upgradedUsage(usage: readonly UsageBucket[]): readonly UsageBucket[] {
-  return usage.length === 0 || typeof usage[0].first === 'number' ? usage : usage.map(upgradedBucket)
-}
-
 function upgradedBucket(bucket: UsageBucket): UsageBucket {
   if (typeof bucket.first === 'number') return bucket
   const legacy = bucket as unknown as { sec: number; requests: number; tokens: number }
