@@ -17,7 +17,7 @@ import type { UsageBucket } from './types'
 export const WINDOW_MS = 60_000
 /** Requests arriving in the same slot share a bucket. */
 export const SLOT_MS = 500
-/** Tolerance for fractional (learned) limits and settled token counts. */
+/** Tolerance for fractional settled token counts. */
 const EPSILON = 1e-9
 
 export function slotOf(ms: number): number {
