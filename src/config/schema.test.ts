@@ -60,6 +60,19 @@ describe('ROUTER_CONFIG validation', () => {
       'pools.p.deployments: at least one deployment must be a primary (fallback: false)',
     ])
     expect(problems({ pools: {} })).toEqual(['pools: pools must define at least one pool'])
+    const d = valid.pools.sonnet.deployments
+    expect(problems({ pools: { p: { breaker: { failureThreshold: 3 }, deployments: d } } })).toEqual([
+      expect.stringMatching(/^pools\.p\.breaker\.failureThreshold: replaced by consecutiveFailures/),
+    ])
+    expect(problems({ pools: { p: { maxPacingMs: -1, breaker: { maxEjectionPercent: 101, panicThreshold: 2 }, deployments: d } } })).toEqual([
+      'pools.p.maxPacingMs: maxPacingMs must be ≥ 0',
+      'pools.p.breaker.maxEjectionPercent: breaker.maxEjectionPercent must be ≤ 100',
+      'pools.p.breaker.panicThreshold: breaker.panicThreshold must be ≤ 1',
+    ])
+    expect(parseRouterConfig({ pools: { p: { deployments: d } } }).pools.p).toMatchObject({
+      maxPacingMs: 0,
+      breaker: { consecutiveFailures: 5, minRequests: 20, maxCooldownMs: 300_000, maxEjectionPercent: 50, panicThreshold: 0.5 },
+    })
     expect(problems({ pools: { p: { strategy: 'bedrock-ipr', deployments: [valid.pools.sonnet.deployments[0]] } } })[0]).toMatch(/prompt-router ARN/)
   })
 
