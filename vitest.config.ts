@@ -19,16 +19,14 @@ export default defineConfig({
         ],
         test: {
           name: 'workerd',
-          include: ['src/**/*.test.ts', 'test/worker/**/*.test.ts'],
-          // The simulator's own tests run in Node (the node project below): it is not part of the worker.
-          exclude: ['src/simulator/**'],
+          include: ['src/**/*.test.ts', 'test/worker/**/*.test.ts', 'bench/lib/**/*.test.ts'],
           globalSetup: ['./test/setup/simulator.global.ts'],
         },
       },
       {
         test: {
           name: 'node',
-          include: ['test/node/**/*.test.ts', 'src/simulator/**/*.test.ts', 'scripts/**/*.test.ts'],
+          include: ['test/node/**/*.test.ts', 'simulator/**/*.test.ts', 'simulation/**/*.test.ts', 'scripts/**/*.test.ts'],
           environment: 'node',
           testTimeout: 30_000,
           hookTimeout: 60_000,

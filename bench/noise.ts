@@ -22,7 +22,7 @@ import {
   type PolicyFactory,
   type SimulationReport,
   type SimUpstreamConfig,
-} from '../src/routing/simulate'
+} from '../simulation/simulate'
 import { median } from './lib/stats'
 
 const MODEL = 'anthropic.claude-sonnet-4-5-20250929-v1:0'

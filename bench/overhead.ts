@@ -17,7 +17,7 @@
  */
 import { AwsClient } from 'aws4fetch'
 import net from 'node:net'
-import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../src/simulator/demo-credentials'
+import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../simulator/demo-credentials'
 import { probe, runLoad, type LoadResult, type LoadTarget } from './lib/loadgen'
 import { cpuOf, descendants, processName, ROOT, spawnJson, stopChild, type Child } from './lib/procs'
 import { median, percentile } from './lib/stats'

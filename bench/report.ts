@@ -418,7 +418,7 @@ export function renderReport(r: BenchResults): string {
       ['relay shapes, per frame, drained by the runtime: the stub upstream alone', us(mw((x) => x.relay.upstreamOnlyUs), 2), node ? us(node.relay.upstreamOnlyUs, 2) : '–', ''],
       ['… upstream → frame + SSE → client stream, one `pull()` per frame (the first relay shape)', us(mw((x) => x.relay.pullPerFrameUs), 2), node ? us(node.relay.pullPerFrameUs, 2) : '–', ''],
       ['… same, read-ahead with a higher water mark (the shape stream.ts uses now)', us(mw((x) => x.relay.pullHwm16Us), 2), node ? us(node.relay.pullHwm16Us, 2) : '–', ''],
-      [`src/wire/bench.ts \`benchFraming\`, real capture (${w[0].framing.frames} frames, ${fmt(w[0].framing.bytesPerFrame, 0)} B/frame): framing + SSE, one chunk`, us(mw((x) => x.framing.usPerFrame), 2), node ? us(node.framing.usPerFrame, 2) : '–', ''],
+      [`bench/lib/framing.ts \`benchFraming\`, real capture (${w[0].framing.frames} frames, ${fmt(w[0].framing.bytesPerFrame, 0)} B/frame): framing + SSE, one chunk`, us(mw((x) => x.framing.usPerFrame), 2), node ? us(node.framing.usPerFrame, 2) : '–', ''],
       ['… same, 64-byte chunks (every frame reassembled)', us(mw((x) => x.framing.usPerFrameChunked), 2), node ? us(node.framing.usPerFrameChunked, 2) : '–', ''],
       ['… naive baseline (decode, JSON.parse, JSON.stringify)', us(mw((x) => x.framing.usPerFrameNaive), 2), node ? us(node.framing.usPerFrameNaive, 2) : '–', ''],
       ['per streamed event, event stream → OpenAI chunks', 'not implemented in src/ yet', '', '≤ 2 µs'],
@@ -482,9 +482,9 @@ export function renderReport(r: BenchResults): string {
     targets.push({ section: '5', target: 'rate-limit-aware ≥ 99 % of the oracle at every load', measured: 'not measured', met: undefined })
   } else {
     out.push(
-      '`simulate()` (src/routing/simulate.ts) runs each policy in virtual time against simulated Bedrock deployments with exact sliding 60 s windows: ' +
+      '`simulate()` (simulation/simulate.ts) runs each policy in virtual time against simulated Bedrock deployments with exact sliding 60 s windows: ' +
         'deterministic for a seed, no timers, no I/O. The strategies run the real engine (`decide` / `record` on a PoolState, pools built by the real ' +
-        `config parser); baselines are src/routing/sim/baselines.ts. Three regions: ${REGION_SPECS.map((x) => `${x.region} ${x.rpm} RPM / ${fmt(x.tpm / 1000, 0)}k TPM, ~${x.latencyMs} ms, $${x.price.input}/$${x.price.output} per M tokens`).join('; ')} ` +
+        `config parser); baselines are simulation/baselines.ts. Three regions: ${REGION_SPECS.map((x) => `${x.region} ${x.rpm} RPM / ${fmt(x.tpm / 1000, 0)}k TPM, ~${x.latencyMs} ms, $${x.price.input}/$${x.price.output} per M tokens`).join('; ')} ` +
         `(aggregate ${AGGREGATE_RPM} RPM / ${fmt(AGGREGATE_TPM / 1000, 0)}k TPM; weights proportional to RPM). Requests: 200–3,000 input tokens, maxTokens 1,000, 50–600 output tokens ` +
         '(Claude Sonnet 4.5, output burndown 5), one in four streamed. Offered load: Poisson arrivals, bursty (20 s at 1.6× then 40 s at 0.7× the level; mean = the level), ' +
         `${fmt(DURATION_MS / 60_000, 0)} virtual minutes per run, seeds ${q.seeds.join(', ')}, medians. ` +

@@ -1,6 +1,6 @@
 /**
- * Section 5: routing quality in virtual time (src/routing/simulate.ts: deterministic, seeded, no I/O), on the real
- * routing core (`decide` / `record` through the engine policy), against baselines from src/routing/sim/baselines.ts:
+ * Section 5: routing quality in virtual time (simulation/simulate.ts: deterministic, seeded, no I/O), on the real
+ * routing core (`decide` / `record` through the engine policy), against baselines from simulation/baselines.ts:
  *   multiplexer-sample : weighted random, fails over only after a 429, with the Bedrock multiplexer sample's breaker
  *                        that counts throttles (5 in 60 s open it for 30 s) — the issue's "naive baseline"
  *   naive-random       : weighted random, no failover, no breaker
@@ -11,7 +11,7 @@
  */
 import { parseRouterConfig } from '../src/config/schema'
 import type { PoolConfig } from '../src/config/types'
-import { multiplexerPolicy, naivePolicy, oraclePolicy, simulate, type PolicyFactory, type SimRequest, type SimulationReport, type SimUpstreamConfig } from '../src/routing/simulate'
+import { multiplexerPolicy, naivePolicy, oraclePolicy, simulate, type PolicyFactory, type SimRequest, type SimulationReport, type SimUpstreamConfig } from '../simulation/simulate'
 import { median } from './lib/stats'
 
 export const LOADS = [0.5, 0.75, 1, 1.25, 1.5]

@@ -6,7 +6,7 @@
  * Prints one JSON line `{"endpoints": {...}, "controlUrl": "...", "pid": n}` once listening; exits when stdin closes
  * or on SIGTERM.
  */
-import { startSimulator } from '../src/simulator/node-server'
+import { startSimulator } from '../simulator/node-server'
 
 const regions = (process.argv[2] || 'us-east-1,us-west-2,eu-west-1').split(',')
 const firstPort = process.argv[3] ? Number(process.argv[3]) : undefined

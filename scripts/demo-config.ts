@@ -1,6 +1,6 @@
 /** Demo mode: the built-in Bedrock simulator in three regions, and a config that routes to it. */
-import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../src/simulator/demo-credentials'
-import { startSimulator } from '../src/simulator/node-server'
+import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../simulator/demo-credentials'
+import { startSimulator } from '../simulator/node-server'
 
 export async function demoConfig() {
   const simulator = await startSimulator({ regions: ['us-east-1', 'us-west-2', 'eu-west-1'] })

@@ -7,13 +7,13 @@
  *
  * Platform-neutral: ./cpu.ts wraps it as a Worker (bundled and run in workerd by bench/cpu.ts, `GET /run`), and
  * bench/cpu.ts imports `runCpuBench` in Node for the labelled cross-check. workerd's clock only advances at I/O, so each
- * timed batch is bracketed by a `setTimeout(0)` (as src/wire/bench.ts does) and batches are long (≥ 100 ms).
+ * timed batch is bracketed by a `setTimeout(0)` (as bench/lib/framing.ts does) and batches are long (≥ 100 ms).
  */
 import { createApp } from '../../src/app'
 import { sendToBedrock } from '../../src/bedrock/client'
 import type { DeploymentConfig } from '../../src/config/types'
 import { MemoryStateStore } from '../../src/state/memory'
-import { benchFraming } from '../../src/wire/bench'
+import { benchFraming } from '../lib/framing'
 import { EventStreamFramer, encodeEventFrame } from '../../src/wire/eventstream'
 
 const CLIENT_KEY = 'bench-client-key-0001'
@@ -136,7 +136,7 @@ export interface CpuBenchResult {
     ssePerEventUs: number
     binaryPerEventUs: number
   }
-  /** src/wire/bench.ts on the real capture: framing + SSE per frame, and its parts. */
+  /** bench/lib/framing.ts on the real capture: framing + SSE per frame, and its parts. */
   framing: Awaited<ReturnType<typeof benchFraming>>
   /** Framing + SSE per frame on this bench's long stream pushed frame by frame. */
   framingLongStreamUs: number

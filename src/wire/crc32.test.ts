@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { crc32 } from './crc32'
-import { bytesOf, rng } from './testing/fixtures'
+import { bytesOf, rng } from '../../test/support/fixtures'
 
 /** Bit-at-a-time reference CRC-32 (IEEE, reflected 0xEDB88320). */
 function crc32Reference(b: Uint8Array): number {

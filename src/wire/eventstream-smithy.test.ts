@@ -3,7 +3,7 @@ import { EventStreamCodec, Int64 } from '@smithy/eventstream-codec'
 import type { MessageHeaders, MessageHeaderValue } from '@smithy/types'
 import { describe, expect, it } from 'vitest'
 import { decodeFrame, encodeEventFrame, encodeExceptionFrame, encodeFrame, encodeTypedFrame, EventStreamFramer, type HeaderValue } from './eventstream'
-import { FIXTURES, rng, utf8 } from './testing/fixtures'
+import { FIXTURES, rng, utf8 } from '../../test/support/fixtures'
 
 const codec = new EventStreamCodec(
   (b: Uint8Array) => new TextDecoder().decode(b),

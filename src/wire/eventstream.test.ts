@@ -13,7 +13,7 @@ import {
   type EventStreamErrorReason,
   type Frame,
 } from './eventstream'
-import { concat, FIXTURES, fixture, rng, utf8 } from './testing/fixtures'
+import { concat, FIXTURES, fixture, rng, utf8 } from '../../test/support/fixtures'
 
 const u32 = (b: Uint8Array, p: number) => new DataView(b.buffer, b.byteOffset).getUint32(p)
 const hex32 = (s: string) => parseInt(s, 16)

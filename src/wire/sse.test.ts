@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { decodeFrame, encodeErrorFrame, encodeEventFrame, encodeExceptionFrame, encodeFrame, EventStreamError, EventStreamFramer, type Frame } from './eventstream'
-import { sseError, sseFromFrame, SseParser, type SseEvent } from './sse'
-import { bytesOf, concat, FIXTURES, fixture, rng, utf8 } from './testing/fixtures'
+import { sseError, sseFromFrame } from './sse'
+import { SseParser, type SseEvent } from '../../test/support/sse-parser'
+import { bytesOf, concat, FIXTURES, fixture, rng, utf8 } from '../../test/support/fixtures'
 
 function framesOf(bytes: Uint8Array): Frame[] {
   const framer = new EventStreamFramer()

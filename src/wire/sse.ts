@@ -10,8 +10,6 @@
  */
 import { EventStreamError, type Frame } from './eventstream'
 
-export { SseParser, type SseEvent } from './sse-parser'
-
 export const SSE_CONTENT_TYPE = 'text/event-stream; charset=utf-8'
 
 const encoder = new TextEncoder()

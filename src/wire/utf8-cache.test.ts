@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest'
 import { utf8Cached } from './utf8-cache'
-import { bytesOf, rng } from './testing/fixtures'
+import { bytesOf, rng } from '../../test/support/fixtures'
 
 it('always returns the exact decoding, across slot collisions and near-identical strings', () => {
   const decoder = new TextDecoder()

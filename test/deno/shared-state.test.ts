@@ -4,8 +4,8 @@
  * small RPM quotas. What is dispatched upstream never exceeds the quota, and every request that fits is served.
  */
 import { createApp } from '../../src/app'
-import { createSimulator } from '../../src/simulator/handler'
-import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../src/simulator/demo-credentials'
+import { createSimulator } from '../../simulator/handler'
+import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../simulator/demo-credentials'
 import { DenoKvStateStore } from '../../src/state/deno-kv'
 import { MemoryStateStore } from '../../src/state/memory'
 import type { StateStore } from '../../src/state/types'

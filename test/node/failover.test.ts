@@ -3,7 +3,7 @@
  * × before and after the first byte reached the client.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { SseParser } from '../../src/wire/sse-parser'
+import { SseParser } from '../support/sse-parser'
 import { CLIENT_KEY, startHarness, type Harness } from './harness'
 
 const MODEL = 'us.anthropic.claude-sonnet-4-6'

@@ -2,8 +2,8 @@
  * End-to-end harness: the Bedrock simulator (Node, three regions) and the router in workerd (Miniflare),
  * wired the way `npm start` wires them, with a config the test chooses.
  */
-import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../src/simulator/demo-credentials'
-import { startSimulator } from '../../src/simulator/node-server'
+import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../simulator/demo-credentials'
+import { startSimulator } from '../../simulator/node-server'
 import { startRouter, type RouterProcess } from '../../scripts/router-runtime'
 
 export const CLIENT_KEY = 'test-client-key-1'

@@ -4,7 +4,7 @@
  * first success; it moves on after a 429, a 5xx, a timeout, a broken connection, or a stream that failed before
  * any content reached it. Other errors (4xx) are the request's fault and end it. No pauses, no breakers, no memory.
  */
-import { DEMO_API_KEY } from '../../src/simulator/demo-credentials'
+import { DEMO_API_KEY } from '../../simulator/demo-credentials'
 import { EventStreamFramer } from '../../src/wire/eventstream'
 import { readOutcome, type Operation, type Outcome, type RequestResult } from './noise-kit'
 

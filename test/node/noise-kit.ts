@@ -3,7 +3,7 @@
  * outcome, tell router-made refusals from relayed upstream errors, run a bounded concurrent load, summarise a
  * run, and the binomial tolerance used to compare the router with the no-router baseline.
  */
-import { SseParser } from '../../src/wire/sse-parser'
+import { SseParser } from '../support/sse-parser'
 import { EventStreamFramer, type Frame } from '../../src/wire/eventstream'
 
 export type Operation = 'converse' | 'converse-stream'

@@ -17,9 +17,9 @@
  */
 import { writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../src/simulator/demo-credentials'
-import { startSimulator } from '../../src/simulator/node-server'
-import type { FaultRule } from '../../src/simulator/types'
+import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../simulator/demo-credentials'
+import { startSimulator } from '../../simulator/node-server'
+import type { FaultRule } from '../../simulator/types'
 import { startRouter, type RouterProcess } from '../../scripts/router-runtime'
 import { CLIENT_KEY, startHarness, type Harness, type Simulator } from './harness'
 import { NoRouterClient } from './no-router'

@@ -3,8 +3,8 @@
  * and that nothing invalid reaches the upstream.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { DEMO_API_KEY } from '../../src/simulator/demo-credentials'
-import { SseParser } from '../../src/wire/sse-parser'
+import { DEMO_API_KEY } from '../../simulator/demo-credentials'
+import { SseParser } from '../support/sse-parser'
 import { CLIENT_KEY, startHarness, type Harness } from './harness'
 
 const SONNET = 'us.anthropic.claude-sonnet-4-6'

@@ -3,8 +3,8 @@
  * breakers must hold across all of them, not per isolate.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../src/simulator/demo-credentials'
-import { startSimulator } from '../../src/simulator/node-server'
+import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../simulator/demo-credentials'
+import { startSimulator } from '../../simulator/node-server'
 import { startRouter, type RouterProcess } from '../../scripts/router-runtime'
 import { CLIENT_KEY, type Simulator } from './harness'
 

@@ -3,7 +3,7 @@
  * `inject('simulator')`.
  */
 import type { TestProject } from 'vitest/node'
-import { startSimulator } from '../../src/simulator/node-server'
+import { startSimulator } from '../../simulator/node-server'
 
 export default async function setup(project: TestProject) {
   const simulator = await startSimulator({ regions: ['us-east-1', 'us-west-2', 'eu-west-1'] })

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest'
-import { benchFraming, realCaptureBytes } from './bench'
-import { fixture } from './testing/fixtures'
+import { benchFraming, realCaptureBytes } from './framing'
+import { fixture } from '../../test/support/fixtures'
 
 it('benchFraming runs on the embedded real capture (no timing assertions)', async () => {
   expect(Array.from(realCaptureBytes())).toEqual(Array.from(fixture('vercel-issue-18994-live-sonnet-4-6').bytes))

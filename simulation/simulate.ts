@@ -8,21 +8,21 @@
  * counts for 60 s from its arrival, with input + maxTokens until it ends, then what it really used); failures the
  * policy may fail over on are retried on another deployment at once (up to maxAttempts, within the pool's timeoutMs).
  */
-import type { PoolConfig } from '../config/types'
-import { classifyHttp, failoverAllowed } from './classify'
-import { costUsd } from './cost'
-import { settledTokens } from './quota'
-import { mulberry32 } from './random'
-import { EventQueue } from './sim/events'
-import { enginePolicy } from './sim/engine-policy'
-import type { PolicyFactory, RoutingPolicy, UpstreamView } from './sim/policy'
-import { SimUpstream, type Arrival, type SimUpstreamConfig } from './sim/upstream'
-import type { Decision, RequestEstimate, Reservation, TokenUsage, UpstreamResult } from './types'
+import type { PoolConfig } from '../src/config/types'
+import { classifyHttp, failoverAllowed } from '../src/routing/classify'
+import { costUsd } from '../src/routing/cost'
+import { settledTokens } from '../src/routing/quota'
+import { mulberry32 } from '../src/routing/random'
+import { EventQueue } from './events'
+import { enginePolicy } from './engine-policy'
+import type { PolicyFactory, RoutingPolicy, UpstreamView } from './policy'
+import { SimUpstream, type Arrival, type SimUpstreamConfig } from './upstream'
+import type { Decision, RequestEstimate, Reservation, TokenUsage, UpstreamResult } from '../src/routing/types'
 
-export type { PolicyFactory, RoutingPolicy, UpstreamView } from './sim/policy'
-export type { SimUpstreamConfig } from './sim/upstream'
-export { enginePolicy } from './sim/engine-policy'
-export { litellmPolicy, multiplexerPolicy, naivePolicy, noRouterPolicy, oraclePolicy } from './sim/baselines'
+export type { PolicyFactory, RoutingPolicy, UpstreamView } from './policy'
+export type { SimUpstreamConfig } from './upstream'
+export { enginePolicy } from './engine-policy'
+export { litellmPolicy, multiplexerPolicy, naivePolicy, noRouterPolicy, oraclePolicy } from './baselines'
 
 /** One client request: what the router estimates and what the model really does. */
 export interface SimRequest {

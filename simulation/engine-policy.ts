@@ -1,6 +1,6 @@
 /** The real routing engine (decide/record on a PoolState) as a simulator policy. */
-import { decide, record } from '../engine'
-import { createPoolState } from '../state'
+import { decide, record } from '../src/routing/engine'
+import { createPoolState } from '../src/routing/state'
 import type { PolicyFactory } from './policy'
 
 export const enginePolicy: PolicyFactory = (pool) => {

@@ -1,6 +1,6 @@
 /** What the simulator drives: a router deciding attempts and learning from their outcomes. */
-import type { PoolConfig } from '../../config/types'
-import type { AttemptOutcome, Decision, RequestEstimate, UpstreamResult } from '../types'
+import type { PoolConfig } from '../src/config/types'
+import type { AttemptOutcome, Decision, RequestEstimate, UpstreamResult } from '../src/routing/types'
 
 export interface RoutingPolicy {
   readonly name: string

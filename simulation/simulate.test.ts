@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { PoolConfig, StrategyName } from '../config/types'
+import type { PoolConfig, StrategyName } from '../src/config/types'
 import { litellmPolicy, multiplexerPolicy, naivePolicy, noRouterPolicy, oraclePolicy, simulate, type SimulationReport } from './simulate'
-import { BREAKER, deployment, pool } from './test-helpers'
+import { BREAKER, deployment, pool } from '../src/routing/test-helpers'
 
 /** Three deployments with RPM quotas 60/120/180, weighted by quota, as the multiplexer sample would be set up. */
 const QUOTAS = { east: 60, west: 120, ohio: 180 }

@@ -14,10 +14,10 @@
  * - `oraclePolicy`: knows the upstream's true windows and hard outages: sends only where Bedrock has room and is up
  *   (most room first), fails over like the router, rejects when none has room; the ceiling for quota use.
  */
-import type { DeploymentConfig, PoolConfig } from '../../config/types'
-import { weightedIndex } from '../random'
-import type { Decision, RequestEstimate } from '../types'
-import { reservedTokens } from '../quota'
+import type { DeploymentConfig, PoolConfig } from '../src/config/types'
+import { weightedIndex } from '../src/routing/random'
+import type { Decision, RequestEstimate } from '../src/routing/types'
+import { reservedTokens } from '../src/routing/quota'
 import type { PolicyFactory } from './policy'
 
 function weightedAmong(list: readonly DeploymentConfig[], rng: () => number): DeploymentConfig | undefined {

@@ -4,8 +4,8 @@
  * (one request; input + maxTokens reserved) would exceed rpm/tpm in the last 60 s; a throttled or failed request
  * consumes nothing; at the end the reservation settles to input + output × burndown.
  */
-import type { DeploymentConfig } from '../../config/types'
-import { burndownOf, maxOutputTokensOf } from '../models'
+import type { DeploymentConfig } from '../src/config/types'
+import { burndownOf, maxOutputTokensOf } from '../src/routing/models'
 
 export interface SimUpstreamConfig {
   /** True Bedrock quota (may differ from the deployment's configured rpm/tpm, e.g. shared with other traffic). */

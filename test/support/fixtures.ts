@@ -3,16 +3,16 @@
  * Test-only: the captured Bedrock event streams in test/fixtures/bedrock-eventstream (see its README), loaded
  * with Vite raw imports (workerd tests cannot read the disk), with their expected frame-by-frame decodings.
  */
-import envoyTextB64 from '../../../test/fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-text-old.b64?raw'
-import envoyTextJsonl from '../../../test/fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-text-old.decoded.jsonl?raw'
-import envoyToolB64 from '../../../test/fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-tooluse.b64?raw'
-import envoyToolJsonl from '../../../test/fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-tooluse.decoded.jsonl?raw'
-import kongJsonl from '../../../test/fixtures/bedrock-eventstream/kong-lua-resty-aws-converse-stream.decoded.jsonl?raw'
-import kongHex from '../../../test/fixtures/bedrock-eventstream/kong-lua-resty-aws-converse-stream.hex?raw'
-import vercelLiveB64 from '../../../test/fixtures/bedrock-eventstream/vercel-issue-18994-live-sonnet-4-6.b64?raw'
-import vercelLiveJsonl from '../../../test/fixtures/bedrock-eventstream/vercel-issue-18994-live-sonnet-4-6.decoded.jsonl?raw'
-import vercelExcB64 from '../../../test/fixtures/bedrock-eventstream/vercel-model-stream-error-exception.b64?raw'
-import vercelExcJsonl from '../../../test/fixtures/bedrock-eventstream/vercel-model-stream-error-exception.decoded.jsonl?raw'
+import envoyTextB64 from '../fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-text-old.b64?raw'
+import envoyTextJsonl from '../fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-text-old.decoded.jsonl?raw'
+import envoyToolB64 from '../fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-tooluse.b64?raw'
+import envoyToolJsonl from '../fixtures/bedrock-eventstream/envoy-ai-gateway-converse-stream-tooluse.decoded.jsonl?raw'
+import kongJsonl from '../fixtures/bedrock-eventstream/kong-lua-resty-aws-converse-stream.decoded.jsonl?raw'
+import kongHex from '../fixtures/bedrock-eventstream/kong-lua-resty-aws-converse-stream.hex?raw'
+import vercelLiveB64 from '../fixtures/bedrock-eventstream/vercel-issue-18994-live-sonnet-4-6.b64?raw'
+import vercelLiveJsonl from '../fixtures/bedrock-eventstream/vercel-issue-18994-live-sonnet-4-6.decoded.jsonl?raw'
+import vercelExcB64 from '../fixtures/bedrock-eventstream/vercel-model-stream-error-exception.b64?raw'
+import vercelExcJsonl from '../fixtures/bedrock-eventstream/vercel-model-stream-error-exception.decoded.jsonl?raw'
 
 /** One line of a `.decoded.jsonl`. */
 export interface ExpectedFrame {
@@ -74,7 +74,7 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /** Deterministic PRNG so random tests are reproducible. */
-export { mulberry32 as rng } from '../../routing/random'
+export { mulberry32 as rng } from '../../src/routing/random'
 
 export const utf8 = (b: Uint8Array) => new TextDecoder().decode(b)
 export const bytesOf = (s: string) => new TextEncoder().encode(s)

@@ -1,10 +1,10 @@
 /**
  * Micro-benchmark of the streaming hot path: framing (CRC checks + header walk) and SSE re-encoding, per frame.
- * Not a test. Works under Node/Deno (e.g. `npx tsx -e "import('./src/wire/bench.ts').then(async m => console.log(await m.benchFraming()))"`)
+ * Not a test. Works under Node/Deno (e.g. `npx tsx -e "import('./bench/lib/framing.ts').then(async m => console.log(await m.benchFraming()))"`)
  * and inside workerd, where the clock only advances at I/O: each timed loop is bracketed by a `setTimeout(0)`.
  */
-import { decodeFrame, EventStreamFramer, type Frame } from './eventstream'
-import { sseFromFrame } from './sse'
+import { decodeFrame, EventStreamFramer, type Frame } from '../../src/wire/eventstream'
+import { sseFromFrame } from '../../src/wire/sse'
 
 /** Real Bedrock bytes: vercel/ai issue-18994 live capture (claude-sonnet-4-6), 6 frames, 1,157 bytes. */
 const REAL_CAPTURE_B64 =
