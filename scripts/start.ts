@@ -7,7 +7,7 @@
  *   and failover can be tried without an AWS account.
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { credentialHint, resolveCredentials } from '../src/bedrock/credentials'
+import { credentialHint, resolveCredentials } from '../src/upstream/credentials'
 import { ConfigError, parseRouterConfig } from '../src/config/schema'
 import { demoConfig } from './demo-config'
 import { startRouter, workerVars } from './router-runtime'

@@ -1,5 +1,5 @@
 /** The real routing engine (decide/record on a PoolState) as a simulator policy. */
-import { decide, record } from '../src/routing/engine'
+import { decide, record } from '../src/routing/core'
 import { createPoolState } from '../src/routing/state'
 import type { PolicyFactory } from './policy'
 

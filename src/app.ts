@@ -3,10 +3,9 @@
  * with the state store its platform offers.
  */
 import { Hono } from 'hono'
-import { bedrockError } from './bedrock/errors'
 import type { RouterEnv } from './env'
-import { clientAuth } from './routes/auth'
-import { bedrockRoutes } from './routes/bedrock'
+import { bedrockError } from './front-doors/bedrock/errors'
+import { bedrockRoutes } from './front-doors/bedrock/routes'
 import { corsForBrowsers } from './routes/cors'
 import { healthRoutes } from './routes/health'
 import { drainUnreadBody } from './routes/request-body'
@@ -29,7 +28,7 @@ export function createApp(options: AppOptions) {
   })
   app.use('*', corsForBrowsers)
   app.route('/', healthRoutes)
-  app.use('/model/*', clientAuth)
+  // Front doors: each a folder under front-doors/, mounted here with its own auth and error shape.
   app.route('/', bedrockRoutes)
   app.notFound((c) => bedrockError(404, 'UnknownOperationException', `No route for ${c.req.method} ${new URL(c.req.url).pathname}`))
   app.onError((err) => {

@@ -10,7 +10,7 @@
  * timed batch is bracketed by a `setTimeout(0)` (as bench/lib/framing.ts does) and batches are long (≥ 100 ms).
  */
 import { createApp } from '../../src/app'
-import { sendToBedrock } from '../../src/bedrock/client'
+import { sendToBedrock } from '../../src/upstream/bedrock'
 import type { DeploymentConfig } from '../../src/config/types'
 import { MemoryStateStore } from '../../src/state/memory'
 import { benchFraming } from '../lib/framing'

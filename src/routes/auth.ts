@@ -1,21 +1,30 @@
-/** Client authentication for the Bedrock routes: `Authorization: Bearer <key>` against ROUTER_API_KEYS. */
+/**
+ * Client authentication for the front doors: `Authorization: Bearer <key>` against ROUTER_API_KEYS. Each front
+ * door mounts it with its own error rendering, so a refused client reads the error in the protocol it speaks.
+ */
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app'
 import { apiKeyVerifier } from '../auth/api-keys'
-import { bedrockError, unauthorizedError } from '../bedrock/errors'
 
-export const clientAuth = createMiddleware<AppEnv>(async (c, next) => {
-  const verifier = apiKeyVerifier(c.env?.ROUTER_API_KEYS)
-  if (verifier.count === 0) {
-    if (!c.env?.ROUTER_DEMO) {
-      return bedrockError(503, 'ServiceUnavailableException', 'The router has no client authentication configured: set ROUTER_API_KEYS.')
+export interface AuthFailure {
+  /** 401: no or a wrong key; 503: the router has no client authentication configured. */
+  status: 401 | 503
+  message: string
+}
+
+export const clientAuth = (renderError: (failure: AuthFailure) => Response) =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    const verifier = apiKeyVerifier(c.env?.ROUTER_API_KEYS)
+    if (verifier.count === 0) {
+      if (!c.env?.ROUTER_DEMO) {
+        return renderError({ status: 503, message: 'The router has no client authentication configured: set ROUTER_API_KEYS.' })
+      }
+      c.set('client', 'demo')
+      return next()
     }
-    c.set('client', 'demo')
-    return next()
-  }
-  if (!(await verifier.verify(c.req.header('authorization')))) {
-    return unauthorizedError('The security token included in the request is invalid: send Authorization: Bearer <router API key>.')
-  }
-  c.set('client', 'api-key')
-  await next()
-})
+    if (!(await verifier.verify(c.req.header('authorization')))) {
+      return renderError({ status: 401, message: 'The security token included in the request is invalid: send Authorization: Bearer <router API key>.' })
+    }
+    c.set('client', 'api-key')
+    await next()
+  })

@@ -5,7 +5,7 @@
 import { Hono } from 'hono'
 import type { AppEnv } from '../app'
 import { apiKeyVerifier } from '../auth/api-keys'
-import { resolveCredentials } from '../bedrock/credentials'
+import { resolveCredentials } from '../upstream/credentials'
 import { loadConfig } from '../config/load'
 import { ConfigError } from '../config/schema'
 

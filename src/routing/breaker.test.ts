@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { breakerSignal, createBreakerState, phaseAt, recordBreakerOutcome } from './breaker'
-import { decide, record, snapshot } from './engine'
+import { decide, record, snapshot } from './core'
 import { mulberry32 } from './random'
 import { createPoolState } from './state'
 import { BREAKER, T0, deployment, dispatched, outcome, pool } from './test-helpers'

@@ -55,16 +55,16 @@ describe('classifyHttp', () => {
   })
 
   it('a ValidationException about the model identifier is the deployment, not the request', () => {
-    expect(classifyHttp(400, 'ValidationException', null, 'The provided model identifier is invalid.').class).toBe('misconfigured')
+    expect(classifyHttp(400, 'ValidationException', 'The provided model identifier is invalid.').class).toBe('misconfigured')
     expect(
-      classifyHttp(400, 'ValidationException', null, "Invocation of model ID x with on-demand throughput isn't supported.").class,
+      classifyHttp(400, 'ValidationException', "Invocation of model ID x with on-demand throughput isn't supported.").class,
     ).toBe('misconfigured')
-    expect(classifyHttp(400, 'ValidationException', null, 'messages: field required').class).toBe('client')
+    expect(classifyHttp(400, 'ValidationException', 'messages: field required').class).toBe('client')
   })
 
-  it('reads Retry-After in seconds, or as an HTTP date given now', () => {
-    expect(classifyHttp(429, 'ThrottlingException', '3').retryAfterMs).toBe(3000)
-    expect(classifyHttp(503, undefined, null).retryAfterMs).toBeUndefined()
+  it('carries Retry-After as read (seconds, or an HTTP date given now)', () => {
+    expect(classifyHttp(429, 'ThrottlingException', undefined, 3000).retryAfterMs).toBe(3000)
+    expect(classifyHttp(503).retryAfterMs).toBeUndefined()
     const now = Date.parse('2026-01-01T00:00:00Z')
     expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:10 GMT', now)).toBe(10_000)
     expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:10 GMT')).toBeUndefined()
@@ -72,7 +72,7 @@ describe('classifyHttp', () => {
   })
 
   it('keeps the message', () => {
-    expect(classifyHttp(400, 'ValidationException', null, 'bad').message).toBe('bad')
+    expect(classifyHttp(400, 'ValidationException', 'bad').message).toBe('bad')
   })
 })
 

@@ -125,20 +125,14 @@ function classByStatus(status: number): UpstreamResult['class'] {
 
 /**
  * Classifies an HTTP answer from Bedrock (the error name wins over the status). `errorType` is the `X-Amzn-ErrorType` header (or body `__type`/`code`),
- * sanitized here; `retryAfter` the `Retry-After` header; `now` (epoch ms) only for HTTP-date Retry-After values.
+ * sanitized here; `retryAfterMs` the `Retry-After` header as read by the upstream client (`parseRetryAfter`).
  */
-export function classifyHttp(
-  status: number,
-  errorType?: string | null,
-  retryAfter?: string | null,
-  message?: string,
-  now?: number,
-): UpstreamResult {
+export function classifyHttp(status: number, errorType?: string | null, message?: string, retryAfterMs?: number): UpstreamResult {
   const name = sanitizeErrorType(errorType)
   const byName = name ? classByName(name, message) : undefined
   // An error type on a 2xx is an error all the same (Bedrock answers some with HTTP 200, docs/bedrock-wire.md §3.2).
   const cls = byName ?? (name && status < 300 ? 'unavailable' : classByStatus(status))
-  return result(cls, status, name, message, parseRetryAfter(retryAfter, now))
+  return result(cls, status, name, message, retryAfterMs)
 }
 
 const EXCEPTION_STATUS: Record<string, number> = {

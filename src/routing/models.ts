@@ -136,5 +136,3 @@ export function familyOf(modelId: string): string {
   return /^[a-z][a-z0-9-]*$/.test(vendor) ? vendor : 'unknown'
 }
 
-/** Per-request cost lives in cost.ts; re-exported here for callers that look for it beside the price table. */
-export { costUsd } from './cost'

@@ -3,7 +3,7 @@
  * previous attempt's outcome (if any), then decide the next attempt and reserve its quota.
  */
 import type { PoolConfig } from '../config/types'
-import { decide, record, type PoolState } from '../routing/engine'
+import { decide, record, type PoolState } from '../routing/core'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 
 export function acquireOn(

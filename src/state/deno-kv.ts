@@ -5,7 +5,7 @@
  * Deploy KV has a single primary region, so far-away instances pay a cross-region round trip each.
  */
 import type { PoolConfig } from '../config/types'
-import { createPoolState, prunePoolState, record, snapshot, type PoolState } from '../routing/engine'
+import { createPoolState, prunePoolState, record, snapshot, type PoolState } from '../routing/core'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import { acquireOn } from './apply'
 import type { StateStore } from './types'

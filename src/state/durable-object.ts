@@ -9,7 +9,7 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { PoolConfig } from '../config/types'
-import { createPoolState, prunePoolState, record, snapshot, type PoolState } from '../routing/engine'
+import { createPoolState, prunePoolState, record, snapshot, type PoolState } from '../routing/core'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import { acquireOn } from './apply'
 

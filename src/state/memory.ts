@@ -3,7 +3,7 @@
  * deployments, and as the local estimate when a shared store is unreachable.
  */
 import type { PoolConfig } from '../config/types'
-import { createPoolState, record, snapshot, type PoolState } from '../routing/engine'
+import { createPoolState, record, snapshot, type PoolState } from '../routing/core'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import { acquireOn } from './apply'
 import type { StateStore } from './types'

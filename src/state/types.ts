@@ -1,5 +1,5 @@
 /**
- * Where routing state lives. Every backend runs the same pure engine (routing/engine.ts) on its copy of a
+ * Where routing state lives. Every backend runs the same pure routing core (routing/core.ts) on its copy of a
  * pool's state; they differ only in where that state is kept and how atomically it is updated:
  * memory (one process), Durable Objects (global, on Workers), Deno KV (global, on Deno).
  */

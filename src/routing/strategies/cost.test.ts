@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { decide, record } from '../engine'
+import { decide, record } from '../core'
 import { mulberry32 } from '../random'
 import { createPoolState } from '../state'
 import { T0, deployment, dispatched, outcome, pool, tally } from '../test-helpers'

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { decide, isPromptRouterArn, record } from '../engine'
+import { decide, record } from '../core'
+import { isPromptRouterArn } from '../models'
 import { mulberry32 } from '../random'
 import { createPoolState } from '../state'
 import { BREAKER, T0, deployment, dispatched, outcome, pool, tally } from '../test-helpers'

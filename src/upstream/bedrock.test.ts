@@ -6,7 +6,7 @@ import { AwsClient } from 'aws4fetch'
 import { beforeEach, describe, expect, inject, it } from 'vitest'
 import type { DeploymentConfig } from '../config/types'
 import { DEMO_ACCESS_KEY_ID, DEMO_API_KEY, DEMO_SECRET_ACCESS_KEY } from '../../simulator/demo-credentials'
-import { readUpstreamError, sendToBedrock, upstreamUrl } from './client'
+import { readUpstreamError, sendToBedrock, upstreamUrl } from './bedrock'
 import type { Credentials } from './credentials'
 
 const sim = inject('simulator')

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createPoolState, decide, prunePoolState, record, snapshot } from './engine'
+import { createPoolState, decide, prunePoolState, record, snapshot } from './core'
 import { MISCONFIGURED_PROBE_MS } from './record'
 import { mulberry32 } from './random'
 import { T0, deployment, dispatched, outcome, pool } from './test-helpers'

@@ -2,9 +2,9 @@
  * The decision trace of one request: which deployment served it and why, and why each earlier attempt was
  * abandoned. Written to response headers (`x-router-*`) and to one structured log line per request.
  */
-import type { Operation } from '../bedrock/client'
 import type { DeploymentConfig, PoolConfig } from '../config/types'
 import type { OutcomeClass, TokenUsage, UpstreamResult } from '../routing/types'
+import type { Operation } from '../upstream/bedrock'
 
 export interface AbandonedAttempt {
   deployment: string
@@ -67,6 +67,7 @@ export class RequestTrace {
       h.set('x-router-model', this.servedBy.deployment.modelId)
       h.set('x-router-reason', this.servedBy.reason)
     }
+    if (this.outcome?.invokedModelId) h.set('x-router-invoked-model', this.outcome.invokedModelId)
     if (this.queuedMs) h.set('x-router-queued-ms', String(this.queuedMs))
     if (opts.failFast) h.set('x-router-fail-fast', 'true')
     const upstream = this.upstreamMs + (this.servedBy?.latencyMs ?? 0)

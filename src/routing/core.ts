@@ -6,8 +6,6 @@ export { decide } from './decide'
 export { record } from './record'
 export { snapshot } from './snapshot'
 export { createPoolState, prunePoolState } from './state'
-export { isPromptRouterArn } from './models'
-export { costUsd } from './cost'
 export type {
   AttemptOutcome,
   Decision,

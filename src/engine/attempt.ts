@@ -4,8 +4,8 @@
  * at its first content frame: until then (HTTP error, exception frame, truncated or stalled stream, first-byte
  * timeout) it can still fail over, because nothing has gone to the client.
  */
-import { readUpstreamError, sendToBedrock, type Operation } from '../bedrock/client'
-import type { Credentials } from '../bedrock/credentials'
+import { readUpstreamError, sendToBedrock, type Operation } from '../upstream/bedrock'
+import type { Credentials } from '../upstream/credentials'
 import type { DeploymentConfig } from '../config/types'
 import { classifyException, classifyHttp, classifyNetworkError, classifyTimeout } from '../routing/classify'
 import type { TokenUsage, UpstreamResult } from '../routing/types'
@@ -94,7 +94,7 @@ export async function attempt(input: AttemptInput): Promise<AttemptResult> {
     if (!res.ok || !res.body || (res.headers.get('content-type') ?? '').includes('json')) {
       const text = await res.text().catch(() => '')
       const err = await readUpstreamError(res, text)
-      return failed(classifyHttp(err.status, err.reportedType, res.headers.get('retry-after'), err.message, Date.now()), {
+      return failed(classifyHttp(err.status, err.reportedType, err.message, err.retryAfterMs), {
         status: err.status,
         errorType: err.errorType,
         body: text,
@@ -170,7 +170,7 @@ async function converseOutcome(res: Response, text: string, started: number): Pr
   }
   if (!res.ok || json!.Output?.__type) {
     const err = await readUpstreamError(res, text)
-    const result = classifyHttp(err.status, err.reportedType, res.headers.get('retry-after'), err.message, Date.now())
+    const result = classifyHttp(err.status, err.reportedType, err.message, err.retryAfterMs)
     return {
       ok: false,
       result,

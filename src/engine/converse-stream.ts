@@ -1,16 +1,41 @@
 /**
- * The client side of a committed ConverseStream: forwards each upstream frame as soon as it is framed and
- * CRC-checked, either byte-identical (binary event stream, what AWS SDKs read) or as SSE (browsers).
- * Any upstream failure after commit ends the client's stream with an explicit error (an exception frame, or
- * SSE `event: error`), never a silent clean end — including a stream that stops before its `metadata` event.
+ * A committed ConverseStream, as the engine hands it to a front door: the upstream events, each as soon as it is
+ * framed and CRC-checked, rendered by the front door's `StreamRenderer` (the Bedrock routes pass frames through
+ * byte-identical or re-encode them as SSE; other front doors translate them). The engine keeps what every format
+ * needs the same: the idle watchdog, usage from the final `metadata` event (estimated when the stream ends without
+ * one) and the settlement of the reservation at the end. Any upstream failure after commit ends the client's
+ * stream with the renderer's error, never a silent clean end — including a stream that stops before its
+ * `metadata` event.
  */
 import type { TokenUsage, UpstreamResult } from '../routing/types'
 import { classifyNetworkError, classifyTimeout } from '../routing/classify'
-import { encodeExceptionFrame, EventStreamError, type Frame } from '../wire/eventstream'
-import { sseError, sseFromFrame } from '../wire/sse'
+import { EventStreamError, type Frame } from '../wire/eventstream'
 import { frameFailure, usageOf, type StreamStart } from './attempt'
 
-export type StreamFormat = 'eventstream' | 'sse'
+/** How a front door writes a Converse event stream in its protocol. */
+export interface StreamRenderer {
+  /** The bytes for one Converse stream event (`frame.eventType`, its JSON `payload`, its wire `bytes`); undefined: nothing. */
+  event(frame: Frame): Uint8Array | undefined
+  /** The bytes that end the stream with an error. */
+  error(failure: StreamFailure): Uint8Array
+  /** The bytes after a clean end (e.g. a terminator), if the protocol has one. */
+  end?(): Uint8Array | undefined
+}
+
+/** Why a committed stream ended early. */
+export interface StreamFailure {
+  /** The ConverseStream exception name closest to the failure (lowerCamel, as Bedrock sends it in a stream). */
+  exception: string
+  message: string
+  /** Upstream's own exception frame, when upstream sent one (relayable as is). */
+  frame?: Frame
+  result: UpstreamResult
+}
+
+export interface ConverseEventStream {
+  /** The client's body: the events rendered as they arrive. Call once. */
+  render(renderer: StreamRenderer): ReadableStream<Uint8Array>
+}
 
 export interface StreamSummary {
   /** success, or why the stream ended early. */
@@ -24,11 +49,22 @@ export interface StreamSummary {
   cancelled: boolean
 }
 
+export function converseEventStream(start: StreamStart, idleTimeoutMs: number, inputTokens: number, onDone: (summary: StreamSummary) => void): ConverseEventStream {
+  let rendered = false
+  return {
+    render(renderer) {
+      if (rendered) throw new Error('a Converse event stream renders once')
+      rendered = true
+      return renderStream(start, renderer, idleTimeoutMs, inputTokens, onDone)
+    },
+  }
+}
+
 const decoder = new TextDecoder()
 
-export function clientStream(
+function renderStream(
   start: StreamStart,
-  format: StreamFormat,
+  renderer: StreamRenderer,
   idleTimeoutMs: number,
   inputTokens: number,
   onDone: (summary: StreamSummary) => void,
@@ -72,11 +108,7 @@ export function clientStream(
   }
 
   const fail = (controller: ReadableStreamDefaultController<Uint8Array>, result: UpstreamResult, frame?: Frame) => {
-    if (format === 'sse') {
-      controller.enqueue(frame ? sseFromFrame(frame) : sseError(exceptionName(result), result.message ?? 'upstream stream failed'))
-    } else {
-      controller.enqueue(frame ? frame.bytes : encodeExceptionFrame(exceptionName(result), result.message ?? 'upstream stream failed'))
-    }
+    controller.enqueue(renderer.error({ exception: exceptionName(result), message: result.message ?? 'upstream stream failed', frame, result }))
     controller.close()
     reader.cancel().catch(() => {})
     finish(result)
@@ -107,7 +139,8 @@ export function clientStream(
           // metadata we cannot read is still forwarded; accounting falls back to the reservation
         }
       }
-      out.push(format === 'sse' ? sseFromFrame(frame) : frame.bytes)
+      const bytes = renderer.event(frame)
+      if (bytes) out.push(bytes)
     }
     enqueueAll(controller, out)
     return true
@@ -133,6 +166,8 @@ export function clientStream(
                 fail(controller, classifyNetworkError('upstream stream ended before its metadata event (truncated)'))
                 return
               }
+              const tail = renderer.end?.()
+              if (tail) controller.enqueue(tail)
               controller.close()
               finish({ class: 'success', status: 200 })
               return

@@ -1,0 +1,214 @@
+/**
+ * The engine: routes one Converse request over a pool and returns a typed outcome, for any front door.
+ * The attempt loop asks the state store for a deployment (one round trip, which also records the previous
+ * attempt's outcome), sends, and on a failover-class outcome tries another deployment at once — never the same
+ * one twice, bounded by the pool's maxAttempts and deadline. Client errors fail fast and are relayed as is.
+ */
+import type { DeploymentConfig } from '../config/types'
+import { failoverAllowed } from '../routing/classify'
+import { estimateRequest } from '../routing/estimate'
+import { costUsd } from '../routing/cost'
+import { adaptRequestFor } from '../routing/overrides'
+import type { AttemptOutcome, UpstreamResult } from '../routing/types'
+import { credentialHint, resolveCredentials } from '../upstream/credentials'
+import { attempt, CLIENT_GONE, type AttemptFailure } from './attempt'
+import { converseEventStream } from './converse-stream'
+import type { EngineContext, EngineRequest, Outcome, Rejected } from './outcome'
+import { ReservationLedger } from './reservations'
+import { RequestTrace } from './trace'
+
+/** An attempt with less time left than this is not started: it could only time out and blame the deployment. */
+const MIN_ATTEMPT_MS = 100
+
+export async function route(request: EngineRequest, ctx: EngineContext): Promise<Outcome> {
+  const { pool, operation, signal } = request
+  const trace = new RequestTrace(pool, operation, request.requestedModel, request.client)
+  const deadline = trace.started + pool.timeoutMs
+  const estimate = estimateRequest(request.body, operation === 'converse-stream')
+  const bodies = new BodyCache(request, originDeployment(pool, request.requestedModel))
+  const ledger = new ReservationLedger(ctx.store, pool, ctx.waitUntil)
+  const tried: string[] = []
+  let previous: AttemptOutcome | undefined
+
+  // When the client goes away the runtime may cancel this request's continuations: release at once.
+  const onClientGone = () => ledger.release('the client went away')
+  signal?.addEventListener('abort', onClientGone, { once: true })
+  const cancelled = (): Outcome => ({ kind: 'cancelled', trace })
+  const rejected = (r: Omit<Rejected, 'kind' | 'trace'>): Outcome => ({ kind: 'rejected', ...r, trace })
+
+  try {
+    for (let n = 0; n < pool.maxAttempts && deadline - Date.now() > MIN_ATTEMPT_MS; n++) {
+      if (signal?.aborted) {
+        if (previous) ledger.settle(previous)
+        return cancelled()
+      }
+      const decision = await ctx.store.acquire(pool, estimate, tried, ledger.handOver(previous))
+      previous = undefined
+      if (decision.kind === 'reject') {
+        return rejected({
+          cause: decision.status === 429 ? 'capacity' : 'unavailable',
+          status: decision.status,
+          errorType: decision.errorType,
+          message: rejectMessage(decision.status, decision.reason, trace),
+          retryAfterMs: decision.retryAfterMs,
+        })
+      }
+      const deployment = pool.deployments.find((d) => d.id === decision.deploymentId)
+      if (!deployment) throw new Error(`routing chose unknown deployment ${decision.deploymentId}`)
+      tried.push(deployment.id)
+      ledger.hold(deployment.id, decision.reservation)
+      if (signal?.aborted) {
+        ledger.release('the client went away')
+        return cancelled()
+      }
+      if (decision.notBefore !== undefined) {
+        let wait = decision.notBefore - Date.now()
+        if (decision.notBefore > deadline - MIN_ATTEMPT_MS) {
+          if (decision.wait === 'pace') {
+            wait = 0 // a pacing wait is a preference: with no time for it, send at once rather than refuse
+          } else {
+            // The queue for configured capacity is longer than this request may wait: give the slot back and answer now.
+            ledger.release('queue wait exceeds the request deadline')
+            return rejected({
+              cause: 'capacity',
+              status: 429,
+              errorType: 'ThrottlingException',
+              message: `Too many requests: the wait for configured capacity is longer than this request's deadline (${decision.reason}).`,
+              retryAfterMs: decision.notBefore - Date.now(),
+            })
+          }
+        }
+        if (wait > 0 && !(await sleepUnlessAborted(wait, signal))) {
+          ledger.release('the client left while queued')
+          return cancelled()
+        }
+        trace.queued(Math.max(0, wait))
+      }
+      const credentials = resolveCredentials(ctx.env, deployment.credentials)
+      if (!credentials) {
+        const result: UpstreamResult = {
+          class: 'misconfigured',
+          status: 500,
+          errorType: 'InternalServerException',
+          message: `deployment ${deployment.id} has no upstream credentials: set ${credentialHint(deployment.credentials)}`,
+        }
+        trace.abandoned(deployment, result)
+        previous = { deploymentId: deployment.id, reservation: decision.reservation, result }
+        continue
+      }
+      const timeoutMs = Math.min(operation === 'converse' ? pool.attemptTimeoutMs : pool.ttfbTimeoutMs, deadline - Date.now())
+      const outcome = await attempt({ deployment, credentials, operation, body: bodies.for(deployment), timeoutMs, clientSignal: signal })
+
+      if (outcome.ok && outcome.kind === 'converse') {
+        const result: UpstreamResult = { class: 'success', status: 200 }
+        const { usage, invokedModelId } = outcome
+        ledger.settle({ deploymentId: deployment.id, reservation: decision.reservation, result, usage, latencyMs: outcome.latencyMs, stream: false, invokedModelId })
+        trace.served(deployment, decision.reason, outcome.latencyMs)
+        trace.completed(result, usage, cost(deployment, usage), invokedModelId)
+        return { kind: 'served', body: outcome.body, usage, invokedModelId, requestId: outcome.requestId, trace }
+      }
+
+      if (outcome.ok && outcome.kind === 'stream') {
+        trace.served(deployment, decision.reason, outcome.latencyMs)
+        const reservation = decision.reservation
+        const events = converseEventStream(outcome, pool.streamIdleTimeoutMs, estimate.inputTokens, (summary) => {
+          ledger.settle({ deploymentId: deployment.id, reservation, result: summary.result, usage: summary.usage, latencyMs: outcome.latencyMs, stream: true, invokedModelId: summary.invokedModelId })
+          trace.completed(summary.result, summary.usage, cost(deployment, summary.usage), summary.invokedModelId, summary.cancelled, summary.usageEstimated)
+          trace.log()
+        })
+        return { kind: 'streaming', events, requestId: outcome.requestId, trace }
+      }
+
+      // The attempt failed before anything reached the client.
+      const failure = outcome as AttemptFailure
+      if (failure.result === CLIENT_GONE) {
+        ledger.release('the client went away')
+        return cancelled()
+      }
+      trace.abandoned(deployment, failure.result, failure.latencyMs)
+      const attemptOutcome: AttemptOutcome = { deploymentId: deployment.id, reservation: decision.reservation, result: failure.result, latencyMs: failure.latencyMs, stream: operation !== 'converse' }
+      if (!failoverAllowed(failure.result)) {
+        ledger.settle(attemptOutcome)
+        return { kind: 'failed', result: failure.result, relay: failure.relay, trace }
+      }
+      previous = attemptOutcome
+    }
+
+    if (previous) ledger.settle(previous)
+  } finally {
+    signal?.removeEventListener('abort', onClientGone)
+  }
+  return exhausted(request, trace)
+}
+
+/** Every attempt this request made failed upstream (or its deadline left no time for one): say so, with each attempt. */
+function exhausted({ pool }: EngineRequest, trace: RequestTrace): Outcome {
+  const allThrottled = trace.attempts.length > 0 && trace.attempts.every((a) => a.class === 'throttled')
+  const retryAfterMs = allThrottled ? 1000 : pool.breaker.cooldownMs / 4
+  const n = trace.attempts.length
+  const attempts = `${n} attempt${n === 1 ? '' : 's'}${n < pool.deployments.length ? ` (maxAttempts ${pool.maxAttempts}, ${pool.deployments.length} deployments)` : ''}`
+  if (allThrottled) {
+    const message = `Throttled upstream on every attempt of pool ${pool.name}, ${attempts}: ${trace.summary()}.`
+    return { kind: 'rejected', cause: 'exhausted', status: 429, errorType: 'ThrottlingException', message, retryAfterMs, trace }
+  }
+  const why = n > 0 ? `every attempt failed upstream, ${attempts}: ${trace.summary()}` : 'the request deadline left no time for an attempt'
+  const message = `NO_MODELS_AVAILABLE: pool ${pool.name}: ${why}.`
+  return { kind: 'rejected', cause: 'exhausted', status: 503, errorType: 'ServiceUnavailableException', message, retryAfterMs, trace }
+}
+
+/** The deployment the client's request was written for: the one whose model ID it named, else the first primary. */
+function originDeployment(pool: EngineRequest['pool'], requestedModel: string): DeploymentConfig {
+  return pool.deployments.find((d) => d.modelId === requestedModel) ?? pool.deployments.find((d) => !d.fallback) ?? pool.deployments[0]
+}
+
+/** The body as sent upstream: verbatim when nothing must change, else adapted for the target's model family, each once. */
+class BodyCache {
+  private readonly adapted = new Map<string, string>()
+  private verbatim?: string
+
+  constructor(
+    private readonly request: EngineRequest,
+    private readonly origin: DeploymentConfig,
+  ) {
+    this.verbatim = request.bodyText
+  }
+
+  for(target: DeploymentConfig): string {
+    const { body } = this.request
+    if (target.family === this.origin.family && !target.override) return (this.verbatim ??= JSON.stringify(body))
+    let text = this.adapted.get(target.id)
+    if (text === undefined) {
+      const adapted = adaptRequestFor(body, this.origin, target)
+      text = adapted === body ? (this.verbatim ??= JSON.stringify(body)) : JSON.stringify(adapted)
+      this.adapted.set(target.id, text)
+    }
+    return text
+  }
+}
+
+/** A router-made refusal: the hard reason, deployment by deployment (from decide), and what this request tried. */
+function rejectMessage(status: number, reason: string, trace: RequestTrace): string {
+  const tried = trace.summary()
+  if (status === 429) return `Too many requests: ${reason}.${tried ? ` Tried: ${tried}.` : ''}`
+  return `NO_MODELS_AVAILABLE: ${reason}.${tried ? ` Tried: ${tried}.` : ''}`
+}
+
+function cost(deployment: DeploymentConfig, usage: AttemptOutcome['usage']): number | undefined {
+  return usage ? costUsd(deployment, usage) : undefined
+}
+
+/** Waits `ms`; false if the client went away first. */
+function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer)
+      resolve(false)
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve(true)
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}

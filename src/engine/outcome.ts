@@ -1,0 +1,100 @@
+/**
+ * What the engine takes and what it returns. A front door translates its protocol's request into a Converse
+ * request (`EngineRequest`) and renders the typed `Outcome` back into its protocol; the engine itself knows no
+ * HTTP response format.
+ */
+import type { PoolConfig } from '../config/types'
+import type { RouterEnv } from '../env'
+import type { TokenUsage, UpstreamResult } from '../routing/types'
+import type { StateStore } from '../state/types'
+import type { Operation } from '../upstream/bedrock'
+import type { ConverseEventStream } from './converse-stream'
+import type { RequestTrace } from './trace'
+
+export interface EngineRequest {
+  pool: PoolConfig
+  operation: Operation
+  /** The model ID (or pool name) the client addressed, decoded. */
+  requestedModel: string
+  /** The request in Converse's shape (what Bedrock's Converse/ConverseStream accept, without `modelId`). */
+  body: Record<string, unknown>
+  /** `body` as the client sent it, forwarded verbatim where nothing must change; omitted, `body` is serialised. */
+  bodyText?: string
+  /** Who called (for logs and stats), never a secret. */
+  client?: string
+  /** Aborts when the client goes away: reservations are released and nothing more is tried. */
+  signal?: AbortSignal
+}
+
+/** What the engine needs from the runtime around one request. */
+export interface EngineContext {
+  env: RouterEnv
+  store: StateStore
+  /** Keeps bookkeeping that finishes after the response (reports) alive. */
+  waitUntil: (promise: Promise<unknown>) => void
+}
+
+export type Outcome = Served | Streaming | Rejected | Failed | Cancelled
+
+/** A Converse answer, complete. */
+export interface Served {
+  kind: 'served'
+  /** Bedrock's Converse response body, verbatim (JSON). */
+  body: string
+  usage?: TokenUsage
+  /** For a prompt router: the model that answered. */
+  invokedModelId?: string
+  /** Upstream's request id. */
+  requestId?: string
+  trace: RequestTrace
+}
+
+/** A ConverseStream committed to the client: its first content has arrived; render its events. */
+export interface Streaming {
+  kind: 'streaming'
+  /** Must be rendered exactly once: rendering is what reads upstream and settles the reservation at the end. */
+  events: ConverseEventStream
+  requestId?: string
+  trace: RequestTrace
+}
+
+/**
+ * The router answers itself: nothing upstream can or could serve this request now. `cause` says why:
+ * `capacity`, configured limits are full (or the wait for them is longer than the deadline); `unavailable`,
+ * no deployment may be tried (misconfigured, all tried); `exhausted`, every attempt failed upstream (or the
+ * deadline left no time for one).
+ */
+export interface Rejected {
+  kind: 'rejected'
+  cause: 'capacity' | 'unavailable' | 'exhausted'
+  status: 429 | 503
+  /** The Bedrock error name closest to the refusal (what the Bedrock front door sends). */
+  errorType: 'ThrottlingException' | 'ServiceUnavailableException'
+  /** A sentence for the client: the hard reason, deployment by deployment, and what was tried. */
+  message: string
+  retryAfterMs: number
+  trace: RequestTrace
+}
+
+/** Upstream refused the request itself (a client error): relayed, never failed over. */
+export interface Failed {
+  kind: 'failed'
+  result: UpstreamResult
+  /** Upstream's own answer, when there was one: status, Bedrock error name, body text, request id. */
+  relay?: { status: number; errorType: string; body: string; requestId?: string }
+  trace: RequestTrace
+}
+
+/** The client went away before an answer. */
+export interface Cancelled {
+  kind: 'cancelled'
+  trace: RequestTrace
+}
+
+/**
+ * A front door's rendering of an outcome, with the decision trace added (`x-router-*` headers) and logged —
+ * at once, or for a stream when it ends.
+ */
+export function withTrace(outcome: Outcome, res: Response): Response {
+  return outcome.trace.finish(res, { logNow: outcome.kind !== 'streaming', failFast: outcome.kind === 'failed' })
+}

@@ -1,0 +1,72 @@
+/**
+ * Renders the engine's outcome as Bedrock answers: a Converse body verbatim; a ConverseStream as the binary
+ * event stream (upstream frames byte-identical, what AWS SDKs read) or as SSE for browsers; errors in Bedrock's
+ * shape (`x-amzn-errortype`, `{"message"}`), upstream's own error answer relayed as it came.
+ */
+import type { StreamRenderer } from '../../engine/converse-stream'
+import { withTrace, type Outcome } from '../../engine/outcome'
+import { encodeExceptionFrame } from '../../wire/eventstream'
+import { SSE_CONTENT_TYPE, sseError, sseFromFrame } from '../../wire/sse'
+import { bedrockError } from './errors'
+
+export type StreamFormat = 'eventstream' | 'sse'
+
+export function renderBedrock(outcome: Outcome, format: StreamFormat): Response {
+  return withTrace(outcome, responseFor(outcome, format))
+}
+
+function responseFor(outcome: Outcome, format: StreamFormat): Response {
+  switch (outcome.kind) {
+    case 'served': {
+      const headers: Record<string, string> = { 'content-type': 'application/json' }
+      if (outcome.requestId) headers['x-amzn-requestid'] = outcome.requestId
+      return new Response(outcome.body, { status: 200, headers })
+    }
+    case 'streaming': {
+      const headers: Record<string, string> =
+        format === 'sse'
+          ? { 'content-type': SSE_CONTENT_TYPE, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
+          : { 'content-type': 'application/vnd.amazon.eventstream' }
+      if (outcome.requestId) headers['x-amzn-requestid'] = outcome.requestId
+      return new Response(outcome.events.render(format === 'sse' ? SSE : EVENT_STREAM), { status: 200, headers })
+    }
+    case 'rejected':
+      return bedrockError(outcome.status, outcome.errorType, outcome.message, { 'retry-after': retryAfterSeconds(outcome.retryAfterMs) })
+    case 'failed': {
+      const { relay, result } = outcome
+      if (!relay) return bedrockError(result.status, result.errorType ?? 'InternalServerException', result.message ?? 'upstream failed')
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'x-amzn-errortype': relay.errorType }
+      if (relay.requestId) headers['x-amzn-requestid'] = relay.requestId
+      return new Response(isJsonObject(relay.body) ? relay.body : JSON.stringify({ message: result.message ?? '' }), { status: relay.status, headers })
+    }
+    case 'cancelled':
+      return bedrockError(499, 'RequestCancelled', 'The client closed the request.')
+  }
+}
+
+/** The binary event stream: upstream's frames as they came; the router's own failures as exception frames. */
+const EVENT_STREAM: StreamRenderer = {
+  event: (frame) => frame.bytes,
+  error: (f) => (f.frame ? f.frame.bytes : encodeExceptionFrame(f.exception, f.message)),
+}
+
+/** SSE for browsers: one event per frame, `event: error` at a failure. */
+const SSE: StreamRenderer = {
+  event: (frame) => sseFromFrame(frame),
+  error: (f) => (f.frame ? sseFromFrame(f.frame) : sseError(f.exception, f.message)),
+}
+
+/** Upstream's error body is relayed only when it is what it is labelled (a proxy's HTML page is not). */
+function isJsonObject(text: string): boolean {
+  try {
+    const parsed = JSON.parse(text)
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
+  } catch {
+    return false
+  }
+}
+
+/** Whole seconds, at least 1 (what SDKs and browsers read). */
+export function retryAfterSeconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)))
+}

@@ -1,0 +1,90 @@
+/**
+ * What every front door does before its own translation: find the pool a request addresses and read its JSON
+ * body within bounds. Problems come back as plain data (`RequestProblem`), which each front door renders in its
+ * own protocol's error shape; nothing is sent upstream for them.
+ */
+import type { Context } from 'hono'
+import type { AppEnv } from '../app'
+import { loadConfig, resolvePool } from '../config/load'
+import { ConfigError } from '../config/schema'
+import type { PoolConfig } from '../config/types'
+import { MAX_BODY_BYTES } from '../routes/request-body'
+
+export interface RequestProblem {
+  /** 400 malformed, 404 no such pool or model, 413 too large, 500 the router's config is broken. */
+  status: 400 | 404 | 413 | 500
+  message: string
+  /** The body was left unread: the answer must close the connection. */
+  closeConnection?: boolean
+}
+
+export type Checked<T> = { ok: true; value: T } | { ok: false; problem: RequestProblem }
+
+/** The pool for a model ID or pool name, as configured in ROUTER_CONFIG. */
+export function poolFor(c: Context<AppEnv>, model: string): Checked<PoolConfig> {
+  let loaded
+  try {
+    loaded = loadConfig(c.env?.ROUTER_CONFIG)
+  } catch (e) {
+    if (e instanceof ConfigError) return { ok: false, problem: { status: 500, message: `The router is misconfigured: ${e.problems.join('; ')}` } }
+    throw e
+  }
+  const pool = resolvePool(loaded, model)
+  if (!pool) return { ok: false, problem: { status: 404, message: `Model ${JSON.stringify(model)} is not served by this router: use a pool name or a model ID of a configured pool.` } }
+  return { ok: true, value: pool }
+}
+
+/** The request body as a JSON object, with its text (forwarded verbatim where nothing changes). */
+export async function readJsonObject(req: Request): Promise<Checked<{ body: Record<string, unknown>; text: string }>> {
+  const tooLarge: Checked<never> = { ok: false, problem: { status: 413, message: `Request body is larger than ${MAX_BODY_BYTES} bytes.`, closeConnection: true } }
+  // Too large: the rest of the body stays unread, so this connection cannot carry another request.
+  if (Number(req.headers.get('content-length') ?? 0) > MAX_BODY_BYTES) return tooLarge
+  const text = await readBounded(req, MAX_BODY_BYTES)
+  if (text === undefined) return tooLarge
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch (e) {
+    return { ok: false, problem: { status: 400, message: `Malformed input request: the body is not valid JSON (${(e as Error).message}).` } }
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    return { ok: false, problem: { status: 400, message: 'Malformed input request: the body must be a JSON object.' } }
+  }
+  return { ok: true, value: { body: body as Record<string, unknown>, text } }
+}
+
+/** The body as text, or undefined as soon as it grows past `max` bytes (chunked uploads have no length). */
+async function readBounded(req: Request, max: number): Promise<string | undefined> {
+  if (!req.body) return ''
+  const reader = req.body.getReader()
+  const chunks: Uint8Array[] = []
+  let total = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    total += value.byteLength
+    if (total > max) {
+      await reader.cancel().catch(() => {})
+      return undefined
+    }
+    chunks.push(value)
+  }
+  if (chunks.length === 1) return new TextDecoder().decode(chunks[0])
+  const all = new Uint8Array(total)
+  let offset = 0
+  for (const chunk of chunks) {
+    all.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return new TextDecoder().decode(all)
+}
+
+/** The runtime's waitUntil, or (outside a Worker, e.g. in tests) a promise left to finish on its own. */
+export function waitUntilOf(c: Context<AppEnv>): (p: Promise<unknown>) => void {
+  try {
+    const ctx = c.executionCtx
+    return (p) => ctx.waitUntil(p)
+  } catch {
+    return (p) => void p.catch(() => {})
+  }
+}
