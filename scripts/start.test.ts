@@ -1,18 +1,18 @@
 /** `npm start` refuses to start on a bad environment, and says why. */
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { checkEnvironment } from './start'
+import { checkEnvironment } from '../src/config/problems'
 
 const config = JSON.stringify({ pools: { p: { deployments: [{ id: 'a', modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', credentials: 'prod' }] } } })
 
-describe('npm start preflight', () => {
+describe('npm start preflight (the same check as /health)', () => {
   it('lists every problem: no client keys, missing credentials', () => {
-    expect(checkEnvironment({ ROUTER_CONFIG: config })).toEqual([
-      'ROUTER_API_KEYS is not set: the router refuses to start without client authentication (comma-separated keys).',
+    expect(checkEnvironment({ ROUTER_CONFIG: config }).problems).toEqual([
+      'ROUTER_API_KEYS is not set: client authentication is required (comma-separated keys).',
       'deployment a: no upstream credentials; set AWS_ACCESS_KEY_ID_PROD + AWS_SECRET_ACCESS_KEY_PROD (optionally AWS_SESSION_TOKEN_PROD), or AWS_BEARER_TOKEN_BEDROCK_PROD',
     ])
-    expect(checkEnvironment({ ROUTER_CONFIG: config, ROUTER_API_KEYS: 'k', AWS_BEARER_TOKEN_BEDROCK_PROD: 'x' })).toEqual([])
-    expect(checkEnvironment({ ROUTER_CONFIG: '{"pools":{"p":{"strategy":"fastest","deployments":[]}}}', ROUTER_API_KEYS: 'k' })).toEqual([
+    expect(checkEnvironment({ ROUTER_CONFIG: config, ROUTER_API_KEYS: 'k', AWS_BEARER_TOKEN_BEDROCK_PROD: 'x' }).problems).toEqual([])
+    expect(checkEnvironment({ ROUTER_CONFIG: '{"pools":{"p":{"strategy":"fastest","deployments":[]}}}', ROUTER_API_KEYS: 'k' }).problems).toEqual([
       'pools.p.strategy: strategy must be one of: weighted, rate-limit-aware, cost, latency, bedrock-ipr',
       'pools.p.deployments: deployments must list at least one deployment',
     ])

@@ -7,8 +7,7 @@
  *   and failover can be tried without an AWS account.
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { credentialHint, resolveCredentials } from '../src/upstream/credentials'
-import { ConfigError, parseRouterConfig } from '../src/config/schema'
+import { checkEnvironment } from '../src/config/problems'
 import { demoConfig } from './demo-config'
 import { startRouter, workerVars } from './router-runtime'
 
@@ -30,7 +29,7 @@ async function main() {
       if (!existsSync(raw)) fail([`ROUTER_CONFIG is neither JSON nor a path to a file: ${raw}`])
       env.ROUTER_CONFIG = readFileSync(raw, 'utf8')
     }
-    const problems = checkEnvironment(env)
+    const { problems } = checkEnvironment(env)
     if (problems.length) fail(problems)
   }
 
@@ -59,27 +58,6 @@ async function main() {
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
-}
-
-/** Everything that would make the router refuse traffic, found before it starts. */
-export function checkEnvironment(env: Record<string, string | undefined>): string[] {
-  const problems: string[] = []
-  if (!env.ROUTER_API_KEYS?.split(',').some((k) => k.trim())) {
-    problems.push('ROUTER_API_KEYS is not set: the router refuses to start without client authentication (comma-separated keys).')
-  }
-  try {
-    const config = parseRouterConfig(JSON.parse(env.ROUTER_CONFIG!))
-    for (const pool of Object.values(config.pools)) {
-      for (const d of pool.deployments) {
-        if (!resolveCredentials(env, d.credentials)) problems.push(`deployment ${d.id}: no upstream credentials; set ${credentialHint(d.credentials)}`)
-      }
-    }
-  } catch (e) {
-    if (e instanceof ConfigError) problems.push(...e.problems)
-    else if (e instanceof SyntaxError) problems.push(`ROUTER_CONFIG is not valid JSON: ${e.message}`)
-    else throw e
-  }
-  return problems
 }
 
 function fail(problems: string[]): never {

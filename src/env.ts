@@ -8,7 +8,7 @@ export interface RouterEnv {
   ROUTER_DEMO?: string
   /** Browser origins allowed by CORS (comma-separated, or `*`); unset: no CORS headers. */
   ROUTER_CORS_ORIGINS?: string
-  /** Default upstream credentials; named sets use the suffix `_<NAME>` (see bedrock/credentials.ts). */
+  /** Default upstream credentials; named sets use the suffix `_<NAME>` (see upstream/credentials.ts). */
   AWS_ACCESS_KEY_ID?: string
   AWS_SECRET_ACCESS_KEY?: string
   AWS_SESSION_TOKEN?: string

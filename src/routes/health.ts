@@ -6,40 +6,28 @@ import { Hono } from 'hono'
 import type { AppEnv } from '../app'
 import { apiKeyVerifier } from '../auth/api-keys'
 import { resolveCredentials } from '../upstream/credentials'
-import { loadConfig } from '../config/load'
-import { ConfigError } from '../config/schema'
+import { checkEnvironment } from '../config/problems'
 
 export const healthRoutes = new Hono<AppEnv>()
 
 healthRoutes.get('/health', async (c) => {
   const env = c.env ?? {}
   const detailed = Boolean(env.ROUTER_DEMO) || (await apiKeyVerifier(env.ROUTER_API_KEYS).verify(c.req.header('authorization')))
-  const problems: string[] = []
-  if (!env.ROUTER_API_KEYS && !env.ROUTER_DEMO) problems.push('ROUTER_API_KEYS is not set: client authentication is required')
-  let pools: Record<string, unknown> = {}
-  try {
-    const { config } = loadConfig(env.ROUTER_CONFIG)
-    const store = c.get('store')
-    for (const pool of Object.values(config.pools)) {
-      pools[pool.name] = {
-        strategy: pool.strategy,
-        deployments: pool.deployments.map((d) => ({
-          id: d.id,
-          modelId: d.modelId,
-          region: d.region,
-          fallback: d.fallback || undefined,
-          credentials: resolveCredentials(env, d.credentials) ? 'configured' : 'missing',
-        })),
-        state: detailed ? await store.snapshot(pool) : undefined,
-      }
-      for (const d of pool.deployments) {
-        if (!resolveCredentials(env, d.credentials)) problems.push(`deployment ${d.id} has no upstream credentials`)
-      }
+  const { problems, loaded } = checkEnvironment(env)
+  const pools: Record<string, unknown> = {}
+  const store = c.get('store')
+  for (const pool of Object.values(loaded?.config.pools ?? {})) {
+    pools[pool.name] = {
+      strategy: pool.strategy,
+      deployments: pool.deployments.map((d) => ({
+        id: d.id,
+        modelId: d.modelId,
+        region: d.region,
+        fallback: d.fallback || undefined,
+        credentials: resolveCredentials(env, d.credentials) ? 'configured' : 'missing',
+      })),
+      state: detailed ? await store.snapshot(pool) : undefined,
     }
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e
-    problems.push(...e.problems)
-    pools = {}
   }
   const status = problems.length ? 'unhealthy' : 'ok'
   if (!detailed) return c.json({ status }, problems.length ? 503 : 200)
