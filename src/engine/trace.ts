@@ -6,6 +6,22 @@ import type { DeploymentConfig, PoolConfig } from '../config/types'
 import type { OutcomeClass, TokenUsage, UpstreamResult } from '../routing/types'
 import type { Operation } from '../upstream/bedrock'
 
+/** Every header `finish` may set (CORS exposes them to pages). */
+export const TRACE_HEADERS = [
+  'x-router-deployment',
+  'x-router-region',
+  'x-router-model',
+  'x-router-pool',
+  'x-router-strategy',
+  'x-router-reason',
+  'x-router-attempts',
+  'x-router-failovers',
+  'x-router-invoked-model',
+  'x-router-overhead-ms',
+  'x-router-queued-ms',
+  'x-router-fail-fast',
+] as const
+
 export interface AbandonedAttempt {
   deployment: string
   region: string

@@ -6,25 +6,10 @@
 import { cors } from 'hono/cors'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app'
+import { TRACE_HEADERS } from '../engine/trace'
 
-/** Every header the router adds (src/router/trace.ts, dispatch.ts) plus Bedrock's own: keep in step with trace.ts. */
-const EXPOSED = [
-  'x-amzn-requestid',
-  'x-amzn-errortype',
-  'retry-after',
-  'x-router-deployment',
-  'x-router-region',
-  'x-router-model',
-  'x-router-pool',
-  'x-router-strategy',
-  'x-router-reason',
-  'x-router-attempts',
-  'x-router-failovers',
-  'x-router-invoked-model',
-  'x-router-overhead-ms',
-  'x-router-queued-ms',
-  'x-router-fail-fast',
-]
+/** The trace headers every answer carries, plus Bedrock's own (and Retry-After) that clients read. */
+const EXPOSED = ['x-amzn-requestid', 'x-amzn-errortype', 'retry-after', ...TRACE_HEADERS]
 
 let cached: { source: string; middleware: ReturnType<typeof cors> } | undefined
 
