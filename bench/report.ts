@@ -704,7 +704,7 @@ function findings(r: BenchResults): string {
     const conv = mw((x) => x.converse.weighted)
     if (Number.isFinite(logUs) && logUs > 0.15 * conv) {
       lines.push(
-        `3. **The request log line** (\`src/router/trace.ts\`) is ${us(logUs)} of the ${us(conv)} a Converse request costs in workerd (${fmt((logUs / conv) * 100, 0)} %): ` +
+        `3. **The request log line** (\`src/engine/trace.ts\`) is ${us(logUs)} of the ${us(conv)} a Converse request costs in workerd (${fmt((logUs / conv) * 100, 0)} %): ` +
           'under Miniflare every `console.log` is written to stdout. It is a product feature (one structured line per request) and stays.',
       )
     }

@@ -144,7 +144,7 @@ export interface CpuBenchResult {
   converseNoLogUs: number
   /**
    * Relay shapes on the long stream, per frame, drained by the runtime (`new Response(stream).arrayBuffer()`):
-   * the stub upstream alone; a pull-per-frame wrapper (what src/router/stream.ts does: return after one upstream
+   * the stub upstream alone; a pull-per-frame wrapper (what src/engine/converse-stream.ts does: return after one upstream
    * read); the same wrapper with highWaterMark 16 that keeps reading while the queue has room.
    */
   relay: { upstreamOnlyUs: number; pullPerFrameUs: number; pullHwm16Us: number }

@@ -14,7 +14,7 @@
  * |               | only (a bare 401/403/404 without one is `unavailable`)                 | probe ok  | cooldown)     |
  * | client        | ValidationException and other 4xx                                      | no        | never         |
  *
- * A 200 whose body is not a Converse answer (not JSON, truncated, no `output`) is `network` (see router/attempt.ts).
+ * A 200 whose body is not a Converse answer (not JSON, truncated, no `output`) is `network` (see engine/attempt.ts).
  *
  * Judgement calls:
  * - ModelNotReadyException is a 429 but not a throttle: the model is not loaded in that Region (SDKs retry it as

@@ -101,7 +101,7 @@ export async function readOutcome(res: Response, format: Format): Promise<Outcom
 }
 
 /**
- * Messages of answers the router composes itself rather than relaying upstream's (src/router/dispatch.ts today).
+ * Messages of answers the router composes itself rather than relaying upstream's (src/engine/engine.ts).
  * Relayed upstream errors carry the simulator's message, which the noise rules set to start with UPSTREAM_TAG.
  */
 export const ROUTER_MADE: ReadonlyArray<[string, RegExp]> = [
