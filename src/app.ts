@@ -6,6 +6,7 @@ import { Hono } from 'hono'
 import type { RouterEnv } from './env'
 import { bedrockError } from './front-doors/bedrock/errors'
 import { bedrockRoutes } from './front-doors/bedrock/routes'
+import { openAiRoutes } from './front-doors/openai/routes'
 import { corsForBrowsers } from './routes/cors'
 import { healthRoutes } from './routes/health'
 import { drainUnreadBody } from './routes/request-body'
@@ -30,6 +31,7 @@ export function createApp(options: AppOptions) {
   app.route('/', healthRoutes)
   // Front doors: each a folder under front-doors/, mounted here with its own auth and error shape.
   app.route('/', bedrockRoutes)
+  app.route('/', openAiRoutes)
   app.notFound((c) => bedrockError(404, 'UnknownOperationException', `No route for ${c.req.method} ${new URL(c.req.url).pathname}`))
   app.onError((err) => {
     console.error(JSON.stringify({ msg: 'unhandled error', error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }))

@@ -22,7 +22,8 @@ const MIN_ATTEMPT_MS = 100
 
 export async function route(request: EngineRequest, ctx: EngineContext): Promise<Outcome> {
   const { pool, operation, signal } = request
-  const trace = new RequestTrace(pool, operation, request.requestedModel, request.client)
+  const { client, frontDoor, endUser, tags } = request
+  const trace = new RequestTrace(pool, operation, request.requestedModel, { client, frontDoor, endUser, tags })
   const deadline = trace.started + pool.timeoutMs
   const estimate = estimateRequest(request.body, operation === 'converse-stream')
   const bodies = new BodyCache(request, originDeployment(pool, request.requestedModel))
@@ -156,8 +157,11 @@ function exhausted({ pool }: EngineRequest, trace: RequestTrace): Outcome {
   return { kind: 'rejected', cause: 'exhausted', status: 503, errorType: 'ServiceUnavailableException', message, retryAfterMs, trace }
 }
 
-/** The deployment the client's request was written for: the one whose model ID it named, else the first primary. */
-function originDeployment(pool: EngineRequest['pool'], requestedModel: string): DeploymentConfig {
+/**
+ * The deployment the client's request was written for: the one whose model ID it named, else the first primary.
+ * Front doors translate for its model; the engine adapts the request when it fails over to another family.
+ */
+export function originDeployment(pool: EngineRequest['pool'], requestedModel: string): DeploymentConfig {
   return pool.deployments.find((d) => d.modelId === requestedModel) ?? pool.deployments.find((d) => !d.fallback) ?? pool.deployments[0]
 }
 

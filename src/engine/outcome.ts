@@ -22,6 +22,12 @@ export interface EngineRequest {
   bodyText?: string
   /** Who called (for logs and stats), never a secret. */
   client?: string
+  /** The front door it came through (`bedrock`, `openai`, …), for logs and stats. */
+  frontDoor?: string
+  /** The end user the client named, for logs and stats. */
+  endUser?: string
+  /** Accounting tags (Bedrock `requestMetadata`, OpenAI `metadata`). */
+  tags?: Record<string, string>
   /** Aborts when the client goes away: reservations are released and nothing more is tried. */
   signal?: AbortSignal
 }
@@ -97,4 +103,9 @@ export interface Cancelled {
  */
 export function withTrace(outcome: Outcome, res: Response): Response {
   return outcome.trace.finish(res, { logNow: outcome.kind !== 'streaming', failFast: outcome.kind === 'failed' })
+}
+
+/** A `Retry-After` value: whole seconds, at least 1 (what SDKs and browsers read). */
+export function retryAfterSeconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)))
 }

@@ -22,6 +22,18 @@ export const TRACE_HEADERS = [
   'x-router-fail-fast',
 ] as const
 
+/** Who sent a request and how, for the log line (never a secret). */
+export interface TraceIdentity {
+  /** The client (key name, token subject). */
+  client?: string
+  /** The front door it came through: bedrock, openai, … */
+  frontDoor?: string
+  /** The end user the client named (OpenAI `user`). */
+  endUser?: string
+  /** Tags for accounting (Bedrock `requestMetadata`, OpenAI `metadata`). */
+  tags?: Record<string, string>
+}
+
 export interface AbandonedAttempt {
   deployment: string
   region: string
@@ -45,8 +57,13 @@ export class RequestTrace {
     private readonly pool: PoolConfig,
     private readonly operation: Operation,
     private readonly requestedModel: string,
-    private readonly client?: string,
+    private readonly who: TraceIdentity = {},
   ) {}
+
+  /** The model ID of the deployment that served (for a prompt router, the router's ARN). */
+  get servedModel(): string | undefined {
+    return this.servedBy?.deployment.modelId
+  }
 
   abandoned(deployment: DeploymentConfig, result: UpstreamResult, upstreamMs = 0) {
     this.upstreamMs += upstreamMs
@@ -105,7 +122,10 @@ export class RequestTrace {
         strategy: this.pool.strategy,
         operation: this.operation,
         model: this.requestedModel,
-        client: this.client,
+        frontDoor: this.who.frontDoor,
+        client: this.who.client,
+        endUser: this.who.endUser,
+        tags: this.who.tags,
         status: this.status,
         deployment: s?.deployment.id,
         region: s?.deployment.region,

@@ -136,3 +136,16 @@ export function familyOf(modelId: string): string {
   return /^[a-z][a-z0-9-]*$/.test(vendor) ? vendor : 'unknown'
 }
 
+
+/**
+ * How a model is asked to think before answering, through Converse's `additionalModelRequestFields`:
+ * `anthropic-thinking` (`thinking: {type: enabled, budget_tokens}`: Claude 3.7 Sonnet and the Claude 4 generation),
+ * `nova-reasoning` (`reasoningConfig: {type: enabled, maxReasoningEffort}`: Nova 2). Undefined: it does not think,
+ * or the id is opaque.
+ */
+export function reasoningStyleOf(modelId: string): 'anthropic-thinking' | 'nova-reasoning' | undefined {
+  const base = baseModelId(modelId)
+  if (/^anthropic\.claude-(3-7-sonnet|sonnet-4|opus-4|haiku-4)/.test(base)) return 'anthropic-thinking'
+  if (/^amazon\.nova-2-/.test(base)) return 'nova-reasoning'
+  return undefined
+}

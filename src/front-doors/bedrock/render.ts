@@ -4,7 +4,7 @@
  * shape (`x-amzn-errortype`, `{"message"}`), upstream's own error answer relayed as it came.
  */
 import type { StreamRenderer } from '../../engine/converse-stream'
-import { withTrace, type Outcome } from '../../engine/outcome'
+import { retryAfterSeconds, withTrace, type Outcome } from '../../engine/outcome'
 import { encodeExceptionFrame } from '../../wire/eventstream'
 import { SSE_CONTENT_TYPE, sseError, sseFromFrame } from '../../wire/sse'
 import { bedrockError } from './errors'
@@ -64,9 +64,4 @@ function isJsonObject(text: string): boolean {
   } catch {
     return false
   }
-}
-
-/** Whole seconds, at least 1 (what SDKs and browsers read). */
-export function retryAfterSeconds(ms: number): string {
-  return String(Math.max(1, Math.ceil(ms / 1000)))
 }

@@ -37,11 +37,18 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
   }
 
   const outcome = await route(
-    { pool: pool.value, operation, requestedModel: modelId, body, bodyText: text, client: c.get('client'), signal: c.req.raw.signal },
+    { pool: pool.value, operation, requestedModel: modelId, body, bodyText: text, client: c.get('client'), frontDoor: 'bedrock', tags: tagsOf(body.requestMetadata), signal: c.req.raw.signal },
     { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c) },
   )
   const sse = operation === 'converse-stream' && (c.req.header('accept') ?? '').includes('text/event-stream')
   return renderBedrock(outcome, sse ? 'sse' : 'eventstream')
+}
+
+/** Converse's `requestMetadata` (a string map Bedrock uses to filter invocation logs) doubles as the request's tags. */
+function tagsOf(metadata: unknown): Record<string, string> | undefined {
+  if (!metadata || typeof metadata !== 'object' || Array.isArray(metadata)) return undefined
+  const entries = Object.entries(metadata).filter(([, v]) => typeof v === 'string')
+  return entries.length ? Object.fromEntries(entries) : undefined
 }
 
 /** A request problem as Bedrock would answer it (an oversized body is a ValidationException there too). */
