@@ -99,10 +99,10 @@ describe('OpenAI chunks from real Bedrock streams', () => {
     expect(got.content.length).toBeGreaterThan(0) // the text before the call
   })
 
-  it('response_format: the forced tool streams as content, and finishes as stop', () => {
+  it('response_format: the forced tool streams as the content (text around it dropped), and finishes as stop', () => {
     const list = frames('envoy-ai-gateway-converse-stream-tooluse')
     const start = json(list.find((f) => f.eventType === 'contentBlockStart')!).start.toolUse
-    const text = list.filter((f) => f.eventType === 'contentBlockDelta').map((f) => json(f).delta.text ?? json(f).delta.toolUse?.input ?? '').join('')
+    const text = list.filter((f) => f.eventType === 'contentBlockDelta').map((f) => json(f).delta.toolUse?.input ?? '').join('')
     const got = assemble(render(list, { jsonTool: start.name }).chunks)
     expect(got.calls).toEqual([])
     expect(got.content).toBe(text)

@@ -11,6 +11,7 @@
  *   metadata                        → with stream_options.include_usage: a chunk with no choices and the usage
  *   clean end                       → data: [DONE]
  *   failure after commit            → data: {"error": {...}} and no [DONE] (the openai client raises it)
+ * With `response_format` (a forced tool), the tool's input deltas are the content and text deltas are dropped.
  *
  * The chunk envelope (id, created, model) is the same for every chunk: it is built once, and each event costs one
  * JSON.parse of its payload and one JSON.stringify of its delta.
@@ -38,7 +39,10 @@ export function chunkRenderer(ctx: ResponseContext & { includeUsage: boolean }):
           const e = parse(frame)
           const d = e?.delta
           if (!d) return undefined
-          if (typeof d.text === 'string') return delta(`{"content":${JSON.stringify(d.text)}}`)
+          if (typeof d.text === 'string') {
+            // With response_format the content is the forced tool's JSON only; text around it is not part of it.
+            return ctx.jsonTool ? undefined : delta(`{"content":${JSON.stringify(d.text)}}`)
+          }
           if (d.toolUse && typeof d.toolUse.input === 'string') {
             if (e.contentBlockIndex === jsonBlock) return delta(`{"content":${JSON.stringify(d.toolUse.input)}}`)
             const index = toolIndex.get(e.contentBlockIndex)

@@ -43,7 +43,7 @@ describe('Converse answer → chat.completion', () => {
   })
 
   it('the forced tool of response_format is the content, finishing as stop', () => {
-    const out: any = chatCompletion({ output: { message: { content: [{ toolUse: { toolUseId: 't', name: 'reply', input: { answer: 'yes' } } }] } }, stopReason: 'tool_use', usage: { inputTokens: 1, outputTokens: 1 } }, { ...ctx, jsonTool: 'reply' })
+    const out: any = chatCompletion({ output: { message: { content: [{ text: 'Here you go:' }, { toolUse: { toolUseId: 't', name: 'reply', input: { answer: 'yes' } } }] } }, stopReason: 'tool_use', usage: { inputTokens: 1, outputTokens: 1 } }, { ...ctx, jsonTool: 'reply' })
     expect(out.choices[0].message.content).toBe('{"answer":"yes"}')
     expect(out.choices[0].message.tool_calls).toBeUndefined()
     expect(out.choices[0].finish_reason).toBe('stop')

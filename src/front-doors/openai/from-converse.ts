@@ -53,16 +53,19 @@ export function usageFrom(raw: unknown): OpenAiUsage | undefined {
 export function chatCompletion(converse: Record<string, any>, ctx: ResponseContext): Record<string, unknown> {
   const blocks: Array<Record<string, any>> = Array.isArray(converse.output?.message?.content) ? converse.output.message.content : []
   let text = ''
+  let json: string | undefined
   let reasoning = ''
   const toolCalls: Array<Record<string, unknown>> = []
   for (const block of blocks) {
     if (typeof block.text === 'string') text += block.text
     else if (block.toolUse) {
       const { toolUseId, name, input } = block.toolUse
-      if (ctx.jsonTool && name === ctx.jsonTool) text += JSON.stringify(input ?? {})
+      if (ctx.jsonTool && name === ctx.jsonTool) json = JSON.stringify(input ?? {})
       else toolCalls.push({ id: toolUseId, type: 'function', function: { name, arguments: JSON.stringify(input ?? {}) } })
     } else if (typeof block.reasoningContent?.reasoningText?.text === 'string') reasoning += block.reasoningContent.reasoningText.text
   }
+  // A response_format answer is the forced tool's input alone: any text the model put before it is not JSON.
+  if (json !== undefined) text = json
   const message: Record<string, unknown> = { role: 'assistant', content: text || (toolCalls.length ? null : ''), refusal: null }
   if (reasoning) message.reasoning_content = reasoning
   if (toolCalls.length) message.tool_calls = toolCalls
