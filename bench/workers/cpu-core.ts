@@ -42,6 +42,21 @@ const ENV = {
   AWS_SECRET_ACCESS_KEY: 'simulator/SECRET/key0000000000000000000000',
 }
 
+/** The same conversation as an OpenAI chat request, streamed with usage. */
+const OPENAI_STREAM_BODY = JSON.stringify({
+  model: 'weighted',
+  stream: true,
+  stream_options: { include_usage: true },
+  max_tokens: 512,
+  temperature: 0.5,
+  messages: [
+    { role: 'system', content: 'You are a concise assistant. Answer in one or two sentences, and never invent facts you cannot support.' },
+    { role: 'user', content: 'What does an edge router for Amazon Bedrock do, in one sentence? Please keep it short and precise.' },
+    { role: 'assistant', content: 'It spreads Converse requests over deployments in several regions and fails over when one is throttled.' },
+    { role: 'user', content: 'And why does it need to know each deployment’s tokens-per-minute quota? Explain briefly, with one example.' },
+  ],
+})
+
 /** A typical request: system prompt, two turns, inference config (about 1 KB). */
 const REQUEST_BODY = JSON.stringify({
   system: [{ text: 'You are a concise assistant. Answer in one or two sentences, and never invent facts you cannot support.' }],
@@ -133,6 +148,10 @@ export interface CpuBenchResult {
     sseLongUs: number
     binaryShortUs: number
     binaryLongUs: number
+    /** The same streams through POST /v1/chat/completions (stream, include_usage). */
+    openAiShortUs: number
+    openAiLongUs: number
+    openAiPerEventUs: number
     ssePerEventUs: number
     binaryPerEventUs: number
   }
@@ -140,6 +159,8 @@ export interface CpuBenchResult {
   framing: Awaited<ReturnType<typeof benchFraming>>
   /** Framing + SSE per frame on this bench's long stream pushed frame by frame. */
   framingLongStreamUs: number
+  /** Framing + OpenAI chunk rendering per frame, the same stream. */
+  chunksLongStreamUs: number
   /** Converse (weighted) with `console.log` replaced by a no-op: the JSON log line's share. */
   converseNoLogUs: number
   /**
@@ -164,10 +185,10 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       const store = new MemoryStateStore()
       return () => store
     })() })
-    const request = (path: string, accept: string) => async () => {
+    const request = (path: string, accept: string, body = REQUEST_BODY) => async () => {
       const res = await app.request(
         path,
-        { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept }, body: REQUEST_BODY },
+        { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept }, body },
         ENV,
       )
       if (res.status !== 200) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`)
@@ -211,6 +232,14 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     const binaryShortUs = await streamCase(short, 'application/vnd.amazon.eventstream')
     const binaryLongUs = await streamCase(long, 'application/vnd.amazon.eventstream')
     const extra = long.length - short.length
+    // The same streams through the OpenAI front door (stream with include_usage): translated into chunks.
+    const openAiCase = async (frames: Uint8Array[]) => {
+      canned = { kind: 'stream', frames }
+      const nn = frames.length > 50 ? Math.max(20, Math.round(n / 20)) : n
+      return (await timeIt(nn, batches, request('/v1/chat/completions', 'text/event-stream', OPENAI_STREAM_BODY))).us
+    }
+    const openAiShortUs = await openAiCase(short)
+    const openAiLongUs = await openAiCase(long)
 
     const framing = await benchFraming(Math.max(2000, n * 10))
     const { sseFromFrame } = await import('../../src/wire/sse')
@@ -218,6 +247,15 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       const framer = new EventStreamFramer()
       let bytes = 0
       for (const chunk of long) for (const f of framer.push(chunk)) bytes += sseFromFrame(f).length
+      framer.end()
+      return bytes
+    })
+    const { chunkRenderer } = await import('../../src/front-doors/openai/chunks')
+    const chunksLong = await timeIt(Math.max(20, Math.round(n / 20)), batches, async () => {
+      const framer = new EventStreamFramer()
+      const renderer = chunkRenderer({ id: 'chatcmpl-bench', created: 1700000000, model: MODEL, includeUsage: true })
+      let bytes = 0
+      for (const chunk of long) for (const f of framer.push(chunk)) bytes += renderer.event(f)?.length ?? 0
       framer.end()
       return bytes
     })
@@ -285,9 +323,13 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
         binaryLongUs,
         ssePerEventUs: (sseLongUs - sseShortUs) / extra,
         binaryPerEventUs: (binaryLongUs - binaryShortUs) / extra,
+        openAiShortUs,
+        openAiLongUs,
+        openAiPerEventUs: (openAiLongUs - openAiShortUs) / extra,
       },
       framing,
       framingLongStreamUs: framingLong.us / long.length,
+      chunksLongStreamUs: chunksLong.us / long.length,
       converseBatchesUs,
     }
   } finally {
