@@ -115,16 +115,17 @@ function renderStream(
   }
 
   /**
-   * Forwards a batch of frames (one upstream chunk's worth) as one enqueue; returns false once the stream has
-   * been ended by an exception frame.
+   * Forwards a batch of frames (one upstream chunk's worth) as one enqueue. `ended`: the stream has been ended
+   * by an exception frame; `empty`: the renderer had nothing for these frames, so the caller must read on — a
+   * pull that enqueues nothing is never called again, and the client would wait forever.
    */
-  const forward = (controller: ReadableStreamDefaultController<Uint8Array>, batch: Frame[]): boolean => {
+  const forward = (controller: ReadableStreamDefaultController<Uint8Array>, batch: Frame[]): 'sent' | 'empty' | 'ended' => {
     const out: Uint8Array[] = []
     for (const frame of batch) {
       if (frame.messageType !== 'event') {
         enqueueAll(controller, out)
         fail(controller, frameFailure(frame), frame)
-        return false
+        return 'ended'
       }
       frames++
       // Text and tool input generated so far (payload minus its JSON envelope and padding), for the estimate above.
@@ -143,7 +144,7 @@ function renderStream(
       if (bytes) out.push(bytes)
     }
     enqueueAll(controller, out)
-    return true
+    return out.length ? 'sent' : 'empty'
   }
 
   return new ReadableStream<Uint8Array>(
@@ -153,7 +154,7 @@ function renderStream(
           if (pending) {
             const batch = pending
             pending = undefined
-            if (!forward(controller, batch)) return
+            if (forward(controller, batch) === 'ended') return
           }
           for (;;) {
             readingSince = Date.now()
@@ -173,8 +174,7 @@ function renderStream(
               return
             }
             const batch = framer.push(value)
-            if (batch.length === 0) continue
-            forward(controller, batch)
+            if (batch.length === 0 || forward(controller, batch) === 'empty') continue
             return
           }
         } catch (e) {
@@ -184,7 +184,7 @@ function renderStream(
             return
           }
           // Frames that were whole and valid before the bad one still go to the client, then the error.
-          if (e instanceof EventStreamError && e.frames.length && !forward(controller, e.frames)) return
+          if (e instanceof EventStreamError && e.frames.length && forward(controller, e.frames) === 'ended') return
           const message = e instanceof EventStreamError ? `malformed upstream stream: ${e.message}` : `upstream stream broke off: ${(e as Error)?.message ?? e}`
           fail(controller, classifyNetworkError(message))
         }

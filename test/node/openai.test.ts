@@ -76,6 +76,16 @@ describe('openai client', () => {
     expect(usage.completion_tokens).toBeGreaterThan(0)
   })
 
+  it('streamed, with Bedrock’s frames arriving one at a time (events that render to nothing in between)', async () => {
+    await h.control('/__sim/config', { frameDelayMs: 5 })
+    for (const include_usage of [false, true]) {
+      const stream = await openai().chat.completions.create({ model: 'sonnet', messages: [{ role: 'user', content: 'Hello there' }], stream: true, stream_options: { include_usage } })
+      let text = ''
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ''
+      expect(text).toMatch(/^Hello from/)
+    }
+  })
+
   it('a tool-call round trip: tool_calls with stable ids, the tool result, the final answer', async () => {
     const client = openai()
     const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }]
