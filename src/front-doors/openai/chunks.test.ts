@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { fixture } from '../../../test/support/fixtures'
-import { EventStreamFramer, type Frame } from '../../wire/eventstream'
+import { encodeEventFrame, EventStreamFramer, type Frame } from '../../wire/eventstream'
 import { chunkRenderer } from './chunks'
 
 const frames = (name: string): Frame[] => {
@@ -119,5 +119,33 @@ describe('OpenAI chunks from real Bedrock streams', () => {
     expect(body.error).toMatchObject({ type: 'server_error', code: 'modelStreamErrorException', param: null })
     expect(body.error.message.length).toBeGreaterThan(0)
     expect(out).not.toContain('[DONE]')
+  })
+
+  it('the byte-copy fast path renders exactly what parsing would, for tricky strings too', () => {
+    const texts = ['plain', 'quote " and \\ backslash', 'line\nbreak\r\n', 'tab\t', 'unicode ’ é 中文 🎉', '\u2028\u2029', '</script>', '{"json":"inside"}', '']
+    const frame = (payload: unknown) => {
+      const framer = new EventStreamFramer()
+      return framer.push(encodeEventFrame('contentBlockDelta', JSON.stringify(payload)))[0]
+    }
+    const start = { contentBlockIndex: 1, start: { toolUse: { toolUseId: 'tooluse_x', name: 'f' } } }
+    for (const text of texts) {
+      for (const [fast, slow] of [
+        [{ contentBlockIndex: 0, delta: { text }, p: 'abc' }, { p: 'abc', delta: { text }, contentBlockIndex: 0 }],
+        [{ contentBlockIndex: 1, delta: { toolUse: { input: text } }, p: 'ab' }, { delta: { toolUse: { input: text } }, contentBlockIndex: 1 }],
+      ]) {
+        const render = (payload: unknown) => {
+          const r = chunkRenderer({ id: 'c', created: 1, model: 'm', includeUsage: false })
+          r.event(new EventStreamFramer().push(encodeEventFrame('contentBlockStart', JSON.stringify(start)))[0])
+          return decoder.decode(r.event(frame(payload))!)
+        }
+        const a = render(fast)
+        expect(a).toBe(render(slow))
+        const parsed = JSON.parse(a.slice(6))
+        const d = parsed.choices[0].delta
+        expect(d.content ?? d.tool_calls[0].function.arguments).toBe(text)
+        expect(a.endsWith('\n\n')).toBe(true)
+        expect(a.slice(0, -2)).not.toMatch(/[\r\n]/)
+      }
+    }
   })
 })
