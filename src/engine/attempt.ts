@@ -4,18 +4,21 @@
  * at its first content frame: until then (HTTP error, exception frame, truncated or stalled stream, first-byte
  * timeout) it can still fail over, because nothing has gone to the client.
  */
-import { readUpstreamError, sendToBedrock, type Operation } from '../upstream/bedrock'
+import { isStreaming, readUpstreamError, sendToBedrock, type Operation } from '../upstream/bedrock'
 import type { Credentials } from '../upstream/credentials'
 import type { DeploymentConfig } from '../config/types'
 import { classifyException, classifyHttp, classifyNetworkError, classifyTimeout } from '../routing/classify'
 import type { TokenUsage, UpstreamResult } from '../routing/types'
 import { EventStreamError, EventStreamFramer, type Frame } from '../wire/eventstream'
+import { invokeChunkEvent } from '../wire/invoke-chunk'
 
 export interface AttemptInput {
   deployment: DeploymentConfig
   credentials: Credentials
   operation: Operation
   body: string
+  /** Client headers passed upstream (InvokeModel). */
+  headers?: Record<string, string>
   /** Time allowed until the answer (Converse) or the first content frame (streams), ms. */
   timeoutMs: number
   /** Client went away: abort upstream too. */
@@ -35,6 +38,9 @@ export interface ConverseSuccess {
   ok: true
   kind: 'converse'
   body: string
+  /** InvokeModel: upstream's content type and its `x-amzn-bedrock-*` headers, relayed to the client. */
+  contentType?: string
+  bedrockHeaders?: Record<string, string>
   requestId?: string
   usage?: TokenUsage
   invokedModelId?: string
@@ -81,14 +87,14 @@ export async function attempt(input: AttemptInput): Promise<AttemptResult> {
     } catch (e) {
       return failed(timedOut ? classifyTimeout() : classifyNetworkError(errorText(e)))
     }
-    if (input.operation === 'converse') {
+    if (!isStreaming(input.operation)) {
       let text: string
       try {
         text = await res.text()
       } catch (e) {
         return failed(timedOut ? classifyTimeout() : classifyNetworkError(errorText(e)))
       }
-      return converseOutcome(res, text, started)
+      return input.operation === 'invoke' ? invokeOutcome(res, text, started) : converseOutcome(res, text, started)
     }
     // A stream operation answered with JSON (an error, even with HTTP 200: docs/bedrock-wire.md §3.2) has no frames.
     if (!res.ok || !res.body || (res.headers.get('content-type') ?? '').includes('json')) {
@@ -118,7 +124,7 @@ export async function attempt(input: AttemptInput): Promise<AttemptResult> {
           }
           frames.push(frame)
         }
-        if (frames.some((f) => f.eventType !== 'messageStart')) break
+        if (frames.some(isContent)) break
       }
     } catch (e) {
       reader.cancel().catch(() => {})
@@ -187,6 +193,52 @@ async function converseOutcome(res: Response, text: string, started: number): Pr
     invokedModelId: json!.trace?.promptRouter?.invokedModelId,
     latencyMs,
   }
+}
+
+/** An InvokeModel answer: any 2xx is the model's own body; usage is in Bedrock's headers. */
+async function invokeOutcome(res: Response, text: string, started: number): Promise<AttemptResult> {
+  const latencyMs = Date.now() - started
+  if (!res.ok) {
+    const err = await readUpstreamError(res, text)
+    return {
+      ok: false,
+      result: classifyHttp(err.status, err.reportedType, err.message, err.retryAfterMs),
+      relay: { status: err.status, errorType: err.errorType, body: text, requestId: err.requestId },
+      latencyMs,
+    }
+  }
+  const bedrockHeaders: Record<string, string> = {}
+  res.headers.forEach((value, name) => {
+    if (name.startsWith('x-amzn-bedrock-')) bedrockHeaders[name] = value
+  })
+  const input = Number(res.headers.get('x-amzn-bedrock-input-token-count'))
+  const output = Number(res.headers.get('x-amzn-bedrock-output-token-count'))
+  const cacheRead = Number(res.headers.get('x-amzn-bedrock-cache-read-input-token-count'))
+  const cacheWrite = Number(res.headers.get('x-amzn-bedrock-cache-write-input-token-count'))
+  return {
+    ok: true,
+    kind: 'converse',
+    body: text,
+    contentType: res.headers.get('content-type') ?? 'application/json',
+    bedrockHeaders,
+    requestId: res.headers.get('x-amzn-requestid') ?? undefined,
+    usage: Number.isFinite(input) && Number.isFinite(output) && res.headers.has('x-amzn-bedrock-input-token-count')
+      ? { inputTokens: input, outputTokens: output, cacheReadInputTokens: cacheRead || undefined, cacheWriteInputTokens: cacheWrite || undefined }
+      : undefined,
+    latencyMs,
+  }
+}
+
+/**
+ * Whether a frame is the answer's content, where a stream commits: anything but the opening event — Converse's
+ * `messageStart`, or an InvokeModel `chunk` holding the model's own opening event (Anthropic's `message_start`,
+ * Nova's `messageStart`).
+ */
+function isContent(frame: Frame): boolean {
+  if (frame.eventType === 'messageStart') return false
+  if (frame.eventType !== 'chunk') return true
+  const event = invokeChunkEvent(frame)
+  return !(event && (event.type === 'message_start' || 'messageStart' in event))
 }
 
 /** An exception or error frame received where content was expected. */

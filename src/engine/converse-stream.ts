@@ -10,6 +10,7 @@
 import type { TokenUsage, UpstreamResult } from '../routing/types'
 import { classifyNetworkError, classifyTimeout } from '../routing/classify'
 import { EventStreamError, type Frame } from '../wire/eventstream'
+import { invokeChunkEvent } from '../wire/invoke-chunk'
 import { frameFailure, usageOf, type StreamStart } from './attempt'
 
 /** How a front door writes a Converse event stream in its protocol. */
@@ -49,13 +50,17 @@ export interface StreamSummary {
   cancelled: boolean
 }
 
-export function converseEventStream(start: StreamStart, idleTimeoutMs: number, inputTokens: number, onDone: (summary: StreamSummary) => void): ConverseEventStream {
+/**
+ * `invoke`: the stream is InvokeModelWithResponseStream's (`chunk` events holding the model's own events): usage is
+ * in the last chunk's `amazon-bedrock-invocationMetrics`, and a stream whose last chunk has none was cut short.
+ */
+export function converseEventStream(start: StreamStart, idleTimeoutMs: number, inputTokens: number, onDone: (summary: StreamSummary) => void, invoke = false): ConverseEventStream {
   let rendered = false
   return {
     render(renderer) {
       if (rendered) throw new Error('a Converse event stream renders once')
       rendered = true
-      return renderStream(start, renderer, idleTimeoutMs, inputTokens, onDone)
+      return renderStream(start, renderer, idleTimeoutMs, inputTokens, onDone, invoke)
     },
   }
 }
@@ -68,6 +73,7 @@ function renderStream(
   idleTimeoutMs: number,
   inputTokens: number,
   onDone: (summary: StreamSummary) => void,
+  invoke: boolean,
 ): ReadableStream<Uint8Array> {
   const { reader, framer } = start
   let pending: Frame[] | undefined = start.frames
@@ -76,6 +82,16 @@ function renderStream(
   let invokedModelId: string | undefined
   let frames = 0
   let sawMetadata = false
+  let lastChunk: Frame | undefined
+  /** InvokeModel streams: the invocation metrics are in the last chunk; read them once the stream has ended. */
+  const readInvocationMetrics = () => {
+    const metrics = lastChunk && invokeChunkEvent(lastChunk)?.['amazon-bedrock-invocationMetrics']
+    if (!metrics || typeof metrics.inputTokenCount !== 'number' || typeof metrics.outputTokenCount !== 'number') return
+    sawMetadata = true
+    usage = { inputTokens: metrics.inputTokenCount, outputTokens: metrics.outputTokenCount }
+    if (typeof metrics.cacheReadInputTokenCount === 'number') usage.cacheReadInputTokens = metrics.cacheReadInputTokenCount
+    if (typeof metrics.cacheWriteInputTokenCount === 'number') usage.cacheWriteInputTokens = metrics.cacheWriteInputTokenCount
+  }
   let finished = false
 
   // Idle watchdog: one timer for the whole stream (not one per chunk). It counts only time spent waiting on
@@ -130,6 +146,10 @@ function renderStream(
       frames++
       // Text and tool input generated so far (payload minus its JSON envelope and padding), for the estimate above.
       if (frame.eventType === 'contentBlockDelta') deltaBytes += Math.max(0, frame.payload.length - 80)
+      else if (invoke && frame.eventType === 'chunk') {
+        lastChunk = frame
+        deltaBytes += Math.max(0, frame.payload.length * 0.75 - 100) // base64 of the model's event, minus its envelope
+      }
       if (frame.eventType === 'metadata') {
         sawMetadata = true
         try {
@@ -163,6 +183,7 @@ function renderStream(
             if (stalled) throw new StreamIdleError(`upstream sent nothing for ${idleTimeoutMs} ms`)
             if (done) {
               framer.end()
+              if (invoke) readInvocationMetrics()
               if (!sawMetadata) {
                 fail(controller, classifyNetworkError('upstream stream ended before its metadata event (truncated)'))
                 return

@@ -6,10 +6,11 @@
  */
 import type { DeploymentConfig } from '../config/types'
 import { failoverAllowed } from '../routing/classify'
-import { estimateRequest } from '../routing/estimate'
+import { estimateNativeRequest, estimateRequest } from '../routing/estimate'
 import { costUsd } from '../routing/cost'
 import { adaptRequestFor } from '../routing/overrides'
 import type { AttemptOutcome, UpstreamResult } from '../routing/types'
+import { isInvoke, isStreaming } from '../upstream/bedrock'
 import { credentialHint, resolveCredentials } from '../upstream/credentials'
 import { attempt, CLIENT_GONE, type AttemptFailure } from './attempt'
 import { converseEventStream } from './converse-stream'
@@ -25,8 +26,11 @@ export async function route(request: EngineRequest, ctx: EngineContext): Promise
   const { client, frontDoor, endUser, tags } = request
   const trace = new RequestTrace(pool, operation, request.requestedModel, { client, frontDoor, endUser, tags })
   const deadline = trace.started + pool.timeoutMs
-  const estimate = estimateRequest(request.body, operation === 'converse-stream')
-  const bodies = new BodyCache(request, originDeployment(pool, request.requestedModel))
+  const origin = originDeployment(pool, request.requestedModel)
+  const invoke = isInvoke(operation)
+  // A native (InvokeModel) body can only go to deployments of the family it is written for.
+  const estimate = invoke ? estimateNativeRequest(request.body, isStreaming(operation), origin.family) : estimateRequest(request.body, isStreaming(operation))
+  const bodies = new BodyCache(request, origin)
   const ledger = new ReservationLedger(ctx.store, pool, ctx.waitUntil)
   const tried: string[] = []
   let previous: AttemptOutcome | undefined
@@ -97,8 +101,9 @@ export async function route(request: EngineRequest, ctx: EngineContext): Promise
         previous = { deploymentId: deployment.id, reservation: decision.reservation, result }
         continue
       }
-      const timeoutMs = Math.min(operation === 'converse' ? pool.attemptTimeoutMs : pool.ttfbTimeoutMs, deadline - Date.now())
-      const outcome = await attempt({ deployment, credentials, operation, body: bodies.for(deployment), timeoutMs, clientSignal: signal })
+      const timeoutMs = Math.min(isStreaming(operation) ? pool.ttfbTimeoutMs : pool.attemptTimeoutMs, deadline - Date.now())
+      const body = invoke ? bodies.verbatim() : bodies.for(deployment)
+      const outcome = await attempt({ deployment, credentials, operation, body, headers: request.upstreamHeaders, timeoutMs, clientSignal: signal })
 
       if (outcome.ok && outcome.kind === 'converse') {
         const result: UpstreamResult = { class: 'success', status: 200 }
@@ -106,7 +111,7 @@ export async function route(request: EngineRequest, ctx: EngineContext): Promise
         ledger.settle({ deploymentId: deployment.id, reservation: decision.reservation, result, usage, latencyMs: outcome.latencyMs, stream: false, invokedModelId })
         trace.served(deployment, decision.reason, outcome.latencyMs)
         trace.completed(result, usage, cost(deployment, usage), invokedModelId)
-        return { kind: 'served', body: outcome.body, usage, invokedModelId, requestId: outcome.requestId, trace }
+        return { kind: 'served', body: outcome.body, contentType: outcome.contentType, bedrockHeaders: outcome.bedrockHeaders, usage, invokedModelId, requestId: outcome.requestId, trace }
       }
 
       if (outcome.ok && outcome.kind === 'stream') {
@@ -116,7 +121,7 @@ export async function route(request: EngineRequest, ctx: EngineContext): Promise
           ledger.settle({ deploymentId: deployment.id, reservation, result: summary.result, usage: summary.usage, latencyMs: outcome.latencyMs, stream: true, invokedModelId: summary.invokedModelId })
           trace.completed(summary.result, summary.usage, cost(deployment, summary.usage), summary.invokedModelId, summary.cancelled, summary.usageEstimated)
           trace.log()
-        })
+        }, invoke)
         return { kind: 'streaming', events, requestId: outcome.requestId, trace }
       }
 
@@ -127,7 +132,7 @@ export async function route(request: EngineRequest, ctx: EngineContext): Promise
         return cancelled()
       }
       trace.abandoned(deployment, failure.result, failure.latencyMs)
-      const attemptOutcome: AttemptOutcome = { deploymentId: deployment.id, reservation: decision.reservation, result: failure.result, latencyMs: failure.latencyMs, stream: operation !== 'converse' }
+      const attemptOutcome: AttemptOutcome = { deploymentId: deployment.id, reservation: decision.reservation, result: failure.result, latencyMs: failure.latencyMs, stream: isStreaming(operation) }
       if (!failoverAllowed(failure.result)) {
         ledger.settle(attemptOutcome)
         return { kind: 'failed', result: failure.result, relay: failure.relay, trace }
@@ -168,22 +173,27 @@ export function originDeployment(pool: EngineRequest['pool'], requestedModel: st
 /** The body as sent upstream: verbatim when nothing must change, else adapted for the target's model family, each once. */
 class BodyCache {
   private readonly adapted = new Map<string, string>()
-  private verbatim?: string
+  private verbatimText?: string
 
   constructor(
     private readonly request: EngineRequest,
     private readonly origin: DeploymentConfig,
   ) {
-    this.verbatim = request.bodyText
+    this.verbatimText = request.bodyText
+  }
+
+  /** The client's body as it came (InvokeModel bodies are never adapted: only their own family may serve them). */
+  verbatim(): string {
+    return (this.verbatimText ??= this.request.bodyText ?? JSON.stringify(this.request.body))
   }
 
   for(target: DeploymentConfig): string {
     const { body } = this.request
-    if (target.family === this.origin.family && !target.override) return (this.verbatim ??= JSON.stringify(body))
+    if (target.family === this.origin.family && !target.override) return this.verbatim()
     let text = this.adapted.get(target.id)
     if (text === undefined) {
       const adapted = adaptRequestFor(body, this.origin, target)
-      text = adapted === body ? (this.verbatim ??= JSON.stringify(body)) : JSON.stringify(adapted)
+      text = adapted === body ? this.verbatim() : JSON.stringify(adapted)
       this.adapted.set(target.id, text)
     }
     return text

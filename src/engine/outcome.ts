@@ -16,8 +16,13 @@ export interface EngineRequest {
   operation: Operation
   /** The model ID (or pool name) the client addressed, decoded. */
   requestedModel: string
-  /** The request in Converse's shape (what Bedrock's Converse/ConverseStream accept, without `modelId`). */
+  /**
+   * The request in Converse's shape (what Bedrock's Converse/ConverseStream accept, without `modelId`); for the
+   * `invoke` operations the model's native body, which only deployments of the addressed model's family may serve.
+   */
   body: Record<string, unknown>
+  /** Client headers to pass upstream (InvokeModel's `x-amzn-bedrock-*`, content type, accept), lower-case names. */
+  upstreamHeaders?: Record<string, string>
   /** `body` as the client sent it, forwarded verbatim where nothing must change; omitted, `body` is serialised. */
   bodyText?: string
   /** Who called (for logs and stats), never a secret. */
@@ -45,8 +50,11 @@ export type Outcome = Served | Streaming | Rejected | Failed | Cancelled
 /** A Converse answer, complete. */
 export interface Served {
   kind: 'served'
-  /** Bedrock's Converse response body, verbatim (JSON). */
+  /** Bedrock's Converse response body (or InvokeModel's: the model's own), verbatim. */
   body: string
+  /** InvokeModel: upstream's content type and `x-amzn-bedrock-*` headers (usage, latency), to relay. */
+  contentType?: string
+  bedrockHeaders?: Record<string, string>
   usage?: TokenUsage
   /** For a prompt router: the model that answered. */
   invokedModelId?: string

@@ -2,8 +2,9 @@
  * Assessing each deployment for one routing decision: may it be sent this request, and how much is it preferred.
  * Shared by every strategy, so they all respect the same rules.
  *
- * Hard blocks (never sent): already tried by this request; misconfigured (Bedrock said so) between probes; the
- * configured rpm/tpm window full, for strategies that keep windows. Only these can make the router refuse.
+ * Hard blocks (never sent): already tried by this request; another model family than a native (InvokeModel) request
+ * is written for; misconfigured (Bedrock said so) between probes; the configured rpm/tpm window full, for strategies
+ * that keep windows. Only these can make the router refuse.
  *
  * Soft penalties (sent when nothing better is left): ejected by its breaker, or half-open with its probe slots taken;
  * paced after throttles (no send token yet); upstream asked for a pause (Retry-After).
@@ -94,6 +95,10 @@ export function assess(
     headroom: 1,
     totals: null,
   }
+  if (req.family && deployment.family !== req.family) {
+    candidate.block = 'other-family'
+    return candidate
+  }
   const bad = ds.misconfigured
   if (bad) {
     if (bad.probing !== null && bad.probing + timeout <= now) bad.probing = null // the probe never reported
@@ -124,6 +129,7 @@ export function assess(
 export function availableAt(candidate: Candidate, now: number, lastMs = Number.POSITIVE_INFINITY): number {
   if (candidate.block === null) return now
   if (candidate.block === 'misconfigured') return candidate.blockedUntil
+  if (candidate.block === 'other-family') return Number.POSITIVE_INFINITY
   const at = firstFittingTime(candidate.state.usage, now, now, 1, candidate.reserve, candidate.limits, lastMs, candidate.totals ?? undefined)
   return at < 0 ? Number.POSITIVE_INFINITY : at
 }

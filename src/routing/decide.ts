@@ -47,7 +47,7 @@ export function decide(
       const queued = queue(pool, candidates, req, now)
       if (queued) return queued
     }
-    return reject(candidates, now)
+    return reject(candidates, req, now)
   }
   const failover = tried.length > 0
   const healthy = panicking(pool, candidates) ? open : open.filter((c) => !c.ejected)
@@ -87,7 +87,7 @@ function panicking(pool: PoolConfig, candidates: readonly Candidate[]): boolean 
   let judged = 0
   let healthy = 0
   for (const c of candidates) {
-    if (c.block === 'misconfigured') continue
+    if (c.block === 'misconfigured' || c.block === 'other-family') continue
     judged++
     if (!c.ejected) healthy++
   }
@@ -168,7 +168,7 @@ function queue(pool: PoolConfig, candidates: readonly Candidate[], req: RequestE
 }
 
 /** Every deployment is hard-blocked: say which and why, and when one frees up. */
-function reject(candidates: readonly Candidate[], now: number): Decision {
+function reject(candidates: readonly Candidate[], req: RequestEstimate, now: number): Decision {
   if (candidates.length === 0) {
     return { kind: 'reject', status: 503, errorType: 'ServiceUnavailableException', retryAfterMs: DEFAULT_RETRY_AFTER_MS, reason: 'the pool has no deployments' }
   }
@@ -185,6 +185,8 @@ function reject(candidates: readonly Candidate[], now: number): Decision {
       why.push(at === Number.POSITIVE_INFINITY ? `${id}: the request exceeds its ${fullLimits(c)}` : `${id}: ${fullLimits(c)} window full for ${seconds(at - now)}`)
     } else if (c.block === 'misconfigured') {
       why.push(`${id}: misconfigured (${c.state.misconfigured?.errorType ?? 'upstream said so'}), next probe in ${seconds(at - now)}`)
+    } else if (c.block === 'other-family') {
+      why.push(`${id}: serves ${c.deployment.family} models, and the request is in ${req.family}'s native format`)
     }
   }
   const wait = soonest - now

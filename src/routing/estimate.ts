@@ -77,3 +77,44 @@ export function estimateRequest(body: unknown, stream: boolean): RequestEstimate
   }
   return estimate
 }
+
+/** Fields of native (InvokeModel) bodies that set the output cap, by model family. */
+const NATIVE_MAX_TOKENS = ['max_tokens', 'max_tokens_to_sample', 'maxTokens', 'max_gen_len', 'max_new_tokens'] as const
+
+/**
+ * Input-token estimate of an InvokeModel request, whose body is the model's own format: the text of the whole body
+ * (keys and values; base64 `data`/`bytes` skipped, images and documents at their fixed amounts), and the output cap
+ * from whichever field the family uses (`max_tokens` for Claude, `inferenceConfig.maxTokens` for Nova, …).
+ */
+export function estimateNativeRequest(body: unknown, stream: boolean, family?: string): RequestEstimate {
+  const estimate: RequestEstimate = { inputTokens: 0, stream }
+  if (family) estimate.family = family
+  if (!isRecord(body)) return estimate
+  let chars = 0
+  let media = 0
+  const stack: unknown[] = [body]
+  while (stack.length > 0) {
+    const value = stack.pop()
+    if (typeof value === 'string') chars += value.length
+    else if (Array.isArray(value)) for (let i = 0; i < value.length; i++) stack.push(value[i])
+    else if (isRecord(value)) {
+      if (value.type === 'image' || isRecord(value.image)) media += IMAGE_TOKENS
+      else if (value.type === 'document' || isRecord(value.document)) media += DOCUMENT_TOKENS
+      for (const key in value) {
+        if (key === 'data' || key === 'bytes' || key === 'source' || key === 'cache_control' || key === 'signature') continue
+        chars += key.length
+        stack.push(value[key])
+      }
+    } else if (value !== undefined) chars += SCALAR_CHARS
+  }
+  estimate.inputTokens = Math.ceil(chars / CHARS_PER_TOKEN) + media
+  const config = isRecord(body.inferenceConfig) ? body.inferenceConfig : body
+  for (const field of NATIVE_MAX_TOKENS) {
+    const v = config[field] ?? body[field]
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) {
+      estimate.maxTokens = Math.floor(v)
+      break
+    }
+  }
+  return estimate
+}

@@ -10,6 +10,8 @@ export interface RequestEstimate {
   /** `inferenceConfig.maxTokens`, when the request sets it. */
   maxTokens?: number
   stream: boolean
+  /** The request is in one model family's native format (InvokeModel): only that family's deployments can serve it. */
+  family?: string
 }
 
 /** Quota held for one in-flight attempt, reconciled with real usage afterwards. */
@@ -209,7 +211,7 @@ export interface PoolState {
 // ---------------------------------------------------------------------------------------------------------------------
 
 /** Why a deployment cannot be sent a request now (hard reasons: routing never sends there). */
-export type UnusableReason = 'misconfigured' | 'window-full'
+export type UnusableReason = 'misconfigured' | 'window-full' | 'other-family'
 
 /** Why a deployment is used only when better ones are not available (soft: it still serves if nothing else can). */
 export type SoftReason = 'ejected' | 'half-open-probes-busy' | 'paced' | 'retry-after'

@@ -7,11 +7,24 @@ import type { DeploymentConfig } from '../config/types'
 import type { Credentials } from './credentials'
 import { parseRetryAfter, sanitizeErrorType } from '../routing/classify'
 
-export type Operation = 'converse' | 'converse-stream'
+/** The Bedrock Runtime operations the router sends: Converse and InvokeModel, each plain or streamed. */
+export type Operation = 'converse' | 'converse-stream' | 'invoke' | 'invoke-stream'
 
-/** `{endpoint}/model/{modelId}/{operation}` with the model ID fully percent-encoded (`:`→%3A, `/`→%2F). */
+const PATHS: Record<Operation, string> = {
+  converse: 'converse',
+  'converse-stream': 'converse-stream',
+  invoke: 'invoke',
+  'invoke-stream': 'invoke-with-response-stream',
+}
+
+/** The operation answers a binary event stream. */
+export const isStreaming = (operation: Operation) => operation === 'converse-stream' || operation === 'invoke-stream'
+/** The operation takes the model's native body (InvokeModel), not Converse's. */
+export const isInvoke = (operation: Operation) => operation === 'invoke' || operation === 'invoke-stream'
+
+/** `{endpoint}/model/{modelId}/{operation path}` with the model ID fully percent-encoded (`:`→%3A, `/`→%2F). */
 export function upstreamUrl(deployment: DeploymentConfig, operation: Operation): string {
-  return `${deployment.endpoint}/model/${encodeURIComponent(deployment.modelId)}/${operation}`
+  return `${deployment.endpoint}/model/${encodeURIComponent(deployment.modelId)}/${PATHS[operation]}`
 }
 
 const signers = new Map<string, AwsClient>()
@@ -40,26 +53,23 @@ export interface UpstreamRequest {
   operation: Operation
   /** The request body, already serialised (SigV4 signs its hash). */
   body: string
+  /** Client headers passed on (InvokeModel's `x-amzn-bedrock-*`, its content type and accept), lower-case names. */
+  headers?: Record<string, string>
   signal: AbortSignal
 }
 
 /** Signs and sends one attempt. Resolves with the upstream response; rejects on network failure or abort. */
 export async function sendToBedrock(req: UpstreamRequest): Promise<Response> {
   const url = upstreamUrl(req.deployment, req.operation)
-  const accept = req.operation === 'converse' ? 'application/json' : 'application/vnd.amazon.eventstream'
-  if (req.credentials.kind === 'bearer') {
-    return fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept, authorization: `Bearer ${req.credentials.token}` },
-      body: req.body,
-      signal: req.signal,
-    })
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: isStreaming(req.operation) ? 'application/vnd.amazon.eventstream' : 'application/json',
+    ...req.headers,
   }
-  const signed = await signerFor(req.credentials, req.deployment.region).sign(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept },
-    body: req.body,
-  })
+  if (req.credentials.kind === 'bearer') {
+    return fetch(url, { method: 'POST', headers: { ...headers, authorization: `Bearer ${req.credentials.token}` }, body: req.body, signal: req.signal })
+  }
+  const signed = await signerFor(req.credentials, req.deployment.region).sign(url, { method: 'POST', headers, body: req.body })
   return fetch(signed, { signal: req.signal })
 }
 

@@ -157,7 +157,7 @@ describe('errors in Bedrock shape; nothing invalid goes upstream', () => {
     ['malformed JSON', () => post('/model/sonnet/converse', { body: '{"messages": [' }), 400, 'ValidationException'],
     ['non-object body', () => post('/model/sonnet/converse', { body: '[1,2]' }), 400, 'ValidationException'],
     ['messages not an array', () => post('/model/sonnet/converse-stream', { body: '{"messages": "hi"}' }), 400, 'ValidationException'],
-    ['unknown route', () => post('/model/sonnet/invoke'), 404, 'UnknownOperationException'],
+    ['unknown route', () => post('/model/sonnet/async-invoke'), 404, 'UnknownOperationException'],
   ]
   for (const [name, send, status, type] of cases) {
     it(`${name} → ${status} ${type}`, async () => {

@@ -4,6 +4,8 @@
  * shape (`x-amzn-errortype`, `{"message"}`), upstream's own error answer relayed as it came.
  */
 import type { StreamRenderer } from '../../engine/converse-stream'
+import type { Frame } from '../../wire/eventstream'
+import { invokeChunkEvent } from '../../wire/invoke-chunk'
 import { retryAfterSeconds, withTrace, type Outcome } from '../../engine/outcome'
 import { encodeExceptionFrame } from '../../wire/eventstream'
 import { SSE_CONTENT_TYPE, sseError, sseFromFrame } from '../../wire/sse'
@@ -18,7 +20,7 @@ export function renderBedrock(outcome: Outcome, format: StreamFormat): Response 
 function responseFor(outcome: Outcome, format: StreamFormat): Response {
   switch (outcome.kind) {
     case 'served': {
-      const headers: Record<string, string> = { 'content-type': 'application/json' }
+      const headers: Record<string, string> = { 'content-type': outcome.contentType ?? 'application/json', ...outcome.bedrockHeaders }
       if (outcome.requestId) headers['x-amzn-requestid'] = outcome.requestId
       return new Response(outcome.body, { status: 200, headers })
     }
@@ -50,10 +52,22 @@ const EVENT_STREAM: StreamRenderer = {
   error: (f) => (f.frame ? f.frame.bytes : encodeExceptionFrame(f.exception, f.message)),
 }
 
-/** SSE for browsers: one event per frame, `event: error` at a failure. */
+/**
+ * SSE for browsers: one event per frame, `event: error` at a failure. InvokeModel streams' `chunk` events are
+ * decoded: the model's own event, named by its `type` (Anthropic's message_start … message_stop).
+ */
 const SSE: StreamRenderer = {
-  event: (frame) => sseFromFrame(frame),
+  event: (frame) => (frame.eventType === 'chunk' ? sseFromChunk(frame) : sseFromFrame(frame)),
   error: (f) => (f.frame ? sseFromFrame(f.frame) : sseError(f.exception, f.message)),
+}
+
+const encoder = new TextEncoder()
+
+function sseFromChunk(frame: Frame): Uint8Array {
+  const event = invokeChunkEvent(frame)
+  if (!event) return sseFromFrame(frame)
+  const name = typeof event.type === 'string' && /^[A-Za-z0-9_.-]+$/.test(event.type) ? event.type : 'chunk'
+  return encoder.encode(`event: ${name}\ndata: ${JSON.stringify(event)}\n\n`)
 }
 
 /** Upstream's error body is relayed only when it is what it is labelled (a proxy's HTML page is not). */
