@@ -179,3 +179,35 @@ describe('engine robustness', () => {
     expect(snapshot(p, state, T0 + 2)[0]).toMatchObject({ usable: true, latencyMs: { converse: null } })
   })
 })
+
+describe('native (InvokeModel) requests: only the addressed family', () => {
+  const p = pool([deployment('claude-a'), deployment('nova', { modelId: 'amazon.nova-pro-v1:0', family: 'amazon' }), deployment('claude-b', { region: 'us-west-2' })])
+  const rng = mulberry32(7)
+
+  it('never dispatches a native body to a deployment of another family, and fails over within the family', () => {
+    const state = createPoolState(p)
+    const req = { inputTokens: 10, stream: false, family: 'anthropic' }
+    const seen = new Set<string>()
+    for (let i = 0; i < 50; i++) {
+      const d = decide(p, state, req, [], T0 + i, rng)
+      if (d.kind !== 'dispatch') throw new Error('expected dispatch')
+      seen.add(d.deploymentId)
+    }
+    expect([...seen].sort()).toEqual(['claude-a', 'claude-b'])
+    const second = decide(p, state, req, ['claude-a'], T0, rng)
+    expect(second.kind === 'dispatch' && second.deploymentId).toBe('claude-b')
+  })
+
+  it('refuses with a reason naming the family when none of that family is left', () => {
+    const d = decide(p, createPoolState(p), { inputTokens: 10, stream: false, family: 'anthropic' }, ['claude-a', 'claude-b'], T0, rng)
+    expect(d.kind).toBe('reject')
+    if (d.kind !== 'reject') return
+    expect(d.status).toBe(503)
+    expect(d.reason).toContain("nova: serves amazon models, and the request is in anthropic's native format")
+  })
+
+  it('Converse requests (no family) may go anywhere', () => {
+    const d = decide(p, createPoolState(p), { inputTokens: 10, stream: false }, ['claude-a', 'claude-b'], T0, rng)
+    expect(d.kind === 'dispatch' && d.deploymentId).toBe('nova')
+  })
+})

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DOCUMENT_TOKENS, IMAGE_TOKENS, estimateRequest } from './estimate'
+import { DOCUMENT_TOKENS, IMAGE_TOKENS, estimateNativeRequest, estimateRequest } from './estimate'
 
 describe('estimateRequest', () => {
   it('counts about a token per 4 characters of text in messages and system', () => {
@@ -68,5 +68,31 @@ describe('estimateRequest', () => {
     const elapsed = performance.now() - started
     expect(e.inputTokens).toBeGreaterThan(500_000)
     expect(elapsed).toBeLessThan(200)
+  })
+})
+
+describe('estimateNativeRequest (InvokeModel bodies)', () => {
+  it('counts the text of an Anthropic Messages body, skips base64, fixed amounts for images; reads max_tokens; carries the family', () => {
+    const text = 'x'.repeat(400)
+    const e = estimateNativeRequest(
+      {
+        anthropic_version: 'bedrock-2023-05-31',
+        max_tokens: 300,
+        system: text,
+        messages: [{ role: 'user', content: [{ type: 'text', text, cache_control: { type: 'ephemeral' } }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'A'.repeat(100_000) } }] }],
+      },
+      true,
+      'anthropic',
+    )
+    expect(e.family).toBe('anthropic')
+    expect(e.stream).toBe(true)
+    expect(e.maxTokens).toBe(300)
+    expect(e.inputTokens).toBeGreaterThanOrEqual(200 + IMAGE_TOKENS)
+    expect(e.inputTokens).toBeLessThan(200 + IMAGE_TOKENS + 100)
+  })
+
+  it('reads Nova’s inferenceConfig.maxTokens and Llama’s max_gen_len', () => {
+    expect(estimateNativeRequest({ messages: [], inferenceConfig: { maxTokens: 77 } }, false).maxTokens).toBe(77)
+    expect(estimateNativeRequest({ prompt: 'hi', max_gen_len: 55 }, false).maxTokens).toBe(55)
   })
 })
