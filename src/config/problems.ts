@@ -32,5 +32,8 @@ export function checkEnvironment(env: RouterEnv): EnvironmentCheck {
       if (!resolveCredentials(env, d.credentials)) problems.push(`deployment ${d.id}: no upstream credentials; set ${credentialHint(d.credentials)}`)
     }
   }
+  for (const [id, g] of Object.entries(loaded.config.guardrails)) {
+    if (!resolveCredentials(env, g.credentials)) problems.push(`guardrail ${id}: no upstream credentials; set ${credentialHint(g.credentials)}`)
+  }
   return { problems, loaded }
 }

@@ -81,7 +81,14 @@ const PoolSchema = v.strictObject({
   exploration: v.optional(v.pipe(nonNegative('exploration'), v.maxValue(1, 'exploration must be ≤ 1'))),
 })
 
+const GuardrailSchema = v.strictObject({
+  region: v.pipe(text('region'), v.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'region must look like us-east-1')),
+  endpoint: v.optional(v.pipe(text('endpoint'), v.url('endpoint must be an absolute URL'), v.check((s) => /^https?:\/\//.test(s), 'endpoint must be an http(s) URL'))),
+  credentials: v.optional(v.pipe(text('credentials'), v.regex(/^[A-Za-z0-9_]+$/, 'credentials names an env suffix: letters, digits, _'))),
+})
+
 const RouterConfigSchema = v.strictObject({
+  guardrails: v.optional(v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:/._-]{1,2048}$/, 'guardrail ids are ids or ARNs')), GuardrailSchema, 'guardrails must be an object')),
   pools: v.pipe(
     v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._:-]{1,128}$/, 'pool names may use letters, digits and . _ : -')), PoolSchema, 'pools must be an object'),
     v.check((p) => Object.keys(p).length > 0, 'pools must define at least one pool'),
@@ -171,7 +178,11 @@ export function parseRouterConfig(input: unknown): RouterConfig {
     }
   }
   if (problems.length) throw new ConfigError(problems)
-  return { pools }
+  const guardrails: RouterConfig['guardrails'] = {}
+  for (const [id, g] of Object.entries(parsed.output.guardrails ?? {})) {
+    guardrails[id] = { ...g, endpoint: (g.endpoint ?? `https://bedrock-runtime.${g.region}.amazonaws.com`).replace(/\/+$/, '') }
+  }
+  return { pools, guardrails }
 }
 
 function breakerConfig(raw: v.InferOutput<typeof BreakerSchema> | undefined): BreakerConfig {

@@ -104,6 +104,17 @@ export interface PoolConfig {
   exploration: number
 }
 
+/** Where ApplyGuardrail for one guardrail is sent (guardrails live in one account and region). */
+export interface GuardrailConfig {
+  region: string
+  /** Bedrock Runtime endpoint; default `https://bedrock-runtime.{region}.amazonaws.com`. */
+  endpoint: string
+  /** Names the credential set (as for deployments); default the unsuffixed AWS_* variables. */
+  credentials?: string
+}
+
 export interface RouterConfig {
   pools: Record<string, PoolConfig>
+  /** Guardrail identifier (id or ARN, as clients send it) → where to apply it. */
+  guardrails: Record<string, GuardrailConfig>
 }

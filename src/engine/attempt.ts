@@ -94,7 +94,7 @@ export async function attempt(input: AttemptInput): Promise<AttemptResult> {
       } catch (e) {
         return failed(timedOut ? classifyTimeout() : classifyNetworkError(errorText(e)))
       }
-      return input.operation === 'invoke' ? invokeOutcome(res, text, started) : converseOutcome(res, text, started)
+      return input.operation === 'converse' ? converseOutcome(res, text, started) : invokeOutcome(res, text, started)
     }
     // A stream operation answered with JSON (an error, even with HTTP 200: docs/bedrock-wire.md §3.2) has no frames.
     if (!res.ok || !res.body || (res.headers.get('content-type') ?? '').includes('json')) {
@@ -195,7 +195,7 @@ async function converseOutcome(res: Response, text: string, started: number): Pr
   }
 }
 
-/** An InvokeModel answer: any 2xx is the model's own body; usage is in Bedrock's headers. */
+/** An InvokeModel (or CountTokens) answer: any 2xx is the body to relay; InvokeModel's usage is in Bedrock's headers. */
 async function invokeOutcome(res: Response, text: string, started: number): Promise<AttemptResult> {
   const latencyMs = Date.now() - started
   if (!res.ok) {

@@ -42,7 +42,7 @@ describe('unread request bodies', () => {
 
   it('a 404 for an unknown route does the same', async () => {
     const { stream, seen } = countingBody(2)
-    const res = await post('/model/p/count-tokens', stream, { authorization: 'Bearer k' })
+    const res = await post('/model/p/async-invoke', stream, { authorization: 'Bearer k' })
     expect(res.status).toBe(404)
     expect(res.headers.get('content-type')).toBe('application/json')
     expect(seen.done).toBe(true)

@@ -7,14 +7,15 @@ import type { DeploymentConfig } from '../config/types'
 import type { Credentials } from './credentials'
 import { parseRetryAfter, sanitizeErrorType } from '../routing/classify'
 
-/** The Bedrock Runtime operations the router sends: Converse and InvokeModel, each plain or streamed. */
-export type Operation = 'converse' | 'converse-stream' | 'invoke' | 'invoke-stream'
+/** The Bedrock Runtime operations on a model the router sends: Converse and InvokeModel, each plain or streamed; CountTokens. */
+export type Operation = 'converse' | 'converse-stream' | 'invoke' | 'invoke-stream' | 'count-tokens'
 
 const PATHS: Record<Operation, string> = {
   converse: 'converse',
   'converse-stream': 'converse-stream',
   invoke: 'invoke',
   'invoke-stream': 'invoke-with-response-stream',
+  'count-tokens': 'count-tokens',
 }
 
 /** The operation answers a binary event stream. */
@@ -58,6 +59,20 @@ export interface UpstreamRequest {
   signal: AbortSignal
 }
 
+/** Signs and sends ApplyGuardrail (`/guardrail/{id}/version/{version}/apply`) to a guardrail's region. */
+export async function sendGuardrail(req: { endpoint: string; region: string; credentials: Credentials; id: string; version: string; body: string; signal: AbortSignal }): Promise<Response> {
+  const url = `${req.endpoint}/guardrail/${encodeURIComponent(req.id)}/version/${encodeURIComponent(req.version)}/apply`
+  return signedPost(url, req.region, req.credentials, { 'content-type': 'application/json', accept: 'application/json' }, req.body, req.signal)
+}
+
+async function signedPost(url: string, region: string, credentials: Credentials, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<Response> {
+  if (credentials.kind === 'bearer') {
+    return fetch(url, { method: 'POST', headers: { ...headers, authorization: `Bearer ${credentials.token}` }, body, signal })
+  }
+  const signed = await signerFor(credentials, region).sign(url, { method: 'POST', headers, body })
+  return fetch(signed, { signal })
+}
+
 /** Signs and sends one attempt. Resolves with the upstream response; rejects on network failure or abort. */
 export async function sendToBedrock(req: UpstreamRequest): Promise<Response> {
   const url = upstreamUrl(req.deployment, req.operation)
@@ -66,11 +81,7 @@ export async function sendToBedrock(req: UpstreamRequest): Promise<Response> {
     accept: isStreaming(req.operation) ? 'application/vnd.amazon.eventstream' : 'application/json',
     ...req.headers,
   }
-  if (req.credentials.kind === 'bearer') {
-    return fetch(url, { method: 'POST', headers: { ...headers, authorization: `Bearer ${req.credentials.token}` }, body: req.body, signal: req.signal })
-  }
-  const signed = await signerFor(req.credentials, req.deployment.region).sign(url, { method: 'POST', headers, body: req.body })
-  return fetch(signed, { signal: req.signal })
+  return signedPost(url, req.deployment.region, req.credentials, headers, req.body, req.signal)
 }
 
 export interface UpstreamError {

@@ -90,7 +90,7 @@ describe('every early answer keeps the socket and says what it is', () => {
     { what: 'bad key', method: 'POST', path: '/model/chat/converse', headers: { authorization: 'Bearer wrong' }, status: 401, errorType: 'UnrecognizedClientException' },
     { what: 'no key', method: 'POST', path: '/model/chat/converse-stream', headers: {}, status: 401, errorType: 'UnrecognizedClientException' },
     { what: 'unknown model', method: 'POST', path: '/model/nope/converse', headers: { authorization: `Bearer ${CLIENT_KEY}` }, status: 404, errorType: 'ResourceNotFoundException' },
-    { what: 'operation not served', method: 'POST', path: '/model/chat/count-tokens', headers: { authorization: `Bearer ${CLIENT_KEY}` }, status: 404, errorType: 'UnknownOperationException' },
+    { what: 'operation not served', method: 'POST', path: '/model/chat/async-invoke', headers: { authorization: `Bearer ${CLIENT_KEY}` }, status: 404, errorType: 'UnknownOperationException' },
     { what: 'unknown route', method: 'POST', path: '/v2/nothing-here', headers: { authorization: `Bearer ${CLIENT_KEY}` }, status: 404, errorType: 'UnknownOperationException' },
   ]
   for (const c of cases) {

@@ -7,26 +7,31 @@
  */
 import { Hono, type Context } from 'hono'
 import type { AppEnv } from '../../app'
+import { loadConfig } from '../../config/load'
+import { ConfigError } from '../../config/schema'
+import { countTokens } from '../../engine/count-tokens'
 import { route } from '../../engine/engine'
 import { clientAuth } from '../../routes/auth'
 import { closingConnection } from '../../routes/request-body'
-import { isInvoke, isStreaming, type Operation } from '../../upstream/bedrock'
+import { isInvoke, isStreaming, sendGuardrail, type Operation } from '../../upstream/bedrock'
+import { resolveCredentials } from '../../upstream/credentials'
 import { poolFor, readJsonObject, waitUntilOf, type RequestProblem } from '../request'
 import { bedrockError, unauthorizedError, validationError } from './errors'
 import { renderBedrock } from './render'
 
 export const bedrockRoutes = new Hono<AppEnv>()
 
-bedrockRoutes.use(
-  '/model/*',
-  clientAuth((failure) =>
-    failure.status === 401 ? unauthorizedError(failure.message) : bedrockError(failure.status, 'ServiceUnavailableException', failure.message),
-  ),
+const auth = clientAuth((failure) =>
+  failure.status === 401 ? unauthorizedError(failure.message) : bedrockError(failure.status, 'ServiceUnavailableException', failure.message),
 )
+bedrockRoutes.use('/model/*', auth)
 bedrockRoutes.post('/model/:modelId/converse', (c) => handle(c, 'converse'))
 bedrockRoutes.post('/model/:modelId/converse-stream', (c) => handle(c, 'converse-stream'))
 bedrockRoutes.post('/model/:modelId/invoke', (c) => handle(c, 'invoke'))
 bedrockRoutes.post('/model/:modelId/invoke-with-response-stream', (c) => handle(c, 'invoke-stream'))
+bedrockRoutes.post('/model/:modelId/count-tokens', handleCountTokens)
+bedrockRoutes.use('/guardrail/*', auth)
+bedrockRoutes.post('/guardrail/:id/version/:version/apply', applyGuardrail)
 
 /** InvokeModel's request headers that shape the call (trace, guardrail, latency, service tier, formats): passed on. */
 const INVOKE_HEADERS = [
@@ -68,6 +73,65 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
   )
   return renderBedrock(outcome, sse ? 'sse' : 'eventstream')
 }
+
+/** CountTokens: `{"input": {"converse": {...}}}` or `{"input": {"invokeModel": {"body": "<base64>"}}}`, on a usable deployment. */
+async function handleCountTokens(c: Context<AppEnv>): Promise<Response> {
+  const modelId = c.req.param('modelId') ?? ''
+  const pool = poolFor(c, modelId)
+  if (!pool.ok) return problemResponse(pool.problem)
+  const read = await readJsonObject(c.req.raw)
+  if (!read.ok) return problemResponse(read.problem)
+  const input = read.value.body.input as Record<string, unknown> | undefined
+  const form = input && typeof input === 'object' ? Object.keys(input) : []
+  if (form.length !== 1 || (form[0] !== 'converse' && form[0] !== 'invokeModel') || typeof input![form[0]] !== 'object' || input![form[0]] === null) {
+    return validationError('Malformed input request: input must hold exactly one of converse or invokeModel.')
+  }
+  const outcome = await countTokens(
+    { pool: pool.value, requestedModel: modelId, body: read.value.body, bodyText: read.value.text, client: c.get('client'), frontDoor: 'bedrock', signal: c.req.raw.signal },
+    { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c) },
+  )
+  return renderBedrock(outcome, 'eventstream')
+}
+
+/** ApplyGuardrail, sent to the region and credentials configured for that guardrail (`guardrails` in ROUTER_CONFIG). */
+async function applyGuardrail(c: Context<AppEnv>): Promise<Response> {
+  const id = c.req.param('id') ?? ''
+  const version = c.req.param('version') ?? ''
+  let loaded
+  try {
+    loaded = loadConfig(c.env?.ROUTER_CONFIG)
+  } catch (e) {
+    if (e instanceof ConfigError) return bedrockError(500, 'InternalServerException', `The router is misconfigured: ${e.problems.join('; ')}`)
+    throw e
+  }
+  const guardrail = loaded.config.guardrails[id]
+  if (!guardrail) return bedrockError(404, 'ResourceNotFoundException', `Guardrail ${JSON.stringify(id)} is not configured on this router: add it to guardrails in ROUTER_CONFIG.`)
+  if (!/^(DRAFT|[1-9][0-9]{0,7})$/.test(version)) return validationError('guardrailVersion must be DRAFT or a version number.')
+  const read = await readJsonObject(c.req.raw)
+  if (!read.ok) return problemResponse(read.problem)
+  const credentials = resolveCredentials(c.env ?? {}, guardrail.credentials)
+  if (!credentials) return bedrockError(500, 'InternalServerException', `Guardrail ${id} has no upstream credentials configured.`)
+  const abort = new AbortController()
+  const timer = setTimeout(() => abort.abort(), GUARDRAIL_TIMEOUT_MS)
+  c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true })
+  try {
+    const res = await sendGuardrail({ endpoint: guardrail.endpoint, region: guardrail.region, credentials, id, version, body: read.value.text, signal: abort.signal })
+    const text = await res.text()
+    const headers: Record<string, string> = { 'content-type': res.headers.get('content-type') ?? 'application/json', 'x-router-region': guardrail.region }
+    for (const name of ['x-amzn-requestid', 'x-amzn-errortype', 'retry-after']) {
+      const value = res.headers.get(name)
+      if (value) headers[name] = value
+    }
+    return new Response(text, { status: res.status, headers })
+  } catch (e) {
+    const timedOut = abort.signal.aborted && !c.req.raw.signal?.aborted
+    return bedrockError(timedOut ? 504 : 502, 'ServiceUnavailableException', timedOut ? 'ApplyGuardrail timed out upstream.' : 'ApplyGuardrail could not reach Bedrock.')
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+const GUARDRAIL_TIMEOUT_MS = 30_000
 
 function invokeHeaders(c: Context<AppEnv>, operation: Operation, sse: boolean): Record<string, string> {
   const headers: Record<string, string> = {}
