@@ -5,6 +5,7 @@
 import { Hono } from 'hono'
 import type { RouterEnv } from './env'
 import { bedrockError } from './front-doors/bedrock/errors'
+import { anthropicRoutes } from './front-doors/anthropic/routes'
 import { bedrockRoutes } from './front-doors/bedrock/routes'
 import { openAiRoutes } from './front-doors/openai/routes'
 import { corsForBrowsers } from './routes/cors'
@@ -31,6 +32,8 @@ export function createApp(options: AppOptions) {
   app.route('/', healthRoutes)
   // Front doors: each a folder under front-doors/, mounted here with its own auth and error shape.
   app.route('/', bedrockRoutes)
+  // Before the OpenAI door, whose /v1/* catch-all answers unknown /v1 paths.
+  app.route('/', anthropicRoutes)
   app.route('/', openAiRoutes)
   app.notFound((c) => bedrockError(404, 'UnknownOperationException', `No route for ${c.req.method} ${new URL(c.req.url).pathname}`))
   app.onError((err) => {

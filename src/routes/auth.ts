@@ -12,7 +12,12 @@ export interface AuthFailure {
   message: string
 }
 
-export const clientAuth = (renderError: (failure: AuthFailure) => Response) =>
+export interface AuthOptions {
+  /** Also accept the key as this header's value (the Anthropic API's `x-api-key`) when no Authorization is sent. */
+  apiKeyHeader?: string
+}
+
+export const clientAuth = (renderError: (failure: AuthFailure) => Response, options: AuthOptions = {}) =>
   createMiddleware<AppEnv>(async (c, next) => {
     const verifier = apiKeyVerifier(c.env?.ROUTER_API_KEYS)
     if (verifier.count === 0) {
@@ -22,7 +27,9 @@ export const clientAuth = (renderError: (failure: AuthFailure) => Response) =>
       c.set('client', 'demo')
       return next()
     }
-    if (!(await verifier.verify(c.req.header('authorization')))) {
+    const key = options.apiKeyHeader && !c.req.header('authorization') ? c.req.header(options.apiKeyHeader) : undefined
+    const authorization = key !== undefined ? `Bearer ${key.trim()}` : c.req.header('authorization')
+    if (!(await verifier.verify(authorization))) {
       return renderError({ status: 401, message: 'The security token included in the request is invalid: send Authorization: Bearer <router API key>.' })
     }
     c.set('client', 'api-key')

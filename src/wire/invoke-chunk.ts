@@ -7,12 +7,22 @@ import type { Frame } from './eventstream'
 
 const decoder = new TextDecoder()
 
-/** The model's own event inside a `chunk` frame, or undefined when the frame is not one. */
-export function invokeChunkEvent(frame: Frame): Record<string, any> | undefined {
+/** The JSON text of the model's own event inside a `chunk` frame, or undefined when the frame is not one. */
+export function invokeChunkText(frame: Frame): string | undefined {
   try {
     const b64 = JSON.parse(decoder.decode(frame.payload)).bytes
-    if (typeof b64 !== 'string') return undefined
-    const event = JSON.parse(decoder.decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))))
+    return typeof b64 === 'string' ? decoder.decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The model's own event inside a `chunk` frame, parsed, or undefined when the frame is not one. */
+export function invokeChunkEvent(frame: Frame): Record<string, any> | undefined {
+  const text = invokeChunkText(frame)
+  if (text === undefined) return undefined
+  try {
+    const event = JSON.parse(text)
     return event && typeof event === 'object' && !Array.isArray(event) ? event : undefined
   } catch {
     return undefined

@@ -1,0 +1,72 @@
+/**
+ * The Anthropic Messages API front door: POST /v1/messages (plain and streamed) and /v1/messages/count_tokens, for
+ * the Anthropic SDKs and Claude Code in gateway mode (`ANTHROPIC_BASE_URL`). The router key comes as `x-api-key`
+ * or `Authorization: Bearer`. `model` is a pool name or a model ID of a pool. The request goes to the pool's Claude
+ * deployments through InvokeModel(WithResponseStream), body kept lossless (to-invoke.ts), routed by the same
+ * engine as every other front door.
+ */
+import { Hono, type Context } from 'hono'
+import type { AppEnv } from '../../app'
+import type { DeploymentConfig, PoolConfig } from '../../config/types'
+import { countTokens } from '../../engine/count-tokens'
+import { route } from '../../engine/engine'
+import { clientAuth } from '../../routes/auth'
+import { utf8ToBase64 } from '../../wire/base64'
+import { closingConnection } from '../../routes/request-body'
+import { poolFor, readJsonObject, waitUntilOf, type RequestProblem } from '../request'
+import { anthropicError } from './errors'
+import { renderAnthropic } from './render'
+import { toInvokeBody } from './to-invoke'
+
+export const anthropicRoutes = new Hono<AppEnv>()
+
+const auth = clientAuth((failure) => anthropicError(failure.status, failure.message), { apiKeyHeader: 'x-api-key' })
+anthropicRoutes.use('/v1/messages', auth)
+anthropicRoutes.use('/v1/messages/*', auth)
+anthropicRoutes.post('/v1/messages', (c) => messages(c, false))
+anthropicRoutes.post('/v1/messages/count_tokens', (c) => messages(c, true))
+
+async function messages(c: Context<AppEnv>, counting: boolean): Promise<Response> {
+  const read = await readJsonObject(c.req.raw)
+  if (!read.ok) return problemResponse(read.problem)
+  const body = read.value.body
+  if (typeof body.model !== 'string' || !body.model) return anthropicError(400, 'model: Field required (a pool name or a model ID served by this router)')
+  const pool = poolFor(c, body.model)
+  if (!pool.ok) return problemResponse(pool.problem)
+  const claude = claudeDeployment(pool.value, body.model)
+  if (!claude) {
+    return anthropicError(400, `model: pool ${pool.value.name} has no Claude deployment; the Messages API is served on Claude deployments (translation to other families is not supported yet)`)
+  }
+  const translated = toInvokeBody(body, c.req.header('anthropic-beta'), counting)
+  if (!translated.ok) return anthropicError(400, translated.message)
+  const request = {
+    pool: pool.value,
+    requestedModel: claude.modelId,
+    client: c.get('client'),
+    frontDoor: 'anthropic',
+    endUser: translated.endUser,
+    signal: c.req.raw.signal,
+  }
+  const ctx = { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c) }
+  if (counting) {
+    const invokeBody = utf8ToBase64(JSON.stringify(translated.body))
+    const outcome = await countTokens({ ...request, body: { input: { invokeModel: { body: invokeBody } } }, family: 'anthropic' }, ctx)
+    return renderAnthropic(outcome, (text) => {
+      const n = JSON.parse(text).inputTokens
+      return JSON.stringify({ input_tokens: n })
+    })
+  }
+  const outcome = await route({ ...request, operation: translated.stream ? 'invoke-stream' : 'invoke', body: translated.body }, ctx)
+  return renderAnthropic(outcome)
+}
+
+/** The Claude deployment the request is written for: the model it names, else the pool's first Claude primary. */
+function claudeDeployment(pool: PoolConfig, model: string): DeploymentConfig | undefined {
+  const claude = pool.deployments.filter((d) => d.family === 'anthropic')
+  return claude.find((d) => d.modelId === model) ?? claude.find((d) => !d.fallback) ?? claude[0]
+}
+
+function problemResponse(problem: RequestProblem): Response {
+  const res = anthropicError(problem.status, problem.message)
+  return problem.closeConnection ? closingConnection(res) : res
+}
