@@ -1,17 +1,30 @@
-/** Turns an answer plan into the HTTP response: Converse JSON, or a ConverseStream event stream (with stream faults). */
+/**
+ * Turns an answer plan into the HTTP response: Converse JSON, a ConverseStream event stream, an InvokeModel
+ * native JSON body with its usage headers, or an InvokeModelWithResponseStream chunk stream. Both streams take the
+ * stream fault rules (cut, exception, delay) the same way.
+ */
+import { anthropicEvents, anthropicMessage, type InvocationMetrics } from './anthropic-response'
 import { STREAM_EXCEPTION_MESSAGES } from './errors'
-import { encodeEvent, encodeException, planEvents } from './eventstream'
+import { encodeChunk, encodeEvent, encodeException, planEvents, type StreamEvent } from './eventstream'
 import { frameStream, type StreamOutcome } from './frame-stream'
-import { converseResponseBody, type AnswerPlan } from './responses'
+import type { NativeFormat } from './invoke-request'
+import { anthropicModelName } from './model-family'
+import { novaEvents, novaMessage } from './nova-response'
+import { converseResponseBody, type AnswerPlan, type TokenUsage } from './responses'
 import type { SimConfig, StoredRule } from './types'
 
 export interface AnswerContext {
   plan: AnswerPlan
+  /** `plan`'s tokens with the prompt-cache split (no cache: all input is uncached). */
+  usage: TokenUsage
+  modelId: string
   requestId: string
   config: SimConfig
   /** The stream-shaping rule picked for this request, if any (cut / exception / delay). */
   rule?: StoredRule
   startedAt: number
+  /** Response headers Bedrock echoes from the request (performance config, service tier). */
+  echoHeaders: Record<string, string>
   signals: ReadonlyArray<AbortSignal | undefined>
   /** Called once with the output tokens actually produced and how the answer ended. */
   onEnd(outputTokens: number, how: StreamOutcome | 'exception'): void
@@ -28,10 +41,63 @@ export function converseAnswer(ctx: AnswerContext): Response {
   })
 }
 
-export function streamAnswer(ctx: AnswerContext): Response {
-  const { plan, rule, config } = ctx
-  const events = planEvents(plan, latencySince(ctx.startedAt))
-  const frames: Array<() => Uint8Array> = events.map((e) => () => encodeEvent(e.type, e.payload()))
+export function converseStreamAnswer(ctx: AnswerContext): Response {
+  const events = planEvents(ctx.plan, latencySince(ctx.startedAt))
+  return eventStream(ctx, events, (e) => encodeEvent(e.type, e.payload()), {})
+}
+
+/** The usage headers of InvokeModel (cache headers only when the cache was used). */
+function usageHeaders(u: TokenUsage, latencyMs: number): Record<string, string> {
+  const headers: Record<string, string> = {
+    'X-Amzn-Bedrock-Invocation-Latency': String(latencyMs),
+    'X-Amzn-Bedrock-Output-Token-Count': String(u.output),
+    'X-Amzn-Bedrock-Input-Token-Count': String(u.input),
+  }
+  if (u.cacheRead || u.cacheWrite) {
+    headers['X-Amzn-Bedrock-Cache-Read-Input-Token-Count'] = String(u.cacheRead)
+    headers['X-Amzn-Bedrock-Cache-Write-Input-Token-Count'] = String(u.cacheWrite)
+  }
+  return headers
+}
+
+export function invokeAnswer(ctx: AnswerContext, format: NativeFormat): Response {
+  const { plan, usage } = ctx
+  const body = format === 'anthropic' ? anthropicMessage(plan, anthropicModelName(ctx.modelId, plan.invokedModelId), usage) : novaMessage(plan, usage)
+  ctx.onEnd(plan.outputTokens, 'complete')
+  return new Response(JSON.stringify(body), {
+    status: 200,
+    headers: {
+      'content-type': 'application/json',
+      'x-amzn-RequestId': ctx.requestId,
+      ...usageHeaders(usage, latencySince(ctx.startedAt)()),
+      ...ctx.echoHeaders,
+    },
+  })
+}
+
+export function invokeStreamAnswer(ctx: AnswerContext, format: NativeFormat): Response {
+  const { plan, usage, startedAt } = ctx
+  let firstFrameAt: number | undefined
+  const metrics = (): InvocationMetrics => ({
+    inputTokenCount: usage.input,
+    outputTokenCount: usage.output,
+    invocationLatency: latencySince(startedAt)(),
+    firstByteLatency: Math.max(1, (firstFrameAt ?? Date.now()) - startedAt),
+    ...(usage.cacheRead || usage.cacheWrite ? { cacheReadInputTokenCount: usage.cacheRead, cacheWriteInputTokenCount: usage.cacheWrite } : {}),
+  })
+  const events =
+    format === 'anthropic' ? anthropicEvents(plan, anthropicModelName(ctx.modelId, plan.invokedModelId), usage, metrics) : novaEvents(plan, usage, metrics)
+  const encode = (e: StreamEvent) => {
+    firstFrameAt ??= Date.now()
+    return encodeChunk(e.payload())
+  }
+  return eventStream(ctx, events, encode, { 'X-Amzn-Bedrock-Content-Type': 'application/json', ...ctx.echoHeaders })
+}
+
+/** A lazily encoded event stream of `events`, shaped by the request's stream rule (cut / exception / delay). */
+function eventStream(ctx: AnswerContext, events: StreamEvent[], encode: (e: StreamEvent) => Uint8Array, headers: Record<string, string>): Response {
+  const { rule, config } = ctx
+  const frames: Array<() => Uint8Array> = events.map((e) => () => encode(e))
   let exceptionAt: number | undefined
   if (rule?.fault === 'exception') {
     exceptionAt = Math.min(rule.afterFrames, events.length)
@@ -57,6 +123,6 @@ export function streamAnswer(ctx: AnswerContext): Response {
   })
   return new Response(body, {
     status: 200,
-    headers: { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-RequestId': ctx.requestId },
+    headers: { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-RequestId': ctx.requestId, ...headers },
   })
 }

@@ -1,6 +1,7 @@
 /** The HTTP control API under `/__sim/` (documented at the top of ./handler.ts). No auth: loopback use only. */
 import type { SimState } from './state'
 import { validateQuota } from './quota'
+import type { Operation } from './types'
 
 const json = (body: unknown, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
@@ -52,7 +53,8 @@ export async function handleControl(state: SimState, req: Request, url: URL, reg
       case 'GET /__sim/requests': {
         const p = url.searchParams
         const limit = p.has('limit') ? Number(p.get('limit')) : undefined
-        const requests = state.requests({ region: p.get('region') ?? undefined, modelId: p.get('modelId') ?? undefined, limit })
+        const operation = (p.get('operation') ?? undefined) as Operation | undefined
+        const requests = state.requests({ region: p.get('region') ?? undefined, modelId: p.get('modelId') ?? undefined, operation, limit })
         return json({ requests }) // the Authorization header is non-enumerable, so it is not serialised
       }
       case 'POST /__sim/clock': {

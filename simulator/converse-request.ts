@@ -26,6 +26,11 @@ export function parseConverseBody(text: string): ParsedBody {
   } catch {
     return invalid('Malformed input request, please reformat your input and try again.')
   }
+  return validateConverseBody(json)
+}
+
+/** Validates an already parsed Converse body (also the `converse` input of CountTokens, and Nova's native body). */
+export function validateConverseBody(json: unknown): ParsedBody {
   if (!isObject(json)) return invalid('Malformed input request, please reformat your input and try again.')
   const { messages, inferenceConfig, system } = json
   if (messages === undefined) return invalid('Malformed input request: #: required key [messages] not found, please reformat your input and try again.')
@@ -48,7 +53,8 @@ export function parseConverseBody(text: string): ParsedBody {
   return { ok: true, body: json as unknown as ConverseBody }
 }
 
-function blockChars(block: unknown): number {
+/** Characters of countable text in one Converse content block (text, tool input/result, reasoning). */
+export function blockChars(block: unknown): number {
   if (!isObject(block)) return 0
   let n = 0
   if (typeof block.text === 'string') n += block.text.length

@@ -24,6 +24,8 @@ export const STREAM_EXCEPTION_MESSAGES: Record<string, string> = {
   serviceUnavailableException: 'The service is unavailable. Try your request again later.',
   modelStreamErrorException: 'Model Stream Error',
   validationException: 'Malformed input request, please reformat your input and try again.',
+  /** InvokeModelWithResponseStream only. */
+  modelTimeoutException: 'Model has timed out in processing the request. Try your request again.',
 }
 
 /** An AWS error decided somewhere in the pipeline, turned into a Response by `errorResponse`. */

@@ -1,8 +1,12 @@
 /**
- * ConverseStream frames as Bedrock sends them: headers `:event-type`, `:content-type`, `:message-type` (strings),
- * bare payload JSON with sorted keys and a `p` padding field (random-length prefix of a-zA-Z0-9, 2–60 chars).
+ * Stream frames as Bedrock sends them: headers `:event-type`, `:content-type`, `:message-type` (strings), bare
+ * payload JSON with sorted keys and a `p` padding field (random-length prefix of a-zA-Z0-9, 2–60 chars).
+ * ConverseStream frames carry the event itself; InvokeModelWithResponseStream frames are all `chunk` events whose
+ * payload is `{"bytes": "<base64 of the model's own event JSON>", "p": …}` (padding as in Bedrock captures, e.g.
+ * envoyproxy/ai-gateway's recorded Claude stream).
  */
 import { EventStreamCodec } from '@smithy/eventstream-codec'
+import { textToBase64 } from './base64'
 import { tokensForChars, textChunks, traceOf, usageOf, type AnswerPlan } from './responses'
 
 export const codec = new EventStreamCodec(
@@ -32,6 +36,11 @@ export function encodeEvent(eventType: string, payload: Record<string, unknown>)
     headers: { ':event-type': str(eventType), ':content-type': str('application/json'), ':message-type': str('event') },
     body: new TextEncoder().encode(body),
   })
+}
+
+/** One InvokeModelWithResponseStream `chunk` frame carrying `event` (the model's native event JSON). */
+export function encodeChunk(event: unknown): Uint8Array {
+  return encodeEvent('chunk', { bytes: textToBase64(JSON.stringify(event)) })
 }
 
 export function encodeException(exceptionType: string, message: string): Uint8Array {

@@ -3,6 +3,7 @@
  * with a `probability` strikes a matching request only when a draw from the seeded RNG says so, and otherwise lets
  * it through to later rules; only strikes count down `times` and `hits`.
  */
+import { OPERATIONS, STREAM_OPERATIONS } from './operations'
 import { selects } from './selector'
 import type { FaultKind, FaultRule, Operation, StoredRule } from './types'
 
@@ -35,8 +36,12 @@ export function validateRule(input: unknown): FaultRule {
     throw new RuleError(`rule.fault must be one of ${[...KINDS].join(', ')}`)
   }
   for (const k of ['id', 'region', 'modelId', 'message', 'errorType', 'exceptionType']) check(input, k, 'string')
-  if (input.operation !== undefined && input.operation !== 'converse' && input.operation !== 'converse-stream') {
-    throw new RuleError('rule.operation must be "converse" or "converse-stream"')
+  if (input.operation !== undefined && !(OPERATIONS as readonly unknown[]).includes(input.operation)) {
+    throw new RuleError(`rule.operation must be one of ${OPERATIONS.map((o) => `"${o}"`).join(', ')}`)
+  }
+  if (input.operation !== undefined && STREAM_ONLY.has(input.fault as FaultKind) && !STREAM_OPERATIONS.has(input.operation as Operation)) {
+    // It could never strike: say so now rather than leave a rule that silently does nothing.
+    throw new RuleError(`rule.fault "${input.fault}" applies to streams only ("converse-stream", "invoke-stream")`)
   }
   check(input, 'times', 'count')
   if (input.times === 0) throw new RuleError('rule.times must be at least 1')
@@ -89,14 +94,14 @@ export class FaultRules {
   }
 
   /**
-   * The first rule matching this request (stream-only faults need converse-stream) that strikes it; uses up one
-   * of its `times`.
+   * The first rule matching this request (stream-only faults need a stream operation) that strikes it; uses up
+   * one of its `times`. `key` is the model ID, or `guardrail/{id}` for ApplyGuardrail.
    */
-  take(region: string, modelId: string, operation: Operation): StoredRule | undefined {
+  take(region: string, key: string, operation: Operation): StoredRule | undefined {
     const rule = this.rules.find(
       (r) =>
-        selects(r, region, modelId, operation) &&
-        (operation === 'converse-stream' || !STREAM_ONLY.has(r.fault)) &&
+        selects(r, region, key, operation) &&
+        (STREAM_OPERATIONS.has(operation) || !STREAM_ONLY.has(r.fault)) &&
         (r.probability === undefined || r.probability >= 1 || this.random() < r.probability),
     )
     if (!rule) return undefined

@@ -1,5 +1,5 @@
 /** Per region+model counters and the last N requests, for test assertions. */
-import type { ModelStats, RecordedRequest, SimStats } from './types'
+import type { ModelStats, Operation, RecordedRequest, SimStats } from './types'
 
 type Counters = Omit<ModelStats, 'windowRequests' | 'windowTokens'>
 
@@ -11,6 +11,8 @@ const emptyCounters = (): Counters => ({
   streamExceptions: 0,
   inputTokens: 0,
   outputTokens: 0,
+  cacheReadInputTokens: 0,
+  cacheWriteInputTokens: 0,
 })
 
 export type NewRecord = Omit<RecordedRequest, 'authorization'>
@@ -18,6 +20,7 @@ export type NewRecord = Omit<RecordedRequest, 'authorization'>
 export interface RequestFilter {
   region?: string
   modelId?: string
+  operation?: Operation
   limit?: number
 }
 
@@ -57,10 +60,12 @@ export class Recorder {
     c.errors[errorType] = (c.errors[errorType] ?? 0) + 1
   }
 
-  tokens(region: string, modelId: string, input: number, output: number): void {
+  tokens(region: string, modelId: string, input: number, output: number, cacheRead = 0, cacheWrite = 0): void {
     const c = this.of(region, modelId)
     c.inputTokens += input
     c.outputTokens += output
+    c.cacheReadInputTokens += cacheRead
+    c.cacheWriteInputTokens += cacheWrite
   }
 
   streamEnded(region: string, modelId: string, how: 'cut' | 'exception'): void {
@@ -84,7 +89,10 @@ export class Recorder {
   /** Oldest first; `limit` keeps the most recent ones. */
   requests(f: RequestFilter = {}): RecordedRequest[] {
     const hits = this.records.filter(
-      (r) => (f.region === undefined || r.region === f.region) && (f.modelId === undefined || r.modelId === f.modelId),
+      (r) =>
+        (f.region === undefined || r.region === f.region) &&
+        (f.modelId === undefined || r.modelId === f.modelId) &&
+        (f.operation === undefined || r.operation === f.operation),
     )
     return f.limit !== undefined ? hits.slice(Math.max(0, hits.length - f.limit)) : hits
   }

@@ -1,8 +1,13 @@
-/** What the simulated model answers: deterministic text naming region and model, optional tool use, usage. */
+/**
+ * What the simulated model answers: deterministic text naming region and model, optional tool use, usage. Shared
+ * by every API (Converse, and InvokeModel's native bodies once turned into a ConverseBody), so the same question
+ * gets the same answer and the same token counts whichever API asked it.
+ */
+import { textToBase64 } from './base64'
 import { chooseTool, countInputTokens, inputChars, type ConverseBody } from './converse-request'
 import { parsePromptRouter, routeModel } from './prompt-router'
 
-export type StopReason = 'end_turn' | 'tool_use' | 'max_tokens'
+export type StopReason = 'end_turn' | 'tool_use' | 'max_tokens' | 'stop_sequence'
 
 export interface ToolUse {
   toolUseId: string
@@ -10,14 +15,25 @@ export interface ToolUse {
   input: unknown
 }
 
+export interface Thinking {
+  text: string
+  signature: string
+}
+
 export interface AnswerPlan {
   text: string
   toolUse?: ToolUse
+  /** Extended thinking (Anthropic `thinking`), before the text; its tokens are part of `outputTokens`. */
+  thinking?: Thinking
   stopReason: StopReason
+  /** The stop sequence that ended the text, when `stopReason` is `stop_sequence`. */
+  stopSequence?: string
   inputTokens: number
   outputTokens: number
   /** Set when modelId is a prompt-router ARN. */
   invokedModelId?: string
+  /** The simulator-wide sequence number of this answer (unique IDs). */
+  seq: number
 }
 
 const FILLER =
@@ -27,6 +43,10 @@ export const tokensForChars = (chars: number): number => Math.ceil(chars / 4)
 
 export function greeting(region: string, modelId: string, tool?: string): string {
   return tool ? `Calling ${tool} from ${region} (model ${modelId}).` : `Hello from ${region} (model ${modelId}).`
+}
+
+export function thinkingText(region: string, modelId: string): string {
+  return `Thinking about the answer in ${region} (model ${modelId}).`
 }
 
 function padTo(text: string, chars: number | undefined): string {
@@ -69,9 +89,23 @@ export interface PlanArgs {
   responseChars?: number
   /** Makes tool-use IDs unique per simulator. */
   seq: number
+  /** The text stops before the first of these it contains (stopReason `stop_sequence`, no tool use). */
+  stopSequences?: string[]
+  /** Think first (a thinking block that counts against maxTokens). */
+  thinking?: boolean
 }
 
-export function planAnswer({ body, modelId, region, responseChars, seq }: PlanArgs): AnswerPlan {
+/** The earliest stop sequence in `text`, if any. */
+function firstStop(text: string, stops: string[] | undefined): { at: number; sequence: string } | undefined {
+  let best: { at: number; sequence: string } | undefined
+  for (const sequence of stops ?? []) {
+    const at = sequence ? text.indexOf(sequence) : -1
+    if (at >= 0 && (!best || at < best.at)) best = { at, sequence }
+  }
+  return best
+}
+
+export function planAnswer({ body, modelId, region, responseChars, seq, stopSequences, thinking: think }: PlanArgs): AnswerPlan {
   const inputTokens = countInputTokens(body)
   const router = parsePromptRouter(modelId)
   const invokedModelId = router ? routeModel(router, region, inputChars(body)) : undefined
@@ -81,15 +115,33 @@ export function planAnswer({ body, modelId, region, responseChars, seq }: PlanAr
     ? { toolUseId: `tooluse_sim${String(seq).padStart(12, '0')}`, name: tool.name, input: sampleFromSchema(tool.inputSchema?.json) }
     : undefined
   let stopReason: StopReason = toolUse ? 'tool_use' : 'end_turn'
+  let stopSequence: string | undefined
+  const stop = firstStop(text, stopSequences)
+  if (stop) {
+    text = text.slice(0, stop.at)
+    toolUse = undefined
+    stopReason = 'stop_sequence'
+    stopSequence = stop.sequence
+  }
+  // Thinking comes first and spends the maxTokens budget before the text does (as Anthropic's max_tokens does).
+  let maxTokens = body.inferenceConfig?.maxTokens
+  let thinking: Thinking | undefined
+  if (think) {
+    let thought = thinkingText(region, modelId)
+    if (maxTokens !== undefined && tokensForChars(thought.length) > maxTokens) thought = thought.slice(0, maxTokens * 4)
+    thinking = { text: thought, signature: textToBase64(`simulated-thinking-signature:${seq}:${thought.length}`) }
+    if (maxTokens !== undefined) maxTokens -= tokensForChars(thought.length)
+  }
+  const thinkingTokens = thinking ? tokensForChars(thinking.text.length) : 0
   const toolTokens = toolUse ? tokensForChars(toolUse.name.length + JSON.stringify(toolUse.input).length) : 0
-  const maxTokens = body.inferenceConfig?.maxTokens
   if (maxTokens !== undefined && tokensForChars(text.length) + toolTokens > maxTokens) {
     text = text.slice(0, maxTokens * 4)
     toolUse = undefined
     stopReason = 'max_tokens'
+    stopSequence = undefined
   }
-  const outputTokens = Math.max(1, tokensForChars(text.length) + (toolUse ? toolTokens : 0))
-  return { text, toolUse, stopReason, inputTokens, outputTokens, invokedModelId }
+  const outputTokens = Math.max(1, thinkingTokens + tokensForChars(text.length) + (toolUse ? toolTokens : 0))
+  return { text, toolUse, thinking, stopReason, stopSequence, inputTokens, outputTokens, invokedModelId, seq }
 }
 
 export function usageOf(inputTokens: number, outputTokens: number) {
@@ -122,4 +174,28 @@ export function textChunks(text: string): string[] {
   const trailing = text.length - chunks.join('').length
   if (trailing > 0) chunks.push(text.slice(text.length - trailing))
   return chunks
+}
+
+/** Tokens of one answer, with the prompt-cache split of its input (InvokeModel + Anthropic `cache_control`). */
+export interface TokenUsage {
+  /** Input not read from or written to the cache (Anthropic `input_tokens`, `x-amzn-bedrock-input-token-count`). */
+  input: number
+  output: number
+  cacheRead: number
+  cacheWrite: number
+  cacheWrite5m: number
+  cacheWrite1h: number
+}
+
+export function tokenUsage(plan: AnswerPlan, cache?: { read: number; write: number; write5m: number; write1h: number }): TokenUsage {
+  const read = cache?.read ?? 0
+  const write = cache?.write ?? 0
+  return {
+    input: Math.max(0, plan.inputTokens - read - write),
+    output: plan.outputTokens,
+    cacheRead: read,
+    cacheWrite: write,
+    cacheWrite5m: cache?.write5m ?? 0,
+    cacheWrite1h: cache?.write1h ?? 0,
+  }
 }

@@ -1,6 +1,7 @@
 /** The simulator's mutable state and its in-process control methods (the HTTP control API maps onto these). */
 import { DEMO_API_KEYS, DEMO_CREDENTIALS } from './demo-credentials'
 import { FaultRules } from './faults'
+import { PromptCache } from './prompt-cache'
 import { QuotaTracker, validateQuota } from './quota'
 import { DEFAULT_SEED, mulberry32 } from './random'
 import { Recorder, type RequestFilter } from './recorder'
@@ -10,7 +11,25 @@ const DEFAULT_MAX_TOKENS = 4096
 
 export class ConfigError extends Error {}
 
-const CONFIG_KEYS = ['responseChars', 'frameDelayMs', 'chunkSizes', 'unknownModels', 'defaultMaxTokens', 'seed'] as const
+const CONFIG_KEYS = ['responseChars', 'frameDelayMs', 'chunkSizes', 'unknownModels', 'defaultMaxTokens', 'seed', 'guardrails'] as const
+
+const isStringList = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string' && s.length > 0)
+
+function validateGuardrails(list: unknown): void {
+  if (!Array.isArray(list)) throw new ConfigError('config.guardrails must be an array of {id, versions?, blockedWords?, blockedInputMessaging?, blockedOutputsMessaging?}')
+  for (const [i, g] of list.entries()) {
+    if (typeof g !== 'object' || g === null || Array.isArray(g)) throw new ConfigError(`config.guardrails[${i}] must be an object`)
+    const r = g as Record<string, unknown>
+    if (typeof r.id !== 'string' || !/^[a-z0-9]+$/.test(r.id)) throw new ConfigError(`config.guardrails[${i}].id must match [a-z0-9]+`)
+    for (const k of Object.keys(r)) {
+      if (!['id', 'versions', 'blockedWords', 'blockedInputMessaging', 'blockedOutputsMessaging'].includes(k)) throw new ConfigError(`unknown config.guardrails[${i}] key: ${k}`)
+    }
+    for (const k of ['versions', 'blockedWords']) if (r[k] !== undefined && !isStringList(r[k])) throw new ConfigError(`config.guardrails[${i}].${k} must be an array of strings`)
+    for (const k of ['blockedInputMessaging', 'blockedOutputsMessaging']) {
+      if (r[k] !== undefined && typeof r[k] !== 'string') throw new ConfigError(`config.guardrails[${i}].${k} must be a string`)
+    }
+  }
+}
 
 /** Validates a partial config; `null` values reset a field to its default. */
 export function validateConfig(input: unknown): Partial<Record<keyof SimConfig, unknown>> {
@@ -37,6 +56,7 @@ export function validateConfig(input: unknown): Partial<Record<keyof SimConfig, 
     const ok = Array.isArray(unknown) && unknown.every((u) => typeof u === 'string' || (typeof u === 'object' && u !== null && typeof (u as { modelId?: unknown }).modelId === 'string'))
     if (!ok) throw new ConfigError('config.unknownModels must be an array of model IDs or {region?, modelId}')
   }
+  if (c.guardrails !== undefined && c.guardrails !== null) validateGuardrails(c.guardrails)
   return c as Partial<Record<keyof SimConfig, unknown>>
 }
 
@@ -50,6 +70,8 @@ export class SimState {
   readonly faults = new FaultRules(() => this.random())
   readonly quotas: QuotaTracker
   readonly recorder: Recorder
+  /** Anthropic prompt-cache entries of InvokeModel, on the simulator clock. */
+  readonly promptCache = new PromptCache(() => this.now())
   private readonly closers = new Set<() => void>()
   private isClosed = false
   config: SimConfig
@@ -66,6 +88,7 @@ export class SimState {
     this.quotas = new QuotaTracker(() => this.now(), () => this.config.defaultMaxTokens ?? DEFAULT_MAX_TOKENS)
     this.recorder = new Recorder(options.maxRecords ?? 100, (r, m) => this.quotas.window(r, m))
     this.installInitialRules()
+    if (options.guardrails !== undefined) validateConfig({ guardrails: options.guardrails })
   }
 
   private initialConfig(): SimConfig {
@@ -77,6 +100,7 @@ export class SimState {
       unknownModels: o.unknownModels,
       defaultMaxTokens: o.defaultMaxTokens,
       seed: o.seed,
+      guardrails: o.guardrails,
     }
   }
 
@@ -128,13 +152,14 @@ export class SimState {
   }
 
   /**
-   * Clears rules, quotas, stats, records and the clock offset; restores the constructor's config, rules and quotas,
+   * Clears rules, quotas, stats, records, the prompt cache and the clock offset; restores the constructor's config, rules and quotas,
    * and restarts the random sequence from the constructor's seed, or from `seed` when given.
    */
   reset(seed?: number): void {
     this.faults.clear()
     this.quotas.clear()
     this.recorder.clear()
+    this.promptCache.clear()
     this.clockOffset = 0
     this.config = this.initialConfig()
     if (seed !== undefined) this.config.seed = validateConfig({ seed }).seed as number

@@ -96,3 +96,38 @@ export async function tamper(req: Request, change: { url?: string; body?: string
 }
 
 export const errorTypeOf = (res: Response) => res.headers.get('x-amzn-errortype')?.split(':')[0]
+
+export const CLAUDE = 'us.anthropic.claude-sonnet-4-6'
+export const ANTHROPIC_VERSION = 'bedrock-2023-05-31'
+
+export type ModelAction = 'converse' | 'converse-stream' | 'invoke' | 'invoke-with-response-stream' | 'count-tokens'
+
+export function actionUrl(modelId: string, action: ModelAction, base = BASE): string {
+  return `${base}/model/${encodeURIComponent(modelId)}/${action}`
+}
+
+/** A bearer-authenticated POST to any simulator path. */
+export function bearerPost(path: string, body: string, headers: Record<string, string> = {}, key = DEMO_API_KEY): Request {
+  return new Request(`${BASE}${path}`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
+  })
+}
+
+/** A bearer-authenticated request for one model operation. */
+export const bearerAction = (modelId: string, action: ModelAction, body: string, headers: Record<string, string> = {}) =>
+  bearerPost(actionUrl(modelId, action, ''), body, headers)
+
+/** An Anthropic Messages body as Bedrock's InvokeModel takes it. */
+export const claudeBody = (text = 'Hi there', extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ anthropic_version: ANTHROPIC_VERSION, max_tokens: 1000, messages: [{ role: 'user', content: [{ type: 'text', text }] }], ...extra })
+
+/** The native events inside InvokeModelWithResponseStream `chunk` frames. */
+export function chunkEvents(frames: DecodedFrame[]): any[] {
+  return frames.map((f) => {
+    if (f.headers[':event-type'] !== 'chunk') throw new Error(`not a chunk frame: ${JSON.stringify(f.headers)}`)
+    const binary = atob(f.payload.bytes)
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))))
+  })
+}

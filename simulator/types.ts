@@ -1,11 +1,15 @@
 /** Shared types of the Bedrock simulator (options, fault rules, quotas, records). */
 
-export type Operation = 'converse' | 'converse-stream'
+/** The Bedrock Runtime operations the simulator serves (rule selectors and records use these names). */
+export type Operation = 'converse' | 'converse-stream' | 'invoke' | 'invoke-stream' | 'count-tokens' | 'apply-guardrail'
 
 /** Selects requests by listener region and decoded model ID; an unset field matches anything. */
 export interface Selector {
   region?: string
-  /** Exact model ID, or a prefix ending in `*` (e.g. `anthropic.*`). */
+  /**
+   * Exact model ID, or a prefix ending in `*` (e.g. `anthropic.*`). ApplyGuardrail requests are matched as
+   * `guardrail/{guardrailIdentifier}` (e.g. `guardrail/*`).
+   */
   modelId?: string
   operation?: Operation
 }
@@ -45,14 +49,17 @@ export interface StallRule extends RuleBase {
   ms?: number
 }
 
-/** ConverseStream only: send `afterFrames` whole frames (+ `partialBytes` of the next), then break the connection. */
+/**
+ * Streams only (ConverseStream, InvokeModelWithResponseStream): send `afterFrames` whole frames (+ `partialBytes`
+ * of the next), then break the connection.
+ */
 export interface CutRule extends RuleBase {
   fault: 'cut'
   afterFrames: number
   partialBytes?: number
 }
 
-/** ConverseStream only: send `afterFrames` frames, then an exception frame, then end the stream. */
+/** Streams only: send `afterFrames` frames, then an exception frame, then end the stream. */
 export interface ExceptionRule extends RuleBase {
   fault: 'exception'
   afterFrames: number
@@ -61,7 +68,7 @@ export interface ExceptionRule extends RuleBase {
   message?: string
 }
 
-/** ConverseStream only: wait `firstFrameMs` before the first frame and/or `frameDelayMs` between frames. */
+/** Streams only: wait `firstFrameMs` before the first frame and/or `frameDelayMs` between frames. */
 export interface DelayRule extends RuleBase {
   fault: 'delay'
   firstFrameMs?: number
@@ -111,6 +118,25 @@ export interface SimConfig {
    * sequence; reset restores the constructor's seed (default 1) and restarts it too.
    */
   seed?: number
+  /**
+   * The guardrails ApplyGuardrail knows. Unset: every well-formed identifier and version is known and blocks the
+   * word `BLOCKME`. Set: only these (others get 404 ResourceNotFoundException).
+   */
+  guardrails?: GuardrailConfig[]
+}
+
+/** A simulated guardrail: a word policy only. */
+export interface GuardrailConfig {
+  /** The guardrail ID (`[a-z0-9]+`); a guardrail ARN in the request matches on its trailing ID. */
+  id: string
+  /** Known versions (`DRAFT`, `1`, …). Default: every version. */
+  versions?: string[]
+  /** Custom words the word policy blocks (case-insensitive, whole words). Default `["BLOCKME"]`. */
+  blockedWords?: string[]
+  /** Default "Sorry, the model cannot answer this question." */
+  blockedInputMessaging?: string
+  /** Default "Sorry, the model cannot answer this question." */
+  blockedOutputsMessaging?: string
 }
 
 export interface SimulatorOptions extends SimConfig {
@@ -144,6 +170,9 @@ export interface RecordedRequest {
   path: string
   modelId?: string
   operation?: Operation
+  /** ApplyGuardrail only (decoded path labels). */
+  guardrailIdentifier?: string
+  guardrailVersion?: string
   /** Received headers except `authorization` (kept, non-enumerable, in `authorization`). */
   headers: Record<string, string>
   /** Parsed JSON body, or the raw text when it is not JSON. */
@@ -162,12 +191,16 @@ export interface ModelStats {
   errors: Record<string, number>
   streamsCut: number
   streamExceptions: number
+  /** Input tokens processed (for InvokeModel with prompt caching: the uncached part, `input_tokens`). */
   inputTokens: number
   outputTokens: number
+  /** Prompt-cache tokens of InvokeModel (Anthropic `cache_control`). */
+  cacheReadInputTokens: number
+  cacheWriteInputTokens: number
   /** Requests and quota tokens (reserved or settled) in the current 60 s window. */
   windowRequests: number
   windowTokens: number
 }
 
-/** region → modelId → stats. */
+/** region → modelId (or `guardrail/{identifier}`) → stats. */
 export type SimStats = Record<string, Record<string, ModelStats>>
