@@ -29,7 +29,9 @@ export async function route(request: EngineRequest, ctx: EngineContext): Promise
   const origin = originDeployment(pool, request.requestedModel)
   const invoke = isInvoke(operation)
   // A native (InvokeModel) body can only go to deployments of the family it is written for.
-  const estimate = invoke ? estimateNativeRequest(request.body, isStreaming(operation), origin.family) : estimateRequest(request.body, isStreaming(operation))
+  const estimate = invoke
+    ? estimateNativeRequest(request.body, isStreaming(operation), request.nativeFamily ?? origin.family)
+    : estimateRequest(request.body, isStreaming(operation))
   const bodies = new BodyCache(request, origin)
   const ledger = new ReservationLedger(ctx.store, pool, ctx.waitUntil)
   const tried: string[] = []
@@ -49,6 +51,9 @@ export async function route(request: EngineRequest, ctx: EngineContext): Promise
       }
       const decision = await ctx.store.acquire(pool, estimate, tried, ledger.handOver(previous))
       previous = undefined
+      // Nothing left to try after failed attempts: say how the attempts failed (throttled, unavailable) rather than
+      // only that every deployment has been tried.
+      if (decision.kind === 'reject' && decision.status === 503 && tried.length > 0) return exhausted(request, trace)
       if (decision.kind === 'reject') {
         return rejected({
           cause: decision.status === 429 ? 'capacity' : 'unavailable',

@@ -21,6 +21,11 @@ export interface EngineRequest {
    * `invoke` operations the model's native body, which only deployments of the addressed model's family may serve.
    */
   body: Record<string, unknown>
+  /**
+   * The `invoke` operations: the model family the native body is written for, when the front door knows it better
+   * than the addressed model does (a pool name addresses the pool's first primary, whatever its family).
+   */
+  nativeFamily?: string
   /** Client headers to pass upstream (InvokeModel's `x-amzn-bedrock-*`, content type, accept), lower-case names. */
   upstreamHeaders?: Record<string, string>
   /** `body` as the client sent it, forwarded verbatim where nothing must change; omitted, `body` is serialised. */

@@ -56,7 +56,7 @@ async function messages(c: Context<AppEnv>, counting: boolean): Promise<Response
       return JSON.stringify({ input_tokens: n })
     })
   }
-  const outcome = await route({ ...request, operation: translated.stream ? 'invoke-stream' : 'invoke', body: translated.body }, ctx)
+  const outcome = await route({ ...request, operation: translated.stream ? 'invoke-stream' : 'invoke', body: translated.body, nativeFamily: 'anthropic' }, ctx)
   return renderAnthropic(outcome)
 }
 

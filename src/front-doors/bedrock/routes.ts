@@ -64,6 +64,7 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
       body,
       bodyText: text,
       upstreamHeaders: invoke ? invokeHeaders(c, operation, sse) : undefined,
+      nativeFamily: invoke ? nativeFamilyOf(body) : undefined,
       client: c.get('client'),
       frontDoor: 'bedrock',
       tags: invoke ? undefined : tagsOf(body.requestMetadata),
@@ -86,8 +87,18 @@ async function handleCountTokens(c: Context<AppEnv>): Promise<Response> {
   if (form.length !== 1 || (form[0] !== 'converse' && form[0] !== 'invokeModel') || typeof input![form[0]] !== 'object' || input![form[0]] === null) {
     return validationError('Malformed input request: input must hold exactly one of converse or invokeModel.')
   }
+  const native = form[0] === 'invokeModel' ? decodedBody((input!.invokeModel as Record<string, unknown>).body) : undefined
   const outcome = await countTokens(
-    { pool: pool.value, requestedModel: modelId, body: read.value.body, bodyText: read.value.text, client: c.get('client'), frontDoor: 'bedrock', signal: c.req.raw.signal },
+    {
+      pool: pool.value,
+      requestedModel: modelId,
+      body: read.value.body,
+      bodyText: read.value.text,
+      family: native ? nativeFamilyOf(native) : undefined,
+      client: c.get('client'),
+      frontDoor: 'bedrock',
+      signal: c.req.raw.signal,
+    },
     { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c) },
   )
   return renderBedrock(outcome, 'eventstream')
@@ -132,6 +143,25 @@ async function applyGuardrail(c: Context<AppEnv>): Promise<Response> {
 }
 
 const GUARDRAIL_TIMEOUT_MS = 30_000
+
+/** CountTokens' `invokeModel.body` (base64 of a native body), parsed; undefined if it is not a JSON object. */
+function decodedBody(b64: unknown): Record<string, unknown> | undefined {
+  if (typeof b64 !== 'string') return undefined
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))))
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The family a native body is written for, when its shape says so: Anthropic's Messages body carries
+ * `anthropic_version`. Otherwise the addressed model's family decides.
+ */
+function nativeFamilyOf(body: Record<string, unknown>): string | undefined {
+  return typeof body.anthropic_version === 'string' ? 'anthropic' : undefined
+}
 
 function invokeHeaders(c: Context<AppEnv>, operation: Operation, sse: boolean): Record<string, string> {
   const headers: Record<string, string> = {}
