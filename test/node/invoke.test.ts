@@ -64,6 +64,15 @@ describe('AWS SDK: InvokeModel and its stream', () => {
     expect(sent.every((r) => r.modelId === SONNET)).toBe(true) // never the Nova deployment
   })
 
+  it('InvokeModel’s request headers reach Bedrock (trace, performance config, service tier), and its echo comes back', async () => {
+    const out = await aws().send(new InvokeModelCommand({ modelId: SONNET, body: JSON.stringify(claudeBody()), trace: 'ENABLED', performanceConfigLatency: 'optimized', serviceTier: 'priority' }))
+    expect(out.performanceConfigLatency).toBe('optimized')
+    const sent = (await requests('invoke')).at(-1)
+    expect(sent.headers['x-amzn-bedrock-trace']).toBe('ENABLED')
+    expect(sent.headers['x-amzn-bedrock-performanceconfig-latency']).toBe('optimized')
+    expect(sent.headers['x-amzn-bedrock-service-tier']).toBe('priority')
+  })
+
   it('one region throttling: InvokeModel and its stream fail over, the client sees nothing', async () => {
     await h.control('/__sim/rules', { region: 'us-east-1', fault: 'throttle' })
     for (let i = 0; i < 3; i++) {
