@@ -27,6 +27,8 @@ export interface StreamRenderer {
 export interface StreamFailure {
   /** The ConverseStream exception name closest to the failure (lowerCamel, as Bedrock sends it in a stream). */
   exception: string
+  /** The HTTP status closest to it (429 throttling, 400 validation, 503 unavailable, else 500), for error shapes that carry one. */
+  status: number
   message: string
   /** Upstream's own exception frame, when upstream sent one (relayable as is). */
   frame?: Frame
@@ -124,7 +126,8 @@ function renderStream(
   }
 
   const fail = (controller: ReadableStreamDefaultController<Uint8Array>, result: UpstreamResult, frame?: Frame) => {
-    controller.enqueue(renderer.error({ exception: exceptionName(result), message: result.message ?? 'upstream stream failed', frame, result }))
+    const exception = exceptionName(result)
+    controller.enqueue(renderer.error({ exception, status: EXCEPTION_STATUS[exception] ?? 500, message: result.message ?? 'upstream stream failed', frame, result }))
     controller.close()
     reader.cancel().catch(() => {})
     finish(result)
@@ -246,6 +249,8 @@ function enqueueAll(controller: ReadableStreamDefaultController<Uint8Array>, par
 
 /** Exceptions ConverseStream defines (docs/bedrock-wire.md §2.7): what SDKs can decode into a modeled error. */
 const STREAM_EXCEPTIONS = new Set(['internalServerException', 'modelStreamErrorException', 'validationException', 'throttlingException', 'serviceUnavailableException'])
+
+const EXCEPTION_STATUS: Record<string, number> = { throttlingException: 429, validationException: 400, serviceUnavailableException: 503 }
 
 /** The in-stream exception name (lowerCamel, as Bedrock sends) closest to a failure. */
 function exceptionName(result: UpstreamResult): string {

@@ -33,8 +33,30 @@ function documentTokens(document: Record<string, unknown>): number {
   return DOCUMENT_TOKENS
 }
 
+/** How a body names its media and binary parts: Converse's (`image`, `document`, `video` keys) or a native one's. */
+interface Shape {
+  /** Fixed tokens for a media object (or 0), given its key and value. */
+  media(key: string, value: Record<string, unknown>): number
+  /** Fixed tokens for an object that says itself what it is (Anthropic's `{type: "image", …}` blocks), or 0. */
+  block?(value: Record<string, unknown>): number
+  /** Keys whose values are binary or markers, not model input. */
+  skip: ReadonlySet<string>
+}
+
+const CONVERSE_SHAPE: Shape = {
+  media: (key, value) => (key === 'image' ? IMAGE_TOKENS : key === 'document' ? documentTokens(value) : key === 'video' ? VIDEO_TOKENS : 0),
+  skip: new Set(['bytes', 'cachePoint', 'signature']),
+}
+
+/** Native bodies: Anthropic's `{type: "image" | "document", source}` blocks, Nova's Converse-like `image` keys. */
+const NATIVE_SHAPE: Shape = {
+  media: (key) => (key === 'image' ? IMAGE_TOKENS : key === 'document' ? DOCUMENT_TOKENS : key === 'video' ? VIDEO_TOKENS : 0),
+  block: (value) => (value.type === 'image' ? IMAGE_TOKENS : value.type === 'document' ? DOCUMENT_TOKENS : 0),
+  skip: new Set(['data', 'bytes', 'source', 'cache_control', 'signature']),
+}
+
 /** Characters of text and fixed tokens of media under `root`. */
-function measure(root: unknown): { chars: number; mediaTokens: number } {
+function measure(root: unknown, shape: Shape = CONVERSE_SHAPE): { chars: number; mediaTokens: number } {
   let chars = 0
   let mediaTokens = 0
   const stack: unknown[] = [root]
@@ -43,12 +65,12 @@ function measure(root: unknown): { chars: number; mediaTokens: number } {
     if (typeof value === 'string') chars += value.length
     else if (Array.isArray(value)) for (let i = 0; i < value.length; i++) stack.push(value[i])
     else if (isRecord(value)) {
+      if (shape.block) mediaTokens += shape.block(value)
       for (const key in value) {
         const child = value[key]
-        if (key === 'image' && isRecord(child)) mediaTokens += IMAGE_TOKENS
-        else if (key === 'document' && isRecord(child)) mediaTokens += documentTokens(child)
-        else if (key === 'video' && isRecord(child)) mediaTokens += VIDEO_TOKENS
-        else if (key === 'bytes' || key === 'cachePoint' || key === 'signature') continue // binary, markers
+        const media = isRecord(child) ? shape.media(key, child) : 0
+        if (media) mediaTokens += media
+        else if (shape.skip.has(key)) continue
         else {
           chars += key.length
           stack.push(child)
@@ -90,23 +112,7 @@ export function estimateNativeRequest(body: unknown, stream: boolean, family?: s
   const estimate: RequestEstimate = { inputTokens: 0, stream }
   if (family) estimate.family = family
   if (!isRecord(body)) return estimate
-  let chars = 0
-  let media = 0
-  const stack: unknown[] = [body]
-  while (stack.length > 0) {
-    const value = stack.pop()
-    if (typeof value === 'string') chars += value.length
-    else if (Array.isArray(value)) for (let i = 0; i < value.length; i++) stack.push(value[i])
-    else if (isRecord(value)) {
-      if (value.type === 'image' || isRecord(value.image)) media += IMAGE_TOKENS
-      else if (value.type === 'document' || isRecord(value.document)) media += DOCUMENT_TOKENS
-      for (const key in value) {
-        if (key === 'data' || key === 'bytes' || key === 'source' || key === 'cache_control' || key === 'signature') continue
-        chars += key.length
-        stack.push(value[key])
-      }
-    } else if (value !== undefined) chars += SCALAR_CHARS
-  }
+  const { chars, mediaTokens: media } = measure(body, NATIVE_SHAPE)
   estimate.inputTokens = Math.ceil(chars / CHARS_PER_TOKEN) + media
   const config = isRecord(body.inferenceConfig) ? body.inferenceConfig : body
   for (const field of NATIVE_MAX_TOKENS) {

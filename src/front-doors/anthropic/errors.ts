@@ -32,17 +32,3 @@ export function errorJson(status: number, message: string): string {
 export function anthropicError(status: number, message: string, headers: Record<string, string> = {}): Response {
   return new Response(errorJson(status, message), { status, headers: { 'content-type': 'application/json', ...headers } })
 }
-
-/** HTTP status closest to a stream exception (for the `type` of an in-stream error event). */
-export function statusOfException(exception: string): number {
-  switch (exception) {
-    case 'throttlingException':
-      return 429
-    case 'validationException':
-      return 400
-    case 'serviceUnavailableException':
-      return 529
-    default:
-      return 500
-  }
-}

@@ -8,7 +8,7 @@ import { retryAfterSeconds, withTrace, type Outcome } from '../../engine/outcome
 import type { Frame } from '../../wire/eventstream'
 import { invokeChunkText } from '../../wire/invoke-chunk'
 import { SSE_CONTENT_TYPE } from '../../wire/sse'
-import { anthropicError, errorJson, statusOfException } from './errors'
+import { anthropicError, errorJson } from './errors'
 
 const encoder = new TextEncoder()
 
@@ -51,7 +51,7 @@ const ANTHROPIC_SSE: StreamRenderer = {
     if (!type) return undefined
     return encoder.encode(`event: ${type}\ndata: ${text.replace(/\r?\n/g, '')}\n\n`)
   },
-  error: (f) => encoder.encode(`event: error\ndata: ${errorJson(statusOfException(f.exception), f.message)}\n\n`),
+  error: (f) => encoder.encode(`event: error\ndata: ${errorJson(f.status, f.message)}\n\n`),
 }
 
 function typeOf(text: string): string | undefined {

@@ -113,7 +113,7 @@ describe('OpenAI chunks from real Bedrock streams', () => {
     const list = frames('vercel-model-stream-error-exception')
     const exception = list.find((f) => f.messageType === 'exception')!
     const r = chunkRenderer({ id: 'x', created: 1, model: 'm', includeUsage: false })
-    const out = decoder.decode(r.error({ exception: 'modelStreamErrorException', message: JSON.parse(decoder.decode(exception.payload)).message, frame: exception, result: { class: 'unavailable', status: 424 } }))
+    const out = decoder.decode(r.error({ exception: 'modelStreamErrorException', status: 500, message: JSON.parse(decoder.decode(exception.payload)).message, frame: exception, result: { class: 'unavailable', status: 424 } }))
     expect(out.startsWith('data: ')).toBe(true)
     const body = JSON.parse(out.slice(6))
     expect(body.error).toMatchObject({ type: 'server_error', code: 'modelStreamErrorException', param: null })

@@ -21,7 +21,7 @@
  */
 import type { StreamFailure, StreamRenderer } from '../../engine/converse-stream'
 import type { Frame } from '../../wire/eventstream'
-import { errorBody, statusOfException } from './errors'
+import { errorBody } from './errors'
 import { finishReason, usageFrom, type ResponseContext } from './from-converse'
 
 const decoder = new TextDecoder()
@@ -94,7 +94,7 @@ export function chunkRenderer(ctx: ResponseContext & { includeUsage: boolean }):
       }
     },
     error(failure: StreamFailure) {
-      return encoder.encode(`data: ${JSON.stringify({ error: errorBody(statusOfException(failure.exception), failure.message, failure.exception) })}\n\n`)
+      return encoder.encode(`data: ${JSON.stringify({ error: errorBody(failure.status, failure.message, failure.exception) })}\n\n`)
     },
     end: () => DONE,
   }

@@ -30,17 +30,3 @@ export function openAiError(status: number, message: string, opts: { code?: stri
     headers: { 'content-type': 'application/json', ...opts.headers },
   })
 }
-
-/** HTTP status closest to a ConverseStream exception (for the `type` of an in-stream error). */
-export function statusOfException(exception: string): number {
-  switch (exception) {
-    case 'throttlingException':
-      return 429
-    case 'validationException':
-      return 400
-    case 'serviceUnavailableException':
-      return 503
-    default:
-      return 500
-  }
-}
