@@ -33,6 +33,12 @@ beforeAll(async () => {
           { id: 'sonnet-usw2', modelId: SONNET, region: 'us-west-2', endpoint: e['us-west-2'], tpm: 10_000_000 },
         ],
       },
+      nova: {
+        deployments: [
+          { id: 'nova-only-use1', modelId: NOVA, region: 'us-east-1', endpoint: e['us-east-1'] },
+          { id: 'nova-only-usw2', modelId: NOVA, region: 'us-west-2', endpoint: e['us-west-2'] },
+        ],
+      },
       // Used by one test only, so its window sees nothing else.
       metered: { strategy: 'rate-limit-aware', deployments: [{ id: 'metered-euw1', modelId: SONNET, region: 'eu-west-1', endpoint: e['eu-west-1'], tpm: 10_000_000 }] },
     },
@@ -252,3 +258,36 @@ describe('@anthropic-ai/sdk against the Messages API front door', () => {
     expect(err).toBeInstanceOf(Error)
   })
 })
+
+describe('@anthropic-ai/sdk on a pool without Claude: through Converse and back', () => {
+  const client = () => new Anthropic({ baseURL: h.router.url, apiKey: CLIENT_KEY, maxRetries: 0 })
+
+  it('plain and streamed, with one region throttling; Converse reaches Bedrock', async () => {
+    await h.control('/__sim/rules', { region: 'us-east-1', fault: 'throttle' })
+    const msg = await client().messages.create({ model: 'nova', max_tokens: 100, system: 'Be brief.', messages: [{ role: 'user', content: 'Hello there' }] })
+    expect(msg.content[0].type === 'text' && msg.content[0].text).toMatch(/^Hello from us-west-2 \(model us\.amazon\.nova/)
+    expect(msg.model).toBe(NOVA)
+    expect(msg.usage.output_tokens).toBeGreaterThan(0)
+    const stream = client().messages.stream({ model: 'nova', max_tokens: 100, messages: [{ role: 'user', content: 'Hello there' }] })
+    const final = await stream.finalMessage()
+    expect(final.content[0].type === 'text' && final.content[0].text).toMatch(/^Hello from us-west-2/)
+    expect(final.usage.output_tokens).toBeGreaterThan(0)
+    expect((await requests('converse')).length + (await requests('converse-stream')).length).toBeGreaterThanOrEqual(2)
+    expect(await requests('invoke')).toHaveLength(0)
+  })
+
+  it('a tool-use round trip, streamed', async () => {
+    const weather = { name: 'get_weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } }
+    const messages: Anthropic.MessageParam[] = [{ role: 'user', content: 'Weather in Paris?' }]
+    const first = await client().messages.stream({ model: 'nova', max_tokens: 200, tools: [weather], messages }).finalMessage()
+    expect(first.stop_reason).toBe('tool_use')
+    const use = first.content.find((b) => b.type === 'tool_use') as Anthropic.ToolUseBlock
+    expect(use.input).toHaveProperty('city')
+    messages.push({ role: 'assistant', content: first.content }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'Sunny' }] })
+    const second = await client().messages.create({ model: 'nova', max_tokens: 200, tools: [weather], messages })
+    expect(second.stop_reason).toBe('end_turn')
+    const sent = bodyOf((await requests('converse')).at(-1))
+    expect(sent.messages[2].content[0].toolResult.toolUseId).toBe(use.id)
+  })
+})
+

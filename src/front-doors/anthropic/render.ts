@@ -9,24 +9,41 @@ import type { Frame } from '../../wire/eventstream'
 import { invokeChunkText } from '../../wire/invoke-chunk'
 import { SSE_CONTENT_TYPE } from '../../wire/sse'
 import { anthropicError, errorJson } from './errors'
+import { anthropicStreamRenderer, messageFromConverse } from './from-converse'
 
 const encoder = new TextEncoder()
 
-export function renderAnthropic(outcome: Outcome, transform?: (body: string) => string): Response {
-  return withTrace(outcome, responseFor(outcome, transform))
+export interface RenderOptions {
+  /** `converse`: the answer is a Converse one (a pool without Claude), translated; default: Claude's own (InvokeModel). */
+  via?: 'invoke' | 'converse'
+  /** Rewrites a served body (count_tokens: Bedrock's `inputTokens` → `input_tokens`). */
+  transform?: (body: string) => string
 }
 
-function responseFor(outcome: Outcome, transform?: (body: string) => string): Response {
+export function renderAnthropic(outcome: Outcome, options: RenderOptions = {}): Response {
+  return withTrace(outcome, responseFor(outcome, options))
+}
+
+function responseFor(outcome: Outcome, { via = 'invoke', transform }: RenderOptions): Response {
   switch (outcome.kind) {
     case 'served': {
       const headers: Record<string, string> = { 'content-type': 'application/json' }
       if (outcome.requestId) headers['request-id'] = outcome.requestId
-      return new Response(transform ? transform(outcome.body) : outcome.body, { status: 200, headers })
+      let body = outcome.body
+      if (via === 'converse') {
+        try {
+          body = JSON.stringify(messageFromConverse(JSON.parse(body), messageContext(outcome)))
+        } catch {
+          return anthropicError(502, 'The upstream answer could not be read.')
+        }
+      }
+      return new Response(transform ? transform(body) : body, { status: 200, headers })
     }
     case 'streaming': {
       const headers: Record<string, string> = { 'content-type': SSE_CONTENT_TYPE, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
       if (outcome.requestId) headers['request-id'] = outcome.requestId
-      return new Response(outcome.events.render(ANTHROPIC_SSE), { status: 200, headers })
+      const renderer = via === 'converse' ? anthropicStreamRenderer(messageContext(outcome)) : ANTHROPIC_SSE
+      return new Response(outcome.events.render(renderer), { status: 200, headers })
     }
     case 'rejected':
       return anthropicError(outcome.status, outcome.message, { 'retry-after': retryAfterSeconds(outcome.retryAfterMs) })
@@ -39,6 +56,11 @@ function responseFor(outcome: Outcome, transform?: (body: string) => string): Re
     case 'cancelled':
       return anthropicError(499, 'The client closed the request.')
   }
+}
+
+function messageContext(outcome: Extract<Outcome, { kind: 'served' | 'streaming' }>) {
+  const model = (outcome.kind === 'served' ? outcome.invokedModelId : undefined) ?? outcome.trace.servedModel ?? ''
+  return { id: `msg_${(outcome.requestId ?? crypto.randomUUID()).replace(/-/g, '')}`, model }
 }
 
 /** Each InvokeModel chunk's event, as `event: <type>` + `data: <the event's JSON, as Bedrock sent it>`. */

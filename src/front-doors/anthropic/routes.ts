@@ -2,20 +2,22 @@
  * The Anthropic Messages API front door: POST /v1/messages (plain and streamed) and /v1/messages/count_tokens, for
  * the Anthropic SDKs and Claude Code in gateway mode (`ANTHROPIC_BASE_URL`). The router key comes as `x-api-key`
  * or `Authorization: Bearer`. `model` is a pool name or a model ID of a pool. The request goes to the pool's Claude
- * deployments through InvokeModel(WithResponseStream), body kept lossless (to-invoke.ts), routed by the same
- * engine as every other front door.
+ * deployments through InvokeModel(WithResponseStream), body kept lossless (to-invoke.ts); a pool without Claude gets
+ * it translated into Converse and back (to-converse.ts, from-converse.ts). Routed by the same engine as every other
+ * front door.
  */
 import { Hono, type Context } from 'hono'
 import type { AppEnv } from '../../app'
 import type { DeploymentConfig, PoolConfig } from '../../config/types'
 import { countTokens } from '../../engine/count-tokens'
-import { route } from '../../engine/engine'
+import { originDeployment, route } from '../../engine/engine'
 import { clientAuth } from '../../routes/auth'
 import { utf8ToBase64 } from '../../wire/base64'
 import { closingConnection } from '../../routes/request-body'
 import { poolFor, readJsonObject, waitUntilOf, type RequestProblem } from '../request'
 import { anthropicError } from './errors'
 import { renderAnthropic } from './render'
+import { messagesToConverse } from './to-converse'
 import { toInvokeBody } from './to-invoke'
 
 export const anthropicRoutes = new Hono<AppEnv>()
@@ -34,9 +36,7 @@ async function messages(c: Context<AppEnv>, counting: boolean): Promise<Response
   const pool = poolFor(c, body.model)
   if (!pool.ok) return problemResponse(pool.problem)
   const claude = claudeDeployment(pool.value, body.model)
-  if (!claude) {
-    return anthropicError(400, `model: pool ${pool.value.name} has no Claude deployment; the Messages API is served on Claude deployments (translation to other families is not supported yet)`)
-  }
+  if (!claude) return viaConverse(c, pool.value, body, counting)
   const translated = toInvokeBody(body, c.req.header('anthropic-beta'), counting)
   if (!translated.ok) return anthropicError(400, translated.message)
   const request = {
@@ -51,13 +51,30 @@ async function messages(c: Context<AppEnv>, counting: boolean): Promise<Response
   if (counting) {
     const invokeBody = utf8ToBase64(JSON.stringify(translated.body))
     const outcome = await countTokens({ ...request, body: { input: { invokeModel: { body: invokeBody } } }, family: 'anthropic' }, ctx)
-    return renderAnthropic(outcome, (text) => {
-      const n = JSON.parse(text).inputTokens
-      return JSON.stringify({ input_tokens: n })
-    })
+    return renderAnthropic(outcome, { transform: countTokensBody })
   }
   const outcome = await route({ ...request, operation: translated.stream ? 'invoke-stream' : 'invoke', body: translated.body, nativeFamily: 'anthropic' }, ctx)
   return renderAnthropic(outcome)
+}
+
+/** Bedrock's CountTokens answer as Anthropic's. */
+const countTokensBody = (text: string) => JSON.stringify({ input_tokens: JSON.parse(text).inputTokens })
+
+/** A pool without Claude: the request translated into Converse and the answer back (to-converse.ts, from-converse.ts). */
+async function viaConverse(c: Context<AppEnv>, pool: PoolConfig, body: Record<string, unknown>, counting: boolean): Promise<Response> {
+  const model = body.model as string
+  const origin = originDeployment(pool, model)
+  const translated = messagesToConverse(counting ? { max_tokens: 1, ...body } : body, origin.family)
+  if (!translated.ok) return anthropicError(400, translated.message)
+  const request = { pool, requestedModel: model, client: c.get('client'), frontDoor: 'anthropic', endUser: translated.endUser, signal: c.req.raw.signal }
+  const ctx = { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c) }
+  if (counting) {
+    const { inferenceConfig: _unused, ...converse } = translated.body
+    const outcome = await countTokens({ ...request, body: { input: { converse } } }, ctx)
+    return renderAnthropic(outcome, { transform: countTokensBody })
+  }
+  const outcome = await route({ ...request, operation: translated.stream ? 'converse-stream' : 'converse', body: translated.body }, ctx)
+  return renderAnthropic(outcome, { via: 'converse' })
 }
 
 /** The Claude deployment the request is written for: the model it names, else the pool's first Claude primary. */
