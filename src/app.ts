@@ -2,7 +2,7 @@
  * The router as a Hono app, independent of the runtime. An adapter (Cloudflare Workers, Deno) creates it
  * with the state store its platform offers.
  */
-import { Hono } from 'hono'
+import { Hono } from 'hono/tiny'
 import type { RouterEnv } from './env'
 import { bedrockError } from './front-doors/bedrock/errors'
 import { anthropicRoutes } from './front-doors/anthropic/routes'

@@ -2,7 +2,7 @@
  * GET /health: is the router configured and able to route? Anyone gets the status (for load balancers);
  * a caller with a router key also gets the problems, pools and live state. Never credentials.
  */
-import { Hono } from 'hono'
+import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../app'
 import { apiKeyVerifier } from '../auth/api-keys'
 import { resolveCredentials } from '../upstream/credentials'

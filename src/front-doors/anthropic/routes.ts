@@ -6,7 +6,8 @@
  * it translated into Converse and back (to-converse.ts, from-converse.ts). Routed by the same engine as every other
  * front door.
  */
-import { Hono, type Context } from 'hono'
+import type { Context } from 'hono'
+import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../../app'
 import type { DeploymentConfig, PoolConfig } from '../../config/types'
 import { countTokens } from '../../engine/count-tokens'

@@ -5,7 +5,8 @@
  * validation (Bedrock adds fields); InvokeModel bodies are the model's own format and go only to deployments of
  * that model's family. Only what the router must understand is checked, and nothing invalid is sent upstream.
  */
-import { Hono, type Context } from 'hono'
+import type { Context } from 'hono'
+import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../../app'
 import { loadConfig } from '../../config/load'
 import { ConfigError } from '../../config/schema'

@@ -4,7 +4,8 @@
  * model ID of a pool; the request is translated into Converse (to-converse.ts), routed by the same engine as the
  * Bedrock routes, and rendered back (render.ts). Same client keys as the Bedrock routes.
  */
-import { Hono, type Context } from 'hono'
+import type { Context } from 'hono'
+import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../../app'
 import { loadConfig } from '../../config/load'
 import { ConfigError } from '../../config/schema'
