@@ -11,6 +11,8 @@
  * Refused with a 400 naming the field: `thinking` and `top_k` (Claude-only here), URL sources, unknown block types.
  */
 
+import { unexpectedRole } from './to-invoke'
+
 export type ToConverse = { ok: true; body: Record<string, unknown>; stream: boolean; endUser?: string } | { ok: false; message: string }
 
 type Block = Record<string, unknown>
@@ -43,7 +45,7 @@ function translate(request: Record<string, unknown>, family: string): ToConverse
   const system = systemBlocks(request.system)
   if (system.length) body.system = system
   const messages = request.messages.map((m, i) => {
-    if (!isObject(m) || (m.role !== 'user' && m.role !== 'assistant')) throw new Refused(`messages.${i}.role: must be user or assistant`)
+    if (!isObject(m) || (m.role !== 'user' && m.role !== 'assistant')) throw new Refused(unexpectedRole(i, m))
     return { role: m.role, content: contentBlocks(m.content, `messages.${i}.content`) }
   })
   body.messages = messages

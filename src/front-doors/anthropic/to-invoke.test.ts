@@ -29,6 +29,11 @@ describe('Anthropic Messages request → Bedrock InvokeModel body', () => {
     expect(toInvokeBody({ model: 'x', max_tokens: 5, stream: 'yes', messages: [{ role: 'user', content: 'x' }] }, undefined).ok).toBe(false)
   })
 
+  it('a system turn inside messages is refused in Anthropic’s own words (clients retry without it)', () => {
+    const t = toInvokeBody({ model: 'x', max_tokens: 5, messages: [{ role: 'user', content: 'x' }, { role: 'system', content: 'reminder' }] }, undefined)
+    expect(t).toMatchObject({ ok: false, message: expect.stringMatching(/Unexpected role "system"\. The input message role must be one of/) })
+  })
+
   it('for counting: no max_tokens needed, one above the thinking budget is added', () => {
     const t = toInvokeBody({ model: 'x', messages: [{ role: 'user', content: 'x' }], thinking: { type: 'enabled', budget_tokens: 1024 } }, undefined, true)
     expect(t.ok && t.body.max_tokens).toBe(1025)

@@ -15,6 +15,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function toInvokeBody(request: Record<string, unknown>, betaHeaders: string | undefined, forCounting = false): ToInvoke {
   const { model: _model, stream, metadata, service_tier: _tier, ...rest } = request
   if (!Array.isArray(rest.messages) || rest.messages.length === 0) return { ok: false, message: 'messages: must be a non-empty array' }
+  const turn = rest.messages.findIndex((m) => !isObject(m) || (m.role !== 'user' && m.role !== 'assistant'))
+  if (turn >= 0) return { ok: false, message: unexpectedRole(turn, rest.messages[turn]) }
   if (stream !== undefined && typeof stream !== 'boolean') return { ok: false, message: 'stream: must be a boolean' }
   if (!forCounting) {
     const max = rest.max_tokens
@@ -32,4 +34,14 @@ export function toInvokeBody(request: Record<string, unknown>, betaHeaders: stri
   }
   const userId = isObject(metadata) && typeof metadata.user_id === 'string' ? metadata.user_id : undefined
   return { ok: true, body, stream: stream === true, endUser: userId }
+}
+
+/**
+ * Anthropic's own wording for a turn whose role is not user/assistant: clients that try `system` turns inside
+ * `messages` (a first-party beta; Claude Code does for model names it does not know) recognise it and retry
+ * without them. Bedrock takes system text only in `system`.
+ */
+export function unexpectedRole(index: number, message: unknown): string {
+  const role = isObject(message) ? JSON.stringify(message.role) : 'none'
+  return `messages.${index}.role: Unexpected role ${role}. The input message role must be one of user or assistant; put system text in system`
 }
