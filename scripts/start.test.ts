@@ -8,7 +8,7 @@ const config = JSON.stringify({ pools: { p: { deployments: [{ id: 'a', modelId: 
 describe('npm start preflight (the same check as /health)', () => {
   it('lists every problem: no client keys, missing credentials', () => {
     expect(checkEnvironment({ ROUTER_CONFIG: config }).problems).toEqual([
-      'ROUTER_API_KEYS is not set: client authentication is required (comma-separated keys).',
+      'ROUTER_API_KEYS is not set: client authentication is required (comma-separated keys, or clients.keys / tokens in ROUTER_CONFIG).',
       'deployment a: no upstream credentials; set AWS_ACCESS_KEY_ID_PROD + AWS_SECRET_ACCESS_KEY_PROD (optionally AWS_SESSION_TOKEN_PROD), or AWS_BEARER_TOKEN_BEDROCK_PROD',
     ])
     expect(checkEnvironment({ ROUTER_CONFIG: config, ROUTER_API_KEYS: 'k', AWS_BEARER_TOKEN_BEDROCK_PROD: 'x' }).problems).toEqual([])

@@ -3,6 +3,7 @@
  * with the state store its platform offers.
  */
 import { Hono } from 'hono/tiny'
+import type { ClientIdentity } from './auth/identity'
 import type { RouterEnv } from './env'
 import { bedrockError } from './front-doors/bedrock/errors'
 import { anthropicRoutes } from './front-doors/anthropic/routes'
@@ -10,6 +11,7 @@ import { bedrockRoutes } from './front-doors/bedrock/routes'
 import { openAiRoutes } from './front-doors/openai/routes'
 import { corsForBrowsers } from './routes/cors'
 import { healthRoutes } from './routes/health'
+import { tokenRoutes } from './routes/tokens'
 import { drainUnreadBody } from './routes/request-body'
 import type { StateStore } from './state/types'
 
@@ -18,7 +20,7 @@ export interface AppOptions {
   stateStore: (env: RouterEnv) => StateStore
 }
 
-export type AppEnv = { Bindings: RouterEnv; Variables: { store: StateStore; client: string } }
+export type AppEnv = { Bindings: RouterEnv; Variables: { store: StateStore; client: string; identity: ClientIdentity } }
 
 export function createApp(options: AppOptions) {
   const app = new Hono<AppEnv>()
@@ -30,6 +32,7 @@ export function createApp(options: AppOptions) {
   })
   app.use('*', corsForBrowsers)
   app.route('/', healthRoutes)
+  app.route('/', tokenRoutes)
   // Front doors: each a folder under front-doors/, mounted here with its own auth and error shape.
   app.route('/', bedrockRoutes)
   // Before the OpenAI door, whose /v1/* catch-all answers unknown /v1 paths.

@@ -4,6 +4,8 @@ export interface RouterEnv {
   ROUTER_CONFIG?: unknown
   /** Comma-separated client API keys, presented as `Authorization: Bearer <key>`. */
   ROUTER_API_KEYS?: string
+  /** HMAC secret for HS256 tokens: those the router mints (POST /v1/tokens) and those an app's server signs. */
+  ROUTER_JWT_SECRET?: string
   /** Set (to any non-empty value) only by demo mode: allows running without client keys. */
   ROUTER_DEMO?: string
   /** Browser origins allowed by CORS (comma-separated, or `*`); unset: no CORS headers. */

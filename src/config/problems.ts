@@ -14,18 +14,25 @@ export interface EnvironmentCheck {
   loaded?: LoadedConfig
 }
 
+const NO_AUTH = 'ROUTER_API_KEYS is not set: client authentication is required (comma-separated keys, or clients.keys / tokens in ROUTER_CONFIG).'
+
 export function checkEnvironment(env: RouterEnv): EnvironmentCheck {
   const problems: string[] = []
-  if (!env.ROUTER_DEMO && !String(env.ROUTER_API_KEYS ?? '').split(',').some((k) => k.trim())) {
-    problems.push('ROUTER_API_KEYS is not set: client authentication is required (comma-separated keys).')
-  }
+  const sharedKeys = String(env.ROUTER_API_KEYS ?? '').split(',').some((k) => k.trim())
   let loaded: LoadedConfig | undefined
   try {
     loaded = loadConfig(env.ROUTER_CONFIG)
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e
+    if (!env.ROUTER_DEMO && !sharedKeys) problems.push(NO_AUTH)
     problems.push(...e.problems)
     return { problems }
+  }
+  const { keys, tokens } = loaded.config.clients
+  const tokensAccepted = Boolean(env.ROUTER_JWT_SECRET || tokens.jwksUrl || tokens.keys?.length)
+  if (!env.ROUTER_DEMO && !sharedKeys && keys.length === 0 && !tokensAccepted) problems.push(NO_AUTH)
+  if (tokens.algorithms.includes('HS256') && keys.some((k) => k.mint) && !env.ROUTER_JWT_SECRET) {
+    problems.push('clients.keys: a key may mint tokens, but ROUTER_JWT_SECRET (the HS256 secret minted tokens are signed with) is not set')
   }
   for (const pool of Object.values(loaded.config.pools)) {
     for (const d of pool.deployments) {

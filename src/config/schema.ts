@@ -5,7 +5,7 @@
 import * as v from 'valibot'
 import { familyOf } from '../routing/overrides'
 import { STRATEGIES, strategyOf, type StrategyName } from '../routing/strategies'
-import type { BreakerConfig, DeploymentConfig, PoolConfig, RouterConfig } from './types'
+import type { BreakerConfig, DeploymentConfig, PoolConfig, RouterConfig, TokenConfig } from './types'
 
 const positiveInt = (what: string) =>
   v.pipe(v.number(`${what} must be a number`), v.integer(`${what} must be a whole number`), v.minValue(1, `${what} must be ≥ 1`))
@@ -87,7 +87,40 @@ const GuardrailSchema = v.strictObject({
   credentials: v.optional(v.pipe(text('credentials'), v.regex(/^[A-Za-z0-9_]+$/, 'credentials names an env suffix: letters, digits, _'))),
 })
 
+const FRONT_DOORS = ['bedrock', 'openai', 'anthropic'] as const
+const positiveNumber = (what: string) => v.pipe(v.number(`${what} must be a number`), v.minValue(0, `${what} must be ≥ 0`))
+
+const ScopeFields = {
+  pools: v.optional(v.array(v.pipe(v.string(), v.nonEmpty()), 'pools must be an array of pool names')),
+  frontDoors: v.optional(v.array(v.picklist(FRONT_DOORS, `frontDoors may list ${FRONT_DOORS.join(', ')}`), 'frontDoors must be an array')),
+  rpm: v.optional(positiveInt('rpm')),
+  tpm: v.optional(positiveInt('tpm')),
+  budgetUsdPerDay: v.optional(positiveNumber('budgetUsdPerDay')),
+  budgetUsdPerMonth: v.optional(positiveNumber('budgetUsdPerMonth')),
+}
+
+const ClientKeySchema = v.strictObject({
+  name: v.pipe(text('name'), v.regex(/^[A-Za-z0-9._:@-]{1,64}$/, 'name may use letters, digits and . _ : @ - (at most 64)')),
+  sha256: v.pipe(v.string('sha256 must be a string'), v.regex(/^[0-9a-f]{64}$/, 'sha256 must be the hex SHA-256 of the key (64 lower-case hex digits), never the key itself')),
+  team: v.optional(v.pipe(text('team'), v.maxLength(64))),
+  mint: v.optional(v.boolean('mint must be true or false')),
+  ...ScopeFields,
+})
+
+const TokenSchema = v.strictObject({
+  algorithms: v.optional(v.pipe(v.array(v.picklist(['HS256', 'ES256', 'RS256'] as const, 'algorithms may list HS256, ES256, RS256')), v.minLength(1, 'algorithms must list at least one'))),
+  jwksUrl: v.optional(v.pipe(text('jwksUrl'), v.url('jwksUrl must be an absolute URL'), v.check((s) => /^https?:\/\//.test(s), 'jwksUrl must be an http(s) URL'))),
+  keys: v.optional(v.array(v.pipe(v.record(v.string(), v.unknown()), v.check((k) => typeof k.kid === 'string' && typeof k.kty === 'string', 'each key is a JWK with kty and kid')))),
+  issuer: v.optional(text('issuer')),
+  audience: v.optional(text('audience')),
+  clockSkewSeconds: v.optional(v.pipe(nonNegative('clockSkewSeconds'), v.maxValue(300, 'clockSkewSeconds must be ≤ 300'))),
+  maxTtlSeconds: v.optional(v.pipe(positiveInt('maxTtlSeconds'), v.maxValue(86_400, 'maxTtlSeconds must be ≤ 86400 (a day)'))),
+})
+
+const ClientsSchema = v.strictObject({ keys: v.optional(v.array(ClientKeySchema, 'keys must be an array')), tokens: v.optional(TokenSchema) })
+
 const RouterConfigSchema = v.strictObject({
+  clients: v.optional(ClientsSchema),
   guardrails: v.optional(v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:/._-]{1,2048}$/, 'guardrail ids are ids or ARNs')), GuardrailSchema, 'guardrails must be an object')),
   pools: v.pipe(
     v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._:-]{1,128}$/, 'pool names may use letters, digits and . _ : -')), PoolSchema, 'pools must be an object'),
@@ -182,7 +215,27 @@ export function parseRouterConfig(input: unknown): RouterConfig {
   for (const [id, g] of Object.entries(parsed.output.guardrails ?? {})) {
     guardrails[id] = { ...g, endpoint: (g.endpoint ?? `https://bedrock-runtime.${g.region}.amazonaws.com`).replace(/\/+$/, '') }
   }
-  return { pools, guardrails }
+  const clients = parsed.output.clients
+  const names = new Set<string>()
+  for (const [i, k] of (clients?.keys ?? []).entries()) {
+    if (names.has(k.name)) problems.push(`clients.keys[${i}].name: duplicate key name "${k.name}"`)
+    names.add(k.name)
+    for (const pool of k.pools ?? []) if (!pools[pool]) problems.push(`clients.keys[${i}].pools: no pool named "${pool}"`)
+  }
+  const tokens = clients?.tokens
+  const algorithms = tokens?.algorithms ?? ['HS256']
+  if (algorithms.some((a) => a !== 'HS256') && !tokens?.jwksUrl && !tokens?.keys?.length) {
+    problems.push('clients.tokens: ES256/RS256 need jwksUrl or keys')
+  }
+  if (problems.length) throw new ConfigError(problems)
+  return {
+    pools,
+    guardrails,
+    clients: {
+      keys: clients?.keys ?? [],
+      tokens: { ...stripUndefined(tokens ?? {}), algorithms, clockSkewSeconds: tokens?.clockSkewSeconds ?? 30, maxTtlSeconds: tokens?.maxTtlSeconds ?? 3600 } as TokenConfig,
+    },
+  }
 }
 
 function breakerConfig(raw: v.InferOutput<typeof BreakerSchema> | undefined): BreakerConfig {

@@ -113,8 +113,54 @@ export interface GuardrailConfig {
   credentials?: string
 }
 
+/** The front doors a client may be allowed through. */
+export type FrontDoor = 'bedrock' | 'openai' | 'anthropic'
+
+/** What a client may do: every field unset = no restriction. Keys carry one; tokens carry one in their claims. */
+export interface ClientScope {
+  /** Pool names the client may call. */
+  pools?: string[]
+  frontDoors?: FrontDoor[]
+  rpm?: number
+  tpm?: number
+  budgetUsdPerDay?: number
+  budgetUsdPerMonth?: number
+}
+
+/** A client key, declared by the SHA-256 of the key (hex), never the key itself. */
+export interface ClientKeyConfig extends ClientScope {
+  name: string
+  sha256: string
+  /** Team, for limits and accounting shared by several keys. */
+  team?: string
+  /** May mint tokens (POST /v1/tokens), whose scope is at most this key's. */
+  mint?: boolean
+}
+
+/** Tokens (JWTs) the router accepts: HS256 with ROUTER_JWT_SECRET, and/or ES256/RS256 from an identity provider. */
+export interface TokenConfig {
+  /** Accepted algorithms; HS256 needs ROUTER_JWT_SECRET, the asymmetric ones `jwksUrl` or `keys`. */
+  algorithms: Array<'HS256' | 'ES256' | 'RS256'>
+  jwksUrl?: string
+  /** Inline public keys (JWK), each with a `kid`. */
+  keys?: Array<Record<string, unknown>>
+  issuer?: string
+  audience?: string
+  /** Accepted clock difference for exp / nbf / iat, seconds. */
+  clockSkewSeconds: number
+  /** Longest lifetime of a token this router mints, seconds. */
+  maxTtlSeconds: number
+}
+
+export interface ClientsConfig {
+  keys: ClientKeyConfig[]
+  tokens: TokenConfig
+}
+
 export interface RouterConfig {
   pools: Record<string, PoolConfig>
+  /** Scoped client keys and token settings. */
+  clients: ClientsConfig
   /** Guardrail identifier (id or ARN, as clients send it) → where to apply it. */
   guardrails: Record<string, GuardrailConfig>
 }

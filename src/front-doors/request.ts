@@ -8,11 +8,12 @@ import type { AppEnv } from '../app'
 import { loadConfig, resolvePool } from '../config/load'
 import { ConfigError } from '../config/schema'
 import type { PoolConfig } from '../config/types'
+import { allowsPool, describeScope } from '../auth/identity'
 import { MAX_BODY_BYTES } from '../routes/request-body'
 
 export interface RequestProblem {
-  /** 400 malformed, 404 no such pool or model, 413 too large, 500 the router's config is broken. */
-  status: 400 | 404 | 413 | 500
+  /** 400 malformed, 403 a pool the client may not use, 404 no such pool or model, 413 too large, 500 the router's config is broken. */
+  status: 400 | 403 | 404 | 413 | 500
   message: string
   /** The body was left unread: the answer must close the connection. */
   closeConnection?: boolean
@@ -31,6 +32,10 @@ export function poolFor(c: Context<AppEnv>, model: string): Checked<PoolConfig> 
   }
   const pool = resolvePool(loaded, model)
   if (!pool) return { ok: false, problem: { status: 404, message: `Model ${JSON.stringify(model)} is not served by this router: use a pool name or a model ID of a configured pool.` } }
+  const identity = c.get('identity')
+  if (!allowsPool(identity, pool.name)) {
+    return { ok: false, problem: { status: 403, message: `This ${identity.kind === 'token' ? 'token' : 'key'} may not use pool ${pool.name} (allowed: ${describeScope(identity.scope)}).` } }
+  }
   return { ok: true, value: pool }
 }
 

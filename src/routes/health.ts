@@ -4,7 +4,7 @@
  */
 import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../app'
-import { apiKeyVerifier } from '../auth/api-keys'
+import { authenticate } from './auth'
 import { resolveCredentials } from '../upstream/credentials'
 import { checkEnvironment } from '../config/problems'
 
@@ -12,7 +12,7 @@ export const healthRoutes = new Hono<AppEnv>()
 
 healthRoutes.get('/health', async (c) => {
   const env = c.env ?? {}
-  const detailed = Boolean(env.ROUTER_DEMO) || (await apiKeyVerifier(env.ROUTER_API_KEYS).verify(c.req.header('authorization')))
+  const detailed = Boolean(env.ROUTER_DEMO) || !('status' in (await authenticate(c.req.header('authorization'), undefined, env)))
   const { problems, loaded } = checkEnvironment(env)
   const pools: Record<string, unknown> = {}
   const store = c.get('store')

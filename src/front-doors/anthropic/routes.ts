@@ -23,7 +23,7 @@ import { toInvokeBody } from './to-invoke'
 
 export const anthropicRoutes = new Hono<AppEnv>()
 
-const auth = clientAuth((failure) => anthropicError(failure.status, failure.message), { apiKeyHeader: 'x-api-key' })
+const auth = clientAuth((failure) => anthropicError(failure.status, failure.message), { apiKeyHeader: 'x-api-key', frontDoor: 'anthropic' })
 anthropicRoutes.use('/v1/messages', auth)
 anthropicRoutes.use('/v1/messages/*', auth)
 anthropicRoutes.post('/v1/messages', (c) => messages(c, false))

@@ -22,8 +22,12 @@ import { renderBedrock } from './render'
 
 export const bedrockRoutes = new Hono<AppEnv>()
 
-const auth = clientAuth((failure) =>
-  failure.status === 401 ? unauthorizedError(failure.message) : bedrockError(failure.status, 'ServiceUnavailableException', failure.message),
+const auth = clientAuth(
+  (failure) =>
+    failure.status === 401
+      ? unauthorizedError(failure.message)
+      : bedrockError(failure.status, failure.status === 403 ? 'AccessDeniedException' : 'ServiceUnavailableException', failure.message),
+  { frontDoor: 'bedrock' },
 )
 bedrockRoutes.use('/model/*', auth)
 bedrockRoutes.post('/model/:modelId/converse', (c) => handle(c, 'converse'))
@@ -188,7 +192,9 @@ function problemResponse(problem: RequestProblem): Response {
   const res =
     problem.status === 404
       ? bedrockError(404, 'ResourceNotFoundException', problem.message)
-      : problem.status === 500
+      : problem.status === 403
+        ? bedrockError(403, 'AccessDeniedException', problem.message)
+        : problem.status === 500
         ? bedrockError(500, 'InternalServerException', problem.message)
         : validationError(problem.message)
   return problem.closeConnection ? closingConnection(res) : res

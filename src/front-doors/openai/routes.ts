@@ -7,6 +7,7 @@
 import type { Context } from 'hono'
 import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../../app'
+import { allowsPool } from '../../auth/identity'
 import { loadConfig } from '../../config/load'
 import { ConfigError } from '../../config/schema'
 import { originDeployment, route } from '../../engine/engine'
@@ -19,9 +20,11 @@ import { toConverse } from './to-converse'
 
 export const openAiRoutes = new Hono<AppEnv>()
 
+const AUTH_CODES = { 401: 'invalid_api_key', 403: 'permission_denied', 503: 'not_configured' } as const
+
 openAiRoutes.use(
   '/v1/*',
-  clientAuth((failure) => openAiError(failure.status, failure.message, { code: failure.status === 401 ? 'invalid_api_key' : 'not_configured' })),
+  clientAuth((failure) => openAiError(failure.status, failure.message, { code: AUTH_CODES[failure.status] }), { frontDoor: 'openai' }),
 )
 openAiRoutes.post('/v1/chat/completions', chatCompletions)
 openAiRoutes.get('/v1/models', (c) => {
@@ -72,7 +75,7 @@ interface ModelEntry {
   owned_by: string
 }
 
-/** Every pool name and every model ID of a pool, as OpenAI lists models. */
+/** Every pool name and every model ID of a pool the caller may use, as OpenAI lists models. */
 function listModels(c: Context<AppEnv>): ModelEntry[] | Response {
   let config
   try {
@@ -88,13 +91,14 @@ function listModels(c: Context<AppEnv>): ModelEntry[] | Response {
     seen.add(id)
     models.push({ id, object: 'model', created: 0, owned_by: owner })
   }
-  for (const pool of Object.values(config.pools)) add(pool.name, 'bedrock-edge-router')
-  for (const pool of Object.values(config.pools)) for (const d of pool.deployments) add(d.modelId, `bedrock (pool ${pool.name})`)
+  const pools = Object.values(config.pools).filter((p) => allowsPool(c.get('identity'), p.name))
+  for (const pool of pools) add(pool.name, 'bedrock-edge-router')
+  for (const pool of pools) for (const d of pool.deployments) add(d.modelId, `bedrock (pool ${pool.name})`)
   return models
 }
 
 function problemResponse(problem: RequestProblem): Response {
-  const code = problem.status === 404 ? 'model_not_found' : problem.status === 413 ? 'request_too_large' : null
+  const code = problem.status === 404 ? 'model_not_found' : problem.status === 413 ? 'request_too_large' : problem.status === 403 ? 'permission_denied' : null
   const res = openAiError(problem.status, problem.message, { code, param: problem.status === 404 ? 'model' : null })
   return problem.closeConnection ? closingConnection(res) : res
 }
