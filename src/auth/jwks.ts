@@ -26,13 +26,13 @@ export async function jwksKeys(url: string, kid: string | undefined, now = Date.
     if (!entry?.pending) {
       const pending = load(url, fetcher).then(
         (keys) => {
-          cache.set(url, { keys, fetchedAt: Date.now() })
+          cache.set(url, { keys, fetchedAt: now })
           return keys
         },
         (e) => {
           // A failed refresh keeps the keys we had (and waits REFRESH_MS before trying again).
           const old = cache.get(url)
-          cache.set(url, { keys: old?.keys ?? [], fetchedAt: Date.now() })
+          cache.set(url, { keys: old?.keys ?? [], fetchedAt: now })
           if (!old?.keys.length) throw e
           return old.keys
         },
