@@ -45,7 +45,7 @@ const converse = (token: string, modelId: string) => aws(token).send(new Convers
 const openai = (apiKey: string) => new OpenAI({ baseURL: `${h.router.url}/v1`, apiKey, maxRetries: 0 })
 const anthropic = (apiKey: string) => new Anthropic({ baseURL: h.router.url, apiKey, maxRetries: 0 })
 const chat = (key: string, model: string) => openai(key).chat.completions.create({ model, messages: [{ role: 'user', content: 'Hello' }] })
-const mint = (key: string, body: unknown): Promise<Response & { json(): Promise<any> }> => fetch(`${h.router.url}/v1/tokens`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+const mint = (key: string, body: unknown) => fetch(`${h.router.url}/v1/tokens`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
 describe('scoped keys', () => {
   it('a key for pool sonnet calls sonnet, and gets 403 in Bedrock’s shape for haiku', async () => {
@@ -69,13 +69,13 @@ describe('minting and tokens', () => {
   it('only a key with mint rights may mint', async () => {
     const res = await mint(KEYS.viewer, {})
     expect(res.status).toBe(403)
-    expect((await res.json()).error.message).toMatch(/may not mint/)
+    expect(((await res.json()) as any).error.message).toMatch(/may not mint/)
   })
 
   it('a minted token is within its minter’s scope, lives at most maxTtlSeconds, and works from every client', async () => {
     const res = await mint(KEYS.teamA, { subject: 'browser-user-7', pools: ['sonnet', 'haiku'], ttlSeconds: 86_400 })
     expect(res.status).toBe(200)
-    const minted = await res.json()
+    const minted = (await res.json()) as any
     expect(minted.scope).toEqual({ pools: ['sonnet'] }) // haiku dropped: the key holds only sonnet
     expect(minted.expiresAt - Math.floor(Date.now() / 1000)).toBeLessThanOrEqual(600)
     expect((await converse(minted.token, SONNET)).output?.message?.content?.[0]?.text).toMatch(/^Hello/)
@@ -90,7 +90,7 @@ describe('minting and tokens', () => {
 
   it('bad tokens are refused at every door in its own shape, and nothing is echoed', async () => {
     const res = await mint(KEYS.teamA, { ttlSeconds: 60 })
-    const { token } = await res.json()
+    const { token } = (await res.json()) as any
     const [head, body] = token.split('.')
     const forged = `${head}.${Buffer.from(JSON.stringify({ sub: 'admin', exp: 4_000_000_000, router: {} })).toString('base64url')}.${token.split('.')[2]}`
     const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${body}.`
