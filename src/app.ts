@@ -11,6 +11,7 @@ import { bedrockRoutes } from './front-doors/bedrock/routes'
 import { openAiRoutes } from './front-doors/openai/routes'
 import { corsForBrowsers } from './routes/cors'
 import { healthRoutes } from './routes/health'
+import { playgroundRoutes } from './routes/playground'
 import { tokenRoutes } from './routes/tokens'
 import { drainUnreadBody } from './routes/request-body'
 import type { StateStore } from './state/types'
@@ -33,6 +34,7 @@ export function createApp(options: AppOptions) {
   app.use('*', corsForBrowsers)
   app.route('/', healthRoutes)
   app.route('/', tokenRoutes)
+  app.route('/', playgroundRoutes)
   // Front doors: each a folder under front-doors/, mounted here with its own auth and error shape.
   app.route('/', bedrockRoutes)
   // Before the OpenAI door, whose /v1/* catch-all answers unknown /v1 paths.

@@ -23,7 +23,7 @@ export const corsForBrowsers = createMiddleware<AppEnv>(async (c, next) => {
       middleware: cors({
         origin: origins.includes('*') ? '*' : origins,
         allowMethods: ['GET', 'POST', 'OPTIONS'],
-        allowHeaders: ['authorization', 'content-type', 'accept'],
+        allowHeaders: ['authorization', 'content-type', 'accept', 'x-api-key', 'anthropic-version', 'anthropic-beta', 'anthropic-dangerous-direct-browser-access'],
         exposeHeaders: EXPOSED,
         maxAge: 600,
       }),
