@@ -4,15 +4,16 @@
  * attempt's outcome), sends, and on a failover-class outcome tries another deployment at once — never the same
  * one twice, bounded by the pool's maxAttempts and deadline. Client errors fail fast and are relayed as is.
  */
-import type { DeploymentConfig } from '../config/types'
+import type { DeploymentConfig, PoolConfig } from '../config/types'
 import { failoverAllowed } from '../routing/classify'
 import { estimateNativeRequest, estimateRequest } from '../routing/estimate'
 import { costUsd } from '../routing/cost'
 import { adaptRequestFor } from '../routing/overrides'
-import type { AttemptOutcome, UpstreamResult } from '../routing/types'
+import type { AttemptOutcome, Decision, RequestEstimate, Reservation, TokenUsage, UpstreamResult } from '../routing/types'
 import { isInvoke, isStreaming } from '../upstream/bedrock'
 import { credentialHint, resolveCredentials } from '../upstream/credentials'
 import { attempt, CLIENT_GONE, type AttemptFailure } from './attempt'
+import { CLIENT_WINDOW, clientLimitPool } from './client-limits'
 import { converseEventStream } from './converse-stream'
 import type { EngineContext, EngineRequest, Outcome, Rejected } from './outcome'
 import { ReservationLedger } from './reservations'
@@ -22,6 +23,58 @@ import { RequestTrace } from './trace'
 const MIN_ATTEMPT_MS = 100
 
 export async function route(request: EngineRequest, ctx: EngineContext): Promise<Outcome> {
+  const limit = new ClientLimit(request, ctx)
+  let outcome: Outcome
+  try {
+    outcome = await routeAttempts(request, ctx, limit)
+  } catch (e) {
+    limit.release()
+    throw e
+  }
+  // The client's own window (if it has limits) is settled once: from real usage, or released when nothing was served.
+  if (outcome.kind === 'served') limit.settle(outcome.usage)
+  else if (outcome.kind !== 'streaming') limit.release()
+  return outcome
+}
+
+/**
+ * A client's rpm/tpm window (client-limits.ts), held for the whole request: acquired in parallel with the first
+ * routing decision, settled exactly once.
+ */
+class ClientLimit {
+  readonly pool: PoolConfig | undefined
+  private held?: Reservation
+  private readonly ledger?: ReservationLedger
+
+  constructor(request: EngineRequest, ctx: EngineContext) {
+    this.pool = clientLimitPool(request.identity)
+    if (this.pool) this.ledger = new ReservationLedger(ctx.store, this.pool, ctx.waitUntil)
+  }
+
+  /** The client window's decision for this request (a routing-core decision on the client's own pool). */
+  acquire(ctx: EngineContext, estimate: RequestEstimate): Promise<Decision | undefined> {
+    if (!this.pool) return Promise.resolve(undefined)
+    const { family: _family, ...plain } = estimate
+    return ctx.store.acquire(this.pool, plain, []).then((d) => {
+      if (d.kind === 'dispatch') this.held = d.reservation
+      return d
+    })
+  }
+
+  settle(usage: TokenUsage | undefined) {
+    if (!this.held) return
+    this.ledger!.settle({ deploymentId: CLIENT_WINDOW, reservation: this.held, result: { class: 'success', status: 200 }, usage })
+    this.held = undefined
+  }
+
+  release() {
+    if (!this.held) return
+    this.ledger!.settle({ deploymentId: CLIENT_WINDOW, reservation: this.held, result: { ...CLIENT_GONE, message: 'nothing served' } })
+    this.held = undefined
+  }
+}
+
+async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: ClientLimit): Promise<Outcome> {
   const { pool, operation, signal } = request
   const { client, frontDoor, endUser, tags } = request
   const trace = new RequestTrace(pool, operation, request.requestedModel, { client, frontDoor, endUser, tags })
@@ -49,8 +102,24 @@ export async function route(request: EngineRequest, ctx: EngineContext): Promise
         if (previous) ledger.settle(previous)
         return cancelled()
       }
-      const decision = await ctx.store.acquire(pool, estimate, tried, ledger.handOver(previous))
+      const [decision, clientWindow] = await Promise.all([
+        ctx.store.acquire(pool, estimate, tried, ledger.handOver(previous)),
+        n === 0 ? limit.acquire(ctx, estimate) : undefined,
+      ])
       previous = undefined
+      if (clientWindow?.kind === 'reject') {
+        if (decision.kind === 'dispatch') {
+          ledger.hold(decision.deploymentId, decision.reservation)
+          ledger.release('the client is over its own limit')
+        }
+        return rejected({
+          cause: 'client-limit',
+          status: 429,
+          errorType: 'ThrottlingException',
+          message: `Too many requests for ${request.identity?.kind ?? 'client'} ${request.identity?.name ?? ''}: its own ${clientWindow.reason.replace(/^.*: window: /, '')}.`,
+          retryAfterMs: clientWindow.retryAfterMs,
+        })
+      }
       // Nothing left to try after failed attempts: say how the attempts failed (throttled, unavailable) rather than
       // only that every deployment has been tried.
       if (decision.kind === 'reject' && decision.status === 503 && tried.length > 0) return exhausted(request, trace)
@@ -123,6 +192,8 @@ export async function route(request: EngineRequest, ctx: EngineContext): Promise
         trace.served(deployment, decision.reason, outcome.latencyMs)
         const reservation = decision.reservation
         const events = converseEventStream(outcome, pool.streamIdleTimeoutMs, estimate.inputTokens, (summary) => {
+          if (summary.usage) limit.settle(summary.usage)
+          else limit.release()
           ledger.settle({ deploymentId: deployment.id, reservation, result: summary.result, usage: summary.usage, latencyMs: outcome.latencyMs, stream: true, invokedModelId: summary.invokedModelId })
           trace.completed(summary.result, summary.usage, cost(deployment, summary.usage), summary.invokedModelId, summary.cancelled, summary.usageEstimated)
           trace.log()

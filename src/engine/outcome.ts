@@ -3,6 +3,7 @@
  * request (`EngineRequest`) and renders the typed `Outcome` back into its protocol; the engine itself knows no
  * HTTP response format.
  */
+import type { ClientIdentity } from '../auth/identity'
 import type { PoolConfig } from '../config/types'
 import type { RouterEnv } from '../env'
 import type { TokenUsage, UpstreamResult } from '../routing/types'
@@ -32,6 +33,8 @@ export interface EngineRequest {
   bodyText?: string
   /** Who called (for logs and stats), never a secret. */
   client?: string
+  /** The caller's identity: its rpm/tpm (if any) are held in a window of its own. */
+  identity?: ClientIdentity
   /** The front door it came through (`bedrock`, `openai`, …), for logs and stats. */
   frontDoor?: string
   /** The end user the client named, for logs and stats. */
@@ -81,11 +84,11 @@ export interface Streaming {
  * The router answers itself: nothing upstream can or could serve this request now. `cause` says why:
  * `capacity`, configured limits are full (or the wait for them is longer than the deadline); `unavailable`,
  * no deployment may be tried (misconfigured, all tried); `exhausted`, every attempt failed upstream (or the
- * deadline left no time for one).
+ * deadline left no time for one); `client-limit`, the caller's own rpm/tpm window is full.
  */
 export interface Rejected {
   kind: 'rejected'
-  cause: 'capacity' | 'unavailable' | 'exhausted'
+  cause: 'capacity' | 'unavailable' | 'exhausted' | 'client-limit'
   status: 429 | 503
   /** The Bedrock error name closest to the refusal (what the Bedrock front door sends). */
   errorType: 'ThrottlingException' | 'ServiceUnavailableException'

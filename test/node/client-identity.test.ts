@@ -14,7 +14,7 @@ import { startHarness, type Harness } from './harness'
 const SONNET = 'us.anthropic.claude-sonnet-4-6'
 const HAIKU = 'us.anthropic.claude-haiku-4-5-20251001-v1:0'
 const SECRET = 'jwt-secret-for-tests-0123456789abcdef0123456789'
-const KEYS = { teamA: 'ber_team_a_key_0001', teamB: 'ber_team_b_key_0002', viewer: 'ber_viewer_key_0003' }
+const KEYS = { teamA: 'ber_team_a_key_0001', teamB: 'ber_team_b_key_0002', viewer: 'ber_viewer_key_0003', limited: 'ber_limited_key_0004', tokens: 'ber_tokens_key_0005' }
 const sha = (k: string) => createHash('sha256').update(k).digest('hex')
 let h: Harness
 
@@ -26,6 +26,8 @@ beforeAll(async () => {
           { name: 'team-a', sha256: sha(KEYS.teamA), pools: ['sonnet'], mint: true, team: 'a' },
           { name: 'team-b', sha256: sha(KEYS.teamB), pools: ['haiku'], frontDoors: ['openai'] },
           { name: 'viewer', sha256: sha(KEYS.viewer) },
+          { name: 'limited', sha256: sha(KEYS.limited), rpm: 2 },
+          { name: 'tokens', sha256: sha(KEYS.tokens), tpm: 300 },
         ],
         tokens: { maxTtlSeconds: 600 },
       },
@@ -109,3 +111,36 @@ describe('minting and tokens', () => {
     expect(JSON.stringify(sent)).not.toContain(SECRET)
   })
 })
+
+describe('per-client limits, global through the shared state', () => {
+  it('rpm: the third request in a minute is refused with 429, Retry-After and the reason, and nothing goes upstream', async () => {
+    const before = (await h.control('/__sim/requests')).requests.length
+    expect((await chat(KEYS.limited, 'sonnet')).choices[0].message.content).toMatch(/^Hello/)
+    expect((await chat(KEYS.limited, 'haiku')).choices[0].message.content).toMatch(/^Hello/) // across pools: one window per client
+    const err = await chat(KEYS.limited, 'sonnet').catch((e) => e)
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError)
+    expect(err.message).toMatch(/Too many requests for key limited: its own rpm 2 window full/)
+    expect(Number(err.headers.get('retry-after'))).toBeGreaterThan(0)
+    const bedrock = await converse(KEYS.limited, 'sonnet').catch((e) => e)
+    expect(bedrock.name).toBe('ThrottlingException')
+    expect((await h.control('/__sim/requests')).requests.length).toBe(before + 2)
+    // Other clients are not affected.
+    expect((await chat(KEYS.viewer, 'sonnet')).choices[0].message.content).toMatch(/^Hello/)
+  })
+
+  it('tpm: settled from real usage, so the window admits what it really has room for', async () => {
+    // Each request reserves input + max_tokens (100) and settles to its real, smaller usage.
+    const ask = () => openai(KEYS.tokens).chat.completions.create({ model: 'sonnet', max_tokens: 100, messages: [{ role: 'user', content: 'Hello' }] })
+    const served: number[] = []
+    for (let i = 0; i < 12; i++) {
+      const r = await ask().catch((e) => e)
+      if (r instanceof OpenAI.RateLimitError) break
+      served.push(r.usage.total_tokens)
+      await new Promise((resolve) => setTimeout(resolve, 150)) // let the settlement reach the window
+    }
+    const used = served.reduce((a, b) => a + b, 0)
+    expect(served.length).toBeGreaterThan(3) // more than 300 / (input + 100) reservations would allow unsettled
+    expect(used).toBeLessThanOrEqual(300)
+  })
+})
+

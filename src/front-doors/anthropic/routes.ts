@@ -44,6 +44,7 @@ async function messages(c: Context<AppEnv>, counting: boolean): Promise<Response
     pool: pool.value,
     requestedModel: claude.modelId,
     client: c.get('client'),
+    identity: c.get('identity'),
     frontDoor: 'anthropic',
     endUser: translated.endUser,
     signal: c.req.raw.signal,
@@ -67,7 +68,7 @@ async function viaConverse(c: Context<AppEnv>, pool: PoolConfig, body: Record<st
   const origin = originDeployment(pool, model)
   const translated = messagesToConverse(counting ? { max_tokens: 1, ...body } : body, origin.family)
   if (!translated.ok) return anthropicError(400, translated.message)
-  const request = { pool, requestedModel: model, client: c.get('client'), frontDoor: 'anthropic', endUser: translated.endUser, signal: c.req.raw.signal }
+  const request = { pool, requestedModel: model, client: c.get('client'), identity: c.get('identity'), frontDoor: 'anthropic', endUser: translated.endUser, signal: c.req.raw.signal }
   const ctx = { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c) }
   if (counting) {
     const { inferenceConfig: _unused, ...converse } = translated.body

@@ -71,6 +71,7 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
       upstreamHeaders: invoke ? invokeHeaders(c, operation, sse) : undefined,
       nativeFamily: invoke ? nativeFamilyOf(body) : undefined,
       client: c.get('client'),
+      identity: c.get('identity'),
       frontDoor: 'bedrock',
       tags: invoke ? undefined : tagsOf(body.requestMetadata),
       signal: c.req.raw.signal,

@@ -58,6 +58,7 @@ async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
       requestedModel: body.model,
       body: request.converse,
       client: c.get('client'),
+      identity: c.get('identity'),
       frontDoor: 'openai',
       endUser: request.endUser,
       tags: request.tags,
