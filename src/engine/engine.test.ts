@@ -20,6 +20,8 @@ import type { StateStore } from '../state/types'
 import type { Operation } from '../upstream/bedrock'
 import type { StreamFailure, StreamRenderer } from './converse-stream'
 import { route } from './engine'
+import type { ClientIdentity } from '../auth/identity'
+import { CLIENT_WINDOW } from './client-limits'
 import type { EngineContext, Outcome } from './outcome'
 import type { RequestTrace } from './trace'
 
@@ -614,5 +616,70 @@ describe('engine bookkeeping: queued for window room', () => {
     h.store.expectEachSettledOnce()
     expect(h.store.only(pool.deployments[0].id).via).toBe('report')
     expect(await simRequests(pool.deployments[0].modelId)).toHaveLength(0)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------------
+// A client with limits of its own: its window's reservation is settled exactly once too
+// ---------------------------------------------------------------------------------------------------------------------
+
+describe('engine bookkeeping: the client’s own rpm/tpm window', () => {
+  let clientSeq = 0
+  const limited = (extra: Partial<ClientIdentity['scope']> = {}): ClientIdentity => ({ name: `limited-${++clientSeq}`, kind: 'key', scope: { rpm: 100, ...extra } })
+  const sendAs = (pool: PoolConfig, h: Harness, identity: ClientIdentity, operation: Operation = 'converse') =>
+    route({ pool, operation, requestedModel: pool.name, body: BODY, bodyText: JSON.stringify(BODY), identity }, h.ctx)
+  const windowOf = (h: Harness) => h.store.acquired.filter((r) => r.deploymentId === CLIENT_WINDOW)
+
+  it('served: the client window is acquired once, in the first round, and settled once with the real usage', async () => {
+    const pool = makePool([{}, {}])
+    await rule({ fault: 'throttle', modelId: pool.deployments[0].modelId, times: 1 })
+    const h = harness()
+    const outcome = await sendAs(pool, h, limited())
+    await h.drain()
+    expectKind(outcome, 'served')
+    expect(windowOf(h)).toHaveLength(1) // not again on the failover
+    h.store.expectEachSettledOnce()
+    const settlement = h.store.settlementsOf(windowOf(h)[0])[0]
+    expect(settlement).toMatchObject({ via: 'report', outcome: { result: { class: 'success' } } })
+    expect(settlement.outcome.usage).toEqual(outcome.usage)
+  })
+
+  it('failed, exhausted and refused requests give the client window back, once', async () => {
+    const pool = makePool([{}])
+    const h = harness()
+    await rule({ fault: 'error', status: 400, errorType: 'ValidationException', modelId: pool.deployments[0].modelId, times: 1 })
+    expectKind(await sendAs(pool, h, limited()), 'failed')
+    await rule({ fault: 'error', status: 503, errorType: 'ServiceUnavailableException', modelId: pool.deployments[0].modelId, times: 1 })
+    expectKind(await sendAs(pool, h, limited()), 'rejected')
+    await h.drain()
+    h.store.expectEachSettledOnce()
+    for (const r of windowOf(h)) expect(h.store.settlementsOf(r)[0].outcome.result.status).toBe(499)
+  })
+
+  it('over its own limit: rejected client-limit, the pool reservation given back, nothing sent', async () => {
+    const pool = makePool([{}])
+    const h = harness()
+    const identity = limited({ rpm: 1 })
+    expectKind(await sendAs(pool, h, identity), 'served')
+    const outcome = await sendAs(pool, h, identity)
+    await h.drain()
+    expectKind(outcome, 'rejected')
+    expect(outcome).toMatchObject({ cause: 'client-limit', status: 429, message: expect.stringContaining(`key ${identity.name}: its own rpm 1 window full`) })
+    expect(outcome.retryAfterMs).toBeGreaterThan(0)
+    h.store.expectEachSettledOnce()
+    expect(await simRequests(pool.deployments[0].modelId)).toHaveLength(1)
+  })
+
+  it('streams: the client window is settled at the end of the stream, with its usage', async () => {
+    const pool = makePool([{}])
+    const h = harness()
+    const outcome = await sendAs(pool, h, limited(), 'converse-stream')
+    expectKind(outcome, 'streaming')
+    await h.drain()
+    expect(h.store.settlementsOf(windowOf(h)[0])).toHaveLength(0)
+    await readAll(outcome.events.render(passThrough().renderer))
+    await h.drain()
+    h.store.expectEachSettledOnce()
+    expect(h.store.settlementsOf(windowOf(h)[0])[0].outcome.usage?.outputTokens).toBeGreaterThan(0)
   })
 })
