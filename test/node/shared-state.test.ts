@@ -17,13 +17,13 @@ afterEach(async () => {
   router = simulator = undefined
 })
 
-async function setUp(pool: (e: Record<string, string>) => unknown, opts: { instances: number; noSharedState?: boolean }) {
+async function setUp(pool: (e: Record<string, string>) => unknown, opts: { instances: number; noSharedState?: boolean; clients?: unknown }) {
   simulator = await startSimulator({ regions: ['us-east-1', 'us-west-2'] })
   router = await startRouter({
     instances: opts.instances,
     noSharedState: opts.noSharedState,
     vars: {
-      ROUTER_CONFIG: JSON.stringify({ pools: { p: pool(simulator.endpoints) } }),
+      ROUTER_CONFIG: JSON.stringify({ pools: { p: pool(simulator.endpoints) }, ...(opts.clients ? { clients: opts.clients } : {}) }),
       ROUTER_API_KEYS: CLIENT_KEY,
       AWS_ACCESS_KEY_ID: DEMO_ACCESS_KEY_ID,
       AWS_SECRET_ACCESS_KEY: DEMO_SECRET_ACCESS_KEY,
@@ -32,10 +32,10 @@ async function setUp(pool: (e: Record<string, string>) => unknown, opts: { insta
   return { simulator, router }
 }
 
-const converse = (r: RouterProcess, instance: number, maxTokens = 100) =>
+const converse = (r: RouterProcess, instance: number, maxTokens = 100, key = CLIENT_KEY) =>
   r.instances[instance % r.instances.length](`http://router/model/p/converse`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'count me' }] }], inferenceConfig: { maxTokens } }),
   })
 
@@ -157,6 +157,27 @@ describe('Durable Object state shared by four isolates', () => {
     expect(requests).toHaveLength(3)
     const health = (await (await r.instances[1]('http://router/health', { headers: { authorization: `Bearer ${CLIENT_KEY}` } })).json()) as any
     expect(health.pools.p.state.find((d: any) => d.id === 'use1').breaker).toBe('open')
+  })
+})
+
+describe('a client’s own limit shared by four isolates', () => {
+  it('40 concurrent requests from a key with rpm 7, over 4 isolates: exactly 7 served, the rest 429 naming the key', async () => {
+    const key = 'ber_burst_key_0001'
+    const { createHash } = await import('node:crypto')
+    const unlimited = (e: Record<string, string>) => ({ deployments: [{ id: 'use1', modelId: MODEL, region: 'us-east-1', endpoint: e['us-east-1'] }, { id: 'usw2', modelId: MODEL, region: 'us-west-2', endpoint: e['us-west-2'] }] })
+    const { simulator: sim, router: r } = await setUp(unlimited, { instances: 4, clients: { keys: [{ name: 'burst', sha256: createHash('sha256').update(key).digest('hex'), rpm: 7 }] } })
+    const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => converse(r, i, 100, key)))
+    const bodies = await Promise.all(responses.map((res) => res.text()))
+    const ok = responses.filter((res) => res.status === 200).length
+    expect(ok).toBe(7)
+    const refused = responses.map((res, i) => ({ res, body: bodies[i] })).filter((x) => x.res.status === 429)
+    expect(refused).toHaveLength(33)
+    for (const { res, body } of refused) {
+      expect(res.headers.get('x-amzn-errortype')).toBe('ThrottlingException')
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect(body).toContain('key burst: its own rpm 7 window full')
+    }
+    expect((await upstreamCounts(sim)).accepted).toBe(7) // nothing refused was sent
   })
 })
 
