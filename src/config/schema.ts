@@ -119,8 +119,16 @@ const TokenSchema = v.strictObject({
 
 const ClientsSchema = v.strictObject({ keys: v.optional(v.array(ClientKeySchema, 'keys must be an array')), tokens: v.optional(TokenSchema) })
 
+const CorsSchema = v.strictObject({
+  origins: v.array(
+    v.pipe(v.string(), v.check((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o), 'each origin is "*" or scheme://host[:port], without a path')),
+    'cors.origins must be an array of origins',
+  ),
+})
+
 const RouterConfigSchema = v.strictObject({
   clients: v.optional(ClientsSchema),
+  cors: v.optional(CorsSchema),
   guardrails: v.optional(v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:/._-]{1,2048}$/, 'guardrail ids are ids or ARNs')), GuardrailSchema, 'guardrails must be an object')),
   pools: v.pipe(
     v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._:-]{1,128}$/, 'pool names may use letters, digits and . _ : -')), PoolSchema, 'pools must be an object'),
@@ -231,6 +239,7 @@ export function parseRouterConfig(input: unknown): RouterConfig {
   return {
     pools,
     guardrails,
+    cors: { origins: parsed.output.cors?.origins ?? [] },
     clients: {
       keys: clients?.keys ?? [],
       tokens: { ...stripUndefined(tokens ?? {}), algorithms, clockSkewSeconds: tokens?.clockSkewSeconds ?? 30, maxTtlSeconds: tokens?.maxTtlSeconds ?? 3600 } as TokenConfig,

@@ -161,6 +161,8 @@ export interface RouterConfig {
   pools: Record<string, PoolConfig>
   /** Scoped client keys and token settings. */
   clients: ClientsConfig
+  /** Browser origins allowed by CORS (besides ROUTER_CORS_ORIGINS). */
+  cors: { origins: string[] }
   /** Guardrail identifier (id or ARN, as clients send it) → where to apply it. */
   guardrails: Record<string, GuardrailConfig>
 }

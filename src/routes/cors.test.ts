@@ -26,4 +26,17 @@ describe('CORS', () => {
     const exposed = unauthorised.headers.get('access-control-expose-headers')!.split(',').map((h) => h.trim())
     expect(exposed).toEqual(expect.arrayContaining(['x-router-deployment', 'x-router-queued-ms', 'x-router-fail-fast', 'x-router-overhead-ms', 'retry-after']))
   })
+
+  it('takes origins from the config too; never allows credentials, so * never pairs with them', async () => {
+    const withCors = JSON.stringify({ cors: { origins: ['https://config.example.com'] }, pools: { p: { deployments: [{ id: 'a', modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1' }] } } })
+    const res = await app.request('/v1/messages', { method: 'OPTIONS', headers: { origin: 'https://config.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-api-key, anthropic-version' } }, { ROUTER_API_KEYS: 'k', ROUTER_CONFIG: withCors })
+    expect(res.status).toBe(204)
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://config.example.com')
+    expect(res.headers.get('access-control-allow-headers')).toMatch(/x-api-key/)
+    expect(res.headers.get('access-control-allow-credentials')).toBeNull()
+    const star = await preflight({ ROUTER_CORS_ORIGINS: '*' })
+    expect(star.headers.get('access-control-allow-origin')).toBe('*')
+    expect(star.headers.get('access-control-allow-credentials')).toBeNull()
+  })
 })
+

@@ -1,11 +1,14 @@
 /**
- * CORS for browser clients, off unless ROUTER_CORS_ORIGINS is set (comma-separated origins, or `*`).
- * Preflights are answered before authentication (browsers send them without credentials); the router's
- * trace headers are exposed so a page can show which deployment served it.
+ * CORS for browser clients, off unless origins are allowed: `cors.origins` in ROUTER_CONFIG and/or
+ * ROUTER_CORS_ORIGINS (comma-separated, or `*`). Preflights are answered before authentication (browsers send them
+ * without credentials); the router's trace headers are exposed so a page can show which deployment served it.
+ * Browsers authenticate with an Authorization header, never cookies, so the router never sends
+ * Access-Control-Allow-Credentials — and `*` is never paired with credentials.
  */
 import { cors } from 'hono/cors'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app'
+import { loadConfig } from '../config/load'
 import { TRACE_HEADERS } from '../engine/trace'
 
 /** The trace headers every answer carries, plus Bedrock's own (and Retry-After) that clients read. */
@@ -14,7 +17,8 @@ const EXPOSED = ['x-amzn-requestid', 'x-amzn-errortype', 'retry-after', ...TRACE
 let cached: { source: string; middleware: ReturnType<typeof cors> } | undefined
 
 export const corsForBrowsers = createMiddleware<AppEnv>(async (c, next) => {
-  const source = typeof c.env?.ROUTER_CORS_ORIGINS === 'string' ? c.env.ROUTER_CORS_ORIGINS.trim() : ''
+  const fromEnv = typeof c.env?.ROUTER_CORS_ORIGINS === 'string' ? c.env.ROUTER_CORS_ORIGINS.trim() : ''
+  const source = [fromEnv, ...configuredOrigins(c.env?.ROUTER_CONFIG)].filter(Boolean).join(',')
   if (!source) return next()
   if (cached?.source !== source) {
     const origins = source.split(',').map((o) => o.trim()).filter(Boolean)
@@ -31,3 +35,12 @@ export const corsForBrowsers = createMiddleware<AppEnv>(async (c, next) => {
   }
   return cached.middleware(c, next)
 })
+
+/** `cors.origins` of a valid config (an invalid one allows nothing more: the routes report it). */
+function configuredOrigins(source: unknown): string[] {
+  try {
+    return loadConfig(source).config.cors.origins
+  } catch {
+    return []
+  }
+}
