@@ -19,6 +19,11 @@ export interface StreamRenderer {
   event(frame: Frame): Uint8Array | undefined
   /** The bytes that end the stream with an error. */
   error(failure: StreamFailure): Uint8Array
+  /**
+   * The bytes that carry the stream's usage and cost after its last event, where the format has a place for them
+   * that clients ignore (an SSE comment); a stream has no trailers for a response header.
+   */
+  trailer?(accounting: StreamAccounting): Uint8Array | undefined
   /** The bytes after a clean end (e.g. a terminator), if the protocol has one. */
   end?(): Uint8Array | undefined
 }
@@ -33,6 +38,12 @@ export interface StreamFailure {
   /** Upstream's own exception frame, when upstream sent one (relayable as is). */
   frame?: Frame
   result: UpstreamResult
+}
+
+/** What a finished stream used and cost. */
+export interface StreamAccounting {
+  usage?: TokenUsage
+  costUsd?: number
 }
 
 export interface ConverseEventStream {
@@ -56,13 +67,20 @@ export interface StreamSummary {
  * `invoke`: the stream is InvokeModelWithResponseStream's (`chunk` events holding the model's own events): usage is
  * in the last chunk's `amazon-bedrock-invocationMetrics`, and a stream whose last chunk has none was cut short.
  */
-export function converseEventStream(start: StreamStart, idleTimeoutMs: number, inputTokens: number, onDone: (summary: StreamSummary) => void, invoke = false): ConverseEventStream {
+export function converseEventStream(
+  start: StreamStart,
+  idleTimeoutMs: number,
+  inputTokens: number,
+  onDone: (summary: StreamSummary) => void,
+  invoke = false,
+  costOf?: (usage: TokenUsage, invokedModelId?: string) => number | undefined,
+): ConverseEventStream {
   let rendered = false
   return {
     render(renderer) {
       if (rendered) throw new Error('a Converse event stream renders once')
       rendered = true
-      return renderStream(start, renderer, idleTimeoutMs, inputTokens, onDone, invoke)
+      return renderStream(start, renderer, idleTimeoutMs, inputTokens, onDone, invoke, costOf)
     },
   }
 }
@@ -76,6 +94,7 @@ function renderStream(
   inputTokens: number,
   onDone: (summary: StreamSummary) => void,
   invoke: boolean,
+  costOf?: (usage: TokenUsage, invokedModelId?: string) => number | undefined,
 ): ReadableStream<Uint8Array> {
   const { reader, framer } = start
   let pending: Frame[] | undefined = start.frames
@@ -190,6 +209,10 @@ function renderStream(
               if (!sawMetadata) {
                 fail(controller, classifyNetworkError('upstream stream ended before its metadata event (truncated)'))
                 return
+              }
+              if (renderer.trailer) {
+                const trailer = renderer.trailer({ usage, costUsd: usage && costOf ? costOf(usage, invokedModelId) : undefined })
+                if (trailer) controller.enqueue(trailer)
               }
               const tail = renderer.end?.()
               if (tail) controller.enqueue(tail)

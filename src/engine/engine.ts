@@ -184,7 +184,7 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
         const { usage, invokedModelId } = outcome
         ledger.settle({ deploymentId: deployment.id, reservation: decision.reservation, result, usage, latencyMs: outcome.latencyMs, stream: false, invokedModelId })
         trace.served(deployment, decision.reason, outcome.latencyMs)
-        trace.completed(result, usage, cost(deployment, usage), invokedModelId)
+        trace.completed(result, usage, cost(deployment, usage, invokedModelId), invokedModelId)
         return { kind: 'served', body: outcome.body, contentType: outcome.contentType, bedrockHeaders: outcome.bedrockHeaders, usage, invokedModelId, requestId: outcome.requestId, trace }
       }
 
@@ -195,9 +195,9 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
           if (summary.usage) limit.settle(summary.usage)
           else limit.release()
           ledger.settle({ deploymentId: deployment.id, reservation, result: summary.result, usage: summary.usage, latencyMs: outcome.latencyMs, stream: true, invokedModelId: summary.invokedModelId })
-          trace.completed(summary.result, summary.usage, cost(deployment, summary.usage), summary.invokedModelId, summary.cancelled, summary.usageEstimated)
+          trace.completed(summary.result, summary.usage, cost(deployment, summary.usage, summary.invokedModelId), summary.invokedModelId, summary.cancelled, summary.usageEstimated)
           trace.log()
-        }, invoke)
+        }, invoke, (usage, invokedModelId) => cost(deployment, usage, invokedModelId))
         return { kind: 'streaming', events, requestId: outcome.requestId, trace }
       }
 
@@ -283,8 +283,8 @@ function rejectMessage(status: number, reason: string, trace: RequestTrace): str
   return `NO_MODELS_AVAILABLE: ${reason}.${tried ? ` Tried: ${tried}.` : ''}`
 }
 
-function cost(deployment: DeploymentConfig, usage: AttemptOutcome['usage']): number | undefined {
-  return usage ? costUsd(deployment, usage) : undefined
+function cost(deployment: DeploymentConfig, usage: AttemptOutcome['usage'], invokedModelId?: string): number | undefined {
+  return usage ? costUsd(deployment, usage, invokedModelId) : undefined
 }
 
 /** Waits `ms`; false if the client went away first. */

@@ -20,6 +20,7 @@ export const TRACE_HEADERS = [
   'x-router-overhead-ms',
   'x-router-queued-ms',
   'x-router-fail-fast',
+  'x-router-cost-usd',
 ] as const
 
 /** Who sent a request and how, for the log line (never a secret). */
@@ -101,6 +102,8 @@ export class RequestTrace {
       h.set('x-router-reason', this.servedBy.reason)
     }
     if (this.outcome?.invokedModelId) h.set('x-router-invoked-model', this.outcome.invokedModelId)
+    // What the answer cost, from its real usage (streams: in their trailing x-router-accounting comment and the log).
+    if (this.outcome?.costUsd !== undefined) h.set('x-router-cost-usd', String(Number(this.outcome.costUsd.toPrecision(6))))
     if (this.queuedMs) h.set('x-router-queued-ms', String(this.queuedMs))
     if (opts.failFast) h.set('x-router-fail-fast', 'true')
     const upstream = this.upstreamMs + (this.servedBy?.latencyMs ?? 0)

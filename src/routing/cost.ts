@@ -4,7 +4,7 @@
  * (docs/bedrock-wire.md §7, UNCONFIRMED for other families).
  */
 import type { DeploymentConfig } from '../config/types'
-import { maxOutputTokensOf, priceOf } from './models'
+import { defaultPrice, maxOutputTokensOf, priceOf } from './models'
 import type { RequestEstimate, TokenUsage } from './types'
 
 export const CACHE_WRITE_FACTOR = 1.25
@@ -12,9 +12,12 @@ export const CACHE_READ_FACTOR = 0.1
 /** Output expected when a request sets no maxTokens (for ranking only). */
 export const EXPECTED_OUTPUT_TOKENS = 1000
 
-/** What a request cost, or undefined when the deployment's price is unknown. */
-export function costUsd(deployment: DeploymentConfig, usage: TokenUsage): number | undefined {
-  const price = priceOf(deployment)
+/**
+ * What a request cost, or undefined when the price is unknown. For a Bedrock prompt router the model it invoked is
+ * what Bedrock bills: its list price, unless the deployment configures a price of its own.
+ */
+export function costUsd(deployment: DeploymentConfig, usage: TokenUsage, invokedModelId?: string): number | undefined {
+  const price = deployment.price ?? (invokedModelId ? defaultPrice(invokedModelId) : undefined) ?? priceOf(deployment)
   if (!price) return undefined
   const input =
     usage.inputTokens +

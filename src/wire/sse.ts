@@ -107,3 +107,14 @@ export function sseError(type: string, message: string, extra?: Record<string, u
   // JSON.stringify escapes CR and LF, so the data is one line.
   return encoder.encode(`event: error\ndata: ${JSON.stringify(body)}\n\n`)
 }
+
+const commentEncoder = new TextEncoder()
+
+/**
+ * A stream's usage and cost as an SSE comment (`: x-router-accounting {"usage":…,"costUsd":…}`): every SSE client
+ * skips comments, so it is safe on any SSE stream, and a tool reading the raw stream finds what a header would say.
+ */
+export function sseAccounting(accounting: { usage?: unknown; costUsd?: number }): Uint8Array | undefined {
+  if (!accounting.usage && accounting.costUsd === undefined) return undefined
+  return commentEncoder.encode(`: x-router-accounting ${JSON.stringify({ usage: accounting.usage, costUsd: accounting.costUsd })}\n\n`)
+}

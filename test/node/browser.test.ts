@@ -58,9 +58,10 @@ it('streams SSE into a page on another origin', async () => {
       }
       const events = text
         .split('\n\n')
-        .filter(Boolean)
+        .filter((block) => block && !block.startsWith(':')) // comments: what SSE clients skip
         .map((block) => ({ event: /^event: (.*)$/m.exec(block)?.[1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]) }))
-      return { status: res.status, deployment: res.headers.get('x-router-deployment'), chunks, events }
+      const accounting = /^: x-router-accounting (.*)$/m.exec(text)?.[1]
+      return { status: res.status, deployment: res.headers.get('x-router-deployment'), chunks, events, accounting: accounting && JSON.parse(accounting) }
     },
     { url: h!.router.url, key: CLIENT_KEY },
   )
@@ -70,6 +71,9 @@ it('streams SSE into a page on another origin', async () => {
   expect(result.events.at(-1)!.event).toBe('metadata')
   const answer = result.events.map((e) => e.data.delta?.text ?? '').join('')
   expect(answer).toMatch(/^Hello from us-west-2/)
+  // The stream's usage and cost, in a trailing comment (Nova Lite's list price).
+  expect(result.accounting.usage.outputTokens).toBe(result.events.at(-1)!.data.usage.outputTokens)
+  expect(result.accounting.costUsd).toBeGreaterThan(0)
 })
 
 it('reads the headers of a relayed client error (fail-fast) and its JSON body', async () => {

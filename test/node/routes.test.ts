@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { DEMO_ACCESS_KEY_ID, DEMO_API_KEY, DEMO_SECRET_ACCESS_KEY } from '../../simulator/demo-credentials'
+import { defaultPrice } from '../../src/routing/models'
 import { SseParser } from '../support/sse-parser'
 import { CLIENT_KEY, startHarness, type Harness } from './harness'
 
@@ -134,10 +135,22 @@ describe('model ID resolution', () => {
     expect(requests.map((r: any) => r.modelId).sort()).toEqual(['eu.anthropic.claude-haiku-4-5-20251001-v1:0', SONNET, SONNET])
   })
 
-  it('passes a prompt router ARN through, encoded, and reports the invoked model', async () => {
+  it('says what an answer cost, from its real usage at the model’s price', async () => {
+    const res = await post('/model/sonnet/converse')
+    const { usage } = (await res.json()) as any
+    const price = defaultPrice(SONNET)!
+    const expected = (usage.inputTokens * price.input + usage.outputTokens * price.output) / 1e6
+    expect(Number(res.headers.get('x-router-cost-usd'))).toBeCloseTo(expected, 9)
+  })
+
+  it('passes a prompt router ARN through, encoded, and reports the invoked model — and prices the answer at it', async () => {
     const res = await post(`/model/router/converse`)
     expect(res.status).toBe(200)
-    expect(res.headers.get('x-router-invoked-model')).toMatch(/^arn:aws:bedrock:us-east-1:\d+:inference-profile\//)
+    const invoked = res.headers.get('x-router-invoked-model')!
+    expect(invoked).toMatch(/^arn:aws:bedrock:us-east-1:\d+:inference-profile\//)
+    const { usage } = (await res.json()) as any
+    const price = defaultPrice(invoked)!
+    expect(Number(res.headers.get('x-router-cost-usd'))).toBeCloseTo((usage.inputTokens * price.input + usage.outputTokens * price.output) / 1e6, 9)
     const [req] = (await upstreamRequests()) as any[]
     expect(req.path).toBe(`/model/${encodeURIComponent(IPR)}/converse`)
   })

@@ -10,6 +10,7 @@
  */
 import type { StreamFailure, StreamRenderer } from '../../engine/converse-stream'
 import type { Frame } from '../../wire/eventstream'
+import { sseAccounting } from '../../wire/sse'
 import { errorJson } from './errors'
 
 export interface MessageContext {
@@ -118,6 +119,7 @@ export function anthropicStreamRenderer(ctx: MessageContext): StreamRenderer {
       return out ? encoder.encode(out) : undefined
     },
     error: (f: StreamFailure) => encoder.encode(`event: error\ndata: ${errorJson(f.status, f.message)}\n\n`),
+    trailer: sseAccounting,
   }
 }
 

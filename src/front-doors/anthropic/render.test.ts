@@ -27,10 +27,11 @@ function start(list: unknown[], committed = 2): StreamStart {
   return { ok: true, kind: 'stream', frames, framer, reader: body.getReader(), abort: new AbortController(), latencyMs: 1 }
 }
 
+/** The SSE events (comments, which clients skip, left out). */
 function parse(text: string) {
   return text
     .split('\n\n')
-    .filter(Boolean)
+    .filter((block) => block && !block.startsWith(':'))
     .map((block) => {
       const [eventLine, dataLine] = block.split('\n')
       return { event: eventLine.replace('event: ', ''), data: JSON.parse(dataLine.replace('data: ', '')) }
@@ -43,8 +44,11 @@ describe('Anthropic SSE from InvokeModel chunks', () => {
     const s = converseEventStream(start(events), 5000, 10, (summary) => (usage = summary.usage), true)
     const res = renderAnthropic({ kind: 'streaming', events: s, trace: new RequestTrace(pool, 'invoke-stream', 'p') })
     expect(res.headers.get('content-type')).toContain('text/event-stream')
-    const got = parse(await res.text())
+    const text = await res.text()
+    const got = parse(text)
     expect(got.map((e) => e.event)).toEqual(events.map((e) => e.type))
+    // After the last event, a comment with the usage (clients skip it; a stream has no room for a header).
+    expect(text).toMatch(/event: message_stop\ndata: [^\n]+\n\n: x-router-accounting \{"usage":\{"inputTokens":12,"outputTokens":5\}\}\n\n$/)
     expect(got.map((e) => e.data)).toEqual(events)
     expect(usage).toEqual({ inputTokens: 12, outputTokens: 5 })
   })

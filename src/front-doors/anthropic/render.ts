@@ -7,7 +7,7 @@ import type { StreamRenderer } from '../../engine/converse-stream'
 import { retryAfterSeconds, withTrace, type Outcome } from '../../engine/outcome'
 import type { Frame } from '../../wire/eventstream'
 import { invokeChunkText } from '../../wire/invoke-chunk'
-import { SSE_CONTENT_TYPE } from '../../wire/sse'
+import { SSE_CONTENT_TYPE, sseAccounting } from '../../wire/sse'
 import { anthropicError, errorJson } from './errors'
 import { anthropicStreamRenderer, messageFromConverse } from './from-converse'
 
@@ -74,6 +74,7 @@ const ANTHROPIC_SSE: StreamRenderer = {
     return encoder.encode(`event: ${type}\ndata: ${text.replace(/\r?\n/g, '')}\n\n`)
   },
   error: (f) => encoder.encode(`event: error\ndata: ${errorJson(f.status, f.message)}\n\n`),
+  trailer: sseAccounting,
 }
 
 function typeOf(text: string): string | undefined {

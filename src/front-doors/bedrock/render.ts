@@ -8,7 +8,7 @@ import type { Frame } from '../../wire/eventstream'
 import { invokeChunkEvent } from '../../wire/invoke-chunk'
 import { retryAfterSeconds, withTrace, type Outcome } from '../../engine/outcome'
 import { encodeExceptionFrame } from '../../wire/eventstream'
-import { SSE_CONTENT_TYPE, sseError, sseFromFrame } from '../../wire/sse'
+import { SSE_CONTENT_TYPE, sseAccounting, sseError, sseFromFrame } from '../../wire/sse'
 import { bedrockError } from './errors'
 
 export type StreamFormat = 'eventstream' | 'sse'
@@ -59,6 +59,7 @@ const EVENT_STREAM: StreamRenderer = {
 const SSE: StreamRenderer = {
   event: (frame) => (frame.eventType === 'chunk' ? sseFromChunk(frame) : sseFromFrame(frame)),
   error: (f) => (f.frame ? sseFromFrame(f.frame) : sseError(f.exception, f.message)),
+  trailer: sseAccounting,
 }
 
 const encoder = new TextEncoder()

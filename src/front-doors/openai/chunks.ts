@@ -21,6 +21,7 @@
  */
 import type { StreamFailure, StreamRenderer } from '../../engine/converse-stream'
 import type { Frame } from '../../wire/eventstream'
+import { sseAccounting } from '../../wire/sse'
 import { errorBody } from './errors'
 import { finishReason, usageFrom, type ResponseContext } from './from-converse'
 
@@ -96,6 +97,7 @@ export function chunkRenderer(ctx: ResponseContext & { includeUsage: boolean }):
     error(failure: StreamFailure) {
       return encoder.encode(`data: ${JSON.stringify({ error: errorBody(failure.status, failure.message, failure.exception) })}\n\n`)
     },
+    trailer: sseAccounting,
     end: () => DONE,
   }
 }
