@@ -21,6 +21,7 @@ export const TRACE_HEADERS = [
   'x-router-queued-ms',
   'x-router-fail-fast',
   'x-router-cost-usd',
+  'server-timing',
 ] as const
 
 /** Who sent a request and how, for the log line (never a secret). */
@@ -107,7 +108,10 @@ export class RequestTrace {
     if (this.queuedMs) h.set('x-router-queued-ms', String(this.queuedMs))
     if (opts.failFast) h.set('x-router-fail-fast', 'true')
     const upstream = this.upstreamMs + (this.servedBy?.latencyMs ?? 0)
-    h.set('x-router-overhead-ms', String(Math.max(0, Date.now() - this.started - upstream - this.queuedMs)))
+    const overhead = Math.max(0, Date.now() - this.started - upstream - this.queuedMs)
+    h.set('x-router-overhead-ms', String(overhead))
+    // The same split for browsers' devtools and RUM tools (for a stream, upstream is the time to its first content).
+    h.set('server-timing', `router;dur=${overhead}, upstream;dur=${upstream}${this.queuedMs ? `, queue;dur=${this.queuedMs}` : ''}`)
     this.status = res.status
     if (opts.logNow !== false) this.log()
     return res

@@ -141,6 +141,7 @@ describe('model ID resolution', () => {
     const price = defaultPrice(SONNET)!
     const expected = (usage.inputTokens * price.input + usage.outputTokens * price.output) / 1e6
     expect(Number(res.headers.get('x-router-cost-usd'))).toBeCloseTo(expected, 9)
+    expect(res.headers.get('server-timing')).toMatch(/^router;dur=\d+, upstream;dur=\d+$/)
   })
 
   it('passes a prompt router ARN through, encoded, and reports the invoked model — and prices the answer at it', async () => {
