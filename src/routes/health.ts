@@ -1,5 +1,6 @@
 /**
- * GET /health: is the router configured and able to route? Anyone gets the status (for load balancers);
+ * GET /health: is the router configured and able to route — every pool with a deployment that can serve now?
+ * Anyone gets the status, 200 or 503 (for load balancers);
  * a caller with a router key also gets the problems, pools and live state. Never credentials.
  */
 import { Hono } from 'hono/tiny'
@@ -7,6 +8,7 @@ import type { AppEnv } from '../app'
 import { authenticate } from './auth'
 import { resolveCredentials } from '../upstream/credentials'
 import { checkEnvironment } from '../config/problems'
+import type { DeploymentSnapshot } from '../routing/types'
 
 export const healthRoutes = new Hono<AppEnv>()
 
@@ -16,7 +18,17 @@ healthRoutes.get('/health', async (c) => {
   const { problems, loaded } = checkEnvironment(env)
   const pools: Record<string, unknown> = {}
   const store = c.get('store')
-  for (const pool of Object.values(loaded?.config.pools ?? {})) {
+  const configured = Object.values(loaded?.config.pools ?? {})
+  const snapshots = await Promise.all(configured.map((pool) => store.snapshot(pool).catch(() => undefined) as Promise<DeploymentSnapshot[] | undefined>))
+  configured.forEach((pool, i) => {
+    // Healthy while every pool has a deployment that can take a request now (soft penalties do not count: the
+    // router still sends to an ejected deployment when nothing better is left).
+    const state = snapshots[i]
+    if (Array.isArray(state) && !state.some((d) => d.usable)) {
+      problems.push(`pool ${pool.name}: no deployment can serve now (${state.map((d) => `${d.id}: ${d.reason}`).join(', ')})`)
+    }
+  })
+  for (const [i, pool] of configured.entries()) {
     pools[pool.name] = {
       strategy: pool.strategy,
       deployments: pool.deployments.map((d) => ({
@@ -26,7 +38,7 @@ healthRoutes.get('/health', async (c) => {
         fallback: d.fallback || undefined,
         credentials: resolveCredentials(env, d.credentials) ? 'configured' : 'missing',
       })),
-      state: detailed ? await store.snapshot(pool) : undefined,
+      state: detailed ? snapshots[i] : undefined,
     }
   }
   const status = problems.length ? 'unhealthy' : 'ok'

@@ -162,6 +162,14 @@ describe('openai client', () => {
     expect(limited.error.code).toBe('rate_limit_exceeded')
   })
 
+  it('health: 503 for load balancers while a pool has no deployment that can serve (tiny’s rpm 1 window is full)', async () => {
+    await openai().chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'x' }] }).catch(() => {})
+    const anonymous = await fetch(`${h.router.url}/health`)
+    expect(anonymous.status).toBe(503)
+    const detailed = (await (await fetch(`${h.router.url}/health`, { headers: { authorization: `Bearer ${CLIENT_KEY}` } })).json()) as any
+    expect(detailed.problems).toEqual(['pool tiny: no deployment can serve now (tiny-use1: window-full)'])
+  })
+
   it('every deployment throttled: 429 with Retry-After, as a RateLimitError', async () => {
     await h.control('/__sim/rules', { fault: 'throttle' })
     const err = await openai().chat.completions.create({ model: 'sonnet', messages: [{ role: 'user', content: 'x' }] }).catch((e) => e)
