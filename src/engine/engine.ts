@@ -90,10 +90,8 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
   const tried: string[] = []
   let previous: AttemptOutcome | undefined
 
-  // When the client goes away the runtime may cancel this request's continuations: release at once (keeping the
-  // quota if the request was already on its way upstream).
-  let sending = false
-  const onClientGone = () => ledger.release('the client went away', sending)
+  // When the client goes away the runtime may cancel this request's continuations: release at once.
+  const onClientGone = () => ledger.release('the client went away')
   signal?.addEventListener('abort', onClientGone, { once: true })
   const cancelled = (): Outcome => ({ kind: 'cancelled', trace })
   const rejected = (r: Omit<Rejected, 'kind' | 'trace'>): Outcome => ({ kind: 'rejected', ...r, trace })
@@ -179,9 +177,7 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
       }
       const timeoutMs = Math.min(isStreaming(operation) ? pool.ttfbTimeoutMs : pool.attemptTimeoutMs, deadline - Date.now())
       const body = invoke ? bodies.verbatim() : bodies.for(deployment)
-      sending = true
       const outcome = await attempt({ deployment, credentials, operation, body, headers: request.upstreamHeaders, timeoutMs, clientSignal: signal })
-      sending = false
 
       if (outcome.ok && outcome.kind === 'converse') {
         const result: UpstreamResult = { class: 'success', status: 200 }
@@ -208,7 +204,7 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
       // The attempt failed before anything reached the client.
       const failure = outcome as AttemptFailure
       if (failure.result === CLIENT_GONE) {
-        ledger.release('the client went away', true)
+        ledger.release('the client went away')
         return cancelled()
       }
       trace.abandoned(deployment, failure.result, failure.latencyMs)

@@ -43,14 +43,8 @@ export class ReservationLedger {
     return outcome
   }
 
-  /**
-   * Gives the held reservation back: the attempt was not made or its outcome says nothing about the deployment.
-   * `sent`: the request had already reached upstream, which counts it — the window keeps it.
-   */
-  release(why: string, sent = false) {
-    if (!this.held) return
-    const outcome: AttemptOutcome = { deploymentId: this.held.deploymentId, reservation: this.held.reservation, result: { ...CLIENT_GONE, message: why } }
-    if (sent) outcome.sent = true
-    this.settle(outcome)
+  /** Gives the held reservation back: the attempt was not made or its outcome says nothing about the deployment. */
+  release(why: string) {
+    if (this.held) this.settle({ deploymentId: this.held.deploymentId, reservation: this.held.reservation, result: { ...CLIENT_GONE, message: why } })
   }
 }

@@ -211,19 +211,3 @@ describe('native (InvokeModel) requests: only the addressed family', () => {
     expect(d.kind === 'dispatch' && d.deploymentId).toBe('nova')
   })
 })
-
-describe('a client that leaves after its request reached upstream', () => {
-  it('keeps its reservation in the window (Bedrock counted it); one that left before sending gives it back', () => {
-    const p = pool([deployment('a', { rpm: 10, tpm: 100_000 })], { strategy: 'rate-limit-aware' })
-    const rng = mulberry32(3)
-    const state = createPoolState(p)
-    const req = { inputTokens: 50, maxTokens: 100, stream: false }
-    const first = dispatched(decide(p, state, req, [], T0, rng))
-    const second = dispatched(decide(p, state, req, [], T0, rng))
-    record(p, state, { deploymentId: 'a', reservation: first.reservation, result: { class: 'client', status: 499 }, sent: true }, T0 + 10)
-    record(p, state, { deploymentId: 'a', reservation: second.reservation, result: { class: 'client', status: 499 } }, T0 + 10)
-    const totals = windowTotals(state.deployments.a.usage, T0 + 20)
-    expect(totals.requests).toBe(1)
-    expect(totals.tokens).toBe(first.reservation.tokens)
-  })
-})

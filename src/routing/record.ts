@@ -127,12 +127,9 @@ function settleWindow(deployment: DeploymentConfig, ds: DeploymentState, outcome
     return
   }
   switch (outcome.result.class) {
-    case 'client':
-      if (outcome.sent) return // abandoned after it was sent: upstream counted it
-      addUsage(ds.usage, reservation.at, -1, -reservation.tokens)
-      return
     case 'throttled':
     case 'unavailable':
+    case 'client':
     case 'misconfigured':
       addUsage(ds.usage, reservation.at, -1, -reservation.tokens)
       return

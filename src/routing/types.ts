@@ -96,11 +96,6 @@ export interface AttemptOutcome {
   stream?: boolean
   /** Bedrock Prompt Router: the model that really served. */
   invokedModelId?: string
-  /**
-   * The request had reached upstream when the client left: Bedrock counts it against the quota, so its reservation
-   * stays in the window even though the outcome says nothing about the deployment.
-   */
-  sent?: boolean
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
