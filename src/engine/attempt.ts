@@ -10,7 +10,7 @@ import type { DeploymentConfig } from '../config/types'
 import { classifyException, classifyHttp, classifyNetworkError, classifyTimeout } from '../routing/classify'
 import type { TokenUsage, UpstreamResult } from '../routing/types'
 import { EventStreamError, EventStreamFramer, type Frame } from '../wire/eventstream'
-import { invokeChunkEvent } from '../wire/invoke-chunk'
+import { frameJson, invokeChunkEvent } from '../wire/invoke-chunk'
 
 export interface AttemptInput {
   deployment: DeploymentConfig
@@ -250,13 +250,8 @@ export function frameFailure(frame: Frame): UpstreamResult {
 }
 
 export function payloadMessage(frame: Frame): string {
-  try {
-    const parsed = JSON.parse(new TextDecoder().decode(frame.payload))
-    if (typeof parsed?.message === 'string') return parsed.message
-  } catch {
-    // fall through
-  }
-  return 'upstream exception'
+  const message = frameJson(frame)?.message
+  return typeof message === 'string' ? message : 'upstream exception'
 }
 
 export function usageOf(raw: unknown): TokenUsage | undefined {

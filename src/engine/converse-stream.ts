@@ -10,7 +10,7 @@
 import type { TokenUsage, UpstreamResult } from '../routing/types'
 import { classifyNetworkError, classifyTimeout } from '../routing/classify'
 import { EventStreamError, type Frame } from '../wire/eventstream'
-import { invokeChunkEvent } from '../wire/invoke-chunk'
+import { frameJson, invokeChunkEvent } from '../wire/invoke-chunk'
 import { frameFailure, usageOf, type StreamStart } from './attempt'
 
 /** How a front door writes a Converse event stream in its protocol. */
@@ -84,8 +84,6 @@ export function converseEventStream(
     },
   }
 }
-
-const decoder = new TextDecoder()
 
 function renderStream(
   start: StreamStart,
@@ -174,13 +172,10 @@ function renderStream(
       }
       if (frame.eventType === 'metadata') {
         sawMetadata = true
-        try {
-          const meta = JSON.parse(decoder.decode(frame.payload))
-          usage = usageOf(meta.usage)
-          invokedModelId = meta.trace?.promptRouter?.invokedModelId
-        } catch {
-          // metadata we cannot read is still forwarded; accounting falls back to the reservation
-        }
+        // Metadata we cannot read is still forwarded; accounting falls back to the reservation.
+        const meta = frameJson(frame)
+        usage = usageOf(meta?.usage)
+        invokedModelId = meta?.trace?.promptRouter?.invokedModelId
       }
       const bytes = renderer.event(frame)
       if (bytes) out.push(bytes)

@@ -1,7 +1,26 @@
-/** Base64 of text as UTF-8 (what Bedrock's JSON blobs hold), in slices so a large body cannot overflow the call stack. */
+/** Base64 ⇄ UTF-8 text, as Bedrock's JSON blobs hold it (CountTokens bodies, InvokeModel stream chunks). */
+
+/** Base64 of text as UTF-8, in slices so a large body cannot overflow the call stack. */
 export function utf8ToBase64(text: string): string {
   const bytes = new TextEncoder().encode(text)
   let binary = ''
   for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
   return btoa(binary)
+}
+
+const decoder = new TextDecoder()
+
+/** The UTF-8 text inside base64; throws on invalid base64 (callers treat that as "not what was expected"). */
+export function base64ToUtf8(b64: string): string {
+  return decoder.decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)))
+}
+
+/** A JSON object from its text, or undefined when the text is not one. */
+export function jsonObject(text: string): Record<string, any> | undefined {
+  try {
+    const parsed = JSON.parse(text)
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : undefined
+  } catch {
+    return undefined
+  }
 }

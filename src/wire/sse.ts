@@ -9,6 +9,8 @@
  * is split into several `data:` lines; an SSE client joins them with "\n", which is the same JSON.
  */
 import { EventStreamError, type Frame } from './eventstream'
+import { jsonObject } from './base64'
+import { invokeChunkText } from './invoke-chunk'
 
 export const SSE_CONTENT_TYPE = 'text/event-stream; charset=utf-8'
 
@@ -117,4 +119,24 @@ const commentEncoder = new TextEncoder()
 export function sseAccounting(accounting: { usage?: unknown; costUsd?: number }): Uint8Array | undefined {
   if (!accounting.usage && accounting.costUsd === undefined) return undefined
   return commentEncoder.encode(`: x-router-accounting ${JSON.stringify({ usage: accounting.usage, costUsd: accounting.costUsd })}\n\n`)
+}
+
+/**
+ * An InvokeModel stream `chunk` as the model's own SSE event: `event: <its type>` and `data: <its JSON, as Bedrock
+ * sent it>` (line breaks, only ever JSON whitespace, removed). A chunk whose event has no `type` (Nova's native
+ * events) is named `untyped`, or skipped when that is undefined; undefined also for a frame that is not a chunk.
+ */
+export function sseFromInvokeChunk(frame: Frame, untyped?: string): Uint8Array | undefined {
+  if (frame.eventType !== 'chunk') return undefined
+  const text = invokeChunkText(frame)
+  if (text === undefined) return undefined
+  const type = /^\s*\{\s*"type"\s*:\s*"([A-Za-z0-9_.-]+)"/.exec(text)?.[1] ?? typeOf(text) ?? untyped
+  if (!type) return undefined
+  return commentEncoder.encode(`event: ${type}\ndata: ${text.replace(/\r?\n/g, '')}\n\n`)
+}
+
+/** The `type` of an event whose JSON does not start with it. */
+function typeOf(text: string): string | undefined {
+  const t = jsonObject(text)?.type
+  return typeof t === 'string' && /^[A-Za-z0-9_.-]+$/.test(t) ? t : undefined
 }

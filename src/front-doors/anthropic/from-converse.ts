@@ -10,6 +10,7 @@
  */
 import type { StreamFailure, StreamRenderer } from '../../engine/converse-stream'
 import type { Frame } from '../../wire/eventstream'
+import { frameJson } from '../../wire/invoke-chunk'
 import { sseAccounting } from '../../wire/sse'
 import { errorJson } from './errors'
 
@@ -66,7 +67,6 @@ export function messageFromConverse(converse: Record<string, any>, ctx: MessageC
   }
 }
 
-const decoder = new TextDecoder()
 const encoder = new TextEncoder()
 const sse = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`
 
@@ -79,7 +79,7 @@ export function anthropicStreamRenderer(ctx: MessageContext): StreamRenderer {
   }
   return {
     event(frame: Frame) {
-      const e = parse(frame)
+      const e = frameJson(frame)
       if (!e) return undefined
       let out = ''
       switch (frame.eventType) {
@@ -123,10 +123,3 @@ export function anthropicStreamRenderer(ctx: MessageContext): StreamRenderer {
   }
 }
 
-function parse(frame: Frame): Record<string, any> | undefined {
-  try {
-    return JSON.parse(decoder.decode(frame.payload))
-  } catch {
-    return undefined
-  }
-}

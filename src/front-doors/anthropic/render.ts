@@ -5,9 +5,7 @@
  */
 import type { StreamRenderer } from '../../engine/converse-stream'
 import { retryAfterSeconds, withTrace, type Outcome } from '../../engine/outcome'
-import type { Frame } from '../../wire/eventstream'
-import { invokeChunkText } from '../../wire/invoke-chunk'
-import { SSE_CONTENT_TYPE, sseAccounting } from '../../wire/sse'
+import { SSE_CONTENT_TYPE, sseAccounting, sseFromInvokeChunk } from '../../wire/sse'
 import { anthropicError, errorJson } from './errors'
 import { anthropicStreamRenderer, messageFromConverse } from './from-converse'
 
@@ -65,23 +63,7 @@ function messageContext(outcome: Extract<Outcome, { kind: 'served' | 'streaming'
 
 /** Each InvokeModel chunk's event, as `event: <type>` + `data: <the event's JSON, as Bedrock sent it>`. */
 const ANTHROPIC_SSE: StreamRenderer = {
-  event(frame: Frame) {
-    if (frame.eventType !== 'chunk') return undefined
-    const text = invokeChunkText(frame)
-    if (text === undefined) return undefined
-    const type = /^\s*\{\s*"type"\s*:\s*"([A-Za-z0-9_]+)"/.exec(text)?.[1] ?? typeOf(text)
-    if (!type) return undefined
-    return encoder.encode(`event: ${type}\ndata: ${text.replace(/\r?\n/g, '')}\n\n`)
-  },
+  event: (frame) => sseFromInvokeChunk(frame),
   error: (f) => encoder.encode(`event: error\ndata: ${errorJson(f.status, f.message)}\n\n`),
   trailer: sseAccounting,
-}
-
-function typeOf(text: string): string | undefined {
-  try {
-    const t = JSON.parse(text)?.type
-    return typeof t === 'string' && /^[A-Za-z0-9_]+$/.test(t) ? t : undefined
-  } catch {
-    return undefined
-  }
 }

@@ -4,11 +4,10 @@
  * shape (`x-amzn-errortype`, `{"message"}`), upstream's own error answer relayed as it came.
  */
 import type { StreamRenderer } from '../../engine/converse-stream'
-import type { Frame } from '../../wire/eventstream'
-import { invokeChunkEvent } from '../../wire/invoke-chunk'
 import { retryAfterSeconds, withTrace, type Outcome } from '../../engine/outcome'
 import { encodeExceptionFrame } from '../../wire/eventstream'
-import { SSE_CONTENT_TYPE, sseAccounting, sseError, sseFromFrame } from '../../wire/sse'
+import { jsonObject } from '../../wire/base64'
+import { SSE_CONTENT_TYPE, sseAccounting, sseError, sseFromFrame, sseFromInvokeChunk } from '../../wire/sse'
 import { bedrockError } from './errors'
 
 export type StreamFormat = 'eventstream' | 'sse'
@@ -57,26 +56,10 @@ const EVENT_STREAM: StreamRenderer = {
  * decoded: the model's own event, named by its `type` (Anthropic's message_start … message_stop).
  */
 const SSE: StreamRenderer = {
-  event: (frame) => (frame.eventType === 'chunk' ? sseFromChunk(frame) : sseFromFrame(frame)),
+  event: (frame) => sseFromInvokeChunk(frame, 'chunk') ?? sseFromFrame(frame),
   error: (f) => (f.frame ? sseFromFrame(f.frame) : sseError(f.exception, f.message)),
   trailer: sseAccounting,
 }
 
-const encoder = new TextEncoder()
-
-function sseFromChunk(frame: Frame): Uint8Array {
-  const event = invokeChunkEvent(frame)
-  if (!event) return sseFromFrame(frame)
-  const name = typeof event.type === 'string' && /^[A-Za-z0-9_.-]+$/.test(event.type) ? event.type : 'chunk'
-  return encoder.encode(`event: ${name}\ndata: ${JSON.stringify(event)}\n\n`)
-}
-
 /** Upstream's error body is relayed only when it is what it is labelled (a proxy's HTML page is not). */
-function isJsonObject(text: string): boolean {
-  try {
-    const parsed = JSON.parse(text)
-    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
-  } catch {
-    return false
-  }
-}
+const isJsonObject = (text: string) => jsonObject(text) !== undefined

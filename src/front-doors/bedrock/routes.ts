@@ -8,6 +8,7 @@
 import type { Context } from 'hono'
 import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../../app'
+import { base64ToUtf8, jsonObject } from '../../wire/base64'
 import { loadConfig } from '../../config/load'
 import { ConfigError } from '../../config/schema'
 import { countTokens } from '../../engine/count-tokens'
@@ -154,10 +155,9 @@ const GUARDRAIL_TIMEOUT_MS = 30_000
 function decodedBody(b64: unknown): Record<string, unknown> | undefined {
   if (typeof b64 !== 'string') return undefined
   try {
-    const parsed = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))))
-    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : undefined
+    return jsonObject(base64ToUtf8(b64))
   } catch {
-    return undefined
+    return undefined // not base64
   }
 }
 

@@ -21,11 +21,11 @@
  */
 import type { StreamFailure, StreamRenderer } from '../../engine/converse-stream'
 import type { Frame } from '../../wire/eventstream'
+import { frameJson } from '../../wire/invoke-chunk'
 import { sseAccounting } from '../../wire/sse'
 import { errorBody } from './errors'
 import { finishReason, usageFrom, type ResponseContext } from './from-converse'
 
-const decoder = new TextDecoder()
 const encoder = new TextEncoder()
 const DONE = encoder.encode('data: [DONE]\n\n')
 
@@ -53,7 +53,7 @@ export function chunkRenderer(ctx: ResponseContext & { includeUsage: boolean }):
             const index = toolIndex.get(fast.block)
             return index === undefined ? undefined : join(argumentsHead(index), frame.payload, fast.start, fast.end, argumentsTail)
           }
-          const e = parse(frame)
+          const e = frameJson(frame)
           const d = e?.delta
           if (!d) return undefined
           if (typeof d.text === 'string') {
@@ -72,7 +72,7 @@ export function chunkRenderer(ctx: ResponseContext & { includeUsage: boolean }):
         case 'messageStart':
           return delta('{"role":"assistant","content":""}')
         case 'contentBlockStart': {
-          const e = parse(frame)
+          const e = frameJson(frame)
           const tool = e?.start?.toolUse
           if (!tool) return undefined
           if (ctx.jsonTool && tool.name === ctx.jsonTool) {
@@ -84,10 +84,10 @@ export function chunkRenderer(ctx: ResponseContext & { includeUsage: boolean }):
           return delta(`{"tool_calls":[{"index":${index},"id":${JSON.stringify(tool.toolUseId)},"type":"function","function":{"name":${JSON.stringify(tool.name)},"arguments":""}}]}`)
         }
         case 'messageStop':
-          return delta('{}', finishReason(parse(frame)?.stopReason, ctx.jsonTool))
+          return delta('{}', finishReason(frameJson(frame)?.stopReason, ctx.jsonTool))
         case 'metadata': {
           if (!ctx.includeUsage) return undefined
-          const usage = usageFrom(parse(frame)?.usage)
+          const usage = usageFrom(frameJson(frame)?.usage)
           return usage ? encoder.encode(`${head}[],"usage":${JSON.stringify(usage)}}\n\n`) : undefined
         }
         default:
@@ -102,13 +102,6 @@ export function chunkRenderer(ctx: ResponseContext & { includeUsage: boolean }):
   }
 }
 
-function parse(frame: Frame): Record<string, any> | undefined {
-  try {
-    return JSON.parse(decoder.decode(frame.payload))
-  } catch {
-    return undefined
-  }
-}
 
 const TEXT = 1
 const TOOL_INPUT = 2
