@@ -37,6 +37,16 @@ export function loadConfig(source: unknown): LoadedConfig {
   return loaded
 }
 
+/** The config when it is valid, else undefined (for middleware that must not fail a request the routes will refuse with the reason). */
+export function validConfig(source: unknown): LoadedConfig | undefined {
+  try {
+    return loadConfig(source)
+  } catch (e) {
+    if (e instanceof ConfigError) return undefined
+    throw e
+  }
+}
+
 /** `{modelId}` as the client sent it (already percent-decoded): a pool name or a model ID of some pool. */
 export function resolvePool(loaded: LoadedConfig, modelId: string): PoolConfig | undefined {
   return loaded.poolByModel.get(modelId)

@@ -5,7 +5,7 @@
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../app'
-import { loadConfig, resolvePool } from '../config/load'
+import { loadConfig, resolvePool, type LoadedConfig } from '../config/load'
 import { ConfigError } from '../config/schema'
 import type { PoolConfig } from '../config/types'
 import { allowsPool, describeScope } from '../auth/identity'
@@ -21,16 +21,21 @@ export interface RequestProblem {
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: RequestProblem }
 
-/** The pool for a model ID or pool name, as configured in ROUTER_CONFIG. */
-export function poolFor(c: Context<AppEnv>, model: string): Checked<PoolConfig> {
-  let loaded
+/** ROUTER_CONFIG, or the problem (500) that it is invalid. */
+export function configFor(c: Context<AppEnv>): Checked<LoadedConfig> {
   try {
-    loaded = loadConfig(c.env?.ROUTER_CONFIG)
+    return { ok: true, value: loadConfig(c.env?.ROUTER_CONFIG) }
   } catch (e) {
     if (e instanceof ConfigError) return { ok: false, problem: { status: 500, message: `The router is misconfigured: ${e.problems.join('; ')}` } }
     throw e
   }
-  const pool = resolvePool(loaded, model)
+}
+
+/** The pool for a model ID or pool name, as configured in ROUTER_CONFIG. */
+export function poolFor(c: Context<AppEnv>, model: string): Checked<PoolConfig> {
+  const loaded = configFor(c)
+  if (!loaded.ok) return loaded
+  const pool = resolvePool(loaded.value, model)
   if (!pool) return { ok: false, problem: { status: 404, message: `Model ${JSON.stringify(model)} is not served by this router: use a pool name or a model ID of a configured pool.` } }
   const identity = c.get('identity')
   if (!allowsPool(identity, pool.name)) {

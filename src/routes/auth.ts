@@ -12,7 +12,7 @@ import { apiKeyVerifier } from '../auth/api-keys'
 import { allowsFrontDoor, describeScope, type ClientIdentity } from '../auth/identity'
 import { findScopedKey } from '../auth/scoped-keys'
 import { looksLikeJwt, verifyToken } from '../auth/tokens'
-import { loadConfig } from '../config/load'
+import { validConfig } from '../config/load'
 import type { ClientsConfig, FrontDoor } from '../config/types'
 
 export interface AuthFailure {
@@ -70,10 +70,4 @@ export async function authenticate(authorization: string | undefined, apiKeyHead
 }
 
 /** The clients section of a valid config; none when the config is invalid (the routes report that). */
-function clientsOf(source: unknown): ClientsConfig {
-  try {
-    return loadConfig(source).config.clients
-  } catch {
-    return NO_CLIENTS
-  }
-}
+const clientsOf = (source: unknown): ClientsConfig => validConfig(source)?.config.clients ?? NO_CLIENTS

@@ -8,7 +8,7 @@
 import { cors } from 'hono/cors'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app'
-import { loadConfig } from '../config/load'
+import { validConfig } from '../config/load'
 import { TRACE_HEADERS } from '../engine/trace'
 
 /** The trace headers every answer carries, plus Bedrock's own (and Retry-After) that clients read. */
@@ -18,7 +18,8 @@ let cached: { source: string; middleware: ReturnType<typeof cors> } | undefined
 
 export const corsForBrowsers = createMiddleware<AppEnv>(async (c, next) => {
   const fromEnv = typeof c.env?.ROUTER_CORS_ORIGINS === 'string' ? c.env.ROUTER_CORS_ORIGINS.trim() : ''
-  const source = [fromEnv, ...configuredOrigins(c.env?.ROUTER_CONFIG)].filter(Boolean).join(',')
+  // An invalid config allows nothing more (the routes report it).
+  const source = [fromEnv, ...(validConfig(c.env?.ROUTER_CONFIG)?.config.cors.origins ?? [])].filter(Boolean).join(',')
   if (!source) return next()
   if (cached?.source !== source) {
     const origins = source.split(',').map((o) => o.trim()).filter(Boolean)
@@ -38,12 +39,3 @@ export const corsForBrowsers = createMiddleware<AppEnv>(async (c, next) => {
   // Lets a page on an allowed origin read Server-Timing in its Resource Timing entries too.
   if (c.res.headers.has('server-timing') && c.res.headers.has('access-control-allow-origin')) c.res.headers.set('timing-allow-origin', c.res.headers.get('access-control-allow-origin')!)
 })
-
-/** `cors.origins` of a valid config (an invalid one allows nothing more: the routes report it). */
-function configuredOrigins(source: unknown): string[] {
-  try {
-    return loadConfig(source).config.cors.origins
-  } catch {
-    return []
-  }
-}

@@ -9,15 +9,13 @@ import type { Context } from 'hono'
 import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../../app'
 import { base64ToUtf8, jsonObject } from '../../wire/base64'
-import { loadConfig } from '../../config/load'
-import { ConfigError } from '../../config/schema'
 import { countTokens } from '../../engine/count-tokens'
 import { route } from '../../engine/engine'
 import { clientAuth } from '../../routes/auth'
 import { closingConnection } from '../../routes/request-body'
 import { isInvoke, isStreaming, sendGuardrail, type Operation } from '../../upstream/bedrock'
 import { resolveCredentials } from '../../upstream/credentials'
-import { poolFor, readJsonObject, waitUntilOf, type RequestProblem } from '../request'
+import { configFor, poolFor, readJsonObject, waitUntilOf, type RequestProblem } from '../request'
 import { bedrockError, unauthorizedError, validationError } from './errors'
 import { renderBedrock } from './render'
 
@@ -115,14 +113,9 @@ async function handleCountTokens(c: Context<AppEnv>): Promise<Response> {
 async function applyGuardrail(c: Context<AppEnv>): Promise<Response> {
   const id = c.req.param('id') ?? ''
   const version = c.req.param('version') ?? ''
-  let loaded
-  try {
-    loaded = loadConfig(c.env?.ROUTER_CONFIG)
-  } catch (e) {
-    if (e instanceof ConfigError) return bedrockError(500, 'InternalServerException', `The router is misconfigured: ${e.problems.join('; ')}`)
-    throw e
-  }
-  const guardrail = loaded.config.guardrails[id]
+  const loaded = configFor(c)
+  if (!loaded.ok) return problemResponse(loaded.problem)
+  const guardrail = loaded.value.config.guardrails[id]
   if (!guardrail) return bedrockError(404, 'ResourceNotFoundException', `Guardrail ${JSON.stringify(id)} is not configured on this router: add it to guardrails in ROUTER_CONFIG.`)
   if (!/^(DRAFT|[1-9][0-9]{0,7})$/.test(version)) return validationError('guardrailVersion must be DRAFT or a version number.')
   const read = await readJsonObject(c.req.raw)

@@ -8,12 +8,10 @@ import type { Context } from 'hono'
 import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../../app'
 import { allowsPool } from '../../auth/identity'
-import { loadConfig } from '../../config/load'
-import { ConfigError } from '../../config/schema'
 import { originDeployment, route } from '../../engine/engine'
 import { clientAuth } from '../../routes/auth'
 import { closingConnection } from '../../routes/request-body'
-import { poolFor, readJsonObject, waitUntilOf, type RequestProblem } from '../request'
+import { configFor, poolFor, readJsonObject, waitUntilOf, type RequestProblem } from '../request'
 import { openAiError } from './errors'
 import { renderOpenAi } from './render'
 import { toConverse } from './to-converse'
@@ -78,13 +76,9 @@ interface ModelEntry {
 
 /** Every pool name and every model ID of a pool the caller may use, as OpenAI lists models. */
 function listModels(c: Context<AppEnv>): ModelEntry[] | Response {
-  let config
-  try {
-    config = loadConfig(c.env?.ROUTER_CONFIG).config
-  } catch (e) {
-    if (e instanceof ConfigError) return openAiError(500, `The router is misconfigured: ${e.problems.join('; ')}`)
-    throw e
-  }
+  const loaded = configFor(c)
+  if (!loaded.ok) return problemResponse(loaded.problem)
+  const { config } = loaded.value
   const seen = new Set<string>()
   const models: ModelEntry[] = []
   const add = (id: string, owner: string) => {
