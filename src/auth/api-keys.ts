@@ -1,16 +1,18 @@
 /**
- * Client authentication with static API keys (ROUTER_API_KEYS, comma-separated), presented as
- * `Authorization: Bearer <key>` — what AWS SDKs send when given a Bedrock API key. Keys are compared as
+ * Shared client keys (ROUTER_API_KEYS, comma-separated), presented as `Authorization: Bearer <key>` — what AWS SDKs
+ * send when given a Bedrock API key (routes/auth.ts reads the header). Keys are compared as
  * SHA-256 digests in constant time, so neither their content nor their length leaks through timing.
  */
 
 const encoder = new TextEncoder()
 
-async function digest(text: string): Promise<Uint8Array> {
+/** The SHA-256 of a presented key: what keys are compared as. */
+export async function keyDigest(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text)))
 }
 
-function equalDigests(a: Uint8Array, b: Uint8Array): boolean {
+/** Constant-time comparison of two digests. */
+export function equalDigests(a: Uint8Array, b: Uint8Array): boolean {
   let diff = a.length ^ b.length
   for (let i = 0; i < a.length && i < b.length; i++) diff |= a[i] ^ b[i]
   return diff === 0
@@ -23,14 +25,11 @@ export class ApiKeyVerifier {
   constructor(keys: string[]) {
     const clean = keys.map((k) => k.trim()).filter(Boolean)
     this.count = clean.length
-    this.digests = Promise.all(clean.map(digest))
+    this.digests = Promise.all(clean.map(keyDigest))
   }
 
-  /** True when `authorization` is `Bearer <one of the keys>`. Every configured key is compared. */
-  async verify(authorization: string | null | undefined): Promise<boolean> {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')
-    if (!match) return false
-    const presented = await digest(match[1])
+  /** True when the presented key's digest is one of the keys'. Every configured key is compared. */
+  async matches(presented: Uint8Array): Promise<boolean> {
     let ok = false
     for (const d of await this.digests) ok = equalDigests(presented, d) || ok
     return ok

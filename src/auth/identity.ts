@@ -28,6 +28,36 @@ export function allowsFrontDoor(identity: ClientIdentity | undefined, door: Fron
 }
 
 const NUMERIC = ['rpm', 'tpm', 'budgetUsdPerDay', 'budgetUsdPerMonth'] as const
+const FRONT_DOORS: readonly FrontDoor[] = ['bedrock', 'openai', 'anthropic']
+
+/** The scope fields a token's `router` claim or a mint request may carry. */
+export const SCOPE_FIELDS: readonly string[] = ['pools', 'frontDoors', ...NUMERIC]
+
+/**
+ * A scope given as JSON (a token's `router` claim, a mint request), checked field by field; `where` prefixes the
+ * field in the message (`The token's router.`). Fields other than the scope's are left to the caller.
+ */
+export function parseScope(fields: Record<string, unknown>, where = ''): { ok: true; scope: ClientScope } | { ok: false; message: string } {
+  const scope: ClientScope = {}
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string')
+  if (fields.pools !== undefined) {
+    if (!strings(fields.pools)) return { ok: false, message: `${where}pools must be a list of pool names.` }
+    scope.pools = fields.pools
+  }
+  if (fields.frontDoors !== undefined) {
+    if (!strings(fields.frontDoors) || !fields.frontDoors.every((d) => FRONT_DOORS.includes(d as FrontDoor))) {
+      return { ok: false, message: `${where}frontDoors may list ${FRONT_DOORS.join(', ')}.` }
+    }
+    scope.frontDoors = fields.frontDoors as FrontDoor[]
+  }
+  for (const key of NUMERIC) {
+    const v = fields[key]
+    if (v === undefined) continue
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return { ok: false, message: `${where}${key} must be a number ≥ 0.` }
+    scope[key] = v
+  }
+  return { ok: true, scope }
+}
 
 /**
  * The scope a minted token gets: what was asked, within what the granter holds. Lists intersect (an unset list

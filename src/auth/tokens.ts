@@ -9,8 +9,8 @@
  * Minted tokens (POST /v1/tokens) are HS256 with ROUTER_JWT_SECRET.
  */
 import { decode, decodeHeader, sign, verify, verifyWithJwks } from 'hono/utils/jwt/jwt'
-import type { ClientScope, FrontDoor, TokenConfig } from '../config/types'
-import type { ClientIdentity } from './identity'
+import type { ClientScope, TokenConfig } from '../config/types'
+import { parseScope, type ClientIdentity } from './identity'
 import { jwksKeys } from './jwks'
 
 export type TokenCheck = { ok: true; identity: ClientIdentity } | { ok: false; message: string }
@@ -19,8 +19,6 @@ export type TokenCheck = { ok: true; identity: ClientIdentity } | { ok: false; m
 export function looksLikeJwt(credential: string): boolean {
   return /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*$/.test(credential)
 }
-
-const FRONT_DOORS: readonly FrontDoor[] = ['bedrock', 'openai', 'anthropic']
 
 export async function verifyToken(token: string, config: TokenConfig, secret: string | undefined, now = Date.now(), fetcher: typeof fetch = fetch): Promise<TokenCheck> {
   let header: { alg?: unknown; kid?: unknown }
@@ -66,26 +64,9 @@ function scopeOf(claim: unknown): { ok: true; scope: ClientScope; team?: string 
   if (claim === undefined) return { ok: true, scope: {} }
   if (!claim || typeof claim !== 'object' || Array.isArray(claim)) return { ok: false, message: 'The token\'s router claim must be an object.' }
   const c = claim as Record<string, unknown>
-  const scope: ClientScope = {}
-  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string')
-  if (c.pools !== undefined) {
-    if (!strings(c.pools)) return { ok: false, message: 'The token\'s router.pools must be a list of pool names.' }
-    scope.pools = c.pools as string[]
-  }
-  if (c.frontDoors !== undefined) {
-    if (!strings(c.frontDoors) || !(c.frontDoors as string[]).every((d) => FRONT_DOORS.includes(d as FrontDoor))) {
-      return { ok: false, message: `The token's router.frontDoors may list ${FRONT_DOORS.join(', ')}.` }
-    }
-    scope.frontDoors = c.frontDoors as FrontDoor[]
-  }
-  for (const key of ['rpm', 'tpm', 'budgetUsdPerDay', 'budgetUsdPerMonth'] as const) {
-    const v = c[key]
-    if (v === undefined) continue
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return { ok: false, message: `The token's router.${key} must be a number ≥ 0.` }
-    scope[key] = v
-  }
-  const team = typeof c.team === 'string' ? c.team.slice(0, 64) : undefined
-  return { ok: true, scope, team }
+  const parsed = parseScope(c, "The token's router.")
+  if (!parsed.ok) return parsed
+  return { ok: true, scope: parsed.scope, team: typeof c.team === 'string' ? c.team.slice(0, 64) : undefined }
 }
 
 /** The library's errors, as sentences for the client (never echoing the token). */

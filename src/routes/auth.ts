@@ -8,7 +8,7 @@
  */
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app'
-import { apiKeyVerifier } from '../auth/api-keys'
+import { apiKeyVerifier, keyDigest } from '../auth/api-keys'
 import { allowsFrontDoor, describeScope, type ClientIdentity } from '../auth/identity'
 import { findScopedKey } from '../auth/scoped-keys'
 import { looksLikeJwt, verifyToken } from '../auth/tokens'
@@ -60,12 +60,14 @@ export async function authenticate(authorization: string | undefined, apiKeyHead
     const checked = await verifyToken(bearer, clients.tokens, secret)
     return checked.ok ? checked.identity : { status: 401, message: checked.message }
   }
-  const key = await findScopedKey(clients.keys, bearer)
+  // One digest of the presented key, compared with the scoped keys' and the shared keys'.
+  const digest = await keyDigest(bearer)
+  const key = findScopedKey(clients.keys, digest)
   if (key) {
     const { name, team, mint, sha256: _digest, ...scope } = key
     return { name, kind: 'key', team, mint, scope }
   }
-  if (shared.count > 0 && (await shared.verify(`Bearer ${bearer}`))) return { name: 'api-key', kind: 'shared-key', scope: {} }
+  if (shared.count > 0 && (await shared.matches(digest))) return { name: 'api-key', kind: 'shared-key', scope: {} }
   return { status: 401, message: 'The security token included in the request is invalid: send Authorization: Bearer <router key or token>.' }
 }
 

@@ -8,10 +8,10 @@
  */
 import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../app'
-import { narrowScope } from '../auth/identity'
+import { narrowScope, parseScope, SCOPE_FIELDS } from '../auth/identity'
 import { mintToken } from '../auth/tokens'
 import { loadConfig } from '../config/load'
-import type { ClientScope, FrontDoor } from '../config/types'
+import type { ClientScope } from '../config/types'
 import { openAiError } from '../front-doors/openai/errors'
 import { readJsonObject } from '../front-doors/request'
 import { clientAuth } from './auth'
@@ -45,21 +45,9 @@ tokenRoutes.post('/v1/tokens', async (c) => {
 })
 
 function askedScope(body: Record<string, unknown>): ClientScope | string {
-  const scope: ClientScope = {}
-  for (const list of ['pools', 'frontDoors'] as const) {
-    const v = body[list]
-    if (v === undefined) continue
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) return `${list} must be a list of strings`
-    if (list === 'frontDoors' && !v.every((d) => ['bedrock', 'openai', 'anthropic'].includes(d))) return 'frontDoors may list bedrock, openai, anthropic'
-    ;(scope as Record<string, unknown>)[list] = v as string[] | FrontDoor[]
-  }
-  for (const key of ['rpm', 'tpm', 'budgetUsdPerDay', 'budgetUsdPerMonth'] as const) {
-    const v = body[key]
-    if (v === undefined) continue
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return `${key} must be a number ≥ 0`
-    scope[key] = v
-  }
-  const known = new Set(['pools', 'frontDoors', 'rpm', 'tpm', 'budgetUsdPerDay', 'budgetUsdPerMonth', 'subject', 'ttlSeconds'])
+  const known = new Set([...SCOPE_FIELDS, 'subject', 'ttlSeconds'])
   const unknown = Object.keys(body).find((k) => !known.has(k))
-  return unknown ? `Unknown field: ${unknown}` : scope
+  if (unknown) return `Unknown field: ${unknown}`
+  const parsed = parseScope(body)
+  return parsed.ok ? parsed.scope : parsed.message
 }
