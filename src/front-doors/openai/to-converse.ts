@@ -42,11 +42,12 @@ export const JSON_TOOL = 'json_response'
 /** Thinking budgets (tokens) for Claude per `reasoning_effort`; Claude requires at least 1024. */
 const THINKING_BUDGET: Record<string, number> = { low: 1024, medium: 4096, high: 16384 }
 
-/** Accepted and ignored: they change nothing a client can observe of the answer. */
-const IGNORED = new Set(['store', 'seed', 'service_tier', 'parallel_tool_calls', 'stream_options', 'user', 'metadata'])
 const KNOWN = new Set([
-  'model', 'messages', 'stream', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'stop', 'n',
-  'tools', 'tool_choice', 'response_format', 'reasoning_effort', ...IGNORED,
+  // mapped
+  'model', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'stop', 'n',
+  'tools', 'tool_choice', 'response_format', 'reasoning_effort', 'user', 'metadata',
+  // accepted and ignored: they change nothing a client can observe of the answer
+  'store', 'seed', 'service_tier', 'parallel_tool_calls',
   // refused unless at their neutral value (below)
   'frequency_penalty', 'presence_penalty', 'logit_bias', 'logprobs', 'top_logprobs', 'modalities',
 ])
