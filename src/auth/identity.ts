@@ -3,13 +3,15 @@
  * config, a token (JWT), a shared key from ROUTER_API_KEYS (no scope), or demo mode. Scopes only narrow: an unset
  * field allows everything, and a minted token's scope is the intersection of what was asked and what its key holds.
  */
-import type { ClientScope, FrontDoor } from '../config/types'
+import type { ClientScope, FrontDoor, TeamLimits } from '../config/types'
 
 export interface ClientIdentity {
   /** Key name, token subject, `api-key` (a shared key) or `demo`: for logs, stats and limits; never a secret. */
   name: string
   kind: 'key' | 'token' | 'shared-key' | 'demo'
   team?: string
+  /** The limits the team shares (config `clients.teams`), held besides the identity's own. */
+  teamLimits?: TeamLimits
   scope: ClientScope
   /** A key that may mint tokens. */
   mint?: boolean

@@ -38,6 +38,8 @@ const DeploymentSchema = v.strictObject({
   tpm: v.optional(positiveInt('tpm')),
   price: v.optional(PriceSchema),
   maxOutputTokens: v.optional(positiveInt('maxOutputTokens')),
+  budgetUsdPerDay: v.optional(nonNegative('budgetUsdPerDay')),
+  budgetUsdPerMonth: v.optional(nonNegative('budgetUsdPerMonth')),
   burndown: v.optional(v.pipe(nonNegative('burndown'), v.minValue(1, 'burndown must be ≥ 1'))),
   family: v.optional(text('family')),
   override: v.optional(OverrideSchema),
@@ -117,7 +119,19 @@ const TokenSchema = v.strictObject({
   maxTtlSeconds: v.optional(v.pipe(positiveInt('maxTtlSeconds'), v.maxValue(86_400, 'maxTtlSeconds must be ≤ 86400 (a day)'))),
 })
 
-const ClientsSchema = v.strictObject({ keys: v.optional(v.array(ClientKeySchema, 'keys must be an array')), tokens: v.optional(TokenSchema) })
+/** Limits a team shares: every key and token of the team (its `team`) counts against them, besides its own. */
+const TeamSchema = v.strictObject({
+  rpm: ScopeFields.rpm,
+  tpm: ScopeFields.tpm,
+  budgetUsdPerDay: ScopeFields.budgetUsdPerDay,
+  budgetUsdPerMonth: ScopeFields.budgetUsdPerMonth,
+})
+
+const ClientsSchema = v.strictObject({
+  keys: v.optional(v.array(ClientKeySchema, 'keys must be an array')),
+  teams: v.optional(v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._:@-]{1,64}$/, 'team names may use letters, digits and . _ : @ -')), TeamSchema, 'teams must be an object')),
+  tokens: v.optional(TokenSchema),
+})
 
 const CorsSchema = v.strictObject({
   origins: v.array(
@@ -242,6 +256,7 @@ export function parseRouterConfig(input: unknown): RouterConfig {
     cors: { origins: parsed.output.cors?.origins ?? [] },
     clients: {
       keys: clients?.keys ?? [],
+      teams: Object.fromEntries(Object.entries(clients?.teams ?? {}).map(([name, t]) => [name, stripUndefined(t)])),
       tokens: { ...stripUndefined(tokens ?? {}), algorithms, clockSkewSeconds: tokens?.clockSkewSeconds ?? 30, maxTtlSeconds: tokens?.maxTtlSeconds ?? 3600 } as TokenConfig,
     },
   }

@@ -49,6 +49,9 @@ export interface DeploymentConfig {
   burndown?: number
   /** Model family ("anthropic", "amazon", "meta", ...); default derived from modelId. */
   family: string
+  /** USD this deployment may spend per UTC day / calendar month (routing/budget.ts); a client's window carries its budget here. */
+  budgetUsdPerDay?: number
+  budgetUsdPerMonth?: number
   /** What to strip from a request that fails over to this deployment from another family. */
   override?: Partial<RequestOverride>
 }
@@ -152,8 +155,13 @@ export interface TokenConfig {
   maxTtlSeconds: number
 }
 
+/** Limits shared by every key and token of a team. */
+export type TeamLimits = Pick<ClientScope, 'rpm' | 'tpm' | 'budgetUsdPerDay' | 'budgetUsdPerMonth'>
+
 export interface ClientsConfig {
   keys: ClientKeyConfig[]
+  /** Team name → the limits its members share. */
+  teams: Record<string, TeamLimits>
   tokens: TokenConfig
 }
 

@@ -7,13 +7,14 @@
 import type { DeploymentConfig, PoolConfig } from '../config/types'
 import { failoverAllowed } from '../routing/classify'
 import { estimateNativeRequest, estimateRequest } from '../routing/estimate'
+import { reservedUsd } from '../routing/budget'
 import { costUsd } from '../routing/cost'
 import { adaptRequestFor } from '../routing/overrides'
 import type { AttemptOutcome, Decision, RequestEstimate, Reservation, TokenUsage, UpstreamResult } from '../routing/types'
 import { isInvoke, isStreaming } from '../upstream/bedrock'
 import { credentialHint, resolveCredentials } from '../upstream/credentials'
 import { attempt, CLIENT_GONE, type AttemptFailure } from './attempt'
-import { CLIENT_WINDOW, clientLimitPool } from './client-limits'
+import { CLIENT_WINDOW, clientLimitPools } from './client-limits'
 import { converseEventStream } from './converse-stream'
 import type { EngineContext, EngineRequest, Outcome, Rejected } from './outcome'
 import { ReservationLedger } from './reservations'
@@ -32,45 +33,60 @@ export async function route(request: EngineRequest, ctx: EngineContext): Promise
     throw e
   }
   // The client's own window (if it has limits) is settled once: from real usage, or released when nothing was served.
-  if (outcome.kind === 'served') limit.settle(outcome.usage)
+  if (outcome.kind === 'served') limit.settle(outcome.usage, outcome.costUsd)
   else if (outcome.kind !== 'streaming') limit.release()
   return outcome
 }
 
 /**
- * A client's rpm/tpm window (client-limits.ts), held for the whole request: acquired in parallel with the first
- * routing decision, settled exactly once.
+ * A client's limit windows (client-limits.ts: its own, its team's), held for the whole request: acquired in parallel
+ * with the first routing decision, settled exactly once with the request's usage and cost.
  */
 class ClientLimit {
-  readonly pool: PoolConfig | undefined
-  private held?: Reservation
-  private readonly ledger?: ReservationLedger
+  private readonly windows: Array<{ pool: PoolConfig; ledger: ReservationLedger; held?: Reservation }>
 
   constructor(request: EngineRequest, ctx: EngineContext) {
-    this.pool = clientLimitPool(request.identity)
-    if (this.pool) this.ledger = new ReservationLedger(ctx.store, this.pool, ctx.waitUntil)
+    this.windows = clientLimitPools(request.identity).map((pool) => ({ pool, ledger: new ReservationLedger(ctx.store, pool, ctx.waitUntil) }))
   }
 
-  /** The client window's decision for this request (a routing-core decision on the client's own pool). */
-  acquire(ctx: EngineContext, estimate: RequestEstimate): Promise<Decision | undefined> {
-    if (!this.pool) return Promise.resolve(undefined)
+  /**
+   * The first refusal among the client's windows, if any (the others are given back). A budget holds the most the
+   * request may cost on any deployment of its pool, since the routing decision made in parallel is not known yet.
+   */
+  async acquire(ctx: EngineContext, pool: PoolConfig, estimate: RequestEstimate): Promise<{ refusal: Extract<Decision, { kind: 'reject' }>; whose: string } | undefined> {
+    if (this.windows.length === 0) return undefined
     const { family: _family, ...plain } = estimate
-    return ctx.store.acquire(this.pool, plain, []).then((d) => {
-      if (d.kind === 'dispatch') this.held = d.reservation
-      return d
-    })
+    let most = 0
+    for (const d of pool.deployments) most = Math.max(most, reservedUsd(d, estimate))
+    const decisions = await Promise.all(
+      this.windows.map((w) =>
+        ctx.store.acquire(w.pool, { ...plain, costUsd: most }, []).then((d) => {
+          if (d.kind === 'dispatch') w.held = d.reservation
+          return d
+        }),
+      ),
+    )
+    const i = decisions.findIndex((d) => d.kind === 'reject')
+    if (i < 0) return undefined
+    this.release()
+    const name = this.windows[i].pool.name
+    return { refusal: decisions[i] as Extract<Decision, { kind: 'reject' }>, whose: name.startsWith('client:team:') ? `its team ${name.slice(12)}'s` : 'its own' }
   }
 
-  settle(usage: TokenUsage | undefined) {
-    if (!this.held) return
-    this.ledger!.settle({ deploymentId: CLIENT_WINDOW, reservation: this.held, result: { class: 'success', status: 200 }, usage })
-    this.held = undefined
+  settle(usage: TokenUsage | undefined, costUsd: number | undefined) {
+    for (const w of this.windows) {
+      if (!w.held) continue
+      w.ledger.settle({ deploymentId: CLIENT_WINDOW, reservation: w.held, result: { class: 'success', status: 200 }, usage, costUsd: costUsd ?? 0 })
+      w.held = undefined
+    }
   }
 
   release() {
-    if (!this.held) return
-    this.ledger!.settle({ deploymentId: CLIENT_WINDOW, reservation: this.held, result: { ...CLIENT_GONE, message: 'nothing served' } })
-    this.held = undefined
+    for (const w of this.windows) {
+      if (!w.held) continue
+      w.ledger.settle({ deploymentId: CLIENT_WINDOW, reservation: w.held, result: { ...CLIENT_GONE, message: 'nothing served' }, costUsd: 0 })
+      w.held = undefined
+    }
   }
 }
 
@@ -104,10 +120,10 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
       }
       const [decision, clientWindow] = await Promise.all([
         ctx.store.acquire(pool, estimate, tried, ledger.handOver(previous)),
-        n === 0 ? limit.acquire(ctx, estimate) : undefined,
+        n === 0 ? limit.acquire(ctx, pool, estimate) : undefined,
       ])
       previous = undefined
-      if (clientWindow?.kind === 'reject') {
+      if (clientWindow) {
         if (decision.kind === 'dispatch') {
           ledger.hold(decision.deploymentId, decision.reservation)
           ledger.release('the client is over its own limit')
@@ -116,8 +132,8 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
           cause: 'client-limit',
           status: 429,
           errorType: 'ThrottlingException',
-          message: `Too many requests for ${request.identity?.kind ?? 'client'} ${request.identity?.name ?? ''}: its own ${clientWindow.reason.replace(/^.*: window: /, '')}.`,
-          retryAfterMs: clientWindow.retryAfterMs,
+          message: `Too many requests for ${request.identity?.kind ?? 'client'} ${request.identity?.name ?? ''}: ${clientWindow.whose} ${clientWindow.refusal.reason.replace(/^.*: window: (its )?/, '')}.`,
+          retryAfterMs: clientWindow.refusal.retryAfterMs,
         })
       }
       // Nothing left to try after failed attempts: say how the attempts failed (throttled, unavailable) rather than
@@ -185,14 +201,15 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
         ledger.settle({ deploymentId: deployment.id, reservation: decision.reservation, result, usage, latencyMs: outcome.latencyMs, stream: false, invokedModelId })
         trace.served(deployment, decision.reason, outcome.latencyMs)
         trace.completed(result, usage, cost(deployment, usage, invokedModelId), invokedModelId)
-        return { kind: 'served', body: outcome.body, contentType: outcome.contentType, bedrockHeaders: outcome.bedrockHeaders, usage, invokedModelId, requestId: outcome.requestId, trace }
+        const costUsd = cost(deployment, usage, invokedModelId)
+        return { kind: 'served', body: outcome.body, contentType: outcome.contentType, bedrockHeaders: outcome.bedrockHeaders, usage, costUsd, invokedModelId, requestId: outcome.requestId, trace }
       }
 
       if (outcome.ok && outcome.kind === 'stream') {
         trace.served(deployment, decision.reason, outcome.latencyMs)
         const reservation = decision.reservation
         const events = converseEventStream(outcome, pool.streamIdleTimeoutMs, estimate.inputTokens, (summary) => {
-          if (summary.usage) limit.settle(summary.usage)
+          if (summary.usage) limit.settle(summary.usage, cost(deployment, summary.usage, summary.invokedModelId))
           else limit.release()
           ledger.settle({ deploymentId: deployment.id, reservation, result: summary.result, usage: summary.usage, latencyMs: outcome.latencyMs, stream: true, invokedModelId: summary.invokedModelId })
           trace.completed(summary.result, summary.usage, cost(deployment, summary.usage, summary.invokedModelId), summary.invokedModelId, summary.cancelled, summary.usageEstimated)

@@ -64,6 +64,8 @@ export interface Served {
   contentType?: string
   bedrockHeaders?: Record<string, string>
   usage?: TokenUsage
+  /** What it cost, USD (undefined: the price is unknown). */
+  costUsd?: number
   /** For a prompt router: the model that answered. */
   invokedModelId?: string
   /** Upstream's request id. */

@@ -28,7 +28,7 @@ export interface AuthOptions {
   frontDoor?: FrontDoor
 }
 
-const NO_CLIENTS: ClientsConfig = { keys: [], tokens: { algorithms: ['HS256'], clockSkewSeconds: 30, maxTtlSeconds: 3600 } }
+const NO_CLIENTS: ClientsConfig = { keys: [], teams: {}, tokens: { algorithms: ['HS256'], clockSkewSeconds: 30, maxTtlSeconds: 3600 } }
 
 export const clientAuth = (renderError: (failure: AuthFailure) => Response, options: AuthOptions = {}) =>
   createMiddleware<AppEnv>(async (c, next) => {
@@ -58,17 +58,23 @@ export async function authenticate(authorization: string | undefined, apiKeyHead
   if (looksLikeJwt(bearer)) {
     if (!tokensAccepted) return { status: 401, message: 'Tokens are not accepted by this router: send a router key.' }
     const checked = await verifyToken(bearer, clients.tokens, secret)
-    return checked.ok ? checked.identity : { status: 401, message: checked.message }
+    return checked.ok ? withTeam(checked.identity, clients) : { status: 401, message: checked.message }
   }
   // One digest of the presented key, compared with the scoped keys' and the shared keys'.
   const digest = await keyDigest(bearer)
   const key = findScopedKey(clients.keys, digest)
   if (key) {
     const { name, team, mint, sha256: _digest, ...scope } = key
-    return { name, kind: 'key', team, mint, scope }
+    return withTeam({ name, kind: 'key', team, mint, scope }, clients)
   }
   if (shared.count > 0 && (await shared.matches(digest))) return { name: 'api-key', kind: 'shared-key', scope: {} }
   return { status: 401, message: 'The security token included in the request is invalid: send Authorization: Bearer <router key or token>.' }
+}
+
+/** The limits of the identity's team, when the config gives that team any. */
+function withTeam(identity: ClientIdentity, clients: ClientsConfig): ClientIdentity {
+  const limits = identity.team !== undefined && Object.hasOwn(clients.teams, identity.team) ? clients.teams[identity.team] : undefined
+  return limits ? { ...identity, teamLimits: limits } : identity
 }
 
 /** The clients section of a valid config; none when the config is invalid (the routes report that). */

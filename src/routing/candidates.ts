@@ -4,13 +4,14 @@
  *
  * Hard blocks (never sent): already tried by this request; another model family than a native (InvokeModel) request
  * is written for; misconfigured (Bedrock said so) between probes; the configured rpm/tpm window full, for strategies
- * that keep windows. Only these can make the router refuse.
+ * that keep windows; a USD budget (per day or month) spent. Only these can make the router refuse.
  *
  * Soft penalties (sent when nothing better is left): ejected by its breaker, or half-open with its probe slots taken;
  * paced after throttles (no send token yet); upstream asked for a pause (Retry-After).
  */
 import type { DeploymentConfig, PoolConfig } from '../config/types'
 import { breakerAdmission, probeTimeoutMs, refreshBreaker } from './breaker'
+import { budgetBlock, budgetsOf, createSpendState, refreshSpend, reservedUsd, type BudgetBlock } from './budget'
 import { nextTokenAt } from './pacing'
 import { reservedTokens } from './quota'
 import { deploymentState } from './state'
@@ -49,6 +50,10 @@ export interface Candidate {
   headroom: number
   /** The window at the time of the assessment (with limits only). */
   totals: WindowTotals | null
+  /** USD the attempt holds against the deployment's budgets (0 without budgets). */
+  reserveUsd: number
+  /** The budget that is spent (block 'budget-spent'). */
+  budget: BudgetBlock | null
 }
 
 
@@ -94,6 +99,8 @@ export function assess(
     reserve,
     headroom: 1,
     totals: null,
+    reserveUsd: 0,
+    budget: null,
   }
   if (req.family && deployment.family !== req.family) {
     candidate.block = 'other-family'
@@ -118,6 +125,17 @@ export function assess(
     )
     if (candidate.windowed && !fitsNow(ds.usage, totals, now, 1, reserve, limits)) candidate.block = 'window-full'
   }
+  const budgets = budgetsOf(deployment)
+  if (budgets) {
+    ds.spend ??= createSpendState(now)
+    refreshSpend(ds.spend, now)
+    candidate.reserveUsd = reservedUsd(deployment, req)
+    candidate.budget = budgetBlock(ds.spend, budgets, now)
+    if (candidate.budget && candidate.block === null) {
+      candidate.block = 'budget-spent'
+      candidate.blockedUntil = candidate.budget.until
+    }
+  }
   return candidate
 }
 
@@ -128,7 +146,7 @@ export function assess(
  */
 export function availableAt(candidate: Candidate, now: number, lastMs = Number.POSITIVE_INFINITY): number {
   if (candidate.block === null) return now
-  if (candidate.block === 'misconfigured') return candidate.blockedUntil
+  if (candidate.block === 'misconfigured' || candidate.block === 'budget-spent') return candidate.blockedUntil
   if (candidate.block === 'other-family') return Number.POSITIVE_INFINITY
   const at = firstFittingTime(candidate.state.usage, now, now, 1, candidate.reserve, candidate.limits, lastMs, candidate.totals ?? undefined)
   return at < 0 ? Number.POSITIVE_INFINITY : at

@@ -20,6 +20,7 @@ import type { PoolConfig } from '../config/types'
 import { probeTimeoutMs, takeProbe } from './breaker'
 import { assess, availableAt, fullLimits, type Candidate } from './candidates'
 import { freshLatency, measurementPending } from './latency'
+import { holdSpend } from './budget'
 import { recordSend } from './pacing'
 import { strategyOf } from './strategies'
 import type { Decision, PoolState, RequestEstimate } from './types'
@@ -87,7 +88,7 @@ function panicking(pool: PoolConfig, candidates: readonly Candidate[]): boolean 
   let judged = 0
   let healthy = 0
   for (const c of candidates) {
-    if (c.block === 'misconfigured' || c.block === 'other-family') continue
+    if (c.block === 'misconfigured' || c.block === 'other-family' || c.block === 'budget-spent') continue
     judged++
     if (!c.ejected) healthy++
   }
@@ -137,12 +138,13 @@ function dispatch(
   recordSend(c.state.pacing, at)
   if (c.probe) takeProbe(c.state.breaker, at)
   if (c.misconfiguredProbe && c.state.misconfigured) c.state.misconfigured.probing = at
+  if (c.reserveUsd > 0 && c.state.spend) holdSpend(c.state.spend, at, c.reserveUsd)
   const stat = c.state.latency[req.stream ? 'stream' : 'converse']
   if (freshLatency(stat, now, pool.latencyTtlMs) === null && !measurementPending(stat, now, probeTimeoutMs(pool))) {
     stat.pendingSince = now
   }
   const probe = c.probe || c.misconfiguredProbe
-  const reservation = { deploymentId: c.deployment.id, at, tokens: c.reserve, ...(probe ? { probe: true } : {}) }
+  const reservation = { deploymentId: c.deployment.id, at, tokens: c.reserve, ...(probe ? { probe: true } : {}), ...(c.reserveUsd > 0 ? { usd: c.reserveUsd } : {}) }
   const why = c.misconfiguredProbe ? `${reason}; probing a misconfigured deployment` : reason
   return at > now
     ? { kind: 'dispatch', deploymentId: c.deployment.id, reservation, reason: why, notBefore: at, wait: wait ?? 'queue' }
@@ -183,6 +185,14 @@ function reject(candidates: readonly Candidate[], req: RequestEstimate, now: num
     else if (c.block === 'window-full') {
       full = true
       why.push(at === Number.POSITIVE_INFINITY ? `${id}: the request exceeds its ${fullLimits(c)}` : `${id}: ${fullLimits(c)} window full for ${seconds(at - now)}`)
+    } else if (c.block === 'budget-spent' && c.budget) {
+      full = true
+      const b = c.budget
+      why.push(
+        b.spent >= b.budget
+          ? `${id}: its budget of $${b.budget} per ${b.period} is spent ($${b.spent.toFixed(4)}), until ${new Date(b.until).toISOString()}`
+          : `${id}: its budget of $${b.budget} per ${b.period} is held by requests in flight`,
+      )
     } else if (c.block === 'misconfigured') {
       why.push(`${id}: misconfigured (${c.state.misconfigured?.errorType ?? 'upstream said so'}), next probe in ${seconds(at - now)}`)
     } else if (c.block === 'other-family') {

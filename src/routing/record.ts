@@ -12,10 +12,12 @@
  * - Upstream Retry-After (on a throttle or a failure): the deployment is avoided until then, while others can serve.
  * - Misconfiguration (AccessDenied, unknown model, bad credentials): out, probed after MISCONFIGURED_PROBE_MS, the
  *   interval doubling per failed probe up to MISCONFIGURED_MAX_PROBE_MS; the first success ends it.
+ * - Budgets: the reservation's hold is released and the attempt's real cost spent (budget.ts).
  * - Latency: successes (and timeouts, which say "at least this slow") feed the EWMA of their kind.
  */
 import type { DeploymentConfig, PoolConfig } from '../config/types'
 import { breakerSignal, isEjected, probeTimeoutMs, recordBreakerOutcome, refreshBreaker } from './breaker'
+import { attemptCostUsd, budgetsOf, createSpendState, settleSpend } from './budget'
 import { recordLatency } from './latency'
 import { recordSuccess, recordThrottle } from './pacing'
 import { settledTokens } from './quota'
@@ -35,6 +37,7 @@ export function record(pool: PoolConfig, state: PoolState, outcome: AttemptOutco
   const { result } = outcome
   pruneUsage(ds.usage, now)
   settleWindow(deployment, ds, outcome, now)
+  if (budgetsOf(deployment)) settleSpend((ds.spend ??= createSpendState(now)), outcome.reservation, attemptCostUsd(deployment, outcome), now)
 
   const timeout = probeTimeoutMs(pool)
   refreshBreaker(ds.breaker, now, timeout)

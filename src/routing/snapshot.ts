@@ -5,6 +5,7 @@
  */
 import type { PoolConfig } from '../config/types'
 import { windowCounts } from './breaker'
+import { heldUsd } from './budget'
 import { assess } from './candidates'
 import { freshLatency } from './latency'
 import { measuredRate, nextTokenAt } from './pacing'
@@ -46,6 +47,17 @@ export function snapshot(pool: PoolConfig, state: PoolState, now: number): Deplo
       recentFailures: counts.failures,
       window: totals,
       limits: { configuredRpm: d.rpm ?? null, configuredTpm: d.tpm ?? null },
+      ...(ds.spend
+        ? {
+            budget: {
+              usdPerDay: d.budgetUsdPerDay ?? null,
+              usdPerMonth: d.budgetUsdPerMonth ?? null,
+              spentToday: ds.spend.dayUsd,
+              spentThisMonth: ds.spend.monthUsd,
+              heldUsd: heldUsd(ds.spend),
+            },
+          }
+        : {}),
       pacing: {
         rateRps: ds.pacing.rate,
         sentRps: Math.round(measuredRate(ds.pacing, now) * 1000) / 1000,

@@ -2,6 +2,7 @@
  * Types of the pure routing core. Nothing here does I/O: the state is plain JSON-serialisable data
  * that a StateStore (memory, Durable Object, Deno KV) keeps and hands to `decide` / `record`.
  */
+import type { SpendState } from './budget'
 
 /** What the router knows about a request before sending it. */
 export interface RequestEstimate {
@@ -12,6 +13,8 @@ export interface RequestEstimate {
   stream: boolean
   /** The request is in one model family's native format (InvokeModel): only that family's deployments can serve it. */
   family?: string
+  /** The most the request may cost, USD, when the caller knows it better than the deployment's price (budgets.ts). */
+  costUsd?: number
 }
 
 /** Quota held for one in-flight attempt, reconciled with real usage afterwards. */
@@ -23,6 +26,8 @@ export interface Reservation {
   tokens: number
   /** The attempt holds a half-open probe slot of the deployment's breaker (released by `record`). */
   probe?: boolean
+  /** USD held against the deployment's budgets (budget.ts). */
+  usd?: number
 }
 
 export type Decision =
@@ -96,6 +101,8 @@ export interface AttemptOutcome {
   stream?: boolean
   /** Bedrock Prompt Router: the model that really served. */
   invokedModelId?: string
+  /** What the request cost, USD, when the caller priced it (a client's budget: at the deployment that served). */
+  costUsd?: number
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -199,6 +206,8 @@ export interface DeploymentState {
   lastFailureAt: number
   /** Converse: total time; stream: time to first byte. */
   latency: { converse: LatencyStat; stream: LatencyStat }
+  /** Spend against budgets (budget.ts); only for deployments with a budget. */
+  spend?: SpendState
 }
 
 export interface PoolState {
@@ -211,7 +220,7 @@ export interface PoolState {
 // ---------------------------------------------------------------------------------------------------------------------
 
 /** Why a deployment cannot be sent a request now (hard reasons: routing never sends there). */
-export type UnusableReason = 'misconfigured' | 'window-full' | 'other-family'
+export type UnusableReason = 'misconfigured' | 'window-full' | 'budget-spent' | 'other-family'
 
 /** Why a deployment is used only when better ones are not available (soft: it still serves if nothing else can). */
 export type SoftReason = 'ejected' | 'half-open-probes-busy' | 'paced' | 'retry-after'
@@ -238,6 +247,8 @@ export interface DeploymentSnapshot {
   /** Usage in the sliding 60 s window now, and reservations for queued requests (after now). */
   window: { requests: number; tokens: number; queuedRequests: number; queuedTokens: number }
   limits: { configuredRpm: number | null; configuredTpm: number | null }
+  /** Budgets and spend of the current UTC day and month (deployments with a budget only). */
+  budget?: { usdPerDay: number | null; usdPerMonth: number | null; spentToday: number; spentThisMonth: number; heldUsd: number }
   /** Adaptive send rate after throttles (requests/s); null rate: unpaced. */
   pacing: { rateRps: number | null; sentRps: number; nextTokenAt: number | null }
   misconfigured: { errorType: string; since: number; nextProbeAt: number; strikes: number } | null

@@ -181,3 +181,63 @@ describe('a client’s own limit shared by four isolates', () => {
   })
 })
 
+
+describe('budgets and team limits shared by four isolates', () => {
+  const unlimited = (e: Record<string, string>) => ({ deployments: [{ id: 'use1', modelId: MODEL, region: 'us-east-1', endpoint: e['us-east-1'] }, { id: 'usw2', modelId: MODEL, region: 'us-west-2', endpoint: e['us-west-2'] }] })
+
+  it('a USD budget per day: bursts over 4 isolates overshoot it by at most one request’s hold, then 429 until the next UTC day', async () => {
+    const key = 'ber_budget_key_0001'
+    const { createHash } = await import('node:crypto')
+    const budget = 0.0001
+    const { simulator: sim, router: r } = await setUp(unlimited, { instances: 4, clients: { keys: [{ name: 'frugal', sha256: createHash('sha256').update(key).digest('hex'), budgetUsdPerDay: budget }] } })
+    let spent = 0
+    let served = 0
+    let last: { status: number; body: string; retryAfter: number }[] = []
+    for (let wave = 0; wave < 12; wave++) {
+      const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => converse(r, i, 100, key)))
+      last = await Promise.all(responses.map(async (res) => ({ status: res.status, body: await res.text(), retryAfter: Number(res.headers.get('retry-after')) })))
+      for (const res of responses) if (res.status === 200) {
+        served++
+        spent += Number(res.headers.get('x-router-cost-usd'))
+      }
+      if (last.every((x) => x.status === 429 && x.body.includes('is spent'))) break
+      await new Promise((resolve) => setTimeout(resolve, 200)) // let the settlements land
+    }
+    // Nova Lite: $0.06 / $0.24 per million; a request holds its input estimate + maxTokens 100 at that price.
+    const hold = (20 * 0.06 + 100 * 0.24) / 1e6
+    expect(served).toBeGreaterThan(5) // settled to real cost, not to the hold: more than budget / hold requests ran
+    expect(spent).toBeLessThanOrEqual(budget + hold)
+    expect(spent).toBeGreaterThan(budget - hold)
+    const untilMidnight = (Math.floor(Date.now() / 86_400_000) + 1) * 86_400_000 - Date.now()
+    for (const x of last) {
+      expect(x.status).toBe(429)
+      expect(x.body).toContain('key frugal: its own budget of $0.0001 per day is spent')
+      expect(Math.abs(x.retryAfter * 1000 - untilMidnight)).toBeLessThan(120_000)
+    }
+    expect((await upstreamCounts(sim)).accepted).toBe(served) // nothing refused was sent
+  })
+
+  it('a team’s rpm is shared by its keys across isolates: exactly the team’s limit served in all, each key within its own', async () => {
+    const { createHash } = await import('node:crypto')
+    const keys = ['ber_team_key_0001', 'ber_team_key_0002', 'ber_team_key_0003']
+    const { router: r } = await setUp(unlimited, {
+      instances: 4,
+      clients: {
+        teams: { web: { rpm: 5 } },
+        keys: keys.map((k, i) => ({ name: `web-${i}`, team: 'web', ...(i === 2 ? { rpm: 1 } : {}), sha256: createHash('sha256').update(k).digest('hex') })),
+      },
+    })
+    // Key 2's own rpm 1 binds first, then the team's 5 binds for everyone (in sequence: each refusal is exact).
+    expect((await converse(r, 0, 100, keys[2])).status).toBe(200)
+    const own = await converse(r, 1, 100, keys[2])
+    expect(own.status).toBe(429)
+    expect(await own.text()).toContain("key web-2: its own rpm 1 window full")
+    // The team's other four slots, raced for by two keys over four isolates: exactly four served.
+    const responses = await Promise.all(Array.from({ length: 24 }, (_, i) => converse(r, i, 100, keys[i % 2])))
+    const bodies = await Promise.all(responses.map((res) => res.text()))
+    expect(responses.filter((res) => res.status === 200)).toHaveLength(4)
+    const reasons = bodies.filter((_, i) => responses[i].status === 429)
+    expect(reasons).toHaveLength(20)
+    for (const body of reasons) expect(body).toMatch(/key web-[01]: its team web's rpm 5 window full/)
+  })
+})
