@@ -12,29 +12,40 @@ import { openAiRoutes } from './front-doors/openai/routes'
 import { corsForBrowsers } from './routes/cors'
 import { healthRoutes } from './routes/health'
 import { playgroundRoutes } from './routes/playground'
+import { statsRoutes } from './routes/stats'
 import { tokenRoutes } from './routes/tokens'
 import { drainUnreadBody } from './routes/request-body'
 import type { StateStore } from './state/types'
+import { recorderFor, type StatsRecorder } from './stats/recorder'
 
 export interface AppOptions {
   /** The state store for this request's environment (may return a per-isolate singleton). */
   stateStore: (env: RouterEnv) => StateStore
 }
 
-export type AppEnv = { Bindings: RouterEnv; Variables: { store: StateStore; client: string; identity: ClientIdentity } }
+export type AppEnv = { Bindings: RouterEnv; Variables: { store: StateStore; stats: StatsRecorder; client: string; identity: ClientIdentity } }
+
+/** How often an isolate sends its accounting (ROUTER_STATS_FLUSH_MS; tests shorten it). */
+function flushMsOf(env: RouterEnv | undefined): number | undefined {
+  const ms = Number(env?.ROUTER_STATS_FLUSH_MS)
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined
+}
 
 export function createApp(options: AppOptions) {
   const app = new Hono<AppEnv>()
   // Outermost, so it also runs after CORS, auth and not-found answers: keeps keep-alive connections usable.
   app.use('*', drainUnreadBody)
   app.use('*', async (c, next) => {
-    c.set('store', options.stateStore(c.env ?? {}))
+    const store = options.stateStore(c.env ?? {})
+    c.set('store', store)
+    c.set('stats', recorderFor(store, flushMsOf(c.env)))
     await next()
   })
   app.use('*', corsForBrowsers)
   app.route('/', healthRoutes)
   app.route('/', tokenRoutes)
   app.route('/', playgroundRoutes)
+  app.route('/', statsRoutes)
   // Front doors: each a folder under front-doors/, mounted here with its own auth and error shape.
   app.route('/', bedrockRoutes)
   // Before the OpenAI door, whose /v1/* catch-all answers unknown /v1 paths.

@@ -10,6 +10,10 @@ export interface RouterEnv {
   ROUTER_DEMO?: string
   /** Browser origins allowed by CORS (comma-separated, or `*`); unset: no CORS headers. */
   ROUTER_CORS_ORIGINS?: string
+  /** The admin key: /stats, /health/deployments, /dashboard, /metrics (keys with `"admin": true` may too). */
+  ROUTER_ADMIN_KEY?: string
+  /** How often an isolate sends its accounting batch, ms (default 1000). */
+  ROUTER_STATS_FLUSH_MS?: string
   /** Default upstream credentials; named sets use the suffix `_<NAME>` (see upstream/credentials.ts). */
   AWS_ACCESS_KEY_ID?: string
   AWS_SECRET_ACCESS_KEY?: string

@@ -15,6 +15,8 @@ export interface ClientIdentity {
   scope: ClientScope
   /** A key that may mint tokens. */
   mint?: boolean
+  /** A key that may read the admin endpoints. */
+  admin?: boolean
   /** Tokens: expiry, epoch seconds. */
   expiresAt?: number
 }

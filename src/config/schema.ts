@@ -106,6 +106,7 @@ const ClientKeySchema = v.strictObject({
   sha256: v.pipe(v.string('sha256 must be a string'), v.regex(/^[0-9a-f]{64}$/, 'sha256 must be the hex SHA-256 of the key (64 lower-case hex digits), never the key itself')),
   team: v.optional(v.pipe(text('team'), v.maxLength(64))),
   mint: v.optional(v.boolean('mint must be true or false')),
+  admin: v.optional(v.boolean('admin must be true or false')),
   ...ScopeFields,
 })
 

@@ -138,6 +138,8 @@ export interface ClientKeyConfig extends ClientScope {
   team?: string
   /** May mint tokens (POST /v1/tokens), whose scope is at most this key's. */
   mint?: boolean
+  /** May read the admin endpoints (/stats, /health/deployments, /metrics, /dashboard). */
+  admin?: boolean
 }
 
 /** Tokens (JWTs) the router accepts: HS256 with ROUTER_JWT_SECRET, and/or ES256/RS256 from an identity provider. */

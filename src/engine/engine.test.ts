@@ -141,6 +141,14 @@ class CountingStore implements StateStore {
     return this.inner.snapshot(pool)
   }
 
+  addStats(batch: Parameters<StateStore['addStats']>[0]) {
+    return this.inner.addStats(batch)
+  }
+
+  readStats(from: number, to: number) {
+    return this.inner.readStats(from, to)
+  }
+
   private settled(via: Settlement['via'], outcome: AttemptOutcome) {
     const r = outcome.reservation
     if (!r) return void this.violations.push(`${via} of ${outcome.deploymentId} without a reservation`)

@@ -8,6 +8,7 @@ import type { PoolConfig } from '../config/types'
 import type { RouterEnv } from '../env'
 import type { TokenUsage, UpstreamResult } from '../routing/types'
 import type { StateStore } from '../state/types'
+import type { StatsRecorder } from '../stats/recorder'
 import type { Operation } from '../upstream/bedrock'
 import type { ConverseEventStream } from './converse-stream'
 import type { RequestTrace } from './trace'
@@ -51,6 +52,8 @@ export interface EngineContext {
   store: StateStore
   /** Keeps bookkeeping that finishes after the response (reports) alive. */
   waitUntil: (promise: Promise<unknown>) => void
+  /** The isolate's accounting: each request's event, sent in batches (stats/recorder.ts). */
+  stats?: StatsRecorder
 }
 
 export type Outcome = Served | Streaming | Rejected | Failed | Cancelled

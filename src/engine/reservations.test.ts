@@ -27,6 +27,10 @@ class FakeStore implements StateStore {
   async snapshot() {
     return {}
   }
+  async addStats() {}
+  async readStats() {
+    return { rows: [], failovers: [] }
+  }
 }
 
 let at = 0

@@ -5,6 +5,19 @@
 import type { DeploymentConfig, PoolConfig } from '../config/types'
 import type { OutcomeClass, TokenUsage, UpstreamResult } from '../routing/types'
 import type { Operation } from '../upstream/bedrock'
+import type { FailoverEvent, RequestEvent, RequestOutcomeKind } from '../stats/rollup'
+
+/** Where a finished request's accounting event goes (the isolate's StatsRecorder). */
+export type TraceSink = (event: RequestEvent, failovers: FailoverEvent[]) => void
+
+/** The sink of an engine context: its recorder, kept alive with the request's waitUntil. */
+export function sinkOf(ctx: { stats?: { record(e: RequestEvent, f: FailoverEvent[], w: (p: Promise<unknown>) => void): void }; waitUntil: (p: Promise<unknown>) => void }): TraceSink | undefined {
+  const stats = ctx.stats
+  return stats ? (event, failovers) => stats.record(event, failovers, ctx.waitUntil) : undefined
+}
+
+/** Tags kept per request (bounded: accounting rows are per combination of tags). */
+const MAX_TAGS = 10
 
 /** Every header `finish` may set (CORS exposes them to pages). */
 export const TRACE_HEADERS = [
@@ -38,6 +51,7 @@ export interface TraceIdentity {
 
 export interface AbandonedAttempt {
   deployment: string
+  modelId: string
   region: string
   class: OutcomeClass
   errorType?: string
@@ -47,7 +61,9 @@ export interface AbandonedAttempt {
 export class RequestTrace {
   readonly started = Date.now()
   readonly attempts: AbandonedAttempt[] = []
-  private servedBy?: { deployment: DeploymentConfig; reason: string; latencyMs: number }
+  private servedBy?: { deployment: DeploymentConfig; reason: string; latencyMs: number; at: number }
+  private overheadMs?: number
+  private failFast = false
   private queuedMs = 0
   /** Time spent waiting on upstream in abandoned attempts. */
   private upstreamMs = 0
@@ -60,6 +76,7 @@ export class RequestTrace {
     private readonly operation: Operation,
     private readonly requestedModel: string,
     private readonly who: TraceIdentity = {},
+    private readonly sink?: TraceSink,
   ) {}
 
   /** The model ID of the deployment that served (for a prompt router, the router's ARN). */
@@ -69,7 +86,7 @@ export class RequestTrace {
 
   abandoned(deployment: DeploymentConfig, result: UpstreamResult, upstreamMs = 0) {
     this.upstreamMs += upstreamMs
-    this.attempts.push({ deployment: deployment.id, region: deployment.region, class: result.class, errorType: result.errorType, status: result.status })
+    this.attempts.push({ deployment: deployment.id, modelId: deployment.modelId, region: deployment.region, class: result.class, errorType: result.errorType, status: result.status })
   }
 
   queued(ms: number) {
@@ -77,7 +94,7 @@ export class RequestTrace {
   }
 
   served(deployment: DeploymentConfig, reason: string, latencyMs: number) {
-    this.servedBy = { deployment, reason, latencyMs }
+    this.servedBy = { deployment, reason, latencyMs, at: Date.now() }
   }
 
   completed(result: UpstreamResult, usage?: TokenUsage, costUsd?: number, invokedModelId?: string, cancelled?: boolean, usageEstimated?: boolean) {
@@ -107,9 +124,11 @@ export class RequestTrace {
     if (this.outcome?.costUsd !== undefined) h.set('x-router-cost-usd', String(Number(this.outcome.costUsd.toPrecision(6))))
     if (this.queuedMs) h.set('x-router-queued-ms', String(this.queuedMs))
     if (opts.failFast) h.set('x-router-fail-fast', 'true')
+    this.failFast = Boolean(opts.failFast)
     const upstream = this.upstreamMs + (this.servedBy?.latencyMs ?? 0)
     const overhead = Math.max(0, Date.now() - this.started - upstream - this.queuedMs)
     h.set('x-router-overhead-ms', String(overhead))
+    this.overheadMs = overhead
     // The same split for browsers' devtools and RUM tools (for a stream, upstream is the time to its first content).
     h.set('server-timing', `router;dur=${overhead}, upstream;dur=${upstream}${this.queuedMs ? `, queue;dur=${this.queuedMs}` : ''}`)
     this.status = res.status
@@ -122,6 +141,7 @@ export class RequestTrace {
     this.logged = true
     const s = this.servedBy
     const o = this.outcome
+    this.account()
     console.log(
       JSON.stringify({
         msg: 'request',
@@ -150,6 +170,52 @@ export class RequestTrace {
         costUsd: o?.costUsd,
         invokedModelId: o?.invokedModelId,
       }),
+    )
+  }
+
+  /** How the request ended, for accounting. */
+  outcomeKind(): RequestOutcomeKind {
+    const o = this.outcome
+    if (o?.cancelled || this.status === 499) return 'cancelled'
+    if (this.servedBy && (o?.result.class ?? 'success') === 'success' && this.status < 400) return 'success'
+    if (this.status === 429) return 'throttled'
+    if (this.status === 503 && !this.servedBy && !this.failFast) return 'unavailable'
+    if (o?.result.class === 'client' || (this.status >= 400 && this.status < 500)) return 'client-error'
+    return 'upstream-error'
+  }
+
+  /** The accounting event (stats/rollup.ts) to the sink: never a prompt, never a secret. */
+  private account() {
+    if (!this.sink) return
+    const s = this.servedBy
+    const o = this.outcome
+    const now = Date.now()
+    const tags = Object.entries(this.who.tags ?? {})
+      .slice(0, MAX_TAGS)
+      .map(([k, v]) => `${k.slice(0, 64)}=${String(v).slice(0, 128)}`)
+    if (this.who.endUser) tags.push(`user=${this.who.endUser.slice(0, 128)}`)
+    const served = s && o?.result.class === 'success' ? s.deployment.id : undefined
+    const failovers: FailoverEvent[] = this.attempts.map((a) => ({ at: now, pool: this.pool.name, from: a.deployment, class: a.class, errorType: a.errorType, servedBy: served }))
+    this.sink(
+      {
+        at: now,
+        pool: this.pool.name,
+        deployment: s?.deployment.id,
+        model: o?.invokedModelId ?? s?.deployment.modelId,
+        client: this.who.client,
+        frontDoor: this.who.frontDoor,
+        tags,
+        outcome: this.outcomeKind(),
+        abandoned: this.attempts.map((a) => ({ deployment: a.deployment, model: a.modelId, class: a.class })),
+        throttled: o?.result.class === 'throttled',
+        failFast: this.failFast,
+        latencyMs: now - this.started,
+        ttftMs: s && this.operation.endsWith('stream') ? s.at - this.started : undefined,
+        overheadMs: this.overheadMs,
+        usage: o?.usage,
+        costUsd: o?.costUsd,
+      },
+      failovers,
     )
   }
 }

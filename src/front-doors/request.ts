@@ -5,6 +5,7 @@
  */
 import type { Context } from 'hono'
 import type { AppEnv } from '../app'
+import type { EngineContext } from '../engine/outcome'
 import { loadConfig, resolvePool, type LoadedConfig } from '../config/load'
 import { ConfigError } from '../config/schema'
 import type { PoolConfig } from '../config/types'
@@ -87,6 +88,27 @@ async function readBounded(req: Request, max: number): Promise<string | undefine
     offset += chunk.byteLength
   }
   return new TextDecoder().decode(all)
+}
+
+/** What the engine needs from this request's runtime: env, state, waitUntil and the isolate's accounting. */
+export function engineContext(c: Context<AppEnv>): EngineContext {
+  return { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c), stats: c.get('stats') }
+}
+
+/**
+ * The request's accounting tags: those its body carries (Bedrock `requestMetadata`, OpenAI `metadata`), plus any in
+ * an `x-router-tags: team=search, feature=chat` header (the header wins on the same key).
+ */
+export function requestTags(c: Context<AppEnv>, fromBody: Record<string, string> | undefined): Record<string, string> | undefined {
+  const header = c.req.header('x-router-tags')
+  if (!header) return fromBody
+  const tags: Record<string, string> = { ...fromBody }
+  for (const part of header.split(',')) {
+    const [k, ...v] = part.split('=')
+    const key = k.trim()
+    if (key) tags[key] = v.join('=').trim()
+  }
+  return tags
 }
 
 /** The runtime's waitUntil, or (outside a Worker, e.g. in tests) a promise left to finish on its own. */

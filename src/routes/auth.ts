@@ -64,8 +64,8 @@ export async function authenticate(authorization: string | undefined, apiKeyHead
   const digest = await keyDigest(bearer)
   const key = findScopedKey(clients.keys, digest)
   if (key) {
-    const { name, team, mint, sha256: _digest, ...scope } = key
-    return withTeam({ name, kind: 'key', team, mint, scope }, clients)
+    const { name, team, mint, admin, sha256: _digest, ...scope } = key
+    return withTeam({ name, kind: 'key', team, mint, admin, scope }, clients)
   }
   if (shared.count > 0 && (await shared.matches(digest))) return { name: 'api-key', kind: 'shared-key', scope: {} }
   return { status: 401, message: 'The security token included in the request is invalid: send Authorization: Bearer <router key or token>.' }

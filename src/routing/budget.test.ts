@@ -82,7 +82,8 @@ describe('budgets in the routing core', () => {
   it('state persisted without spend (an earlier version) gains it on first use', () => {
     const p = pool([deployment('a', { budgetUsdPerDay: 1 })])
     const state = createPoolState(p)
-    delete state.deployments.a.spend
+    const persisted = state.deployments.a
+    delete persisted.spend
     dispatched(decide(p, state, SMALL, [], T0, () => 0.5))
     expect(state.deployments.a.spend?.held).toHaveLength(1)
   })

@@ -8,11 +8,15 @@ import type { PoolConfig } from '../config/types'
 import { createPoolState, prunePoolState, record, snapshot, type PoolState } from '../routing/core'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import { acquireOn } from './apply'
-import type { StateStore } from './types'
+import { emptyCounters, HOUR_MS, MAX_RECENT_FAILOVERS, mergeCounters, rowKey, type FailoverEvent, type StatsBatch, type StatsRow } from '../stats/rollup'
+import { STATS_RETENTION_MS } from '../stats/ledger'
+import type { StateStore, StatsRead } from './types'
 
 /** The subset of Deno.Kv this store uses (so the module type-checks outside Deno). */
 export interface KvLike {
   get<T>(key: unknown[]): Promise<{ key: unknown[]; value: T | null; versionstamp: string | null }>
+  getMany<T>(keys: unknown[][]): Promise<{ key: unknown[]; value: T | null; versionstamp: string | null }[]>
+  list<T>(selector: { prefix?: unknown[]; start?: unknown[]; end?: unknown[] }, options?: { reverse?: boolean; limit?: number }): AsyncIterable<{ key: unknown[]; value: T }>
   atomic(): {
     check(...checks: { key: unknown[]; versionstamp: string | null }[]): ReturnType<KvLike['atomic']>
     set(key: unknown[], value: unknown, options?: { expireIn?: number }): ReturnType<KvLike['atomic']>
@@ -23,6 +27,8 @@ export interface KvLike {
 /** Pool state is dropped by KV itself after this long without a write. */
 const EXPIRE_MS = 60 * 60 * 1000
 const MAX_TRIES = 64
+/** Accounting rows merged per atomic commit (Deno KV allows 10 keys per getMany… and checks per commit). */
+const STATS_CHUNK = 10
 
 export class DenoKvStateStore implements StateStore {
   /** Updates from this instance to one pool run one at a time, so only other instances can conflict. */
@@ -57,6 +63,50 @@ export class DenoKvStateStore implements StateStore {
   async snapshot(pool: PoolConfig): Promise<unknown> {
     const entry = await this.kv.get<PoolState>([this.prefix, pool.name])
     return snapshot(pool, entry.value ?? createPoolState(pool), Date.now())
+  }
+
+  /**
+   * Adds an accounting batch: rows are merged into their hour's row of the same combination, a few per atomic commit
+   * with versionstamp checks (retried on conflict), so batches from any number of instances add up exactly.
+   */
+  async addStats(batch: StatsBatch): Promise<void> {
+    for (let i = 0; i < batch.rows.length; i += STATS_CHUNK) await this.addStatRows(batch.rows.slice(i, i + STATS_CHUNK))
+    const expireIn = 24 * HOUR_MS
+    for (const f of batch.failovers) {
+      await this.kv.atomic().set([this.prefix, 'failovers', f.at, crypto.randomUUID()], f, { expireIn }).commit()
+    }
+  }
+
+  private async addStatRows(rows: StatsRow[]): Promise<void> {
+    const keyOf = (r: StatsRow) => [this.prefix, 'stats', r.hour, rowKey(r)]
+    for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+      try {
+        const entries = await this.kv.getMany<StatsRow>(rows.map(keyOf))
+        const op = this.kv.atomic().check(...entries)
+        const written = new Map<string, StatsRow>()
+        for (const [i, incoming] of rows.entries()) {
+          const k = rowKey(incoming)
+          const merged: StatsRow = written.get(k) ?? entries[i].value ?? { ...incoming, c: emptyCounters() }
+          mergeCounters(merged.c, incoming.c)
+          written.set(k, merged)
+        }
+        for (const row of written.values()) op.set(keyOf(row), row, { expireIn: STATS_RETENTION_MS })
+        if ((await op.commit()).ok) return
+      } catch (e) {
+        if (!/locked|busy/i.test(String((e as Error)?.message))) throw e
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)))
+    }
+    throw new Error(`Deno KV: accounting rows stayed contended for ${MAX_TRIES} tries`)
+  }
+
+  async readStats(from: number, to: number): Promise<StatsRead> {
+    const rows: StatsRow[] = []
+    const start = Math.floor(from / HOUR_MS) * HOUR_MS
+    for await (const e of this.kv.list<StatsRow>({ start: [this.prefix, 'stats', start], end: [this.prefix, 'stats', to] })) rows.push(e.value)
+    const failovers: FailoverEvent[] = []
+    for await (const e of this.kv.list<FailoverEvent>({ start: [this.prefix, 'failovers', from], end: [this.prefix, 'failovers', to] }, { reverse: true, limit: MAX_RECENT_FAILOVERS })) failovers.unshift(e.value)
+    return { rows, failovers }
   }
 
   private queue(pool: PoolConfig, outcome: AttemptOutcome) {

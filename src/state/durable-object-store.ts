@@ -8,9 +8,12 @@
 import type { PoolConfig } from '../config/types'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import type { RouterStateObject } from './durable-object'
-import type { StateStore } from './types'
+import type { StatsBatch } from '../stats/rollup'
+import type { StateStore, StatsRead } from './types'
 
 const REPORT_BATCH_MS = 50
+/** The object that keeps accounting: a name no pool can have (pool names never contain '#'). */
+const STATS_OBJECT = '#stats'
 
 export class DurableObjectStateStore implements StateStore {
   private readonly pending = new Map<string, { pool: PoolConfig; outcomes: AttemptOutcome[] }>()
@@ -53,6 +56,19 @@ export class DurableObjectStateStore implements StateStore {
 
   snapshot(pool: PoolConfig): Promise<unknown> {
     return this.stub(pool).snapshot(pool) as Promise<unknown>
+  }
+
+  /** Accounting batches (already one per isolate per second) go to one object: its writes are cheap, local SQLite. */
+  async addStats(batch: StatsBatch): Promise<void> {
+    await this.statsStub().addStats(batch)
+  }
+
+  readStats(from: number, to: number): Promise<StatsRead> {
+    return this.statsStub().readStats(from, to) as Promise<StatsRead>
+  }
+
+  private statsStub() {
+    return this.namespace.get(this.namespace.idFromName(STATS_OBJECT))
   }
 
   private requeue(pool: PoolConfig, outcomes: AttemptOutcome[]) {

@@ -11,7 +11,10 @@ import { DurableObject } from 'cloudflare:workers'
 import type { PoolConfig } from '../config/types'
 import { createPoolState, prunePoolState, record, snapshot, type PoolState } from '../routing/core'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
+import { emptyCounters, foldedRow, HOUR_MS, MAX_RECENT_FAILOVERS, MAX_ROWS_PER_HOUR, mergeCounters, rowKey, type FailoverEvent, type StatsBatch, type StatsRow } from '../stats/rollup'
+import { STATS_RETENTION_MS } from '../stats/ledger'
 import { acquireOn } from './apply'
+import type { StatsRead } from './types'
 
 /** Idle pools' rows are deleted after this long without traffic (their windows have long expired). */
 const IDLE_TTL_MS = 60 * 60 * 1000
@@ -29,6 +32,9 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     ctx.blockConcurrencyWhile(async () => {
       const sql = ctx.storage.sql
       sql.exec('CREATE TABLE IF NOT EXISTS pool_state (name TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL)')
+      // Accounting (only the stats object has rows): one row per hour and combination, merged by adding.
+      sql.exec('CREATE TABLE IF NOT EXISTS stats_rows (hour INTEGER NOT NULL, key TEXT NOT NULL, row TEXT NOT NULL, PRIMARY KEY (hour, key))')
+      sql.exec('CREATE TABLE IF NOT EXISTS recent_failovers (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, event TEXT NOT NULL)')
       for (const row of sql.exec<{ name: string; state: string }>('SELECT name, state FROM pool_state')) {
         try {
           this.pools.set(row.name, JSON.parse(row.state) as PoolState)
@@ -61,6 +67,40 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     return snapshot(pool, this.load(pool), Date.now())
   }
 
+  /** Adds a batch of accounting rows: each merged into its hour's row of the same combination, in one synchronous step. */
+  addStats(batch: StatsBatch): void {
+    const sql = this.ctx.storage.sql
+    const counts = new Map<number, number>()
+    const find = (hour: number, key: string) => {
+      const found = sql.exec<{ row: string }>('SELECT row FROM stats_rows WHERE hour = ? AND key = ?', hour, key).toArray()[0]
+      return found ? (JSON.parse(found.row) as StatsRow) : undefined
+    }
+    for (const incoming of batch.rows) {
+      const hour = incoming.hour
+      if (!counts.has(hour)) counts.set(hour, sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM stats_rows WHERE hour = ?', hour).one().n)
+      let row = incoming
+      let existing = find(hour, rowKey(row))
+      if (!existing && counts.get(hour)! >= MAX_ROWS_PER_HOUR) {
+        row = foldedRow(incoming) // bounded: a new combination beyond the cap joins "(other)"
+        existing = find(hour, rowKey(row))
+      }
+      const merged: StatsRow = existing ?? { ...row, c: emptyCounters() }
+      mergeCounters(merged.c, row.c)
+      sql.exec('INSERT INTO stats_rows (hour, key, row) VALUES (?, ?, ?) ON CONFLICT(hour, key) DO UPDATE SET row = excluded.row', hour, rowKey(merged), JSON.stringify(merged))
+      if (!existing) counts.set(hour, counts.get(hour)! + 1)
+    }
+    for (const f of batch.failovers) sql.exec('INSERT INTO recent_failovers (at, event) VALUES (?, ?)', f.at, JSON.stringify(f))
+    if (batch.failovers.length) sql.exec('DELETE FROM recent_failovers WHERE seq <= (SELECT MAX(seq) FROM recent_failovers) - ?', MAX_RECENT_FAILOVERS)
+    this.armAlarm()
+  }
+
+  readStats(from: number, to: number): StatsRead {
+    const sql = this.ctx.storage.sql
+    const rows = sql.exec<{ row: string }>('SELECT row FROM stats_rows WHERE hour > ? AND hour < ?', from - HOUR_MS, to).toArray().map((r) => JSON.parse(r.row) as StatsRow)
+    const failovers = sql.exec<{ event: string }>('SELECT event FROM recent_failovers WHERE at >= ? AND at < ? ORDER BY seq', from, to).toArray().map((r) => JSON.parse(r.event) as FailoverEvent)
+    return { rows, failovers }
+  }
+
   /** Writes every changed pool to SQLite now. */
   flush(): void {
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
@@ -77,21 +117,28 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
       )
     }
     this.dirty.clear()
+    this.armAlarm()
+  }
+
+  private armAlarm() {
     if (!this.alarmSet) {
       this.alarmSet = true
-      void this.ctx.storage.setAlarm(now + IDLE_TTL_MS)
+      void this.ctx.storage.setAlarm(Date.now() + IDLE_TTL_MS)
     }
   }
 
-  /** Deletes rows of pools idle for longer than IDLE_TTL_MS; re-arms while any pool remains. */
+  /** Deletes rows of pools idle for longer than IDLE_TTL_MS, and accounting older than its retention; re-arms while any row remains. */
   override async alarm() {
+    this.ctx.storage.sql.exec('DELETE FROM stats_rows WHERE hour < ?', Date.now() - STATS_RETENTION_MS)
     this.flush()
     const cutoff = Date.now() - IDLE_TTL_MS
     for (const row of this.ctx.storage.sql.exec<{ name: string }>('SELECT name FROM pool_state WHERE updated_at < ?', cutoff)) {
       this.pools.delete(row.name)
     }
     this.ctx.storage.sql.exec('DELETE FROM pool_state WHERE updated_at < ?', cutoff)
-    const left = this.ctx.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM pool_state').one().n
+    const left =
+      this.ctx.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM pool_state').one().n +
+      this.ctx.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM stats_rows').one().n
     this.alarmSet = left > 0
     if (left > 0) await this.ctx.storage.setAlarm(Date.now() + IDLE_TTL_MS)
   }

@@ -7,7 +7,8 @@
  */
 import type { PoolConfig } from '../config/types'
 import type { AttemptOutcome, Decision, Reservation, RequestEstimate } from '../routing/types'
-import type { StateStore } from './types'
+import type { StatsBatch } from '../stats/rollup'
+import type { StateStore, StatsRead } from './types'
 
 export class FailOpenStateStore implements StateStore {
   /** Reservations made by the local store, so their outcomes go back to it. */
@@ -53,6 +54,15 @@ export class FailOpenStateStore implements StateStore {
       this.degrade('snapshot', e)
       return { source: 'local', deployments: await this.local.snapshot(pool) }
     }
+  }
+
+  /** Accounting goes to the shared store only (a failed write stays with the recorder for its next flush). */
+  addStats(batch: StatsBatch): Promise<void> {
+    return this.shared.addStats(batch)
+  }
+
+  readStats(from: number, to: number): Promise<StatsRead> {
+    return withTimeout(this.shared.readStats(from, to), Math.max(this.timeoutMs, 5000))
   }
 
   private degrade(op: string, e: unknown) {

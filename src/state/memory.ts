@@ -6,10 +6,13 @@ import type { PoolConfig } from '../config/types'
 import { createPoolState, record, snapshot, type PoolState } from '../routing/core'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import { acquireOn } from './apply'
-import type { StateStore } from './types'
+import { StatsLedger } from '../stats/ledger'
+import type { StatsBatch } from '../stats/rollup'
+import type { StateStore, StatsRead } from './types'
 
 export class MemoryStateStore implements StateStore {
   private readonly pools = new Map<string, PoolState>()
+  private readonly stats = new StatsLedger()
 
   constructor(
     private readonly now: () => number = Date.now,
@@ -35,5 +38,13 @@ export class MemoryStateStore implements StateStore {
 
   async snapshot(pool: PoolConfig) {
     return snapshot(pool, this.state(pool), this.now())
+  }
+
+  async addStats(batch: StatsBatch): Promise<void> {
+    this.stats.add(structuredClone(batch), this.now())
+  }
+
+  async readStats(from: number, to: number): Promise<StatsRead> {
+    return this.stats.read(from, to)
   }
 }

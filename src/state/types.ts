@@ -1,10 +1,12 @@
 /**
  * Where routing state lives. Every backend runs the same pure routing core (routing/core.ts) on its copy of a
  * pool's state; they differ only in where that state is kept and how atomically it is updated:
- * memory (one process), Durable Objects (global, on Workers), Deno KV (global, on Deno).
+ * memory (one process), Durable Objects (global, on Workers), Deno KV (global, on Deno). The same backends keep the
+ * accounting rows (stats/), which only ever add up.
  */
 import type { PoolConfig } from '../config/types'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
+import type { FailoverEvent, StatsBatch, StatsRow } from '../stats/rollup'
 
 export interface StateStore {
   /**
@@ -21,4 +23,13 @@ export interface StateStore {
   report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void>
   /** Per-deployment view for /health and stats. */
   snapshot(pool: PoolConfig): Promise<unknown>
+  /** Adds an isolate's batch of accounting rows (stats/rollup.ts) to the shared totals. Off the hot path. */
+  addStats(batch: StatsBatch): Promise<void>
+  /** The accounting rows of the hours overlapping [from, to), and the recent failovers in it. */
+  readStats(from: number, to: number): Promise<StatsRead>
+}
+
+export interface StatsRead {
+  rows: StatsRow[]
+  failovers: FailoverEvent[]
 }

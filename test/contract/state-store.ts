@@ -8,6 +8,7 @@ import { parseRouterConfig } from '../../src/config/schema'
 import type { PoolConfig } from '../../src/config/types'
 import type { AttemptOutcome, Decision, DeploymentSnapshot, RequestEstimate } from '../../src/routing/types'
 import type { StateStore } from '../../src/state/types'
+import { aggregate, HOUR_MS, rowsOf, type RequestEvent } from '../../src/stats/rollup'
 
 export interface ContractCheck {
   name: string
@@ -126,6 +127,29 @@ export const STATE_STORE_CONTRACT: ContractCheck[] = [
       dispatched(await store.acquire(p1, estimate, []))
       dispatched(await store.acquire(p2, estimate, []))
       check((await store.acquire(p1, estimate, [])).kind === 'reject', 'p1 is full')
+    },
+  },
+  {
+    name: 'accounting rows from concurrent batches add up exactly, and reads select the hours asked for',
+    async run(store) {
+      const pool = `stats-${Date.now().toString(36)}-${++counter}`
+      const now = Date.now()
+      const event = (at: number, client: string): RequestEvent => ({
+        at, pool, deployment: 'a', model: 'm', client, tags: ['t=1'], outcome: 'success', abandoned: [{ deployment: 'b', model: 'm', class: 'throttled' }],
+        failFast: false, latencyMs: 50, usage: { inputTokens: 10, outputTokens: 5 }, costUsd: 0.25,
+      })
+      await Promise.all(Array.from({ length: 10 }, (_, i) => store.addStats({ rows: rowsOf(event(now, `c${i % 2}`)), failovers: [{ at: now, pool, from: 'b', class: 'throttled', servedBy: 'a' }] })))
+      await store.addStats({ rows: rowsOf(event(now - 3 * HOUR_MS, 'c0')), failovers: [] })
+      const read = await store.readStats(now - HOUR_MS / 2, now + 1)
+      const mine = read.rows.filter((r) => r.pool === pool)
+      const [total] = aggregate(mine, { from: now - HOUR_MS / 2, to: now + 1, by: [], bucket: 'total' })
+      check(total?.requests === 10 && total.failovers === 10 && total.throttles.upstream === 10, '10 requests, 10 failovers, none from 3 hours ago', total)
+      check(Math.abs(total.costUsd - 2.5) < 1e-9 && total.tokens.input === 100, 'cost and tokens add up', total)
+      const byClient = aggregate(mine, { from: now - HOUR_MS / 2, to: now + 1, by: ['client'], bucket: 'total' })
+      check(byClient.length === 2 && byClient.every((g) => g.requests === 5), 'five per client', byClient)
+      check(read.failovers.filter((f) => f.pool === pool).length === 10, 'the recent failovers are kept', read.failovers.length)
+      const older = await store.readStats(now - 4 * HOUR_MS, now - 2 * HOUR_MS)
+      check(older.rows.filter((r) => r.pool === pool && r.outcome === 'success').length === 1, 'the older hour reads on its own', older.rows.length)
     },
   },
 ]

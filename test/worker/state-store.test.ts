@@ -95,11 +95,14 @@ describe('report batching in the Durable Object client', () => {
   })
 })
 
+const NO_STATS = { addStats: async () => {}, readStats: async () => ({ rows: [], failovers: [] }) }
+
 describe('fail open when the shared store is slow or down', () => {
   const hanging: StateStore = {
     acquire: () => new Promise<Decision>(() => {}),
     report: () => new Promise<void>(() => {}),
     snapshot: () => new Promise<unknown>(() => {}),
+    ...NO_STATS,
   }
 
   it('decides on the local estimate after the timeout, and skips the dead store for a while', async () => {
@@ -129,6 +132,7 @@ describe('fail open when the shared store is slow or down', () => {
       acquire: async (_p, _e, _t, previous) => (calls.push(`acquire:${previous?.result.class}`), Promise.reject(new Error('overloaded'))),
       report: async (_p, o) => void calls.push(`report:${o.result.class}`),
       snapshot: async () => ({}),
+      ...NO_STATS,
     }
     vi.spyOn(console, 'warn').mockImplementation(() => {})
     const store = new FailOpenStateStore(flaky, new MemoryStateStore(), 1000)
@@ -138,7 +142,7 @@ describe('fail open when the shared store is slow or down', () => {
   })
 
   it('a store that throws is the same as one that hangs', async () => {
-    const failing: StateStore = { acquire: () => Promise.reject(new Error('overloaded')), report: async () => {}, snapshot: async () => ({}) }
+    const failing: StateStore = { acquire: () => Promise.reject(new Error('overloaded')), report: async () => {}, snapshot: async () => ({}), ...NO_STATS }
     vi.spyOn(console, 'warn').mockImplementation(() => {})
     expect((await new FailOpenStateStore(failing, new MemoryStateStore(), 1000).acquire(pool, estimate, [])).kind).toBe('dispatch')
   })
@@ -152,6 +156,8 @@ describe('hot path', () => {
       acquire: (...args) => (calls.push('acquire'), inner.acquire(...args)),
       report: (p, o: AttemptOutcome) => (calls.push('report'), inner.report(p, o)),
       snapshot: (p) => inner.snapshot(p),
+      addStats: (b) => inner.addStats(b),
+      readStats: (f, t) => inner.readStats(f, t),
     }
     const fetchSpy = vi.spyOn(globalThis, 'fetch').mockImplementation(async () => {
       calls.push('upstream')

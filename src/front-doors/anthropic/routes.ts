@@ -15,7 +15,7 @@ import { originDeployment, route } from '../../engine/engine'
 import { clientAuth } from '../../routes/auth'
 import { utf8ToBase64 } from '../../wire/base64'
 import { closingConnection } from '../../routes/request-body'
-import { poolFor, readJsonObject, waitUntilOf, type RequestProblem } from '../request'
+import { engineContext, poolFor, readJsonObject, requestTags, type RequestProblem } from '../request'
 import { anthropicError } from './errors'
 import { renderAnthropic } from './render'
 import { messagesToConverse } from './to-converse'
@@ -47,9 +47,10 @@ async function messages(c: Context<AppEnv>, counting: boolean): Promise<Response
     identity: c.get('identity'),
     frontDoor: 'anthropic',
     endUser: translated.endUser,
+    tags: requestTags(c, undefined),
     signal: c.req.raw.signal,
   }
-  const ctx = { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c) }
+  const ctx = engineContext(c)
   if (counting) {
     const invokeBody = utf8ToBase64(JSON.stringify(translated.body))
     const outcome = await countTokens({ ...request, body: { input: { invokeModel: { body: invokeBody } } }, family: 'anthropic' }, ctx)
@@ -68,8 +69,8 @@ async function viaConverse(c: Context<AppEnv>, pool: PoolConfig, body: Record<st
   const origin = originDeployment(pool, model)
   const translated = messagesToConverse(counting ? { max_tokens: 1, ...body } : body, origin.family)
   if (!translated.ok) return anthropicError(400, translated.message)
-  const request = { pool, requestedModel: model, client: c.get('client'), identity: c.get('identity'), frontDoor: 'anthropic', endUser: translated.endUser, signal: c.req.raw.signal }
-  const ctx = { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c) }
+  const request = { pool, requestedModel: model, client: c.get('client'), identity: c.get('identity'), frontDoor: 'anthropic', endUser: translated.endUser, tags: requestTags(c, undefined), signal: c.req.raw.signal }
+  const ctx = engineContext(c)
   if (counting) {
     const { inferenceConfig: _unused, ...converse } = translated.body
     const outcome = await countTokens({ ...request, body: { input: { converse } } }, ctx)

@@ -15,7 +15,7 @@ import { clientAuth } from '../../routes/auth'
 import { closingConnection } from '../../routes/request-body'
 import { isInvoke, isStreaming, sendGuardrail, type Operation } from '../../upstream/bedrock'
 import { resolveCredentials } from '../../upstream/credentials'
-import { configFor, poolFor, readJsonObject, waitUntilOf, type RequestProblem } from '../request'
+import { configFor, engineContext, poolFor, readJsonObject, requestTags, type RequestProblem } from '../request'
 import { bedrockError, unauthorizedError, validationError } from './errors'
 import { renderBedrock } from './render'
 
@@ -72,10 +72,10 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
       client: c.get('client'),
       identity: c.get('identity'),
       frontDoor: 'bedrock',
-      tags: invoke ? undefined : tagsOf(body.requestMetadata),
+      tags: requestTags(c, invoke ? undefined : tagsOf(body.requestMetadata)),
       signal: c.req.raw.signal,
     },
-    { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c) },
+    engineContext(c),
   )
   return renderBedrock(outcome, sse ? 'sse' : 'eventstream')
 }
@@ -102,9 +102,10 @@ async function handleCountTokens(c: Context<AppEnv>): Promise<Response> {
       family: native ? nativeFamilyOf(native) : undefined,
       client: c.get('client'),
       frontDoor: 'bedrock',
+      tags: requestTags(c, undefined),
       signal: c.req.raw.signal,
     },
-    { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c) },
+    engineContext(c),
   )
   return renderBedrock(outcome, 'eventstream')
 }

@@ -11,7 +11,7 @@ import { allowsPool } from '../../auth/identity'
 import { originDeployment, route } from '../../engine/engine'
 import { clientAuth } from '../../routes/auth'
 import { closingConnection } from '../../routes/request-body'
-import { configFor, poolFor, readJsonObject, waitUntilOf, type RequestProblem } from '../request'
+import { configFor, engineContext, poolFor, readJsonObject, requestTags, type RequestProblem } from '../request'
 import { openAiError } from './errors'
 import { renderOpenAi } from './render'
 import { toConverse } from './to-converse'
@@ -59,10 +59,10 @@ async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
       identity: c.get('identity'),
       frontDoor: 'openai',
       endUser: request.endUser,
-      tags: request.tags,
+      tags: requestTags(c, request.tags),
       signal: c.req.raw.signal,
     },
-    { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c) },
+    engineContext(c),
   )
   return renderOpenAi(outcome, request)
 }
