@@ -11,6 +11,7 @@ import { bedrockRoutes } from './front-doors/bedrock/routes'
 import { openAiRoutes } from './front-doors/openai/routes'
 import { corsForBrowsers } from './routes/cors'
 import { healthRoutes } from './routes/health'
+import { dashboardRoutes } from './routes/dashboard'
 import { playgroundRoutes } from './routes/playground'
 import { statsRoutes } from './routes/stats'
 import { tokenRoutes } from './routes/tokens'
@@ -46,6 +47,7 @@ export function createApp(options: AppOptions) {
   app.route('/', tokenRoutes)
   app.route('/', playgroundRoutes)
   app.route('/', statsRoutes)
+  app.route('/', dashboardRoutes)
   // Front doors: each a folder under front-doors/, mounted here with its own auth and error shape.
   app.route('/', bedrockRoutes)
   // Before the OpenAI door, whose /v1/* catch-all answers unknown /v1 paths.
