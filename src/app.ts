@@ -12,6 +12,7 @@ import { openAiRoutes } from './front-doors/openai/routes'
 import { corsForBrowsers } from './routes/cors'
 import { healthRoutes } from './routes/health'
 import { dashboardRoutes } from './routes/dashboard'
+import { metricsRoutes } from './routes/metrics'
 import { playgroundRoutes } from './routes/playground'
 import { statsRoutes } from './routes/stats'
 import { tokenRoutes } from './routes/tokens'
@@ -48,6 +49,7 @@ export function createApp(options: AppOptions) {
   app.route('/', playgroundRoutes)
   app.route('/', statsRoutes)
   app.route('/', dashboardRoutes)
+  app.route('/', metricsRoutes)
   // Front doors: each a folder under front-doors/, mounted here with its own auth and error shape.
   app.route('/', bedrockRoutes)
   // Before the OpenAI door, whose /v1/* catch-all answers unknown /v1 paths.

@@ -180,6 +180,23 @@ describe('accounting: /stats, CSV and /health/deployments match the traffic sent
     expect(Math.abs(b - expected)).toBeLessThan(expected * 1e-4)
   })
 
+  it('/metrics: Prometheus text with this isolate’s counters and the day’s shared totals, both matching the traffic', async () => {
+    const res = await admin('/metrics')
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0.0.4/)
+    const text = await res.text()
+    const samples = text.split('\n').filter((l) => l && !l.startsWith('#'))
+    const sum = (name: string, filter = '') => samples.filter((l) => l.startsWith(name + '{') && l.includes(filter)).reduce((s, l) => s + Number(l.split(' ').at(-1)), 0)
+    // The harness runs one isolate: its counters are everything sent.
+    expect(sum('bedrock_router_requests_total')).toBe(sent.length)
+    expect(sum('bedrock_router_global_requests_today')).toBe(sent.length)
+    const expectedA = sent.filter((s) => s.client === 'team-a').reduce((s, x) => s + x.costUsd, 0)
+    expect(Math.abs(sum('bedrock_router_global_cost_usd_today', 'client="team-a"') - expectedA)).toBeLessThan(expectedA * 1e-4)
+    expect(sum('bedrock_router_upstream_throttles_total', 'deployment="sonnet-use1"')).toBe(sent.reduce((s, x) => s + x.failovers, 0))
+    expect(sum('bedrock_router_request_duration_ms_count')).toBe(sent.length)
+    expect(samples).toContain('bedrock_router_deployment_usable{pool="nova",deployment="nova-use1"} 1')
+    expect((await admin('/metrics', KEYS.a)).status).toBe(403)
+  })
+
   it('admin only, and bad queries are clear 400s', async () => {
     expect((await fetch(`${h.router.url}/stats`)).status).toBe(401)
     expect((await admin('/stats', KEYS.a)).status).toBe(403)
