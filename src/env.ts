@@ -14,6 +14,12 @@ export interface RouterEnv {
   ROUTER_ADMIN_KEY?: string
   /** How often an isolate sends its accounting batch, ms (default 1000). */
   ROUTER_STATS_FLUSH_MS?: string
+  /** OTLP/HTTP JSON traces endpoint (e.g. http://collector:4318/v1/traces): one span per request. */
+  ROUTER_OTLP_ENDPOINT?: string
+  /** Headers for the OTLP endpoint, `k=v,k2=v2` (a collector's auth). */
+  ROUTER_OTLP_HEADERS?: string
+  /** A Workers Analytics Engine dataset binding: one data point per request. */
+  ROUTER_ANALYTICS?: unknown
   /** Default upstream credentials; named sets use the suffix `_<NAME>` (see upstream/credentials.ts). */
   AWS_ACCESS_KEY_ID?: string
   AWS_SECRET_ACCESS_KEY?: string

@@ -54,6 +54,8 @@ export interface EngineContext {
   waitUntil: (promise: Promise<unknown>) => void
   /** The isolate's accounting: each request's event, sent in batches (stats/recorder.ts). */
   stats?: StatsRecorder
+  /** The request's W3C `traceparent`, so its exported span joins the caller's trace. */
+  traceparent?: string
 }
 
 export type Outcome = Served | Streaming | Rejected | Failed | Cancelled

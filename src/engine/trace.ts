@@ -6,14 +6,15 @@ import type { DeploymentConfig, PoolConfig } from '../config/types'
 import type { OutcomeClass, TokenUsage, UpstreamResult } from '../routing/types'
 import type { Operation } from '../upstream/bedrock'
 import type { FailoverEvent, RequestEvent, RequestOutcomeKind } from '../stats/rollup'
+import type { EngineContext } from './outcome'
 
 /** Where a finished request's accounting event goes (the isolate's StatsRecorder). */
 export type TraceSink = (event: RequestEvent, failovers: FailoverEvent[]) => void
 
 /** The sink of an engine context: its recorder, kept alive with the request's waitUntil. */
-export function sinkOf(ctx: { stats?: { record(e: RequestEvent, f: FailoverEvent[], w: (p: Promise<unknown>) => void): void }; waitUntil: (p: Promise<unknown>) => void }): TraceSink | undefined {
+export function sinkOf(ctx: EngineContext): TraceSink | undefined {
   const stats = ctx.stats
-  return stats ? (event, failovers) => stats.record(event, failovers, ctx.waitUntil) : undefined
+  return stats ? (event, failovers) => stats.record(event, failovers, ctx.waitUntil, { env: ctx.env, traceparent: ctx.traceparent }) : undefined
 }
 
 /** Tags kept per request (bounded: accounting rows are per combination of tags). */
@@ -200,6 +201,10 @@ export class RequestTrace {
       {
         at: now,
         pool: this.pool.name,
+        operation: this.operation,
+        requestedModel: this.requestedModel,
+        status: this.status,
+        errorType: o && o.result.class !== 'success' ? o.result.errorType : undefined,
         deployment: s?.deployment.id,
         model: o?.invokedModelId ?? s?.deployment.modelId,
         client: this.who.client,

@@ -92,7 +92,7 @@ async function readBounded(req: Request, max: number): Promise<string | undefine
 
 /** What the engine needs from this request's runtime: env, state, waitUntil and the isolate's accounting. */
 export function engineContext(c: Context<AppEnv>): EngineContext {
-  return { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c), stats: c.get('stats') }
+  return { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c), stats: c.get('stats'), traceparent: c.req.header('traceparent') }
 }
 
 /**

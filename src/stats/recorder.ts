@@ -4,18 +4,33 @@
  * write carries many requests. The write is kept alive with the request's `waitUntil`; every request that adds keeps
  * its own timer (no promise is shared between requests, which Workers does not allow), and the first timer to fire
  * sends everything gathered so far. A failed write is kept for the next one (bounded). The isolate's own totals since
- * it started are kept too, for /metrics.
+ * it started are kept too, for /metrics. The same event goes to the exports the env configures (export.ts): Analytics
+ * Engine at once (in-process), OTLP spans with the batch.
  */
+import type { RouterEnv } from '../env'
 import type { StateStore } from '../state/types'
+import { analyticsPoint, otlpBody, otlpHeaders, otlpSpan, parentOf, type AnalyticsDataset, type OtlpSpan } from './export'
 import { StatsLedger } from './ledger'
 import { emptyCounters, mergeCounters, rowsOf, type Counters, type FailoverEvent, type RequestEvent } from './rollup'
 
 export const FLUSH_MS = 1000
 /** Rows kept for a store that keeps failing (beyond, the oldest batch is dropped). */
 const MAX_PENDING_ROWS = 20_000
+/** Spans kept for one flush (beyond, the newest are dropped: tracing is best-effort). */
+const MAX_PENDING_SPANS = 5000
+/** How long an OTLP export may take. */
+const OTLP_TIMEOUT_MS = 5000
+
+/** What a request's environment says about exports. */
+export interface ExportContext {
+  env?: RouterEnv
+  /** The request's W3C traceparent: its span joins that trace. */
+  traceparent?: string
+}
 
 export class StatsRecorder {
   private pending = new StatsLedger(Number.POSITIVE_INFINITY)
+  private spans: Array<{ endpoint: string; headers: Record<string, string>; span: OtlpSpan }> = []
   /** This isolate's totals since it started, by pool, deployment and outcome. */
   readonly isolate = new Map<string, { pool: string; deployment: string; outcome: string; c: Counters }>()
   readonly startedAt = Date.now()
@@ -25,7 +40,8 @@ export class StatsRecorder {
     private readonly flushMs = FLUSH_MS,
   ) {}
 
-  record(event: RequestEvent, failovers: FailoverEvent[], waitUntil: (p: Promise<unknown>) => void): void {
+  record(event: RequestEvent, failovers: FailoverEvent[], waitUntil: (p: Promise<unknown>) => void, exports: ExportContext = {}): void {
+    this.export(event, exports)
     const rows = rowsOf(event)
     this.pending.add({ rows, failovers }, event.at)
     for (const row of rows) {
@@ -37,8 +53,50 @@ export class StatsRecorder {
     waitUntil(new Promise((resolve) => setTimeout(resolve, this.flushMs)).then(() => this.flush()))
   }
 
+  private export(event: RequestEvent, { env, traceparent }: ExportContext) {
+    const dataset = env?.ROUTER_ANALYTICS as AnalyticsDataset | undefined
+    if (dataset && typeof dataset.writeDataPoint === 'function') {
+      try {
+        dataset.writeDataPoint(analyticsPoint(event))
+      } catch (e) {
+        console.error(JSON.stringify({ msg: 'analytics engine write failed', error: e instanceof Error ? e.message : String(e) }))
+      }
+    }
+    const endpoint = env?.ROUTER_OTLP_ENDPOINT
+    if (typeof endpoint === 'string' && /^https?:\/\//.test(endpoint) && this.spans.length < MAX_PENDING_SPANS) {
+      this.spans.push({ endpoint, headers: otlpHeaders(env?.ROUTER_OTLP_HEADERS), span: otlpSpan(event, parentOf(traceparent)) })
+    }
+  }
+
   /** Sends what has gathered (nothing if another timer already did). */
   async flush(): Promise<void> {
+    await Promise.all([this.flushStats(), this.flushSpans()])
+  }
+
+  private async flushSpans(): Promise<void> {
+    if (this.spans.length === 0) return
+    const spans = this.spans
+    this.spans = []
+    const byEndpoint = new Map<string, { headers: Record<string, string>; spans: OtlpSpan[] }>()
+    for (const s of spans) {
+      const batch = byEndpoint.get(s.endpoint) ?? { headers: s.headers, spans: [] }
+      batch.spans.push(s.span)
+      byEndpoint.set(s.endpoint, batch)
+    }
+    await Promise.all(
+      [...byEndpoint].map(async ([endpoint, batch]) => {
+        try {
+          const res = await fetch(endpoint, { method: 'POST', headers: batch.headers, body: otlpBody(batch.spans), signal: AbortSignal.timeout(OTLP_TIMEOUT_MS) })
+          await res.body?.cancel()
+          if (!res.ok) throw new Error(`HTTP ${res.status}`)
+        } catch (e) {
+          console.error(JSON.stringify({ msg: 'otlp export failed', spans: batch.spans.length, error: e instanceof Error ? e.message : String(e) }))
+        }
+      }),
+    )
+  }
+
+  private async flushStats(): Promise<void> {
     if (this.pending.size === 0) return
     const batch = this.pending.take()
     try {

@@ -20,6 +20,12 @@ export type RequestOutcomeKind = 'success' | 'throttled' | 'unavailable' | 'clie
 export interface RequestEvent {
   at: number
   pool: string
+  /** Bedrock operation (converse, converse-stream, invoke, invoke-stream, count-tokens) and the model asked for. */
+  operation?: string
+  requestedModel?: string
+  /** HTTP status answered, and the error's name when it failed. */
+  status?: number
+  errorType?: string
   /** The deployment that served, or none. */
   deployment?: string
   /** The model billed: a prompt router's invoked model, else the deployment's model ID. */
