@@ -14,6 +14,8 @@ export interface RouterEnv {
   ROUTER_ADMIN_KEY?: string
   /** How often an isolate sends its accounting batch, ms (default 1000). */
   ROUTER_STATS_FLUSH_MS?: string
+  /** Share of plain successes whose JSON log line is written, 0..1 (default 1); errors, throttles and failovers always are. */
+  ROUTER_LOG_SAMPLE?: string
   /** OTLP/HTTP JSON traces endpoint (e.g. http://collector:4318/v1/traces): one span per request. */
   ROUTER_OTLP_ENDPOINT?: string
   /** Headers for the OTLP endpoint, `k=v,k2=v2` (a collector's auth). */

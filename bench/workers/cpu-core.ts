@@ -163,6 +163,8 @@ export interface CpuBenchResult {
   chunksLongStreamUs: number
   /** Converse (weighted) with `console.log` replaced by a no-op: the JSON log line's share. */
   converseNoLogUs: number
+  /** Converse (weighted) with ROUTER_LOG_SAMPLE=0.01: plain successes logged one time in a hundred. */
+  converseSampledUs: number
   /**
    * Relay shapes on the long stream, per frame, drained by the runtime (`new Response(stream).arrayBuffer()`):
    * the stub upstream alone; a pull-per-frame wrapper (what src/engine/converse-stream.ts does: return after one upstream
@@ -185,11 +187,11 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       const store = new MemoryStateStore()
       return () => store
     })() })
-    const request = (path: string, accept: string, body = REQUEST_BODY) => async () => {
+    const request = (path: string, accept: string, body = REQUEST_BODY, env: Record<string, string> = ENV) => async () => {
       const res = await app.request(
         path,
         { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept }, body },
-        ENV,
+        env,
       )
       if (res.status !== 200) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`)
       await res.arrayBuffer()
@@ -269,6 +271,7 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     } finally {
       console.log = log
     }
+    const converseSampledUs = (await timeIt(n, batches, request('/model/weighted/converse', 'application/json', REQUEST_BODY, { ...ENV, ROUTER_LOG_SAMPLE: '0.01' }))).us
 
     const upstream = () => {
       let i = 0
@@ -310,6 +313,7 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
 
     return {
       converseNoLogUs,
+      converseSampledUs,
       relay: { upstreamOnlyUs, pullPerFrameUs, pullHwm16Us },
       runtime: typeof navigator !== 'undefined' && navigator.userAgent ? navigator.userAgent : 'unknown',
       converse,

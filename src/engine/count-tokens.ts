@@ -10,12 +10,12 @@ import { credentialHint, resolveCredentials } from '../upstream/credentials'
 import { attempt, CLIENT_GONE, type AttemptFailure } from './attempt'
 import { originDeployment } from './engine'
 import type { EngineContext, EngineRequest, Outcome } from './outcome'
-import { RequestTrace, sinkOf } from './trace'
+import { logSampleOf, RequestTrace, sinkOf } from './trace'
 
 export async function countTokens(request: Omit<EngineRequest, 'operation'> & { family?: string }, ctx: EngineContext): Promise<Outcome> {
   const { pool, signal } = request
   const { client, frontDoor, endUser, tags } = request
-  const trace = new RequestTrace(pool, 'count-tokens', request.requestedModel, { client, frontDoor, endUser, tags }, sinkOf(ctx))
+  const trace = new RequestTrace(pool, 'count-tokens', request.requestedModel, { client, frontDoor, endUser, tags }, sinkOf(ctx), logSampleOf(ctx.env))
   const origin = originDeployment(pool, request.requestedModel)
   const family = request.family ?? origin.family
   const snapshot = (await ctx.store.snapshot(pool).catch(() => undefined)) as DeploymentSnapshot[] | undefined

@@ -17,6 +17,16 @@ export function sinkOf(ctx: EngineContext): TraceSink | undefined {
   return stats ? (event, failovers) => stats.record(event, failovers, ctx.waitUntil, { env: ctx.env, traceparent: ctx.traceparent }) : undefined
 }
 
+/**
+ * The share of plain successes whose log line is written (ROUTER_LOG_SAMPLE, 0..1, default 1): anything else — an
+ * error, a throttle, a failover, a cancellation — is always logged. Lines of sampled successes carry `sampleRate`,
+ * so counts can be re-weighted; the accounting (/stats) counts every request whatever the rate.
+ */
+export function logSampleOf(env: { ROUTER_LOG_SAMPLE?: unknown } | undefined): number {
+  const rate = Number(env?.ROUTER_LOG_SAMPLE ?? 1)
+  return Number.isFinite(rate) ? Math.min(1, Math.max(0, rate)) : 1
+}
+
 /** Tags kept per request (bounded: accounting rows are per combination of tags). */
 const MAX_TAGS = 10
 
@@ -78,6 +88,7 @@ export class RequestTrace {
     private readonly requestedModel: string,
     private readonly who: TraceIdentity = {},
     private readonly sink?: TraceSink,
+    private readonly logSample = 1,
   ) {}
 
   /** The model ID of the deployment that served (for a prompt router, the router's ARN). */
@@ -143,6 +154,8 @@ export class RequestTrace {
     const s = this.servedBy
     const o = this.outcome
     this.account()
+    const plain = this.attempts.length === 0 && this.outcomeKind() === 'success'
+    if (plain && this.logSample < 1 && Math.random() >= this.logSample) return
     console.log(
       JSON.stringify({
         msg: 'request',
@@ -170,6 +183,7 @@ export class RequestTrace {
         usageEstimated: o?.usageEstimated || undefined,
         costUsd: o?.costUsd,
         invokedModelId: o?.invokedModelId,
+        sampleRate: plain && this.logSample < 1 ? this.logSample : undefined,
       }),
     )
   }
