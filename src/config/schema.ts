@@ -12,7 +12,11 @@ const positiveInt = (what: string) =>
 const nonNegative = (what: string) => v.pipe(v.number(`${what} must be a number`), v.minValue(0, `${what} must be ≥ 0`))
 const text = (what: string) => v.pipe(v.string(`${what} must be a string`), v.trim(), v.nonEmpty(`${what} must not be empty`))
 
-const PriceSchema = v.strictObject({ input: nonNegative('price.input'), output: nonNegative('price.output') })
+const PriceSchema = v.strictObject({
+  input: nonNegative('price.input'),
+  output: nonNegative('price.output'),
+  tiers: v.optional(v.strictObject({ priority: v.optional(nonNegative('price.tiers.priority')), flex: v.optional(nonNegative('price.tiers.flex')), reserved: v.optional(nonNegative('price.tiers.reserved')) })),
+})
 
 const OverrideSchema = v.strictObject({
   dropAdditionalModelRequestFields: v.optional(v.boolean()),

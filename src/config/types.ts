@@ -11,6 +11,8 @@ export type { StrategyName }
 export interface Price {
   input: number
   output: number
+  /** Service tier factors on the standard rate (routing/cost.ts has the defaults). */
+  tiers?: { priority?: number; flex?: number; reserved?: number }
 }
 
 /** Fields of a request body a deployment cannot accept, dropped when a request fails over to it. */

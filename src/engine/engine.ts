@@ -102,6 +102,8 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
     ? estimateNativeRequest(request.body, isStreaming(operation), request.nativeFamily ?? origin.family)
     : estimateRequest(request.body, isStreaming(operation))
   const bodies = new BodyCache(request, origin)
+  const tier = serviceTierOf(request)
+  const cost = (deployment: DeploymentConfig, usage: TokenUsage | undefined, invokedModelId?: string) => (usage ? costUsd(deployment, usage, invokedModelId, tier) : undefined)
   const ledger = new ReservationLedger(ctx.store, pool, ctx.waitUntil)
   const tried: string[] = []
   let previous: AttemptOutcome | undefined
@@ -198,10 +200,10 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
       if (outcome.ok && outcome.kind === 'converse') {
         const result: UpstreamResult = { class: 'success', status: 200 }
         const { usage, invokedModelId } = outcome
-        ledger.settle({ deploymentId: deployment.id, reservation: decision.reservation, result, usage, latencyMs: outcome.latencyMs, stream: false, invokedModelId })
-        trace.served(deployment, decision.reason, outcome.latencyMs)
-        trace.completed(result, usage, cost(deployment, usage, invokedModelId), invokedModelId)
         const costUsd = cost(deployment, usage, invokedModelId)
+        ledger.settle({ deploymentId: deployment.id, reservation: decision.reservation, result, usage, latencyMs: outcome.latencyMs, stream: false, invokedModelId, costUsd })
+        trace.served(deployment, decision.reason, outcome.latencyMs)
+        trace.completed(result, usage, costUsd, invokedModelId)
         return { kind: 'served', body: outcome.body, contentType: outcome.contentType, bedrockHeaders: outcome.bedrockHeaders, usage, costUsd, invokedModelId, requestId: outcome.requestId, trace }
       }
 
@@ -209,10 +211,11 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
         trace.served(deployment, decision.reason, outcome.latencyMs)
         const reservation = decision.reservation
         const events = converseEventStream(outcome, pool.streamIdleTimeoutMs, estimate.inputTokens, (summary) => {
-          if (summary.usage) limit.settle(summary.usage, cost(deployment, summary.usage, summary.invokedModelId))
+          const costUsd = cost(deployment, summary.usage, summary.invokedModelId)
+          if (summary.usage) limit.settle(summary.usage, costUsd)
           else limit.release()
-          ledger.settle({ deploymentId: deployment.id, reservation, result: summary.result, usage: summary.usage, latencyMs: outcome.latencyMs, stream: true, invokedModelId: summary.invokedModelId })
-          trace.completed(summary.result, summary.usage, cost(deployment, summary.usage, summary.invokedModelId), summary.invokedModelId, summary.cancelled, summary.usageEstimated)
+          ledger.settle({ deploymentId: deployment.id, reservation, result: summary.result, usage: summary.usage, latencyMs: outcome.latencyMs, stream: true, invokedModelId: summary.invokedModelId, costUsd })
+          trace.completed(summary.result, summary.usage, costUsd, summary.invokedModelId, summary.cancelled, summary.usageEstimated)
           trace.log()
         }, invoke, (usage, invokedModelId) => cost(deployment, usage, invokedModelId))
         return { kind: 'streaming', events, requestId: outcome.requestId, trace }
@@ -300,8 +303,11 @@ function rejectMessage(status: number, reason: string, trace: RequestTrace): str
   return `NO_MODELS_AVAILABLE: ${reason}.${tried ? ` Tried: ${tried}.` : ''}`
 }
 
-function cost(deployment: DeploymentConfig, usage: AttemptOutcome['usage'], invokedModelId?: string): number | undefined {
-  return usage ? costUsd(deployment, usage, invokedModelId) : undefined
+/** The service tier the request asks for (Converse `serviceTier.type`, InvokeModel's X-Amzn-Bedrock-Service-Tier). */
+function serviceTierOf(request: EngineRequest): string | undefined {
+  const st = request.body.serviceTier as { type?: unknown } | undefined
+  const tier = typeof st?.type === 'string' ? st.type : request.upstreamHeaders?.['x-amzn-bedrock-service-tier']
+  return typeof tier === 'string' ? tier.toLowerCase() : undefined
 }
 
 /** Waits `ms`; false if the client went away first. */

@@ -106,6 +106,17 @@ describe('cost', () => {
     expect(costUsd(deployment('c', { modelId: 'x.unknown', price: { input: 1, output: 2 } }), { inputTokens: 1e6, outputTokens: 1e6 })).toBe(3)
   })
 
+  it('service tiers: Priority and Flex at their factors on the standard rate; a deployment’s own factors win', () => {
+    const d = deployment('a', { modelId: 'global.anthropic.claude-sonnet-4-6' })
+    const usage = { inputTokens: 1_000_000, outputTokens: 0 }
+    expect(costUsd(d, usage, undefined, 'priority')).toBeCloseTo(3 * 1.75)
+    expect(costUsd(d, usage, undefined, 'flex')).toBeCloseTo(1.5)
+    expect(costUsd(d, usage, undefined, 'default')).toBeCloseTo(3)
+    expect(costUsd(d, usage, undefined, 'unheard-of')).toBeCloseTo(3)
+    const own = deployment('b', { price: { input: 2, output: 2, tiers: { priority: 1.5 } } })
+    expect(costUsd(own, usage, undefined, 'priority')).toBeCloseTo(3)
+  })
+
   it('estimates before sending (maxTokens, else 1000 output tokens, capped)', () => {
     const d = deployment('a', { price: { input: 1, output: 10 }, maxOutputTokens: 500 })
     expect(expectedCostUsd(d, { inputTokens: 1000, stream: false })).toBeCloseTo((1000 * 1 + 500 * 10) / 1e6)

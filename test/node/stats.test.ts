@@ -210,3 +210,23 @@ describe('accounting: /stats, CSV and /health/deployments match the traffic sent
     expect((await admin('/health/deployments', KEYS.b)).status).toBe(403)
   })
 })
+
+describe('service tiers', () => {
+  it('a Priority request costs the standard rate × 1.75, a Flex one × 0.5 (the same usage)', async () => {
+    const ask = async (tier?: string) => {
+      const res = await fetch(`${h.router.url}/model/nova/converse`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEYS.b}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ ...hello, ...(tier ? { serviceTier: { type: tier } } : {}) }),
+      })
+      const body = (await res.json()) as any
+      return { cost: Number(res.headers.get('x-router-cost-usd')), usage: body.usage }
+    }
+    const standard = await ask()
+    const priority = await ask('priority')
+    const flex = await ask('flex')
+    expect(priority.usage).toEqual(standard.usage)
+    expect(priority.cost / standard.cost).toBeCloseTo(1.75, 4)
+    expect(flex.cost / standard.cost).toBeCloseTo(0.5, 4)
+  })
+})
