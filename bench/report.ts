@@ -408,6 +408,7 @@ export function renderReport(r: BenchResults): string {
       ['… of which SigV4 signing (`sendToBedrock` alone)', us(mw((x) => x.signing)), node ? us(node.signing) : '–', ''],
       ['… of which the JSON log line (`console.log`; difference with a no-op)', us(mw((x) => x.converse.weighted - x.converseNoLogUs)), '(dropped)', ''],
       ['Converse with `ROUTER_LOG_SAMPLE=0.01` (plain successes logged 1 in 100)', us(mw((x) => x.converseSampledUs ?? Number.NaN)), '', ''],
+      ['Converse from a key with its own rpm, tpm and budget (a second window acquired in parallel, settled after; memory state)', us(mw((x) => x.converseClientLimitUs ?? Number.NaN)), '', ''],
       ['workerd process CPU per Converse request (/proc, user + system, incl. GC and native crypto)', Number.isFinite(procUs) ? us(procUs) : '–', '', ''],
       [`stream, SSE out, ${w[0].stream.shortEvents} events`, us(mw((x) => x.stream.sseShortUs)), node ? us(node.stream.sseShortUs) : '–', ''],
       [`stream, SSE out, ${w[0].stream.longEvents} events`, us(mw((x) => x.stream.sseLongUs)), node ? us(node.stream.sseLongUs) : '–', ''],

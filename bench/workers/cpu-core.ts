@@ -17,6 +17,7 @@ import { benchFraming } from '../lib/framing'
 import { EventStreamFramer, encodeEventFrame } from '../../src/wire/eventstream'
 
 const CLIENT_KEY = 'bench-client-key-0001'
+const LIMITED_KEY = 'bench-limited-key-0001'
 const MODEL = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0'
 const REGIONS = ['us-east-1', 'us-west-2', 'eu-west-1']
 
@@ -165,6 +166,8 @@ export interface CpuBenchResult {
   converseNoLogUs: number
   /** Converse (weighted) with ROUTER_LOG_SAMPLE=0.01: plain successes logged one time in a hundred. */
   converseSampledUs: number
+  /** Converse (weighted) from a scoped key with rpm, tpm and a budget: its own window acquired and settled too. */
+  converseClientLimitUs: number
   /**
    * Relay shapes on the long stream, per frame, drained by the runtime (`new Response(stream).arrayBuffer()`):
    * the stub upstream alone; a pull-per-frame wrapper (what src/engine/converse-stream.ts does: return after one upstream
@@ -187,10 +190,10 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       const store = new MemoryStateStore()
       return () => store
     })() })
-    const request = (path: string, accept: string, body = REQUEST_BODY, env: Record<string, string> = ENV) => async () => {
+    const request = (path: string, accept: string, body = REQUEST_BODY, env: Record<string, string> = ENV, key = CLIENT_KEY) => async () => {
       const res = await app.request(
         path,
-        { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept }, body },
+        { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept }, body },
         env,
       )
       if (res.status !== 200) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`)
@@ -272,6 +275,10 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       console.log = log
     }
     const converseSampledUs = (await timeIt(n, batches, request('/model/weighted/converse', 'application/json', REQUEST_BODY, { ...ENV, ROUTER_LOG_SAMPLE: '0.01' }))).us
+    // A scoped key with rpm, tpm and a daily budget (never reached): the client's own window, acquired beside the pool's.
+    const digest = [...new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(LIMITED_KEY)))].map((b) => b.toString(16).padStart(2, '0')).join('')
+    const limitedEnv = { ...ENV, ROUTER_CONFIG: JSON.stringify({ ...JSON.parse(ENV.ROUTER_CONFIG), clients: { keys: [{ name: 'limited', sha256: digest, rpm: 1_000_000_000, tpm: 1_000_000_000_000, budgetUsdPerDay: 1_000_000 }] } }) }
+    const converseClientLimitUs = (await timeIt(n, batches, request('/model/weighted/converse', 'application/json', REQUEST_BODY, limitedEnv, LIMITED_KEY))).us
 
     const upstream = () => {
       let i = 0
@@ -314,6 +321,7 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     return {
       converseNoLogUs,
       converseSampledUs,
+      converseClientLimitUs,
       relay: { upstreamOnlyUs, pullPerFrameUs, pullHwm16Us },
       runtime: typeof navigator !== 'undefined' && navigator.userAgent ? navigator.userAgent : 'unknown',
       converse,
