@@ -15,7 +15,7 @@ import { logSampleOf, RequestTrace, sinkOf } from './trace'
 export async function countTokens(request: Omit<EngineRequest, 'operation'> & { family?: string }, ctx: EngineContext): Promise<Outcome> {
   const { pool, signal } = request
   const { client, frontDoor, endUser, tags } = request
-  const trace = new RequestTrace(pool, 'count-tokens', request.requestedModel, { client, frontDoor, endUser, tags }, sinkOf(ctx), logSampleOf(ctx.env))
+  const trace = new RequestTrace(pool, 'count-tokens', request.requestedModel, { client, team: request.identity?.team, frontDoor, endUser, tags }, sinkOf(ctx), logSampleOf(ctx.env))
   const origin = originDeployment(pool, request.requestedModel)
   const family = request.family ?? origin.family
   const snapshot = (await ctx.store.snapshot(pool).catch(() => undefined)) as DeploymentSnapshot[] | undefined

@@ -93,7 +93,7 @@ class ClientLimit {
 async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: ClientLimit): Promise<Outcome> {
   const { pool, operation, signal } = request
   const { client, frontDoor, endUser, tags } = request
-  const trace = new RequestTrace(pool, operation, request.requestedModel, { client, frontDoor, endUser, tags }, sinkOf(ctx), logSampleOf(ctx.env))
+  const trace = new RequestTrace(pool, operation, request.requestedModel, { client, team: request.identity?.team, frontDoor, endUser, tags }, sinkOf(ctx), logSampleOf(ctx.env))
   const deadline = trace.started + pool.timeoutMs
   const origin = originDeployment(pool, request.requestedModel)
   const invoke = isInvoke(operation)

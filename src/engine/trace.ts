@@ -52,6 +52,8 @@ export const TRACE_HEADERS = [
 export interface TraceIdentity {
   /** The client (key name, token subject). */
   client?: string
+  /** Its team, when it has one. */
+  team?: string
   /** The front door it came through: bedrock, openai, … */
   frontDoor?: string
   /** The end user the client named (OpenAI `user`). */
@@ -165,6 +167,7 @@ export class RequestTrace {
         model: this.requestedModel,
         frontDoor: this.who.frontDoor,
         client: this.who.client,
+        team: this.who.team,
         endUser: this.who.endUser,
         tags: this.who.tags,
         status: this.status,
@@ -222,6 +225,7 @@ export class RequestTrace {
         deployment: s?.deployment.id,
         model: o?.invokedModelId ?? s?.deployment.modelId,
         client: this.who.client,
+        team: this.who.team,
         frontDoor: this.who.frontDoor,
         tags,
         outcome: this.outcomeKind(),

@@ -31,6 +31,8 @@ export interface RequestEvent {
   /** The model billed: a prompt router's invoked model, else the deployment's model ID. */
   model?: string
   client?: string
+  /** The client's team (a key's `team`, a token's team claim). */
+  team?: string
   frontDoor?: string
   /** `key=value` tags. */
   tags: string[]
@@ -81,7 +83,7 @@ export interface Counters {
 }
 
 /** Outcomes of rows: a request's, or `abandoned` for an attempt given up on (rowsOf). */
-export const DIMENSIONS = ['pool', 'deployment', 'model', 'client', 'frontDoor', 'tag', 'outcome'] as const
+export const DIMENSIONS = ['pool', 'deployment', 'model', 'client', 'team', 'frontDoor', 'tag', 'outcome'] as const
 export type Dimension = (typeof DIMENSIONS)[number]
 
 export interface StatsRow {
@@ -91,6 +93,7 @@ export interface StatsRow {
   deployment: string
   model: string
   client: string
+  team: string
   frontDoor: string
   /** Sorted `key=value` tags. */
   tags: string[]
@@ -129,7 +132,7 @@ export function emptyCounters(): Counters {
 }
 
 export function rowKey(row: Omit<StatsRow, 'c'>): string {
-  return [row.hour, row.pool, row.deployment, row.model, row.client, row.frontDoor, row.tags.join(','), row.outcome].join('\u001f')
+  return [row.hour, row.pool, row.deployment, row.model, row.client, row.team, row.frontDoor, row.tags.join(','), row.outcome].join('\u001f')
 }
 
 const n = (v: number | undefined) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0)
@@ -176,6 +179,7 @@ function rowOf(event: RequestEvent): StatsRow {
     deployment: event.deployment ?? NONE,
     model: event.model ?? NONE,
     client: event.client ?? NONE,
+    team: event.team ?? NONE,
     frontDoor: event.frontDoor ?? NONE,
     tags: [...new Set(event.tags)].sort(),
     outcome: event.outcome,
@@ -260,7 +264,7 @@ export interface StatsGroup extends StatsSummary {
 
 function valuesOf(row: StatsRow, dim: Dimension): string[] {
   if (dim === 'tag') return row.tags.length ? row.tags : ['(none)']
-  return [row[dim]]
+  return [row[dim] ?? NONE] // rows written before a dimension existed read as "-"
 }
 
 /** Groups the rows in [from, to) as the query asks; groups sorted by period, then by cost (highest first). */

@@ -20,7 +20,7 @@ beforeAll(async () => {
     (e) => ({
       clients: {
         keys: [
-          { name: 'team-a', sha256: sha(KEYS.a) },
+          { name: 'team-a', sha256: sha(KEYS.a), team: 'alpha' },
           { name: 'team-b', sha256: sha(KEYS.b) },
           { name: 'ops', sha256: sha(KEYS.admin), admin: true },
         ],
@@ -141,6 +141,8 @@ describe('accounting: /stats, CSV and /health/deployments match the traffic sent
     const byTag = (await (await admin('/stats?since=1h&by=tag')).json()) as any
     expect(byTag.groups.find((g: any) => g.keys.tag === 'feature=chat').requests).toBe(4)
     expect(byTag.groups.find((g: any) => g.keys.tag === 'feature=search').requests).toBe(3)
+    const byTeam = (await (await admin('/stats?since=1h&by=team')).json()) as any
+    expect(Object.fromEntries(byTeam.groups.map((g: any) => [g.keys.team, g.requests]))).toEqual({ alpha: sent.filter((s) => s.client === 'team-a').length, '-': sent.filter((s) => s.client === 'team-b').length })
     const filtered = (await (await admin('/stats?since=1h&client=team-b&by=frontDoor')).json()) as any
     expect(filtered.total.requests).toBe(4)
     expect(filtered.groups.map((g: any) => g.keys.frontDoor)).toEqual(['bedrock'])
