@@ -11,10 +11,12 @@ export interface LoadedConfig {
   poolByModel: Map<string, PoolConfig>
 }
 
-let cache: { source: unknown; loaded: LoadedConfig } | undefined
+/** Parsed configs by source: one per isolate in a Worker, one per router in a process using the library (bounded). */
+const cache = new Map<unknown, LoadedConfig>()
 
 export function loadConfig(source: unknown): LoadedConfig {
-  if (cache && cache.source === source) return cache.loaded
+  const cached = cache.get(source)
+  if (cached) return cached
   if (source === undefined || source === null || source === '') {
     throw new ConfigError(['ROUTER_CONFIG is not set'])
   }
@@ -33,7 +35,8 @@ export function loadConfig(source: unknown): LoadedConfig {
     for (const d of pool.deployments) if (!poolByModel.has(d.modelId)) poolByModel.set(d.modelId, pool)
   }
   const loaded = { config, poolByModel }
-  cache = { source, loaded }
+  if (cache.size >= 16) cache.delete(cache.keys().next().value)
+  cache.set(source, loaded)
   return loaded
 }
 

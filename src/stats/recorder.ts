@@ -34,6 +34,8 @@ export class StatsRecorder {
   /** This isolate's totals since it started, by pool, deployment and outcome. */
   readonly isolate = new Map<string, { pool: string; deployment: string; outcome: string; c: Counters }>()
   readonly startedAt = Date.now()
+  /** Called with each request's event (the in-process router's `on` hooks). */
+  onEvent?: (event: RequestEvent, failovers: FailoverEvent[]) => void
 
   constructor(
     private readonly store: StateStore,
@@ -42,6 +44,7 @@ export class StatsRecorder {
 
   record(event: RequestEvent, failovers: FailoverEvent[], waitUntil: (p: Promise<unknown>) => void, exports: ExportContext = {}): void {
     this.export(event, exports)
+    this.onEvent?.(event, failovers)
     const rows = rowsOf(event)
     this.pending.add({ rows, failovers }, event.at)
     for (const row of rows) {

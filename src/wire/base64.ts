@@ -1,18 +1,27 @@
 /** Base64 ⇄ UTF-8 text, as Bedrock's JSON blobs hold it (CountTokens bodies, InvokeModel stream chunks). */
 
-/** Base64 of text as UTF-8, in slices so a large body cannot overflow the call stack. */
+/** Base64 of text as UTF-8. */
 export function utf8ToBase64(text: string): string {
-  const bytes = new TextEncoder().encode(text)
+  return bytesToBase64(new TextEncoder().encode(text))
+}
+
+/** Base64 of bytes, in slices so a large blob cannot overflow the call stack. */
+export function bytesToBase64(bytes: Uint8Array): string {
   let binary = ''
   for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
   return btoa(binary)
+}
+
+/** The bytes inside base64; throws on invalid base64. */
+export function base64ToBytes(b64: string): Uint8Array {
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))
 }
 
 const decoder = new TextDecoder()
 
 /** The UTF-8 text inside base64; throws on invalid base64 (callers treat that as "not what was expected"). */
 export function base64ToUtf8(b64: string): string {
-  return decoder.decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)))
+  return decoder.decode(base64ToBytes(b64))
 }
 
 /** A JSON object from its text, or undefined when the text is not one. */
