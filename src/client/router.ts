@@ -8,7 +8,6 @@
 import { createApp } from '../app'
 import { ConfigError, parseRouterConfig } from '../config/schema'
 import { MemoryStateStore } from '../state/memory'
-import type { StateStore } from '../state/types'
 import { recorderFor, type StatsRecorder } from '../stats/recorder'
 import { aggregate, emptyCounters, summarize, type Dimension, type FailoverEvent, type RequestEvent, type StatsGroup, type StatsSummary } from '../stats/rollup'
 import type { DeploymentSnapshot } from '../routing/types'
@@ -91,6 +90,8 @@ export interface DeploymentHealth {
   /** Why it is not preferred now (ejected, paced, misconfigured, window-full, …). */
   reasons: string[]
   circuitState: DeploymentSnapshot['breaker']
+  /** Health failures in a row. */
+  failureCount: number
   /** Breaker window (the last minute by default): failures / outcomes. */
   errorRate: number | null
   /** Latency moving average, ms (Converse; streams: time to first byte). */
@@ -116,6 +117,8 @@ export type RouterEventName = 'request' | 'failover'
 type Listener<E extends RouterEventName> = E extends 'request' ? (event: RequestEvent) => void : (event: FailoverEvent) => void
 
 export interface Router {
+  /** The model ID of the first pool's first primary deployment (what a model addressing the router by model ID names). */
+  readonly defaultModel: string | undefined
   converse(input: ConverseInput, options?: RequestOptions): Promise<ConverseOutput>
   converseStream(input: ConverseInput, options?: RequestOptions): Promise<ConverseStreamOutput>
   countTokens(input: { modelId?: string; input: Record<string, unknown> }, options?: RequestOptions): Promise<{ inputTokens: number; $metadata: ResponseMetadata; $router: RouterTrace }>
@@ -123,9 +126,23 @@ export interface Router {
   fetch(request: Request): Promise<Response>
   getSimpleHealthCheck(): Promise<{ status: 'healthy' | 'unhealthy'; code: 200 | 503 }>
   getHealthStatus(): Promise<HealthStatus>
+  /** Every pool has a deployment that can serve now. */
+  isHealthy(): Promise<boolean>
+  /** One deployment's health, by id or model ID. */
+  getModelHealthStatus(id: string): Promise<DeploymentHealth | undefined>
+  getCircuitBreakerStatus(): Promise<Record<string, { state: DeploymentSnapshot['breaker']; failureCount: number }>>
+  /** Adds a deployment (the shorthand's fields) to a pool (the only one by default); returns its id. Validated first. */
+  addModel(deployment: DeploymentInput, pool?: string): string
+  /** Removes a deployment by id or model ID; false if there was none. */
+  removeModel(id: string, pool?: string): boolean
+  /** Forgets the stats gathered so far (routing state — windows, breakers — is kept). */
+  resetStats(): Promise<void>
   /** Since the router was created: successes, throttles, failovers, fail-fast errors, latency percentiles, tokens, cost. */
   getStats(): Promise<RouterStats>
-  /** After each request (`request`: what it was, who served it, what it cost) and each abandoned attempt (`failover`). */
+  /**
+   * After each request (`request`: the decision — deployment and reason —, outcome, usage, cost, latency) and each
+   * abandoned attempt (`failover`: which deployment, why, and where the request went instead).
+   */
   on<E extends RouterEventName>(event: E, listener: Listener<E>): () => void
   /** Stops accepting requests; listeners are dropped. */
   destroy(): void
@@ -134,13 +151,19 @@ export interface Router {
 const SHORTHAND_POOL = 'default'
 
 export function createRouter(options: RouterOptions): Router {
-  const document = configDocument(options)
-  const config = parseRouterConfig(document) // throws ConfigError with every problem, before any request
-  const source = JSON.stringify(document)
+  let document = configDocument(options)
+  let config = parseRouterConfig(document) // throws ConfigError with every problem, before any request
+  let source = JSON.stringify(document)
+  /** A new document, validated before it replaces the old one (state of removed deployments is dropped on use). */
+  const reconfigure = (next: Record<string, unknown>) => {
+    config = parseRouterConfig(next)
+    document = next
+    source = JSON.stringify(next)
+  }
   const env = options.env ?? processEnv()
   const key = `in-process-${crypto.randomUUID()}`
   const credentials = new CredentialEnv(options.credentials)
-  const store: StateStore = new MemoryStateStore()
+  const store = new MemoryStateStore()
   const recorder: StatsRecorder = recorderFor(store, 1)
   const app = createApp({ stateStore: () => store })
   const listeners = { request: new Set<Listener<'request'>>(), failover: new Set<Listener<'failover'>>() }
@@ -149,8 +172,8 @@ export function createRouter(options: RouterOptions): Router {
     for (const f of failovers) for (const l of listeners.failover) safely(() => l(f))
   }
   let destroyed = false
-  const pools = Object.keys(config.pools)
-  const defaultModel = pools.length === 1 ? pools[0] : undefined
+  const pools = () => Object.keys(config.pools)
+  const defaultPool = () => (pools().length === 1 ? pools()[0] : undefined)
 
   async function call(request: Request): Promise<Response> {
     if (destroyed) throw new RouterError('RouterDestroyed', 'This router was destroyed.', { status: 500, metadata: { httpStatusCode: 500, attempts: 0, totalRetryDelay: 0 } })
@@ -168,12 +191,54 @@ export function createRouter(options: RouterOptions): Router {
   }
 
   function modelOf(modelId: string | undefined): string {
-    const model = modelId ?? defaultModel
-    if (!model) throw new RouterError('ValidationException', `modelId is required: this router has several pools (${pools.join(', ')}).`, { status: 400, metadata: { httpStatusCode: 400, attempts: 0, totalRetryDelay: 0 } })
+    const model = modelId ?? defaultPool()
+    if (!model) throw new RouterError('ValidationException', `modelId is required: this router has several pools (${pools().join(', ')}).`, { status: 400, metadata: { httpStatusCode: 400, attempts: 0, totalRetryDelay: 0 } })
     return encodeURIComponent(model)
   }
 
+  const health = async (): Promise<HealthStatus> => {
+    const deployments: DeploymentHealth[] = []
+    let everyPoolServes = true
+    for (const pool of Object.values(config.pools)) {
+      const snapshot = (await store.snapshot(pool)) as DeploymentSnapshot[]
+      if (!snapshot.some((d) => d.usable)) everyPoolServes = false
+      for (const d of snapshot) {
+        const outcomes = d.recentSuccesses + d.recentFailures
+        deployments.push({
+          pool: pool.name,
+          id: d.id,
+          modelId: d.modelId,
+          region: d.region,
+          fallback: d.fallback,
+          isHealthy: d.usable && d.breaker === 'closed',
+          reasons: [...(d.reason ? [d.reason] : []), ...d.softReasons],
+          circuitState: d.breaker,
+          failureCount: d.consecutiveFailures,
+          errorRate: outcomes ? d.recentFailures / outcomes : null,
+          avgResponseTimeMs: d.latencyMs.converse ?? d.latencyMs.stream,
+        })
+      }
+    }
+    // Healthy: usable with a closed breaker; unhealthy: not usable now; degraded: usable but ejected or probing.
+    const healthy = deployments.filter((d) => d.isHealthy).length
+    const unhealthy = deployments.filter((d) => d.reasons.some((r) => r === 'misconfigured' || r === 'window-full' || r === 'budget-spent' || r === 'other-family')).length
+    return {
+      isHealthy: everyPoolServes,
+      timestamp: new Date().toISOString(),
+      totalModels: deployments.length,
+      healthyModels: healthy,
+      degradedModels: deployments.length - healthy - unhealthy,
+      unhealthyModels: unhealthy,
+      deployments,
+    }
+  }
+
   return {
+    get defaultModel() {
+      const first = Object.values(config.pools)[0]
+      return (first?.deployments.find((d) => !d.fallback) ?? first?.deployments[0])?.modelId
+    },
+
     async converse(input, opts) {
       const { modelId, ...body } = input
       const res = await post(`/model/${modelOf(modelId)}/converse`, toWire(body), opts)
@@ -201,44 +266,41 @@ export function createRouter(options: RouterOptions): Router {
     fetch: call,
 
     async getSimpleHealthCheck() {
-      const health = await this.getHealthStatus()
-      return health.isHealthy ? { status: 'healthy', code: 200 } : { status: 'unhealthy', code: 503 }
+      return (await health()).isHealthy ? { status: 'healthy', code: 200 } : { status: 'unhealthy', code: 503 }
     },
 
-    async getHealthStatus() {
-      const deployments: DeploymentHealth[] = []
-      let everyPoolServes = true
-      for (const pool of Object.values(config.pools)) {
-        const snapshot = (await store.snapshot(pool)) as DeploymentSnapshot[]
-        if (!snapshot.some((d) => d.usable)) everyPoolServes = false
-        for (const d of snapshot) {
-          const outcomes = d.recentSuccesses + d.recentFailures
-          deployments.push({
-            pool: pool.name,
-            id: d.id,
-            modelId: d.modelId,
-            region: d.region,
-            fallback: d.fallback,
-            isHealthy: d.usable && d.breaker === 'closed',
-            reasons: [...(d.reason ? [d.reason] : []), ...d.softReasons],
-            circuitState: d.breaker,
-            errorRate: outcomes ? d.recentFailures / outcomes : null,
-            avgResponseTimeMs: d.latencyMs.converse ?? d.latencyMs.stream,
-          })
-        }
-      }
-      // Healthy: usable with a closed breaker; degraded: still usable but ejected or probing; unhealthy: not usable now.
-      const healthy = deployments.filter((d) => d.isHealthy).length
-      const unhealthy = deployments.filter((d) => d.reasons.includes('misconfigured') || d.reasons.includes('window-full') || d.reasons.includes('budget-spent') || d.reasons.includes('other-family')).length
-      return {
-        isHealthy: everyPoolServes,
-        timestamp: new Date().toISOString(),
-        totalModels: deployments.length,
-        healthyModels: healthy,
-        degradedModels: deployments.length - healthy - unhealthy,
-        unhealthyModels: unhealthy,
-        deployments,
-      }
+    getHealthStatus: health,
+
+    async isHealthy() {
+      return (await health()).isHealthy
+    },
+
+    async getModelHealthStatus(id) {
+      return (await health()).deployments.find((d) => d.id === id || d.modelId === id)
+    },
+
+    async getCircuitBreakerStatus() {
+      return Object.fromEntries((await health()).deployments.map((d) => [d.id, { state: d.circuitState, failureCount: d.failureCount }]))
+    },
+
+    addModel(deployment, pool = defaultPool()) {
+      const target = poolDocument(document, pool)
+      const [entry] = (configDocument({ deployments: [deployment], region: options.region }).pools as Record<string, { deployments: unknown[] }>)[SHORTHAND_POOL].deployments
+      reconfigure(withPool(document, pool!, { ...target, deployments: [...(target.deployments as unknown[]), entry] }))
+      return (entry as { id: string }).id
+    },
+
+    removeModel(id, pool = defaultPool()) {
+      const target = poolDocument(document, pool)
+      const left = (target.deployments as Array<{ id?: string; modelId?: string }>).filter((d) => d.id !== id && d.modelId !== id)
+      if (left.length === (target.deployments as unknown[]).length) return false
+      reconfigure(withPool(document, pool!, { ...target, deployments: left }))
+      return true
+    },
+
+    async resetStats() {
+      await recorder.flush()
+      store.clearStats()
     },
 
     async getStats() {
@@ -282,6 +344,16 @@ function configDocument(options: RouterOptions): Record<string, unknown> {
     return { ...rest, id: name, region: r, fallback: fallback ?? isFallback ?? false }
   })
   return { pools: { [SHORTHAND_POOL]: { strategy: options.strategy ?? 'weighted', ...options.pool, deployments } } }
+}
+
+function poolDocument(document: Record<string, unknown>, pool: string | undefined): Record<string, unknown> {
+  const pools = document.pools as Record<string, Record<string, unknown>>
+  if (!pool || !Object.hasOwn(pools, pool)) throw new ConfigError([pool ? `no pool named "${pool}"` : 'name the pool: this router has several'])
+  return pools[pool]
+}
+
+function withPool(document: Record<string, unknown>, pool: string, next: Record<string, unknown>): Record<string, unknown> {
+  return { ...document, pools: { ...(document.pools as Record<string, unknown>), [pool]: next } }
 }
 
 /** The event stream as the SDK's event objects; an exception frame (or a cut) is thrown, never a silent end. */

@@ -223,6 +223,7 @@ export class RequestTrace {
         status: this.status,
         errorType: o && o.result.class !== 'success' ? o.result.errorType : undefined,
         deployment: s?.deployment.id,
+        reason: s?.reason,
         model: o?.invokedModelId ?? s?.deployment.modelId,
         client: this.who.client,
         team: this.who.team,

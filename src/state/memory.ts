@@ -12,7 +12,7 @@ import type { StateStore, StatsRead } from './types'
 
 export class MemoryStateStore implements StateStore {
   private readonly pools = new Map<string, PoolState>()
-  private readonly stats = new StatsLedger()
+  private stats = new StatsLedger()
 
   constructor(
     private readonly now: () => number = Date.now,
@@ -46,5 +46,10 @@ export class MemoryStateStore implements StateStore {
 
   async readStats(from: number, to: number): Promise<StatsRead> {
     return this.stats.read(from, to)
+  }
+
+  /** Forgets the accounting (the in-process router's resetStats). */
+  clearStats(): void {
+    this.stats = new StatsLedger()
   }
 }

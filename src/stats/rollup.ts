@@ -26,8 +26,9 @@ export interface RequestEvent {
   /** HTTP status answered, and the error's name when it failed. */
   status?: number
   errorType?: string
-  /** The deployment that served, or none. */
+  /** The deployment that served, or none, and why it was chosen (the routing decision's reason). */
   deployment?: string
+  reason?: string
   /** The model billed: a prompt router's invoked model, else the deployment's model ID. */
   model?: string
   client?: string

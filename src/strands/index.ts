@@ -34,7 +34,7 @@ export class RouterModel extends BedrockModel {
     super({
       // The model a request names is what Strands keys its Bedrock quirks on (Claude's tool-result status, caching);
       // the router maps a deployment's model ID to its pool.
-      modelId: modelOptions.modelId ?? deployments?.find((d) => !(d.fallback ?? d.isFallback))?.modelId ?? deployments?.[0]?.modelId,
+      modelId: modelOptions.modelId ?? router.defaultModel,
       ...modelOptions,
       region: 'us-east-1',
       clientConfig: {
