@@ -17,15 +17,18 @@ import { playgroundRoutes } from './routes/playground'
 import { statsRoutes } from './routes/stats'
 import { tokenRoutes } from './routes/tokens'
 import { drainUnreadBody } from './routes/request-body'
+import type { CustomStrategyFunction } from './policy/custom'
 import type { StateStore } from './state/types'
 import { recorderFor, type StatsRecorder } from './stats/recorder'
 
 export interface AppOptions {
   /** The state store for this request's environment (may return a per-isolate singleton). */
   stateStore: (env: RouterEnv) => StateStore
+  /** Custom strategies as functions, by name (pools name them in `custom.function`): the in-process router's. */
+  strategies?: Record<string, CustomStrategyFunction>
 }
 
-export type AppEnv = { Bindings: RouterEnv; Variables: { store: StateStore; stats: StatsRecorder; client: string; identity: ClientIdentity } }
+export type AppEnv = { Bindings: RouterEnv; Variables: { store: StateStore; stats: StatsRecorder; client: string; identity: ClientIdentity; strategies?: Record<string, CustomStrategyFunction> } }
 
 /** How often an isolate sends its accounting (ROUTER_STATS_FLUSH_MS; tests shorten it). */
 function flushMsOf(env: RouterEnv | undefined): number | undefined {
@@ -41,6 +44,7 @@ export function createApp(options: AppOptions) {
     const store = options.stateStore(c.env ?? {})
     c.set('store', store)
     c.set('stats', recorderFor(store, flushMsOf(c.env)))
+    if (options.strategies) c.set('strategies', options.strategies)
     await next()
   })
   app.use('*', corsForBrowsers)

@@ -6,6 +6,7 @@
  * process only; for limits shared by many processes, run the router and point clients at it.
  */
 import { createApp } from '../app'
+import type { CustomStrategyFunction } from '../policy/custom'
 import { ConfigError, parseRouterConfig } from '../config/schema'
 import { MemoryStateStore } from '../state/memory'
 import { recorderFor, type StatsRecorder } from '../stats/recorder'
@@ -44,6 +45,8 @@ export interface RouterOptions {
   credentials?: CredentialsOption
   /** Variables the router reads (credentials, ROUTER_LOG_SAMPLE, ROUTER_OTLP_ENDPOINT …); default: the process environment. */
   env?: Record<string, string | undefined>
+  /** Custom strategies as functions, by the name a pool gives in `custom.function` (or the shorthand's `strategy: fn`). */
+  strategies?: Record<string, CustomStrategyFunction>
 }
 
 /**
@@ -165,7 +168,7 @@ export function createRouter(options: RouterOptions): Router {
   const credentials = new CredentialEnv(options.credentials)
   const store = new MemoryStateStore()
   const recorder: StatsRecorder = recorderFor(store, 1)
-  const app = createApp({ stateStore: () => store })
+  const app = createApp({ stateStore: () => store, strategies: options.strategies })
   const listeners = { request: new Set<Listener<'request'>>(), failover: new Set<Listener<'failover'>>() }
   recorder.onEvent = (event, failovers) => {
     for (const l of listeners.request) safely(() => l(event))

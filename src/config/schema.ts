@@ -5,6 +5,7 @@
 import * as v from 'valibot'
 import { familyOf } from '../routing/overrides'
 import { STRATEGIES, strategyOf, type StrategyName } from '../routing/strategies'
+import { compileRuleConfig, CustomSchema, ExperimentSchema, poolPolicyProblems, RulesSchema } from './policy-schema'
 import type { BreakerConfig, DeploymentConfig, PoolConfig, RouterConfig, TokenConfig } from './types'
 
 const positiveInt = (what: string) =>
@@ -85,6 +86,8 @@ const PoolSchema = v.strictObject({
   breaker: v.optional(BreakerSchema),
   latencyTtlMs: v.optional(positiveInt('latencyTtlMs')),
   exploration: v.optional(v.pipe(nonNegative('exploration'), v.maxValue(1, 'exploration must be ≤ 1'))),
+  experiment: v.optional(ExperimentSchema),
+  custom: v.optional(CustomSchema),
 })
 
 const GuardrailSchema = v.strictObject({
@@ -146,6 +149,7 @@ const CorsSchema = v.strictObject({
 })
 
 const RouterConfigSchema = v.strictObject({
+  rules: v.optional(RulesSchema),
   clients: v.optional(ClientsSchema),
   cors: v.optional(CorsSchema),
   guardrails: v.optional(v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:/._-]{1,2048}$/, 'guardrail ids are ids or ARNs')), GuardrailSchema, 'guardrails must be an object')),
@@ -235,8 +239,14 @@ export function parseRouterConfig(input: unknown): RouterConfig {
       breaker: breakerConfig(raw.breaker),
       latencyTtlMs: raw.latencyTtlMs ?? 300_000,
       exploration: raw.exploration ?? 0.05,
+      ...(raw.experiment ? { experiment: raw.experiment } : {}),
+      ...(raw.custom ? { custom: raw.custom } : {}),
     }
   }
+  const poolNames = new Set(Object.keys(parsed.output.pools))
+  for (const [name, raw] of Object.entries(parsed.output.pools)) problems.push(...poolPolicyProblems(name, raw, poolNames))
+  const rules = compileRuleConfig(parsed.output.rules ?? [], pools)
+  problems.push(...rules.problems)
   if (problems.length) throw new ConfigError(problems)
   const guardrails: RouterConfig['guardrails'] = {}
   for (const [id, g] of Object.entries(parsed.output.guardrails ?? {})) {
@@ -257,6 +267,7 @@ export function parseRouterConfig(input: unknown): RouterConfig {
   if (problems.length) throw new ConfigError(problems)
   return {
     pools,
+    rules: rules.rules,
     guardrails,
     cors: { origins: parsed.output.cors?.origins ?? [] },
     clients: {

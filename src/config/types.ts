@@ -3,6 +3,7 @@
  * One JSON document (ROUTER_CONFIG) describes every pool and its deployments.
  */
 
+import type { CompiledRule, CustomStrategyConfig, ExperimentConfig } from '../policy/types'
 import type { StrategyName } from '../routing/strategies'
 
 export type { StrategyName }
@@ -107,6 +108,10 @@ export interface PoolConfig {
   latencyTtlMs: number
   /** Latency strategy: share of requests sent to a random deployment to re-measure it. */
   exploration: number
+  /** An A/B test of strategies or pools on this pool's traffic (src/policy/experiments.ts). */
+  experiment?: ExperimentConfig
+  /** The `custom` strategy's logic: a webhook, a service binding or a function (src/policy/custom.ts). */
+  custom?: CustomStrategyConfig
 }
 
 /** Where ApplyGuardrail for one guardrail is sent (guardrails live in one account and region). */
@@ -171,6 +176,8 @@ export interface ClientsConfig {
 
 export interface RouterConfig {
   pools: Record<string, PoolConfig>
+  /** Routing rules, first match wins, compiled (src/policy/rules.ts). */
+  rules: CompiledRule[]
   /** Scoped client keys and token settings. */
   clients: ClientsConfig
   /** Browser origins allowed by CORS (besides ROUTER_CORS_ORIGINS). */

@@ -93,14 +93,15 @@ class ClientLimit {
 async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: ClientLimit): Promise<Outcome> {
   const { pool, operation, signal } = request
   const { client, frontDoor, endUser, tags } = request
-  const trace = new RequestTrace(pool, operation, request.requestedModel, { client, team: request.identity?.team, frontDoor, endUser, tags }, sinkOf(ctx), logSampleOf(ctx.env))
+  const trace = new RequestTrace(pool, operation, request.requestedModel, { client, team: request.identity?.team, frontDoor, endUser, tags, policy: request.policy }, sinkOf(ctx), logSampleOf(ctx.env))
   const deadline = trace.started + pool.timeoutMs
   const origin = originDeployment(pool, request.requestedModel)
   const invoke = isInvoke(operation)
   // A native (InvokeModel) body can only go to deployments of the family it is written for.
-  const estimate = invoke
-    ? estimateNativeRequest(request.body, isStreaming(operation), request.nativeFamily ?? origin.family)
-    : estimateRequest(request.body, isStreaming(operation))
+  const estimate = {
+    ...(invoke ? estimateNativeRequest(request.body, isStreaming(operation), request.nativeFamily ?? origin.family) : estimateRequest(request.body, isStreaming(operation))),
+    ...request.routing,
+  }
   const bodies = new BodyCache(request, origin)
   const tier = serviceTierOf(request)
   const cost = (deployment: DeploymentConfig, usage: TokenUsage | undefined, invokedModelId?: string) => (usage ? costUsd(deployment, usage, invokedModelId, tier) : undefined)

@@ -6,7 +6,7 @@
 import type { ClientIdentity } from '../auth/identity'
 import type { PoolConfig } from '../config/types'
 import type { RouterEnv } from '../env'
-import type { TokenUsage, UpstreamResult } from '../routing/types'
+import type { RequestEstimate, TokenUsage, UpstreamResult } from '../routing/types'
 import type { StateStore } from '../state/types'
 import type { StatsRecorder } from '../stats/recorder'
 import type { Operation } from '../upstream/bedrock'
@@ -44,6 +44,17 @@ export interface EngineRequest {
   tags?: Record<string, string>
   /** Aborts when the client goes away: reservations are released and nothing more is tried. */
   signal?: AbortSignal
+  /** What the policies (src/policy/) decided before routing: hard restrictions and overrides for the routing core. */
+  routing?: Pick<RequestEstimate, 'only' | 'strategy' | 'ranking'>
+  /** Which policies applied, for the trace: the rule that matched, the experiment arm, the custom strategy's answer. */
+  policy?: PolicyTrace
+}
+
+export interface PolicyTrace {
+  rule?: string
+  /** `<experiment>/<arm>`. */
+  arm?: string
+  custom?: string
 }
 
 /** What the engine needs from the runtime around one request. */
@@ -91,14 +102,15 @@ export interface Streaming {
  * The router answers itself: nothing upstream can or could serve this request now. `cause` says why:
  * `capacity`, configured limits are full (or the wait for them is longer than the deadline); `unavailable`,
  * no deployment may be tried (misconfigured, all tried); `exhausted`, every attempt failed upstream (or the
- * deadline left no time for one); `client-limit`, the caller's own rpm/tpm window is full.
+ * deadline left no time for one); `client-limit`, the caller's own rpm/tpm window is full; `rule`, a routing rule
+ * refuses such requests.
  */
 export interface Rejected {
   kind: 'rejected'
-  cause: 'capacity' | 'unavailable' | 'exhausted' | 'client-limit'
-  status: 429 | 503
+  cause: 'capacity' | 'unavailable' | 'exhausted' | 'client-limit' | 'rule'
+  status: 400 | 403 | 429 | 503
   /** The Bedrock error name closest to the refusal (what the Bedrock front door sends). */
-  errorType: 'ThrottlingException' | 'ServiceUnavailableException'
+  errorType: 'ThrottlingException' | 'ServiceUnavailableException' | 'ValidationException' | 'AccessDeniedException'
   /** A sentence for the client: the hard reason, deployment by deployment, and what was tried. */
   message: string
   retryAfterMs: number
@@ -126,6 +138,11 @@ export interface Cancelled {
  */
 export function withTrace(outcome: Outcome, res: Response): Response {
   return outcome.trace.finish(res, { logNow: outcome.kind !== 'streaming', failFast: outcome.kind === 'failed' })
+}
+
+/** The `Retry-After` header of a router-made refusal: only when waiting can help (429, 503), not for a rule's 400/403. */
+export function retryAfterOf(outcome: Rejected): Record<string, string> {
+  return outcome.status === 429 || outcome.status === 503 ? { 'retry-after': retryAfterSeconds(outcome.retryAfterMs) } : {}
 }
 
 /** A `Retry-After` value: whole seconds, at least 1 (what SDKs and browsers read). */

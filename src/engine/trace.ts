@@ -6,7 +6,7 @@ import type { DeploymentConfig, PoolConfig } from '../config/types'
 import type { OutcomeClass, TokenUsage, UpstreamResult } from '../routing/types'
 import type { Operation } from '../upstream/bedrock'
 import type { FailoverEvent, RequestEvent, RequestOutcomeKind } from '../stats/rollup'
-import type { EngineContext } from './outcome'
+import type { EngineContext, PolicyTrace } from './outcome'
 
 /** Where a finished request's accounting event goes (the isolate's StatsRecorder). */
 export type TraceSink = (event: RequestEvent, failovers: FailoverEvent[]) => void
@@ -45,6 +45,9 @@ export const TRACE_HEADERS = [
   'x-router-queued-ms',
   'x-router-fail-fast',
   'x-router-cost-usd',
+  'x-router-rule',
+  'x-router-arm',
+  'x-router-custom',
   'server-timing',
 ] as const
 
@@ -60,6 +63,8 @@ export interface TraceIdentity {
   endUser?: string
   /** Tags for accounting (Bedrock `requestMetadata`, OpenAI `metadata`). */
   tags?: Record<string, string>
+  /** The policies that applied (rule, experiment arm, custom strategy). */
+  policy?: PolicyTrace
 }
 
 export interface AbandonedAttempt {
@@ -137,6 +142,10 @@ export class RequestTrace {
     // What the answer cost, from its real usage (streams: in their trailing x-router-accounting comment and the log).
     if (this.outcome?.costUsd !== undefined) h.set('x-router-cost-usd', String(Number(this.outcome.costUsd.toPrecision(6))))
     if (this.queuedMs) h.set('x-router-queued-ms', String(this.queuedMs))
+    const policy = this.who.policy
+    if (policy?.rule) h.set('x-router-rule', policy.rule)
+    if (policy?.arm) h.set('x-router-arm', policy.arm)
+    if (policy?.custom) h.set('x-router-custom', policy.custom)
     if (opts.failFast) h.set('x-router-fail-fast', 'true')
     this.failFast = Boolean(opts.failFast)
     const upstream = this.upstreamMs + (this.servedBy?.latencyMs ?? 0)
@@ -170,6 +179,9 @@ export class RequestTrace {
         team: this.who.team,
         endUser: this.who.endUser,
         tags: this.who.tags,
+        rule: this.who.policy?.rule,
+        arm: this.who.policy?.arm,
+        custom: this.who.policy?.custom,
         status: this.status,
         deployment: s?.deployment.id,
         region: s?.deployment.region,
@@ -228,6 +240,7 @@ export class RequestTrace {
         client: this.who.client,
         team: this.who.team,
         frontDoor: this.who.frontDoor,
+        arm: this.who.policy?.arm,
         tags,
         outcome: this.outcomeKind(),
         abandoned: this.attempts.map((a) => ({ deployment: a.deployment, model: a.modelId, class: a.class })),

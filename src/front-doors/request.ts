@@ -6,6 +6,7 @@
 import type { Context } from 'hono'
 import type { AppEnv } from '../app'
 import type { EngineContext } from '../engine/outcome'
+import type { PolicyContext } from '../policy/route'
 import { loadConfig, resolvePool, type LoadedConfig } from '../config/load'
 import { ConfigError } from '../config/schema'
 import type { PoolConfig } from '../config/types'
@@ -93,6 +94,11 @@ async function readBounded(req: Request, max: number): Promise<string | undefine
 /** What the engine needs from this request's runtime: env, state, waitUntil and the isolate's accounting. */
 export function engineContext(c: Context<AppEnv>): EngineContext {
   return { env: c.env ?? {}, store: c.get('store'), waitUntil: waitUntilOf(c), stats: c.get('stats'), traceparent: c.req.header('traceparent') }
+}
+
+/** The engine's context plus what the policies read: the config, the request's headers, in-process custom strategies. */
+export function policyContext(c: Context<AppEnv>): PolicyContext {
+  return { ...engineContext(c), config: loadConfig((c.env ?? {}).ROUTER_CONFIG).config, header: (name) => c.req.header(name), strategies: c.get('strategies') }
 }
 
 /**

@@ -7,10 +7,13 @@
  *
  *   /stats?since=24h&by=model,client            /stats?from=2026-12-01&to=2026-12-02&bucket=hour&format=csv
  *   /stats?since=7d&by=tag&client=team-a        (a dimension's name as a parameter filters on it)
+ *   /stats?since=24h&experiment=lat-vs-cost     (the experiment's arms compared, 95 % intervals: stats/compare.ts)
  */
 import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../app'
-import { aggregate, DIMENSIONS, emptyCounters, summarize, toCsv, type Dimension, type StatsQuery } from '../stats/rollup'
+import { validConfig } from '../config/load'
+import { compareArms } from '../stats/compare'
+import { aggregate, aggregateCounters, DIMENSIONS, emptyCounters, summarize, toCsv, type Dimension, type StatsQuery } from '../stats/rollup'
 import { STATS_RETENTION_MS } from '../stats/ledger'
 import { adminAuth, adminError } from './admin-auth'
 
@@ -32,6 +35,20 @@ statsRoutes.get('/stats', adminAuth, async (c) => {
     return c.body(toCsv(groups, query.by, query.bucket !== 'total'), 200, { ...headers, 'content-type': 'text/csv; charset=utf-8' })
   }
   const [total] = aggregate(read.rows, { ...query, by: [], bucket: 'total' })
+  const experiment = new URL(c.req.url).searchParams.get('experiment')
+  let comparison: ReturnType<typeof compareArms> | undefined
+  if (experiment) {
+    const config = validConfig(c.env?.ROUTER_CONFIG)?.config
+    const owner = Object.values(config?.pools ?? {}).find((p) => p.experiment?.name === experiment)
+    if (!owner?.experiment) return adminError(400, `No pool runs an experiment named "${experiment}".`)
+    const groups = aggregateCounters(read.rows, { ...query, by: ['arm'], bucket: 'total' })
+    comparison = compareArms(
+      owner.experiment.arms.map((a) => {
+        const arm = `${experiment}/${a.name}`
+        return { arm, c: groups.find((g) => g.keys.arm === arm)?.c ?? emptyCounters() }
+      }),
+    )
+  }
   return c.json(
     {
       from: new Date(query.from).toISOString(),
@@ -41,6 +58,7 @@ statsRoutes.get('/stats', adminAuth, async (c) => {
       where: query.where,
       total: total ?? { keys: {}, ...summarize(emptyCounters()) },
       groups,
+      ...(comparison ? { experiment, comparison } : {}),
       recentFailovers: read.failovers.slice(-50).reverse(),
     },
     200,

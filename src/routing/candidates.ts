@@ -3,7 +3,7 @@
  * Shared by every strategy, so they all respect the same rules.
  *
  * Hard blocks (never sent): already tried by this request; another model family than a native (InvokeModel) request
- * is written for; misconfigured (Bedrock said so) between probes; the configured rpm/tpm window full, for strategies
+ * is written for; outside the deployments a routing rule allows; misconfigured (Bedrock said so) between probes; the configured rpm/tpm window full, for strategies
  * that keep windows; a USD budget (per day or month) spent. Only these can make the router refuse.
  *
  * Soft penalties (sent when nothing better is left): ejected by its breaker, or half-open with its probe slots taken;
@@ -15,7 +15,7 @@ import { budgetBlock, budgetsOf, createSpendState, refreshSpend, reservedUsd, ty
 import { nextTokenAt } from './pacing'
 import { reservedTokens } from './quota'
 import { deploymentState } from './state'
-import { strategyOf } from './strategies'
+import { strategyFor } from './strategies'
 import type { DeploymentState, PoolState, RequestEstimate, UnusableReason } from './types'
 import { firstFittingTime, fitsNow, pruneUsage, windowTotals, type WindowLimits, type WindowTotals } from './window'
 
@@ -75,7 +75,7 @@ export function assess(
   now: number,
 ): Candidate {
   const ds = deploymentState(state, deployment.id)
-  const strategy = strategyOf(pool.strategy)
+  const strategy = strategyFor(pool, req)
   const timeout = probeTimeoutMs(pool)
   pruneUsage(ds.usage, now)
   refreshBreaker(ds.breaker, now, timeout)
@@ -104,6 +104,10 @@ export function assess(
   }
   if (req.family && deployment.family !== req.family) {
     candidate.block = 'other-family'
+    return candidate
+  }
+  if (req.only && !req.only.includes(deployment.id)) {
+    candidate.block = 'not-allowed'
     return candidate
   }
   const bad = ds.misconfigured
@@ -147,7 +151,7 @@ export function assess(
 export function availableAt(candidate: Candidate, now: number, lastMs = Number.POSITIVE_INFINITY): number {
   if (candidate.block === null) return now
   if (candidate.block === 'misconfigured' || candidate.block === 'budget-spent') return candidate.blockedUntil
-  if (candidate.block === 'other-family') return Number.POSITIVE_INFINITY
+  if (candidate.block === 'other-family' || candidate.block === 'not-allowed') return Number.POSITIVE_INFINITY
   const at = firstFittingTime(candidate.state.usage, now, now, 1, candidate.reserve, candidate.limits, lastMs, candidate.totals ?? undefined)
   return at < 0 ? Number.POSITIVE_INFINITY : at
 }

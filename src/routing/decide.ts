@@ -22,7 +22,7 @@ import { assess, availableAt, fullLimits, type Candidate } from './candidates'
 import { freshLatency, measurementPending } from './latency'
 import { holdSpend } from './budget'
 import { recordSend } from './pacing'
-import { strategyOf } from './strategies'
+import { strategyFor } from './strategies'
 import type { Decision, PoolState, RequestEstimate } from './types'
 import { addUsage } from './window'
 
@@ -44,7 +44,7 @@ export function decide(
   const candidates = pool.deployments.map((d) => assess(pool, d, state, req, tried, now))
   const open = candidates.filter((c) => !c.tried && c.block === null)
   if (open.length === 0) {
-    if (strategyOf(pool.strategy).canQueue && pool.maxQueueMs > 0) {
+    if (strategyFor(pool, req).canQueue && pool.maxQueueMs > 0) {
       const queued = queue(pool, candidates, req, now)
       if (queued) return queued
     }
@@ -88,7 +88,7 @@ function panicking(pool: PoolConfig, candidates: readonly Candidate[]): boolean 
   let judged = 0
   let healthy = 0
   for (const c of candidates) {
-    if (c.block === 'misconfigured' || c.block === 'other-family' || c.block === 'budget-spent') continue
+    if (c.block === 'misconfigured' || c.block === 'other-family' || c.block === 'budget-spent' || c.block === 'not-allowed') continue
     judged++
     if (!c.ejected) healthy++
   }
@@ -121,7 +121,7 @@ function pick(
     if (calm.length < eligible.length) why = 'least recent failure; '
     eligible = calm
   }
-  const chosen = strategyOf(pool.strategy).pick(eligible, { pool, req, now, rng })
+  const chosen = strategyFor(pool, req).pick(eligible, { pool, req, now, rng })
   return dispatch(pool, chosen.candidate, req, now, now, `${why}${chosen.reason}${note}${tier > 0 ? '; fallback tier' : ''}`)
 }
 
@@ -195,6 +195,8 @@ function reject(candidates: readonly Candidate[], req: RequestEstimate, now: num
       )
     } else if (c.block === 'misconfigured') {
       why.push(`${id}: misconfigured (${c.state.misconfigured?.errorType ?? 'upstream said so'}), next probe in ${seconds(at - now)}`)
+    } else if (c.block === 'not-allowed') {
+      why.push(`${id}: not among the deployments the routing rule allows`)
     } else if (c.block === 'other-family') {
       why.push(`${id}: serves ${c.deployment.family} models, and the request is in ${req.family}'s native format`)
     }

@@ -3,6 +3,7 @@
  * that a StateStore (memory, Durable Object, Deno KV) keeps and hands to `decide` / `record`.
  */
 import type { SpendState } from './budget'
+import type { StrategyName } from './strategies'
 
 /** What the router knows about a request before sending it. */
 export interface RequestEstimate {
@@ -15,6 +16,12 @@ export interface RequestEstimate {
   family?: string
   /** The most the request may cost, USD, when the caller knows it better than the deployment's price (budgets.ts). */
   costUsd?: number
+  /** A routing rule restricts the request to these deployments (src/policy/rules.ts): the others are hard-blocked. */
+  only?: readonly string[]
+  /** The strategy that decides, when not the pool's own (a rule's override, an experiment's arm). */
+  strategy?: StrategyName
+  /** A custom strategy's order of preference (deployment ids), for the `custom` strategy to follow. */
+  ranking?: readonly string[]
 }
 
 /** Quota held for one in-flight attempt, reconciled with real usage afterwards. */
@@ -220,7 +227,7 @@ export interface PoolState {
 // ---------------------------------------------------------------------------------------------------------------------
 
 /** Why a deployment cannot be sent a request now (hard reasons: routing never sends there). */
-export type UnusableReason = 'misconfigured' | 'window-full' | 'budget-spent' | 'other-family'
+export type UnusableReason = 'misconfigured' | 'window-full' | 'budget-spent' | 'other-family' | 'not-allowed'
 
 /** Why a deployment is used only when better ones are not available (soft: it still serves if nothing else can). */
 export type SoftReason = 'ejected' | 'half-open-probes-busy' | 'paced' | 'retry-after'

@@ -35,6 +35,8 @@ export interface RequestEvent {
   /** The client's team (a key's `team`, a token's team claim). */
   team?: string
   frontDoor?: string
+  /** The experiment arm (`<experiment>/<arm>`), when the pool runs one. */
+  arm?: string
   /** `key=value` tags. */
   tags: string[]
   outcome: RequestOutcomeKind
@@ -78,13 +80,19 @@ export interface Counters {
   cacheReadTokens: number
   cacheWriteTokens: number
   costUsd: number
+  /** Sums of squares (and the latency sum) for the arms' confidence intervals (stats/compare.ts). */
+  costSumSq: number
+  latencySum: number
+  latencySumSq: number
+  ttftSum: number
+  ttftSumSq: number
   latency: Histogram
   ttft: Histogram
   overhead: Histogram
 }
 
 /** Outcomes of rows: a request's, or `abandoned` for an attempt given up on (rowsOf). */
-export const DIMENSIONS = ['pool', 'deployment', 'model', 'client', 'team', 'frontDoor', 'tag', 'outcome'] as const
+export const DIMENSIONS = ['pool', 'deployment', 'model', 'client', 'team', 'frontDoor', 'arm', 'tag', 'outcome'] as const
 export type Dimension = (typeof DIMENSIONS)[number]
 
 export interface StatsRow {
@@ -96,6 +104,7 @@ export interface StatsRow {
   client: string
   team: string
   frontDoor: string
+  arm: string
   /** Sorted `key=value` tags. */
   tags: string[]
   outcome: string
@@ -126,6 +135,11 @@ export function emptyCounters(): Counters {
     cacheReadTokens: 0,
     cacheWriteTokens: 0,
     costUsd: 0,
+    costSumSq: 0,
+    latencySum: 0,
+    latencySumSq: 0,
+    ttftSum: 0,
+    ttftSumSq: 0,
     latency: {},
     ttft: {},
     overhead: {},
@@ -133,7 +147,7 @@ export function emptyCounters(): Counters {
 }
 
 export function rowKey(row: Omit<StatsRow, 'c'>): string {
-  return [row.hour, row.pool, row.deployment, row.model, row.client, row.team, row.frontDoor, row.tags.join(','), row.outcome].join('\u001f')
+  return [row.hour, row.pool, row.deployment, row.model, row.client, row.team, row.frontDoor, row.arm, row.tags.join(','), row.outcome].join('\u001f')
 }
 
 const n = (v: number | undefined) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0)
@@ -171,8 +185,15 @@ function rowOf(event: RequestEvent): StatsRow {
     c.cacheWriteTokens = n(u.cacheWriteInputTokens)
   }
   c.costUsd = n(event.costUsd)
+  c.costSumSq = c.costUsd * c.costUsd
+  c.latencySum = n(event.latencyMs)
+  c.latencySumSq = c.latencySum * c.latencySum
   observe(c.latency, event.latencyMs)
-  if (event.ttftMs !== undefined) observe(c.ttft, event.ttftMs)
+  if (event.ttftMs !== undefined) {
+    observe(c.ttft, event.ttftMs)
+    c.ttftSum = n(event.ttftMs)
+    c.ttftSumSq = c.ttftSum * c.ttftSum
+  }
   if (event.overheadMs !== undefined) observe(c.overhead, event.overheadMs)
   return {
     hour: Math.floor(event.at / HOUR_MS) * HOUR_MS,
@@ -182,17 +203,19 @@ function rowOf(event: RequestEvent): StatsRow {
     client: event.client ?? NONE,
     team: event.team ?? NONE,
     frontDoor: event.frontDoor ?? NONE,
+    arm: event.arm ?? NONE,
     tags: [...new Set(event.tags)].sort(),
     outcome: event.outcome,
     c,
   }
 }
 
+/** Adds `from` into `into`; a field one side lacks (rows written before it existed) counts as zero. */
 export function mergeCounters(into: Counters, from: Counters): void {
-  for (const k of Object.keys(into) as (keyof Counters)[]) {
-    const v = from[k]
-    if (typeof v === 'number') (into[k] as number) += n(v)
-    else if (v && typeof v === 'object') mergeHistogram(into[k] as Histogram, v)
+  const target = into as unknown as Record<string, number | Histogram | undefined>
+  for (const [k, v] of Object.entries(from)) {
+    if (typeof v === 'number') target[k] = ((target[k] as number | undefined) ?? 0) + n(v)
+    else if (v && typeof v === 'object') mergeHistogram((target[k] ??= {}) as Histogram, v as Histogram)
   }
 }
 
@@ -270,6 +293,11 @@ function valuesOf(row: StatsRow, dim: Dimension): string[] {
 
 /** Groups the rows in [from, to) as the query asks; groups sorted by period, then by cost (highest first). */
 export function aggregate(rows: Iterable<StatsRow>, query: StatsQuery): StatsGroup[] {
+  return aggregateCounters(rows, query).map((g) => ({ ...(g.period !== undefined ? { period: new Date(g.period).toISOString() } : {}), keys: g.keys, ...summarize(g.c) }))
+}
+
+/** The same groups with their raw counters (for comparisons that need sums, not percentiles). */
+export function aggregateCounters(rows: Iterable<StatsRow>, query: StatsQuery): Array<{ period?: number; keys: Partial<Record<Dimension, string>>; c: Counters }> {
   const groups = new Map<string, { period?: number; keys: Partial<Record<Dimension, string>>; c: Counters }>()
   for (const row of rows) {
     if (row.hour + HOUR_MS <= query.from || row.hour >= query.to) continue
@@ -285,9 +313,7 @@ export function aggregate(rows: Iterable<StatsRow>, query: StatsQuery): StatsGro
       mergeCounters(g.c, row.c)
     }
   }
-  return [...groups.values()]
-    .sort((a, b) => (a.period ?? 0) - (b.period ?? 0) || b.c.costUsd - a.c.costUsd || b.c.requests - a.c.requests)
-    .map((g) => ({ ...(g.period !== undefined ? { period: new Date(g.period).toISOString() } : {}), keys: g.keys, ...summarize(g.c) }))
+  return [...groups.values()].sort((a, b) => (a.period ?? 0) - (b.period ?? 0) || b.c.costUsd - a.c.costUsd || b.c.requests - a.c.requests)
 }
 
 function percentiles(h: Histogram): Percentiles {

@@ -29,8 +29,8 @@ export class RouterModel extends BedrockModel {
   readonly router: Router
 
   constructor(options: RouterModelOptions) {
-    const { config, deployments, strategy, pool, region, credentials, env, router: shared, ...modelOptions } = options
-    const router = shared ?? createRouter({ config, deployments, strategy, pool, region, credentials, env })
+    const { config, deployments, strategy, pool, region, credentials, env, strategies, router: shared, ...modelOptions } = options
+    const router = shared ?? createRouter({ config, deployments, strategy, pool, region, credentials, env, strategies })
     super({
       // The model a request names is what Strands keys its Bedrock quirks on (Claude's tool-result status, caching);
       // the router maps a deployment's model ID to its pool.

@@ -4,7 +4,7 @@
  * one of these events, passed on as it came), errors in Anthropic's shape with Retry-After where it applies.
  */
 import type { StreamRenderer } from '../../engine/converse-stream'
-import { retryAfterSeconds, withTrace, type Outcome } from '../../engine/outcome'
+import { retryAfterOf, retryAfterSeconds, withTrace, type Outcome } from '../../engine/outcome'
 import { SSE_CONTENT_TYPE, sseAccounting, sseFromInvokeChunk } from '../../wire/sse'
 import { anthropicError, errorJson } from './errors'
 import { anthropicStreamRenderer, messageFromConverse } from './from-converse'
@@ -44,7 +44,7 @@ function responseFor(outcome: Outcome, { via = 'invoke', transform }: RenderOpti
       return new Response(outcome.events.render(renderer), { status: 200, headers })
     }
     case 'rejected':
-      return anthropicError(outcome.status, outcome.message, { 'retry-after': retryAfterSeconds(outcome.retryAfterMs) })
+      return anthropicError(outcome.status, outcome.message, retryAfterOf(outcome))
     case 'failed': {
       const { result, relay } = outcome
       const headers: Record<string, string> = {}

@@ -11,11 +11,12 @@ import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../../app'
 import type { DeploymentConfig, PoolConfig } from '../../config/types'
 import { countTokens } from '../../engine/count-tokens'
-import { originDeployment, route } from '../../engine/engine'
+import { originDeployment } from '../../engine/engine'
+import { routeWithPolicies } from '../../policy/route'
 import { clientAuth } from '../../routes/auth'
 import { utf8ToBase64 } from '../../wire/base64'
 import { closingConnection } from '../../routes/request-body'
-import { engineContext, poolFor, readJsonObject, requestTags, type RequestProblem } from '../request'
+import { policyContext, poolFor, readJsonObject, requestTags, type RequestProblem } from '../request'
 import { anthropicError } from './errors'
 import { renderAnthropic } from './render'
 import { messagesToConverse } from './to-converse'
@@ -50,13 +51,13 @@ async function messages(c: Context<AppEnv>, counting: boolean): Promise<Response
     tags: requestTags(c, undefined),
     signal: c.req.raw.signal,
   }
-  const ctx = engineContext(c)
+  const ctx = policyContext(c)
   if (counting) {
     const invokeBody = utf8ToBase64(JSON.stringify(translated.body))
     const outcome = await countTokens({ ...request, body: { input: { invokeModel: { body: invokeBody } } }, family: 'anthropic' }, ctx)
     return renderAnthropic(outcome, { transform: countTokensBody })
   }
-  const outcome = await route({ ...request, operation: translated.stream ? 'invoke-stream' : 'invoke', body: translated.body, nativeFamily: 'anthropic' }, ctx)
+  const outcome = await routeWithPolicies({ ...request, operation: translated.stream ? 'invoke-stream' : 'invoke', body: translated.body, nativeFamily: 'anthropic' }, ctx)
   return renderAnthropic(outcome)
 }
 
@@ -70,13 +71,13 @@ async function viaConverse(c: Context<AppEnv>, pool: PoolConfig, body: Record<st
   const translated = messagesToConverse(counting ? { max_tokens: 1, ...body } : body, origin.family)
   if (!translated.ok) return anthropicError(400, translated.message)
   const request = { pool, requestedModel: model, client: c.get('client'), identity: c.get('identity'), frontDoor: 'anthropic', endUser: translated.endUser, tags: requestTags(c, undefined), signal: c.req.raw.signal }
-  const ctx = engineContext(c)
+  const ctx = policyContext(c)
   if (counting) {
     const { inferenceConfig: _unused, ...converse } = translated.body
     const outcome = await countTokens({ ...request, body: { input: { converse } } }, ctx)
     return renderAnthropic(outcome, { transform: countTokensBody })
   }
-  const outcome = await route({ ...request, operation: translated.stream ? 'converse-stream' : 'converse', body: translated.body }, ctx)
+  const outcome = await routeWithPolicies({ ...request, operation: translated.stream ? 'converse-stream' : 'converse', body: translated.body }, ctx)
   return renderAnthropic(outcome, { via: 'converse' })
 }
 

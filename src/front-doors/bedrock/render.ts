@@ -4,7 +4,7 @@
  * shape (`x-amzn-errortype`, `{"message"}`), upstream's own error answer relayed as it came.
  */
 import type { StreamRenderer } from '../../engine/converse-stream'
-import { retryAfterSeconds, withTrace, type Outcome } from '../../engine/outcome'
+import { retryAfterOf, withTrace, type Outcome } from '../../engine/outcome'
 import { encodeExceptionFrame } from '../../wire/eventstream'
 import { jsonObject } from '../../wire/base64'
 import { SSE_CONTENT_TYPE, sseAccounting, sseError, sseFromFrame, sseFromInvokeChunk } from '../../wire/sse'
@@ -32,7 +32,7 @@ function responseFor(outcome: Outcome, format: StreamFormat): Response {
       return new Response(outcome.events.render(format === 'sse' ? SSE : EVENT_STREAM), { status: 200, headers })
     }
     case 'rejected':
-      return bedrockError(outcome.status, outcome.errorType, outcome.message, { 'retry-after': retryAfterSeconds(outcome.retryAfterMs) })
+      return bedrockError(outcome.status, outcome.errorType, outcome.message, retryAfterOf(outcome))
     case 'failed': {
       const { relay, result } = outcome
       if (!relay) return bedrockError(result.status, result.errorType ?? 'InternalServerException', result.message ?? 'upstream failed')

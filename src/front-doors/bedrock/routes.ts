@@ -10,12 +10,12 @@ import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../../app'
 import { base64ToUtf8, jsonObject } from '../../wire/base64'
 import { countTokens } from '../../engine/count-tokens'
-import { route } from '../../engine/engine'
+import { routeWithPolicies } from '../../policy/route'
 import { clientAuth } from '../../routes/auth'
 import { closingConnection } from '../../routes/request-body'
 import { isInvoke, isStreaming, sendGuardrail, type Operation } from '../../upstream/bedrock'
 import { resolveCredentials } from '../../upstream/credentials'
-import { configFor, engineContext, poolFor, readJsonObject, requestTags, type RequestProblem } from '../request'
+import { configFor, engineContext, policyContext, poolFor, readJsonObject, requestTags, type RequestProblem } from '../request'
 import { bedrockError, unauthorizedError, validationError } from './errors'
 import { renderBedrock } from './render'
 
@@ -60,7 +60,7 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
   }
   const sse = isStreaming(operation) && (c.req.header('accept') ?? '').includes('text/event-stream')
 
-  const outcome = await route(
+  const outcome = await routeWithPolicies(
     {
       pool: pool.value,
       operation,
@@ -75,7 +75,7 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
       tags: requestTags(c, invoke ? undefined : tagsOf(body.requestMetadata)),
       signal: c.req.raw.signal,
     },
-    engineContext(c),
+    policyContext(c),
   )
   return renderBedrock(outcome, sse ? 'sse' : 'eventstream')
 }

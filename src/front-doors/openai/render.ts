@@ -2,7 +2,7 @@
  * Renders the engine's outcome as the OpenAI chat API answers: a `chat.completion`, a stream of
  * `chat.completion.chunk` events, or an error in OpenAI's shape with a matching status and Retry-After.
  */
-import { retryAfterSeconds, withTrace, type Outcome } from '../../engine/outcome'
+import { retryAfterOf, retryAfterSeconds, withTrace, type Outcome } from '../../engine/outcome'
 import { SSE_CONTENT_TYPE } from '../../wire/sse'
 import { chunkRenderer } from './chunks'
 import { openAiError } from './errors'
@@ -33,8 +33,8 @@ function responseFor(outcome: Outcome, request: Translated): Response {
       })
     }
     case 'rejected': {
-      const code = outcome.status === 429 ? 'rate_limit_exceeded' : 'no_models_available'
-      return openAiError(outcome.status, outcome.message, { code, headers: { 'retry-after': retryAfterSeconds(outcome.retryAfterMs) } })
+      const code = outcome.cause === 'rule' ? 'rejected_by_rule' : outcome.status === 429 ? 'rate_limit_exceeded' : 'no_models_available'
+      return openAiError(outcome.status, outcome.message, { code, headers: retryAfterOf(outcome) })
     }
     case 'failed': {
       const { result, relay } = outcome

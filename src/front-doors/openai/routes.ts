@@ -8,10 +8,11 @@ import type { Context } from 'hono'
 import { Hono } from 'hono/tiny'
 import type { AppEnv } from '../../app'
 import { allowsPool } from '../../auth/identity'
-import { originDeployment, route } from '../../engine/engine'
+import { originDeployment } from '../../engine/engine'
+import { routeWithPolicies } from '../../policy/route'
 import { clientAuth } from '../../routes/auth'
 import { closingConnection } from '../../routes/request-body'
-import { configFor, engineContext, poolFor, readJsonObject, requestTags, type RequestProblem } from '../request'
+import { configFor, engineContext, policyContext, poolFor, readJsonObject, requestTags, type RequestProblem } from '../request'
 import { openAiError } from './errors'
 import { renderOpenAi } from './render'
 import { toConverse } from './to-converse'
@@ -49,7 +50,7 @@ async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
   if (!translated.ok) return openAiError(400, translated.refusal.message, { param: translated.refusal.param })
   const request = translated.value
 
-  const outcome = await route(
+  const outcome = await routeWithPolicies(
     {
       pool: pool.value,
       operation: request.stream ? 'converse-stream' : 'converse',
@@ -62,7 +63,7 @@ async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
       tags: requestTags(c, request.tags),
       signal: c.req.raw.signal,
     },
-    engineContext(c),
+    policyContext(c),
   )
   return renderOpenAi(outcome, request)
 }
