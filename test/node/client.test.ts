@@ -211,3 +211,36 @@ describe('createRouter: what the multiplexer offers besides', () => {
     expect(await router.getCircuitBreakerStatus()).toEqual({ [id]: { state: 'closed', failureCount: 0 } })
   })
 })
+
+describe('createRouter: a custom strategy as a function in process', () => {
+  it('its ranking decides; a late or throwing function falls back', async () => {
+    const seen: unknown[] = []
+    const router = createRouter({
+      config: {
+        pools: {
+          p: {
+            strategy: 'custom',
+            custom: { function: 'westFirst', timeoutMs: 50 },
+            deployments: [
+              { id: 'f-use1', modelId: NOVA, region: 'us-east-1', endpoint: sim.endpoints['us-east-1'] },
+              { id: 'f-usw2', modelId: NOVA, region: 'us-west-2', endpoint: sim.endpoints['us-west-2'] },
+            ],
+          },
+          late: { strategy: 'custom', custom: { function: 'late', timeoutMs: 20, fallback: 'weighted' }, deployments: [{ id: 'l-use1', modelId: NOVA, region: 'us-east-1', endpoint: sim.endpoints['us-east-1'] }] },
+        },
+      },
+      strategies: {
+        westFirst: (input) => (seen.push(input), { ranking: input.candidates.filter((c) => c.region === 'us-west-2').map((c) => c.id) }),
+        late: () => new Promise((resolve) => setTimeout(() => resolve({ deployment: 'l-use1' }), 200)),
+      },
+      credentials: KEYS,
+      env: {},
+    })
+    const out = await router.converse({ ...input, modelId: 'p' })
+    expect(out.$router.deployment).toBe('f-usw2')
+    expect(seen).toHaveLength(1)
+    const late = await router.fetch(new Request('http://x/model/late/converse', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: input.messages }) }))
+    expect(late.status).toBe(200)
+    expect(late.headers.get('x-router-custom')).toBe('function timed out after 20 ms; fell back to weighted')
+  })
+})

@@ -1,0 +1,202 @@
+/**
+ * Orchestration policies through the worker, end to end: routing rules (restrict, redirect, override, refuse in each
+ * front door's shape), custom strategies over a webhook on 127.0.0.1 that is fast, slow, failing and wrong, and an
+ * A/B test of two pools over a throttling region whose comparison in /stats shows the difference, with its interval.
+ */
+import { createHash } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import Anthropic from '@anthropic-ai/sdk'
+import OpenAI from 'openai'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CLIENT_KEY, startHarness, type Harness } from './harness'
+
+const SONNET = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0'
+const HAIKU = 'us.anthropic.claude-haiku-4-5-20251001-v1:0'
+const NOVA = 'us.amazon.nova-lite-v1:0'
+const INTERN = 'ber_intern_key_0001'
+const ADMIN = 'policy-admin-key'
+let h: Harness
+let hook: Server
+const hookCalls: Array<{ path: string; body: any; headers: Record<string, unknown> }> = []
+
+beforeAll(async () => {
+  hook = createServer((req, res) => {
+    let raw = ''
+    req.on('data', (c) => (raw += c))
+    req.on('end', () => {
+      hookCalls.push({ path: req.url ?? '', body: JSON.parse(raw), headers: req.headers })
+      const answer = (body: unknown, status = 200) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+      if (req.url === '/fast') return answer({ ranking: ['fast-usw2', 'fast-use1'] })
+      if (req.url === '/slow') return void setTimeout(() => answer({ deployment: 'slow-usw2' }), 400)
+      if (req.url === '/fail') return answer({ error: 'boom' }, 500)
+      return answer({ deployment: 'no-such-deployment' })
+    })
+  })
+  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve))
+  const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}`
+  const customPool = (e: Record<string, string>, path: string) => ({
+    strategy: 'custom',
+    custom: { url: `${hookUrl}${path}`, headers: { authorization: 'Bearer hook-secret' }, fallback: 'weighted' },
+    deployments: [
+      { id: `${path.slice(1)}-use1`, modelId: NOVA, region: 'us-east-1', endpoint: e['us-east-1'] },
+      { id: `${path.slice(1)}-usw2`, modelId: NOVA, region: 'us-west-2', endpoint: e['us-west-2'], weight: 0 },
+    ],
+  })
+  h = await startHarness(
+    (e) => ({
+      clients: { keys: [{ name: 'intern', sha256: createHash('sha256').update(INTERN).digest('hex') }] },
+      rules: [
+        { name: 'no-interns', when: { client: 'intern' }, then: { reject: { status: 403, message: 'Interns may not call this router.' } } },
+        { name: 'legal-stays-east', when: { all: [{ pool: 'sonnet' }, { systemPrompt: { matches: 'legal', flags: 'i' } }] }, then: { deployments: ['use1'] } },
+        { name: 'long-prompts-to-haiku', when: { pool: 'sonnet', inputTokens: { gt: 2000 } }, then: { pool: 'haiku' } },
+        { name: 'finance-by-cost', when: { tag: { team: 'finance' } }, then: { strategy: 'cost' } },
+      ],
+      pools: {
+        sonnet: {
+          deployments: [
+            { id: 'use1', modelId: SONNET, region: 'us-east-1', endpoint: e['us-east-1'], weight: 1 },
+            { id: 'usw2', modelId: SONNET, region: 'us-west-2', endpoint: e['us-west-2'], weight: 1000 },
+          ],
+        },
+        haiku: { deployments: [{ id: 'haiku-euw1', modelId: HAIKU, region: 'eu-west-1', endpoint: e['eu-west-1'] }] },
+        'custom-fast': customPool(e, '/fast'),
+        'custom-slow': customPool(e, '/slow'),
+        'custom-fail': customPool(e, '/fail'),
+        'custom-wrong': customPool(e, '/wrong'),
+        east: { deployments: [{ id: 'nova-use1', modelId: NOVA, region: 'us-east-1', endpoint: e['us-east-1'] }] },
+        west: { deployments: [{ id: 'nova-usw2', modelId: NOVA, region: 'us-west-2', endpoint: e['us-west-2'] }] },
+        ab: {
+          experiment: { name: 'east-vs-west', sticky: 'header:x-session', arms: [{ name: 'east', pool: 'east' }, { name: 'west', pool: 'west' }] },
+          deployments: [{ id: 'ab-use1', modelId: NOVA, region: 'us-east-1', endpoint: e['us-east-1'] }],
+        },
+      },
+    }),
+    { ROUTER_ADMIN_KEY: ADMIN, ROUTER_STATS_FLUSH_MS: '100' },
+  )
+})
+afterAll(async () => {
+  await h?.close()
+  await new Promise((resolve) => hook?.close(resolve))
+})
+
+async function converse(pool: string, body: Record<string, unknown> = {}, headers: Record<string, string> = {}, key = CLIENT_KEY) {
+  const res = await fetch(`${h.router.url}/model/${pool}/converse`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'Hello' }] }], inferenceConfig: { maxTokens: 20 }, ...body }),
+  })
+  return { res, body: (await res.json()) as any }
+}
+
+describe('routing rules', () => {
+  it('no rule matches: the pool’s strategy decides (weight 1000 → usw2), no x-router-rule', async () => {
+    const { res } = await converse('sonnet')
+    expect(res.headers.get('x-router-deployment')).toBe('usw2')
+    expect(res.headers.get('x-router-rule')).toBeNull()
+  })
+
+  it('restrict to deployments by the system prompt’s content', async () => {
+    for (let i = 0; i < 3; i++) {
+      const { res } = await converse('sonnet', { system: [{ text: 'You are a LEGAL assistant.' }] })
+      expect(res.headers.get('x-router-deployment')).toBe('use1')
+      expect(res.headers.get('x-router-rule')).toBe('legal-stays-east')
+    }
+  })
+
+  it('redirect long prompts to another pool', async () => {
+    const { res, body } = await converse('sonnet', { messages: [{ role: 'user', content: [{ text: 'word '.repeat(3000) }] }] })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-router-rule')).toBe('long-prompts-to-haiku')
+    expect(res.headers.get('x-router-pool')).toBe('haiku')
+    expect(body.output.message.content[0].text).toMatch(/eu-west-1/)
+  })
+
+  it('override the strategy by tag (x-router-tags), named in the trace', async () => {
+    const { res } = await converse('sonnet', {}, { 'x-router-tags': 'team=finance' })
+    expect(res.headers.get('x-router-rule')).toBe('finance-by-cost')
+    expect(res.headers.get('x-router-reason')).toMatch(/cheapest|cost/)
+  })
+
+  it('refuse, in each front door’s error shape, and send nothing upstream', async () => {
+    const before = (await h.control('/__sim/requests')).requests.length
+    const { res, body } = await converse('sonnet', {}, {}, INTERN)
+    expect(res.status).toBe(403)
+    expect(res.headers.get('x-amzn-errortype')).toBe('AccessDeniedException')
+    expect(res.headers.get('x-router-rule')).toBe('no-interns')
+    expect(res.headers.get('retry-after')).toBeNull()
+    expect(body.message).toBe('Interns may not call this router. (rule no-interns)')
+    const openai = await new OpenAI({ baseURL: `${h.router.url}/v1`, apiKey: INTERN, maxRetries: 0 }).chat.completions.create({ model: 'sonnet', messages: [{ role: 'user', content: 'Hi' }] }).catch((e) => e)
+    expect(openai).toBeInstanceOf(OpenAI.PermissionDeniedError)
+    expect(openai.code).toBe('rejected_by_rule')
+    const anthropic = await new Anthropic({ baseURL: h.router.url, apiKey: INTERN, maxRetries: 0 }).messages.create({ model: 'sonnet', max_tokens: 10, messages: [{ role: 'user', content: 'Hi' }] }).catch((e) => e)
+    expect(anthropic).toBeInstanceOf(Anthropic.PermissionDeniedError)
+    expect((await h.control('/__sim/requests')).requests.length).toBe(before)
+  })
+})
+
+describe('custom strategies over a webhook', () => {
+  it('fast: its ranking wins (even over the pool’s weights), and it sees features and live state, never a client credential', async () => {
+    const { res } = await converse('custom-fast', {}, { 'x-router-tags': 'team=search' })
+    expect(res.headers.get('x-router-deployment')).toBe('fast-usw2')
+    expect(res.headers.get('x-router-custom')).toBe('webhook chose fast-usw2 (ranked 2)')
+    const call = hookCalls.find((c) => c.path === '/fast')!
+    expect(call.headers.authorization).toBe('Bearer hook-secret')
+    expect(call.body).toMatchObject({ pool: 'custom-fast', request: { model: 'custom-fast', frontDoor: 'bedrock', tags: { team: 'search' } } })
+    expect(call.body.candidates.map((c: any) => c.id)).toEqual(['fast-use1', 'fast-usw2'])
+    expect(call.body.candidates[0]).toMatchObject({ usable: true, breaker: 'closed', price: { input: expect.any(Number) } })
+    expect(JSON.stringify(call.body)).not.toContain(CLIENT_KEY)
+  })
+
+  it('slow, failing or wrong: the fallback strategy serves at once, the trace says why; three failures and it is skipped', async () => {
+    const slow = await converse('custom-slow')
+    expect(slow.res.status).toBe(200)
+    expect(slow.res.headers.get('x-router-custom')).toBe('webhook timed out after 50 ms; fell back to weighted')
+    expect(slow.res.headers.get('x-router-deployment')).toBe('slow-use1') // weighted: slow-usw2 has weight 0
+    expect(Number(slow.res.headers.get('x-router-overhead-ms'))).toBeLessThan(300)
+    const fail = await converse('custom-fail')
+    expect(fail.res.headers.get('x-router-custom')).toBe('webhook failed (HTTP 500); fell back to weighted')
+    const wrong = await converse('custom-wrong')
+    expect(wrong.res.headers.get('x-router-custom')).toBe('webhook answered no known deployment; fell back to weighted')
+    for (let i = 0; i < 2; i++) await converse('custom-fail')
+    const calls = hookCalls.filter((c) => c.path === '/fail').length
+    const skipped = await converse('custom-fail')
+    expect(skipped.res.headers.get('x-router-custom')).toBe('webhook skipped after 3 failures in a row; fell back to weighted')
+    expect(hookCalls.filter((c) => c.path === '/fail').length).toBe(calls)
+  })
+})
+
+describe('A/B test of two pools over a throttling region', () => {
+  it('sticky arms, named in the trace; /stats compares them with a 95 % interval that excludes no difference', async () => {
+    await h.control('/__sim/reset', { seed: 7 })
+    await h.control('/__sim/rules', { region: 'us-east-1', modelId: NOVA, fault: 'throttle', probability: 0.5 })
+    const arms = new Map<string, string>()
+    for (let i = 0; i < 160; i++) {
+      const session = `s-${i % 80}`
+      const { res } = await converse('ab', {}, { 'x-session': session })
+      const arm = res.headers.get('x-router-arm')!
+      expect(arm).toMatch(/^east-vs-west\/(east|west)$/)
+      if (arms.has(session)) expect(arm).toBe(arms.get(session)) // sticky
+      arms.set(session, arm)
+    }
+    const westShare = [...arms.values()].filter((a) => a.endsWith('west')).length / arms.size
+    expect(westShare).toBeGreaterThan(0.3)
+    expect(westShare).toBeLessThan(0.7)
+    let stats: any
+    for (let i = 0; i < 50; i++) {
+      stats = await (await fetch(`${h.router.url}/stats?since=1h&experiment=east-vs-west`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()
+      if (stats.comparison.reduce((s: number, a: any) => s + a.requests, 0) >= 160) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const [east, west] = stats.comparison
+    expect(east.arm).toBe('east-vs-west/east')
+    expect(east.requests + west.requests).toBe(160)
+    expect(east.errorRate.value).toBeGreaterThan(0.3) // half of us-east-1's answers are throttles, and the east pool has nowhere else to go
+    expect(west.errorRate.value).toBe(0)
+    const d = west.vsControl.errorRate
+    expect(d.diff).toBeLessThan(-0.3)
+    expect(d.ci95[1]).toBeLessThan(0)
+    expect(d.significant).toBe(true)
+    expect(west.vsControl.meanLatencyMs.ci95).toHaveLength(2)
+  })
+})
