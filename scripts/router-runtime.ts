@@ -82,6 +82,8 @@ export interface RouterOptions {
   instances?: number
   /** Omit the Durable Object binding: state in memory per isolate. */
   noSharedState?: boolean
+  /** Service bindings answered by functions in this process (tests: a custom strategy behind a binding). */
+  serviceBindings?: Record<string, (request: Request) => Response | Promise<Response>>
 }
 
 export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
@@ -94,6 +96,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
     compatibilityDate: '2026-04-01',
     compatibilityFlags: ['enable_request_signal'],
     bindings: opts.vars,
+    ...(opts.serviceBindings ? { serviceBindings: opts.serviceBindings } : {}),
     durableObjects: opts.noSharedState
       ? {}
       : { ROUTER_STATE: { className: 'RouterStateObject', useSQLite: true, ...(i === 0 ? {} : { scriptName: 'router-0' }) } },

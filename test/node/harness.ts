@@ -4,7 +4,7 @@
  */
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../simulator/demo-credentials'
 import { startSimulator } from '../../simulator/node-server'
-import { startRouter, type RouterProcess } from '../../scripts/router-runtime'
+import { startRouter, type RouterOptions, type RouterProcess } from '../../scripts/router-runtime'
 
 export const CLIENT_KEY = 'test-client-key-1'
 
@@ -18,7 +18,11 @@ export interface Harness {
   close(): Promise<void>
 }
 
-export async function startHarness(makeConfig: (endpoints: Record<string, string>) => unknown, extraVars: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(
+  makeConfig: (endpoints: Record<string, string>) => unknown,
+  extraVars: Record<string, string> = {},
+  routerOptions: Pick<RouterOptions, 'serviceBindings'> = {},
+): Promise<Harness> {
   const simulator = await startSimulator({ regions: ['us-east-1', 'us-west-2', 'eu-west-1'] })
   const router = await startRouter({
     vars: {
@@ -28,6 +32,7 @@ export async function startHarness(makeConfig: (endpoints: Record<string, string
       AWS_SECRET_ACCESS_KEY: DEMO_SECRET_ACCESS_KEY,
       ...extraVars,
     },
+    ...routerOptions,
   })
   return {
     simulator,

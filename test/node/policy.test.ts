@@ -64,6 +64,14 @@ beforeAll(async () => {
         'custom-slow': customPool(e, '/slow'),
         'custom-fail': customPool(e, '/fail'),
         'custom-wrong': customPool(e, '/wrong'),
+        'custom-binding': {
+          strategy: 'custom',
+          custom: { binding: 'ROUTER_STRATEGY', timeoutMs: 200 },
+          deployments: [
+            { id: 'b-use1', modelId: NOVA, region: 'us-east-1', endpoint: e['us-east-1'] },
+            { id: 'b-usw2', modelId: NOVA, region: 'us-west-2', endpoint: e['us-west-2'], weight: 0 },
+          ],
+        },
         east: { deployments: [{ id: 'nova-use1', modelId: NOVA, region: 'us-east-1', endpoint: e['us-east-1'] }] },
         west: { deployments: [{ id: 'nova-usw2', modelId: NOVA, region: 'us-west-2', endpoint: e['us-west-2'] }] },
         ab: {
@@ -73,8 +81,19 @@ beforeAll(async () => {
       },
     }),
     { ROUTER_ADMIN_KEY: ADMIN, ROUTER_STATS_FLUSH_MS: '100' },
+    {
+      // Another Worker behind a service binding, answering the same protocol as the webhook (no network hop).
+      serviceBindings: {
+        ROUTER_STRATEGY: async (req: Request) => {
+          const body = (await req.json()) as { candidates: Array<{ id: string; region: string }> }
+          bindingCalls.push(body)
+          return Response.json({ deployment: body.candidates.find((c) => c.region === 'us-west-2')!.id })
+        },
+      },
+    },
   )
 })
+const bindingCalls: unknown[] = []
 afterAll(async () => {
   await h?.close()
   await new Promise((resolve) => hook?.close(resolve))
@@ -163,6 +182,15 @@ describe('custom strategies over a webhook', () => {
     const skipped = await converse('custom-fail')
     expect(skipped.res.headers.get('x-router-custom')).toBe('webhook skipped after 3 failures in a row; fell back to weighted')
     expect(hookCalls.filter((c) => c.path === '/fail').length).toBe(calls)
+  })
+})
+
+describe('custom strategy behind a service binding', () => {
+  it('asks the bound Worker, with the same protocol', async () => {
+    const { res } = await converse('custom-binding')
+    expect(res.headers.get('x-router-deployment')).toBe('b-usw2')
+    expect(res.headers.get('x-router-custom')).toBe('service binding chose b-usw2')
+    expect(bindingCalls).toHaveLength(1)
   })
 })
 
