@@ -3,11 +3,12 @@
  * by every API (Converse, and InvokeModel's native bodies once turned into a ConverseBody), so the same question
  * gets the same answer and the same token counts whichever API asked it.
  */
+import { DEFAULT_BLOCKED_MESSAGE, DEFAULT_BLOCKED_WORDS } from './guardrail'
 import { textToBase64 } from './base64'
 import { chooseTool, countInputTokens, inputChars, type ConverseBody } from './converse-request'
 import { parsePromptRouter, routeModel } from './prompt-router'
 
-export type StopReason = 'end_turn' | 'tool_use' | 'max_tokens' | 'stop_sequence'
+export type StopReason = 'end_turn' | 'tool_use' | 'max_tokens' | 'stop_sequence' | 'guardrail_intervened'
 
 export interface ToolUse {
   toolUseId: string
@@ -140,7 +141,16 @@ export function planAnswer({ body, modelId, region, responseChars, seq, stopSequ
     stopReason = 'max_tokens'
     stopSequence = undefined
   }
-  const outputTokens = Math.max(1, thinkingTokens + tokensForChars(text.length) + (toolUse ? toolTokens : 0))
+  // A guardrail attached to the request (guardrailConfig) stops a prompt holding one of its blocked words, as
+  // ApplyGuardrail would (guardrail.ts): the blocked message instead of the answer.
+  if (guardrailBlocks(body)) {
+    text = DEFAULT_BLOCKED_MESSAGE
+    toolUse = undefined
+    thinking = undefined
+    stopReason = 'guardrail_intervened'
+    stopSequence = undefined
+  }
+  const outputTokens = Math.max(1, (thinking ? thinkingTokens : 0) + tokensForChars(text.length) + (toolUse ? toolTokens : 0))
   return { text, toolUse, thinking, stopReason, stopSequence, inputTokens, outputTokens, invokedModelId, seq }
 }
 
@@ -198,4 +208,12 @@ export function tokenUsage(plan: AnswerPlan, cache?: { read: number; write: numb
     cacheWrite5m: cache?.write5m ?? 0,
     cacheWrite1h: cache?.write1h ?? 0,
   }
+}
+
+/** Whether a Converse request's own guardrail (guardrailConfig) blocks its user text. */
+function guardrailBlocks(body: PlanArgs['body']): boolean {
+  const config = (body as { guardrailConfig?: { guardrailIdentifier?: unknown } }).guardrailConfig
+  if (!config || typeof config.guardrailIdentifier !== 'string') return false
+  const words = DEFAULT_BLOCKED_WORDS.map((w) => new RegExp(`\\b${w}\\b`, 'i'))
+  return body.messages.some((m) => m.role === 'user' && m.content.some((b) => typeof b.text === 'string' && words.some((re) => re.test(b.text as string))))
 }

@@ -7,7 +7,7 @@ import * as v from 'valibot'
 import { compileRules } from '../policy/rules'
 import type { CompiledRule, Condition, CustomStrategyConfig, ExperimentConfig, RuleConfig } from '../policy/types'
 import { STRATEGIES, type StrategyName } from '../routing/strategies'
-import type { PoolConfig } from './types'
+import type { PoolConfig, PromptPolicy, ResolvedTemplate } from './types'
 
 const strategy = (what: string) => v.picklist(STRATEGIES as [StrategyName, ...StrategyName[]], `${what} must be one of: ${STRATEGIES.join(', ')}`)
 const MatchSchema = v.union(
@@ -129,3 +129,36 @@ export function compileRuleConfig(rules: RuleConfig[], pools: Record<string, Poo
 }
 
 export type { CustomStrategyConfig }
+
+const TemplateRef = v.optional(v.pipe(v.string(), v.nonEmpty()))
+const PromptText = { prepend: v.optional(v.string()), append: v.optional(v.string()), template: TemplateRef }
+export const PromptSchema = v.strictObject({ ...PromptText, byFamily: v.optional(v.record(v.string(), v.strictObject(PromptText))) })
+export const GuardrailPolicySchema = v.strictObject({
+  identifier: v.pipe(v.string(), v.regex(/^[A-Za-z0-9:/._-]{1,2048}$/, 'guardrail.identifier is a guardrail id or ARN')),
+  version: v.pipe(v.string(), v.regex(/^([1-9][0-9]{0,7}|DRAFT)$/, 'guardrail.version is a number or DRAFT')),
+  trace: v.optional(v.picklist(['enabled', 'disabled', 'enabled_full'])),
+  streamProcessingMode: v.optional(v.picklist(['sync', 'async'])),
+  enforce: v.optional(v.boolean()),
+})
+export const TemplatesSchema = v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9._:-]{1,64}$/, 'template names may use letters, digits and . _ : -')), v.record(v.string(), v.string()), 'templates: name → {family: text}')
+
+type RawPrompt = v.InferOutput<typeof PromptSchema>
+
+/** A prompt policy with its template names resolved to their texts; problems name where. */
+export function resolvePrompt(raw: RawPrompt | undefined, templates: Record<string, Record<string, string>>, where: string, problems: string[]): PromptPolicy | undefined {
+  if (!raw) return undefined
+  const resolve = (name: string | undefined, at: string): ResolvedTemplate | undefined => {
+    if (name === undefined) return undefined
+    if (!Object.hasOwn(templates, name)) {
+      problems.push(`${at}.template: no template named "${name}"`)
+      return undefined
+    }
+    return { name, texts: templates[name] }
+  }
+  const { byFamily, template, ...rest } = raw
+  return {
+    ...rest,
+    ...(template !== undefined ? { template: resolve(template, where) } : {}),
+    ...(byFamily ? { byFamily: Object.fromEntries(Object.entries(byFamily).map(([family, p]) => [family, { ...p, template: resolve(p.template, `${where}.byFamily.${family}`) }])) } : {}),
+  }
+}

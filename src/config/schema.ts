@@ -5,7 +5,7 @@
 import * as v from 'valibot'
 import { familyOf } from '../routing/overrides'
 import { STRATEGIES, strategyOf, type StrategyName } from '../routing/strategies'
-import { compileRuleConfig, CustomSchema, ExperimentSchema, poolPolicyProblems, RulesSchema } from './policy-schema'
+import { compileRuleConfig, CustomSchema, ExperimentSchema, GuardrailPolicySchema, poolPolicyProblems, PromptSchema, resolvePrompt, RulesSchema, TemplatesSchema } from './policy-schema'
 import type { BreakerConfig, DeploymentConfig, PoolConfig, RouterConfig, TokenConfig } from './types'
 
 const positiveInt = (what: string) =>
@@ -48,6 +48,8 @@ const DeploymentSchema = v.strictObject({
   burndown: v.optional(v.pipe(nonNegative('burndown'), v.minValue(1, 'burndown must be ≥ 1'))),
   family: v.optional(text('family')),
   override: v.optional(OverrideSchema),
+  prompt: v.optional(PromptSchema),
+  guardrail: v.optional(GuardrailPolicySchema),
 })
 
 const share = (what: string) => v.pipe(nonNegative(what), v.maxValue(1, `${what} must be ≤ 1`))
@@ -88,6 +90,8 @@ const PoolSchema = v.strictObject({
   exploration: v.optional(v.pipe(nonNegative('exploration'), v.maxValue(1, 'exploration must be ≤ 1'))),
   experiment: v.optional(ExperimentSchema),
   custom: v.optional(CustomSchema),
+  prompt: v.optional(PromptSchema),
+  guardrail: v.optional(GuardrailPolicySchema),
 })
 
 const GuardrailSchema = v.strictObject({
@@ -150,6 +154,7 @@ const CorsSchema = v.strictObject({
 
 const RouterConfigSchema = v.strictObject({
   rules: v.optional(RulesSchema),
+  templates: v.optional(TemplatesSchema),
   clients: v.optional(ClientsSchema),
   cors: v.optional(CorsSchema),
   guardrails: v.optional(v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9:/._-]{1,2048}$/, 'guardrail ids are ids or ARNs')), GuardrailSchema, 'guardrails must be an object')),
@@ -199,6 +204,7 @@ export function parseRouterConfig(input: unknown): RouterConfig {
   }
   const problems: string[] = []
   const seen = new Map<string, string>()
+  const templates = parsed.output.templates ?? {}
   const pools: Record<string, PoolConfig> = {}
   for (const [name, raw] of Object.entries(parsed.output.pools)) {
     const deployments: DeploymentConfig[] = raw.deployments.map((d, i) => {
@@ -206,8 +212,11 @@ export function parseRouterConfig(input: unknown): RouterConfig {
       const earlier = seen.get(d.id)
       if (earlier) problems.push(`${where}.id: duplicate deployment id "${d.id}" (also at ${earlier})`)
       else seen.set(d.id, where)
+      const { prompt, ...deployment } = d
+      const resolved = resolvePrompt(prompt, templates, `${where}.prompt`, problems)
       return {
-        ...d,
+        ...deployment,
+        ...(resolved ? { prompt: resolved } : {}),
         endpoint: (d.endpoint ?? `https://bedrock-runtime.${d.region}.amazonaws.com`).replace(/\/+$/, ''),
         family: d.family ?? familyOf(d.modelId),
       }
@@ -241,6 +250,8 @@ export function parseRouterConfig(input: unknown): RouterConfig {
       exploration: raw.exploration ?? 0.05,
       ...(raw.experiment ? { experiment: raw.experiment } : {}),
       ...(raw.custom ? { custom: raw.custom } : {}),
+      ...(raw.prompt ? { prompt: resolvePrompt(raw.prompt, templates, `pools.${name}.prompt`, problems) } : {}),
+      ...(raw.guardrail ? { guardrail: raw.guardrail } : {}),
     }
   }
   const poolNames = new Set(Object.keys(parsed.output.pools))

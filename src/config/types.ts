@@ -57,6 +57,37 @@ export interface DeploymentConfig {
   budgetUsdPerMonth?: number
   /** What to strip from a request that fails over to this deployment from another family. */
   override?: Partial<RequestOverride>
+  /** System text for this deployment (wins over the pool's): src/policy/prompt.ts. */
+  prompt?: PromptPolicy
+  /** A guardrail for this deployment (wins over the pool's; guardrails are regional). */
+  guardrail?: GuardrailPolicy
+}
+
+/** A named template, resolved at load: one text per model family, `default` for the others. */
+export interface ResolvedTemplate {
+  name: string
+  texts: Record<string, string>
+}
+
+export interface PromptText {
+  prepend?: string
+  append?: string
+  template?: ResolvedTemplate
+}
+
+/** System text added to requests (src/policy/prompt.ts), with a different text per model family where given. */
+export interface PromptPolicy extends PromptText {
+  byFamily?: Record<string, PromptText>
+}
+
+/** A guardrail attached to every request of a pool or deployment. */
+export interface GuardrailPolicy {
+  identifier: string
+  version: string
+  trace?: 'enabled' | 'disabled' | 'enabled_full'
+  streamProcessingMode?: 'sync' | 'async'
+  /** Replace the client's own guardrail instead of letting it win. */
+  enforce?: boolean
 }
 
 /** Outlier ejection per deployment (routing/breaker.ts). Sporadic failures never eject: only failures in a row, or a
@@ -112,6 +143,8 @@ export interface PoolConfig {
   experiment?: ExperimentConfig
   /** The `custom` strategy's logic: a webhook, a service binding or a function (src/policy/custom.ts). */
   custom?: CustomStrategyConfig
+  prompt?: PromptPolicy
+  guardrail?: GuardrailPolicy
 }
 
 /** Where ApplyGuardrail for one guardrail is sent (guardrails live in one account and region). */

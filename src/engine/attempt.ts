@@ -43,6 +43,8 @@ export interface ConverseSuccess {
   bedrockHeaders?: Record<string, string>
   requestId?: string
   usage?: TokenUsage
+  /** Converse: why the model stopped (`guardrail_intervened` is counted). */
+  stopReason?: string
   invokedModelId?: string
   latencyMs: number
 }
@@ -191,6 +193,7 @@ async function converseOutcome(res: Response, text: string, started: number): Pr
     requestId: res.headers.get('x-amzn-requestid') ?? undefined,
     usage: usageOf(json!.usage),
     invokedModelId: json!.trace?.promptRouter?.invokedModelId,
+    stopReason: typeof json!.stopReason === 'string' ? json!.stopReason : undefined,
     latencyMs,
   }
 }

@@ -58,6 +58,8 @@ export interface StreamSummary {
   /** `usage` is the router's estimate (the stream ended before Bedrock's metadata event). */
   usageEstimated?: boolean
   invokedModelId?: string
+  /** From the messageStop event (`guardrail_intervened` is counted). */
+  stopReason?: string
   frames: number
   /** The client disconnected before the end. */
   cancelled: boolean
@@ -99,6 +101,7 @@ function renderStream(
   let usage: TokenUsage | undefined
   let deltaBytes = 0
   let invokedModelId: string | undefined
+  let stopReason: string | undefined
   let frames = 0
   let sawMetadata = false
   let lastChunk: Frame | undefined
@@ -139,7 +142,7 @@ function renderStream(
     // generated. Estimate both, so the window is not credited as if the request never happened.
     const usageEstimated = !usage && deltaBytes > 0
     if (usageEstimated) usage = { inputTokens, outputTokens: Math.max(1, Math.ceil(deltaBytes / 4)) }
-    onDone({ result, usage, usageEstimated, invokedModelId, frames, cancelled })
+    onDone({ result, usage, usageEstimated, invokedModelId, stopReason, frames, cancelled })
   }
 
   const fail = (controller: ReadableStreamDefaultController<Uint8Array>, result: UpstreamResult, frame?: Frame) => {
@@ -170,6 +173,7 @@ function renderStream(
         lastChunk = frame
         deltaBytes += Math.max(0, frame.payload.length * 0.75 - 100) // base64 of the model's event, minus its envelope
       }
+      if (frame.eventType === 'messageStop') stopReason = frameJson(frame)?.stopReason
       if (frame.eventType === 'metadata') {
         sawMetadata = true
         // Metadata we cannot read is still forwarded; accounting falls back to the reservation.

@@ -9,6 +9,7 @@ import { failoverAllowed } from '../routing/classify'
 import { estimateNativeRequest, estimateRequest } from '../routing/estimate'
 import { reservedUsd } from '../routing/budget'
 import { costUsd } from '../routing/cost'
+import { applyGuardrail, applyPrompt, guardrailHeaders } from '../policy/prompt'
 import { adaptRequestFor } from '../routing/overrides'
 import type { AttemptOutcome, Decision, RequestEstimate, Reservation, TokenUsage, UpstreamResult } from '../routing/types'
 import { isInvoke, isStreaming } from '../upstream/bedrock'
@@ -196,27 +197,28 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
       }
       const timeoutMs = Math.min(isStreaming(operation) ? pool.ttfbTimeoutMs : pool.attemptTimeoutMs, deadline - Date.now())
       const body = invoke ? bodies.verbatim() : bodies.for(deployment)
-      const outcome = await attempt({ deployment, credentials, operation, body, headers: request.upstreamHeaders, timeoutMs, clientSignal: signal })
+      const headers = invoke ? bodies.headersFor(deployment) : request.upstreamHeaders
+      const outcome = await attempt({ deployment, credentials, operation, body, headers, timeoutMs, clientSignal: signal })
 
       if (outcome.ok && outcome.kind === 'converse') {
         const result: UpstreamResult = { class: 'success', status: 200 }
         const { usage, invokedModelId } = outcome
         const costUsd = cost(deployment, usage, invokedModelId)
         ledger.settle({ deploymentId: deployment.id, reservation: decision.reservation, result, usage, latencyMs: outcome.latencyMs, stream: false, invokedModelId, costUsd })
-        trace.served(deployment, decision.reason, outcome.latencyMs)
-        trace.completed(result, usage, costUsd, invokedModelId)
+        trace.served(deployment, decision.reason, outcome.latencyMs, bodies.notesFor(deployment))
+        trace.completed(result, usage, costUsd, invokedModelId, undefined, undefined, outcome.stopReason)
         return { kind: 'served', body: outcome.body, contentType: outcome.contentType, bedrockHeaders: outcome.bedrockHeaders, usage, costUsd, invokedModelId, requestId: outcome.requestId, trace }
       }
 
       if (outcome.ok && outcome.kind === 'stream') {
-        trace.served(deployment, decision.reason, outcome.latencyMs)
+        trace.served(deployment, decision.reason, outcome.latencyMs, bodies.notesFor(deployment))
         const reservation = decision.reservation
         const events = converseEventStream(outcome, pool.streamIdleTimeoutMs, estimate.inputTokens, (summary) => {
           const costUsd = cost(deployment, summary.usage, summary.invokedModelId)
           if (summary.usage) limit.settle(summary.usage, costUsd)
           else limit.release()
           ledger.settle({ deploymentId: deployment.id, reservation, result: summary.result, usage: summary.usage, latencyMs: outcome.latencyMs, stream: true, invokedModelId: summary.invokedModelId, costUsd })
-          trace.completed(summary.result, summary.usage, costUsd, summary.invokedModelId, summary.cancelled, summary.usageEstimated)
+          trace.completed(summary.result, summary.usage, costUsd, summary.invokedModelId, summary.cancelled, summary.usageEstimated, summary.stopReason)
           trace.log()
         }, invoke, (usage, invokedModelId) => cost(deployment, usage, invokedModelId))
         return { kind: 'streaming', events, requestId: outcome.requestId, trace }
@@ -267,9 +269,13 @@ export function originDeployment(pool: EngineRequest['pool'], requestedModel: st
   return pool.deployments.find((d) => d.modelId === requestedModel) ?? pool.deployments.find((d) => !d.fallback) ?? pool.deployments[0]
 }
 
-/** The body as sent upstream: verbatim when nothing must change, else adapted for the target's model family, each once. */
+/**
+ * The body as sent upstream, once per deployment: verbatim when nothing must change, else adapted for the target's
+ * model family, then given the pool's (or deployment's) prompt and guardrail (src/policy/prompt.ts).
+ */
 class BodyCache {
   private readonly adapted = new Map<string, string>()
+  private readonly notes = new Map<string, { prompt?: string; guardrail?: string }>()
   private verbatimText?: string
 
   constructor(
@@ -285,15 +291,31 @@ class BodyCache {
   }
 
   for(target: DeploymentConfig): string {
-    const { body } = this.request
-    if (target.family === this.origin.family && !target.override) return this.verbatim()
+    const { body, pool } = this.request
+    const prompt = target.prompt ?? pool.prompt
+    const guardrail = target.guardrail ?? pool.guardrail
+    if (target.family === this.origin.family && !target.override && !prompt && !guardrail) return this.verbatim()
     let text = this.adapted.get(target.id)
     if (text === undefined) {
-      const adapted = adaptRequestFor(body, this.origin, target)
-      text = adapted === body ? this.verbatim() : JSON.stringify(adapted)
+      const adapted = (target.family === this.origin.family && !target.override ? body : adaptRequestFor(body, this.origin, target)) as Record<string, unknown>
+      const withPrompt = applyPrompt(adapted, prompt, target.family, this.request.tags ?? {})
+      const withGuardrail = applyGuardrail(withPrompt.body, guardrail, isStreaming(this.request.operation))
+      text = withGuardrail.body === body ? this.verbatim() : JSON.stringify(withGuardrail.body)
       this.adapted.set(target.id, text)
+      this.notes.set(target.id, { prompt: withPrompt.applied, guardrail: withGuardrail.applied })
     }
     return text
+  }
+
+  /** InvokeModel: the guardrail headers the target's policy adds to the client's. */
+  headersFor(target: DeploymentConfig): Record<string, string> | undefined {
+    return guardrailHeaders(target.guardrail ?? this.request.pool.guardrail, this.request.upstreamHeaders)
+  }
+
+  /** What the target's body was given (prompt, guardrail), for the trace. */
+  notesFor(target: DeploymentConfig): { prompt?: string; guardrail?: string } {
+    const guardrail = target.guardrail ?? this.request.pool.guardrail
+    return this.notes.get(target.id) ?? (guardrail && isInvoke(this.request.operation) ? { guardrail: `${guardrail.identifier}:${guardrail.version}` } : {})
   }
 }
 

@@ -48,6 +48,8 @@ export const TRACE_HEADERS = [
   'x-router-rule',
   'x-router-arm',
   'x-router-custom',
+  'x-router-template',
+  'x-router-guardrail',
   'server-timing',
 ] as const
 
@@ -79,13 +81,13 @@ export interface AbandonedAttempt {
 export class RequestTrace {
   readonly started = Date.now()
   readonly attempts: AbandonedAttempt[] = []
-  private servedBy?: { deployment: DeploymentConfig; reason: string; latencyMs: number; at: number }
+  private servedBy?: { deployment: DeploymentConfig; reason: string; latencyMs: number; at: number; applied: { prompt?: string; guardrail?: string } }
   private overheadMs?: number
   private failFast = false
   private queuedMs = 0
   /** Time spent waiting on upstream in abandoned attempts. */
   private upstreamMs = 0
-  private outcome?: { result: UpstreamResult; usage?: TokenUsage; costUsd?: number; invokedModelId?: string; cancelled?: boolean; usageEstimated?: boolean }
+  private outcome?: { result: UpstreamResult; usage?: TokenUsage; costUsd?: number; invokedModelId?: string; cancelled?: boolean; usageEstimated?: boolean; stopReason?: string }
   private status = 0
   private logged = false
 
@@ -112,12 +114,13 @@ export class RequestTrace {
     this.queuedMs += ms
   }
 
-  served(deployment: DeploymentConfig, reason: string, latencyMs: number) {
-    this.servedBy = { deployment, reason, latencyMs, at: Date.now() }
+  /** `applied`: the prompt and guardrail the deployment's body was given (src/policy/prompt.ts). */
+  served(deployment: DeploymentConfig, reason: string, latencyMs: number, applied: { prompt?: string; guardrail?: string } = {}) {
+    this.servedBy = { deployment, reason, latencyMs, at: Date.now(), applied }
   }
 
-  completed(result: UpstreamResult, usage?: TokenUsage, costUsd?: number, invokedModelId?: string, cancelled?: boolean, usageEstimated?: boolean) {
-    this.outcome = { result, usage, costUsd, invokedModelId, cancelled, usageEstimated }
+  completed(result: UpstreamResult, usage?: TokenUsage, costUsd?: number, invokedModelId?: string, cancelled?: boolean, usageEstimated?: boolean, stopReason?: string) {
+    this.outcome = { result, usage, costUsd, invokedModelId, cancelled, usageEstimated, stopReason }
   }
 
   /** `use1=throttled:ThrottlingException, usw2=timeout` */
@@ -146,6 +149,8 @@ export class RequestTrace {
     if (policy?.rule) h.set('x-router-rule', policy.rule)
     if (policy?.arm) h.set('x-router-arm', policy.arm)
     if (policy?.custom) h.set('x-router-custom', policy.custom)
+    if (this.servedBy?.applied.prompt) h.set('x-router-template', this.servedBy.applied.prompt)
+    if (this.servedBy?.applied.guardrail) h.set('x-router-guardrail', this.servedBy.applied.guardrail)
     if (opts.failFast) h.set('x-router-fail-fast', 'true')
     this.failFast = Boolean(opts.failFast)
     const upstream = this.upstreamMs + (this.servedBy?.latencyMs ?? 0)
@@ -198,6 +203,9 @@ export class RequestTrace {
         usageEstimated: o?.usageEstimated || undefined,
         costUsd: o?.costUsd,
         invokedModelId: o?.invokedModelId,
+        stopReason: o?.stopReason,
+        template: s?.applied.prompt,
+        guardrail: s?.applied.guardrail,
         sampleRate: plain && this.logSample < 1 ? this.logSample : undefined,
       }),
     )
@@ -251,6 +259,7 @@ export class RequestTrace {
         overheadMs: this.overheadMs,
         usage: o?.usage,
         costUsd: o?.costUsd,
+        guardrailIntervened: o?.stopReason === 'guardrail_intervened',
       },
       failovers,
     )

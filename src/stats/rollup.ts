@@ -52,6 +52,8 @@ export interface RequestEvent {
   overheadMs?: number
   usage?: TokenUsage
   costUsd?: number
+  /** The answer ended with `stopReason: guardrail_intervened`. */
+  guardrailIntervened?: boolean
 }
 
 /** A failover, for "recent failovers with their reasons". */
@@ -75,6 +77,8 @@ export interface Counters {
   failFast: number
   errors: number
   cancelled: number
+  /** Answers a guardrail stopped (`stopReason: guardrail_intervened`). */
+  guardrailInterventions: number
   inputTokens: number
   outputTokens: number
   cacheReadTokens: number
@@ -130,6 +134,7 @@ export function emptyCounters(): Counters {
     failFast: 0,
     errors: 0,
     cancelled: 0,
+    guardrailInterventions: 0,
     inputTokens: 0,
     outputTokens: 0,
     cacheReadTokens: 0,
@@ -177,6 +182,7 @@ function rowOf(event: RequestEvent): StatsRow {
   else c.errors = 1
   if (event.throttled) c.upstreamThrottles = 1
   c.failFast = event.failFast ? 1 : 0
+  c.guardrailInterventions = event.guardrailIntervened ? 1 : 0
   const u = event.usage
   if (u) {
     c.inputTokens = n(u.inputTokens)
@@ -272,6 +278,7 @@ export interface StatsSummary {
   failFast: number
   errors: number
   cancelled: number
+  guardrailInterventions: number
   tokens: { input: number; output: number; cacheRead: number; cacheWrite: number }
   costUsd: number
   latencyMs: Percentiles
@@ -330,6 +337,7 @@ export function summarize(c: Counters): StatsSummary {
     failFast: c.failFast,
     errors: c.errors,
     cancelled: c.cancelled,
+    guardrailInterventions: c.guardrailInterventions ?? 0,
     tokens: { input: c.inputTokens, output: c.outputTokens, cacheRead: c.cacheReadTokens, cacheWrite: c.cacheWriteTokens },
     costUsd: Math.round(c.costUsd * 1e9) / 1e9,
     latencyMs: percentiles(c.latency),

@@ -52,7 +52,20 @@ beforeAll(async () => {
         { name: 'long-prompts-to-haiku', when: { pool: 'sonnet', inputTokens: { gt: 2000 } }, then: { pool: 'haiku' } },
         { name: 'finance-by-cost', when: { tag: { team: 'finance' } }, then: { strategy: 'cost' } },
       ],
+      templates: { support: { anthropic: 'You are {{company}} support, answering as Claude.', amazon: 'You are {{company}} support, answering as Nova.' } },
       pools: {
+        mixed: {
+          prompt: { template: 'support', append: 'Be brief.' },
+          guardrail: { identifier: 'gr-pool', version: '2', trace: 'enabled', streamProcessingMode: 'async' },
+          deployments: [
+            { id: 'mixed-claude', modelId: SONNET, region: 'us-east-1', endpoint: e['us-east-1'] },
+            { id: 'mixed-nova', modelId: NOVA, region: 'us-west-2', endpoint: e['us-west-2'], fallback: true },
+          ],
+        },
+        enforced: {
+          guardrail: { identifier: 'gr-enforced', version: '1', enforce: true },
+          deployments: [{ id: 'enforced-nova', modelId: NOVA, region: 'us-west-2', endpoint: e['us-west-2'] }],
+        },
         sonnet: {
           deployments: [
             { id: 'use1', modelId: SONNET, region: 'us-east-1', endpoint: e['us-east-1'], weight: 1 },
@@ -182,6 +195,56 @@ describe('custom strategies over a webhook', () => {
     const skipped = await converse('custom-fail')
     expect(skipped.res.headers.get('x-router-custom')).toBe('webhook skipped after 3 failures in a row; fell back to weighted')
     expect(hookCalls.filter((c) => c.path === '/fail').length).toBe(calls)
+  })
+})
+
+describe('per-model prompts and guardrails per pool', () => {
+  const lastUpstream = async () => ((await h.control('/__sim/requests')).requests as Array<{ body: any; region: string }>).at(-1)!
+
+  it('each family gets the template written for it (after failover too), variables from tags; the pool’s guardrail is attached', async () => {
+    const claude = await converse('mixed', {}, { 'x-router-tags': 'company=Acme' })
+    expect(claude.res.headers.get('x-router-template')).toBe('template support (anthropic), system append')
+    expect(claude.res.headers.get('x-router-guardrail')).toBe('gr-pool:2')
+    let sent = await lastUpstream()
+    expect(sent.body.system).toEqual([{ text: 'You are Acme support, answering as Claude.' }, { text: 'Be brief.' }])
+    expect(sent.body.guardrailConfig).toEqual({ guardrailIdentifier: 'gr-pool', guardrailVersion: '2', trace: 'enabled' })
+    await h.control('/__sim/rules', { region: 'us-east-1', modelId: SONNET, fault: 'throttle', times: 1 })
+    const nova = await converse('mixed', {}, { 'x-router-tags': 'company=Acme' })
+    expect(nova.res.headers.get('x-router-deployment')).toBe('mixed-nova')
+    expect(nova.res.headers.get('x-router-template')).toBe('template support (amazon), system append')
+    sent = await lastUpstream()
+    expect(sent.region).toBe('us-west-2')
+    expect(sent.body.system[0]).toEqual({ text: 'You are Acme support, answering as Nova.' })
+  })
+
+  it('the client’s own guardrail wins unless the pool enforces its own', async () => {
+    const own = { guardrailConfig: { guardrailIdentifier: 'gr-client', guardrailVersion: '7' } }
+    const kept = await converse('mixed', own)
+    expect(kept.res.headers.get('x-router-guardrail')).toBe("the client's own")
+    expect((await lastUpstream()).body.guardrailConfig).toEqual(own.guardrailConfig)
+    const replaced = await converse('enforced', own)
+    expect(replaced.res.headers.get('x-router-guardrail')).toBe('gr-enforced:1')
+    expect((await lastUpstream()).body.guardrailConfig).toEqual({ guardrailIdentifier: 'gr-enforced', guardrailVersion: '1' })
+  })
+
+  it('interventions are counted per pool; a stream the guardrail stops ends as Bedrock ends it', async () => {
+    const blocked = await converse('enforced', { messages: [{ role: 'user', content: [{ text: 'please BLOCKME now' }] }] })
+    expect(blocked.body.stopReason).toBe('guardrail_intervened')
+    const stream = await fetch(`${h.router.url}/model/enforced/converse-stream`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'BLOCKME' }] }] }),
+    })
+    const text = await stream.text()
+    expect(text).toMatch(/event: messageStop\ndata: \{[^\n]*"stopReason":"guardrail_intervened"/)
+    expect((await lastUpstream()).body.guardrailConfig).toMatchObject({ guardrailIdentifier: 'gr-enforced' })
+    let stats: any
+    for (let i = 0; i < 50; i++) {
+      stats = await (await fetch(`${h.router.url}/stats?since=1h&by=pool&pool=enforced`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()
+      if (stats.total.guardrailInterventions >= 2) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(stats.groups[0]).toMatchObject({ keys: { pool: 'enforced' }, guardrailInterventions: 2 })
   })
 })
 
