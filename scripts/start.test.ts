@@ -13,7 +13,7 @@ describe('npm start preflight (the same check as /health)', () => {
     ])
     expect(checkEnvironment({ ROUTER_CONFIG: config, ROUTER_API_KEYS: 'k', AWS_BEARER_TOKEN_BEDROCK_PROD: 'x' }).problems).toEqual([])
     expect(checkEnvironment({ ROUTER_CONFIG: '{"pools":{"p":{"strategy":"fastest","deployments":[]}}}', ROUTER_API_KEYS: 'k' }).problems).toEqual([
-      'pools.p.strategy: strategy must be one of: weighted, rate-limit-aware, cost, latency, bedrock-ipr',
+      'pools.p.strategy: strategy must be one of: weighted, rate-limit-aware, cost, latency, bedrock-ipr, custom',
       'pools.p.deployments: deployments must list at least one deployment',
     ])
   })
