@@ -1,9 +1,9 @@
 /**
  * Per-isolate accounting: each finished request's event is added to a batch here, and the batch goes to the shared
  * state in one write at most every FLUSH_MS — so accounting costs no request a round trip, and under load a single
- * write carries many requests. The write is kept alive with the request's `waitUntil`; every request that adds keeps
- * its own timer (no promise is shared between requests, which Workers does not allow), and the first timer to fire
- * sends everything gathered so far. A failed write is kept for the next one (bounded). The isolate's own totals since
+ * write carries many requests. The write is kept alive with the `waitUntil` of the request that scheduled it: the
+ * first request to add to an empty batch sets one timer, later ones add plain data to the batch it will send (no
+ * promise is shared between requests, which Workers does not allow; a request's rows wait at most FLUSH_MS). A failed write is kept for the next one (bounded). The isolate's own totals since
  * it started are kept too, for /metrics. The same event goes to the exports the env configures (export.ts): Analytics
  * Engine at once (in-process), OTLP spans with the batch.
  */
@@ -30,6 +30,8 @@ export interface ExportContext {
 
 export class StatsRecorder {
   private pending = new StatsLedger(Number.POSITIVE_INFINITY)
+  /** When a flush timer was set (in some request's waitUntil) that will send what is pending; 0: none. */
+  private scheduledAt = 0
   private spans: Array<{ endpoint: string; headers: Record<string, string>; span: OtlpSpan }> = []
   /** This isolate's totals since it started, by pool, deployment and outcome. */
   readonly isolate = new Map<string, { pool: string; deployment: string; outcome: string; c: Counters }>()
@@ -53,7 +55,15 @@ export class StatsRecorder {
       if (!mine) this.isolate.set(key, (mine = { pool: row.pool, deployment: row.deployment, outcome: row.outcome, c: emptyCounters() }))
       mergeCounters(mine.c, row.c)
     }
-    waitUntil(new Promise((resolve) => setTimeout(resolve, this.flushMs)).then(() => this.flush()))
+    // A timer that has not fired long after it was due belonged to a request context the runtime tore down: set another.
+    if (this.scheduledAt && Date.now() - this.scheduledAt < this.flushMs * 10 + 1000) return
+    this.scheduledAt = Date.now()
+    waitUntil(
+      new Promise((resolve) => setTimeout(resolve, this.flushMs)).then(() => {
+        this.scheduledAt = 0
+        return this.flush()
+      }),
+    )
   }
 
   private export(event: RequestEvent, { env, traceparent }: ExportContext) {
