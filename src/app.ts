@@ -17,6 +17,8 @@ import { playgroundRoutes } from './routes/playground'
 import { statsRoutes } from './routes/stats'
 import { tokenRoutes } from './routes/tokens'
 import { drainUnreadBody } from './routes/request-body'
+import { MemoryResponseCache } from './cache/memory'
+import type { ResponseCache } from './cache/types'
 import type { CustomStrategyFunction } from './policy/custom'
 import type { StateStore } from './state/types'
 import { recorderFor, type StatsRecorder } from './stats/recorder'
@@ -26,9 +28,11 @@ export interface AppOptions {
   stateStore: (env: RouterEnv) => StateStore
   /** Custom strategies as functions, by name (pools name them in `custom.function`): the in-process router's. */
   strategies?: Record<string, CustomStrategyFunction>
+  /** Where pools with `cache` keep answers; default: this isolate's memory. */
+  responseCache?: (env: RouterEnv) => ResponseCache
 }
 
-export type AppEnv = { Bindings: RouterEnv; Variables: { store: StateStore; stats: StatsRecorder; client: string; identity: ClientIdentity; strategies?: Record<string, CustomStrategyFunction> } }
+export type AppEnv = { Bindings: RouterEnv; Variables: { store: StateStore; stats: StatsRecorder; client: string; identity: ClientIdentity; strategies?: Record<string, CustomStrategyFunction>; responseCache: ResponseCache } }
 
 /** How often an isolate sends its accounting (ROUTER_STATS_FLUSH_MS; tests shorten it). */
 function flushMsOf(env: RouterEnv | undefined): number | undefined {
@@ -38,6 +42,7 @@ function flushMsOf(env: RouterEnv | undefined): number | undefined {
 
 export function createApp(options: AppOptions) {
   const app = new Hono<AppEnv>()
+  const memoryCache = new MemoryResponseCache()
   // Outermost, so it also runs after CORS, auth and not-found answers: keeps keep-alive connections usable.
   app.use('*', drainUnreadBody)
   app.use('*', async (c, next) => {
@@ -45,6 +50,7 @@ export function createApp(options: AppOptions) {
     c.set('store', store)
     c.set('stats', recorderFor(store, flushMsOf(c.env)))
     if (options.strategies) c.set('strategies', options.strategies)
+    c.set('responseCache', options.responseCache?.(c.env ?? {}) ?? memoryCache)
     await next()
   })
   app.use('*', corsForBrowsers)

@@ -92,6 +92,12 @@ const PoolSchema = v.strictObject({
   custom: v.optional(CustomSchema),
   prompt: v.optional(PromptSchema),
   guardrail: v.optional(GuardrailPolicySchema),
+  cache: v.optional(
+    v.strictObject({
+      ttlSeconds: v.pipe(positiveInt('cache.ttlSeconds'), v.maxValue(604_800, 'cache.ttlSeconds must be ≤ 604800 (a week)')),
+      shared: v.optional(v.boolean('cache.shared must be true or false'), false),
+    }),
+  ),
 })
 
 const GuardrailSchema = v.strictObject({
@@ -252,6 +258,7 @@ export function parseRouterConfig(input: unknown): RouterConfig {
       ...(raw.custom ? { custom: raw.custom } : {}),
       ...(raw.prompt ? { prompt: resolvePrompt(raw.prompt, templates, `pools.${name}.prompt`, problems) } : {}),
       ...(raw.guardrail ? { guardrail: raw.guardrail } : {}),
+      ...(raw.cache ? { cache: raw.cache } : {}),
     }
   }
   const poolNames = new Set(Object.keys(parsed.output.pools))

@@ -145,6 +145,8 @@ export interface PoolConfig {
   custom?: CustomStrategyConfig
   prompt?: PromptPolicy
   guardrail?: GuardrailPolicy
+  /** The response cache (src/policy/response-cache.ts): identical requests answered for `ttlSeconds`. */
+  cache?: { ttlSeconds: number; shared: boolean }
 }
 
 /** Where ApplyGuardrail for one guardrail is sent (guardrails live in one account and region). */

@@ -55,6 +55,8 @@ export interface PolicyTrace {
   /** `<experiment>/<arm>`. */
   arm?: string
   custom?: string
+  /** The response cache: `hit`, `miss` or `bypass` (the client said no-store). */
+  cache?: 'hit' | 'miss' | 'bypass'
 }
 
 /** What the engine needs from the runtime around one request. */

@@ -50,6 +50,7 @@ export const TRACE_HEADERS = [
   'x-router-custom',
   'x-router-template',
   'x-router-guardrail',
+  'x-router-cache',
   'server-timing',
 ] as const
 
@@ -100,6 +101,11 @@ export class RequestTrace {
     private readonly logSample = 1,
   ) {}
 
+  /** The id of the deployment that served. */
+  get servedDeployment(): string | undefined {
+    return this.servedBy?.deployment.id
+  }
+
   /** The model ID of the deployment that served (for a prompt router, the router's ARN). */
   get servedModel(): string | undefined {
     return this.servedBy?.deployment.modelId
@@ -149,6 +155,7 @@ export class RequestTrace {
     if (policy?.rule) h.set('x-router-rule', policy.rule)
     if (policy?.arm) h.set('x-router-arm', policy.arm)
     if (policy?.custom) h.set('x-router-custom', policy.custom)
+    if (policy?.cache) h.set('x-router-cache', policy.cache)
     if (this.servedBy?.applied.prompt) h.set('x-router-template', this.servedBy.applied.prompt)
     if (this.servedBy?.applied.guardrail) h.set('x-router-guardrail', this.servedBy.applied.guardrail)
     if (opts.failFast) h.set('x-router-fail-fast', 'true')
@@ -187,6 +194,7 @@ export class RequestTrace {
         rule: this.who.policy?.rule,
         arm: this.who.policy?.arm,
         custom: this.who.policy?.custom,
+        cache: this.who.policy?.cache,
         status: this.status,
         deployment: s?.deployment.id,
         region: s?.deployment.region,
@@ -260,6 +268,7 @@ export class RequestTrace {
         usage: o?.usage,
         costUsd: o?.costUsd,
         guardrailIntervened: o?.stopReason === 'guardrail_intervened',
+        cacheHit: this.who.policy?.cache === 'hit',
       },
       failovers,
     )

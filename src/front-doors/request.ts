@@ -98,7 +98,7 @@ export function engineContext(c: Context<AppEnv>): EngineContext {
 
 /** The engine's context plus what the policies read: the config, the request's headers, in-process custom strategies. */
 export function policyContext(c: Context<AppEnv>): PolicyContext {
-  return { ...engineContext(c), config: loadConfig((c.env ?? {}).ROUTER_CONFIG).config, header: (name) => c.req.header(name), strategies: c.get('strategies') }
+  return { ...engineContext(c), config: loadConfig((c.env ?? {}).ROUTER_CONFIG).config, header: (name) => c.req.header(name), strategies: c.get('strategies'), responseCache: c.get('responseCache') }
 }
 
 /**

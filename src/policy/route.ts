@@ -8,16 +8,19 @@
  *    (unless a rule already did) or send the request to another pool.
  * 3. A `custom` strategy asks its webhook, service binding or function for a ranking (falling back to its fallback
  *    strategy when late, failing or wrong).
- * Every step is named in the trace: `x-router-rule`, `x-router-arm`, `x-router-custom`.
+ * 4. The response cache, when the pool has one (response-cache.ts): a hit answers before any routing.
+ * Every step is named in the trace: `x-router-rule`, `x-router-arm`, `x-router-custom`, `x-router-cache`.
  */
 import type { RouterConfig } from '../config/types'
 import { route } from '../engine/engine'
 import type { EngineContext, EngineRequest, Outcome, PolicyTrace } from '../engine/outcome'
 import { logSampleOf, RequestTrace, sinkOf } from '../engine/trace'
+import type { ResponseCache } from '../cache/types'
 import type { DeploymentSnapshot } from '../routing/types'
 import { askCustomStrategy, type CustomStrategyFunction } from './custom'
 import { assignArm, stickyKey } from './experiments'
 import { featuresOf } from './features'
+import { withResponseCache } from './response-cache'
 import { firstMatch } from './rules'
 
 export interface PolicyContext extends EngineContext {
@@ -26,13 +29,15 @@ export interface PolicyContext extends EngineContext {
   header: (name: string) => string | undefined
   /** In-process custom strategies (createRouter's `strategies`). */
   strategies?: Record<string, CustomStrategyFunction>
+  /** Where pools with `cache` keep answers (Workers Cache API, Deno KV, memory). */
+  responseCache?: ResponseCache
 }
 
 const REJECT_TYPES = { 400: 'ValidationException', 403: 'AccessDeniedException', 429: 'ThrottlingException', 503: 'ServiceUnavailableException' } as const
 
 export async function routeWithPolicies(request: EngineRequest, ctx: PolicyContext): Promise<Outcome> {
   const { config } = ctx
-  if (config.rules.length === 0 && !request.pool.experiment && request.pool.strategy !== 'custom') return route(request, ctx)
+  if (config.rules.length === 0 && !request.pool.experiment && request.pool.strategy !== 'custom') return withResponseCache(request, ctx, (r) => route(r, ctx))
   const features = featuresOf(request, ctx.header)
   const policy: PolicyTrace = {}
   const routing: NonNullable<EngineRequest['routing']> = { ...request.routing }
@@ -73,5 +78,5 @@ export async function routeWithPolicies(request: EngineRequest, ctx: PolicyConte
       else routing.strategy = custom.fallback
     }
   }
-  return route({ ...request, pool, routing, policy }, ctx)
+  return withResponseCache({ ...request, pool, routing, policy }, ctx, (r) => route(r, ctx))
 }

@@ -54,6 +54,8 @@ export interface RequestEvent {
   costUsd?: number
   /** The answer ended with `stopReason: guardrail_intervened`. */
   guardrailIntervened?: boolean
+  /** Answered from the response cache (nothing sent, nothing spent). */
+  cacheHit?: boolean
 }
 
 /** A failover, for "recent failovers with their reasons". */
@@ -79,6 +81,8 @@ export interface Counters {
   cancelled: number
   /** Answers a guardrail stopped (`stopReason: guardrail_intervened`). */
   guardrailInterventions: number
+  /** Answers from the response cache. */
+  cacheHits: number
   inputTokens: number
   outputTokens: number
   cacheReadTokens: number
@@ -135,6 +139,7 @@ export function emptyCounters(): Counters {
     errors: 0,
     cancelled: 0,
     guardrailInterventions: 0,
+    cacheHits: 0,
     inputTokens: 0,
     outputTokens: 0,
     cacheReadTokens: 0,
@@ -183,6 +188,7 @@ function rowOf(event: RequestEvent): StatsRow {
   if (event.throttled) c.upstreamThrottles = 1
   c.failFast = event.failFast ? 1 : 0
   c.guardrailInterventions = event.guardrailIntervened ? 1 : 0
+  c.cacheHits = event.cacheHit ? 1 : 0
   const u = event.usage
   if (u) {
     c.inputTokens = n(u.inputTokens)
@@ -279,6 +285,7 @@ export interface StatsSummary {
   errors: number
   cancelled: number
   guardrailInterventions: number
+  cacheHits: number
   tokens: { input: number; output: number; cacheRead: number; cacheWrite: number }
   costUsd: number
   latencyMs: Percentiles
@@ -338,6 +345,7 @@ export function summarize(c: Counters): StatsSummary {
     errors: c.errors,
     cancelled: c.cancelled,
     guardrailInterventions: c.guardrailInterventions ?? 0,
+    cacheHits: c.cacheHits ?? 0,
     tokens: { input: c.inputTokens, output: c.outputTokens, cacheRead: c.cacheReadTokens, cacheWrite: c.cacheWriteTokens },
     costUsd: Math.round(c.costUsd * 1e9) / 1e9,
     latencyMs: percentiles(c.latency),

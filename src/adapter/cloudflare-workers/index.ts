@@ -10,6 +10,7 @@ import { DurableObjectStateStore } from '../../state/durable-object-store'
 import { FailOpenStateStore } from '../../state/fail-open'
 import { MemoryStateStore } from '../../state/memory'
 import type { StateStore } from '../../state/types'
+import { WorkersResponseCache } from '../../cache/workers-cache'
 
 export { RouterStateObject } from '../../state/durable-object'
 
@@ -29,4 +30,7 @@ function stateStore(env: RouterEnv): StateStore {
   return shared.store
 }
 
-export default createApp({ stateStore })
+/** The data center's Cache API for pools with a response cache (absent outside Workers: memory then). */
+const responseCache = typeof caches !== 'undefined' ? new WorkersResponseCache((caches as unknown as { default: Cache }).default) : undefined
+
+export default createApp({ stateStore, responseCache: responseCache && (() => responseCache) })

@@ -5,6 +5,7 @@
  */
 import { createApp } from '../../app'
 import type { RouterEnv } from '../../env'
+import { DenoKvResponseCache } from '../../cache/deno-kv'
 import { DenoKvStateStore, type KvLike } from '../../state/deno-kv'
 import { FailOpenStateStore } from '../../state/fail-open'
 import { MemoryStateStore } from '../../state/memory'
@@ -19,7 +20,8 @@ const env: RouterEnv = Deno.env.toObject()
 const kv = await Deno.openKv(env.ROUTER_KV_PATH ? String(env.ROUTER_KV_PATH) : undefined)
 const stateTimeoutMs = Number(env.ROUTER_STATE_TIMEOUT_MS ?? 500)
 const store = new FailOpenStateStore(new DenoKvStateStore(kv, 'bedrock-router', stateTimeoutMs), new MemoryStateStore(), stateTimeoutMs)
-const app = createApp({ stateStore: () => store })
+const responseCache = new DenoKvResponseCache(kv)
+const app = createApp({ stateStore: () => store, responseCache: () => responseCache })
 
 Deno.serve(
   {
