@@ -40,6 +40,7 @@ async function main() {
     console.log(`  simulator regions: ${Object.entries(demo.simulator.endpoints).map(([r, u]) => `${r}=${u}`).join('  ')}`)
     console.log(`  demo client key:   ${key}`)
     console.log(`  pools:             ${Object.keys(demo.config.pools).join(', ')}`)
+    console.log(`  pages:             ${router.url}/playground  ${router.url}/dashboard (demo mode: the admin pages need no key)`)
   }
   console.log('\nTry it:')
   console.log(
