@@ -162,3 +162,20 @@ export function resolvePrompt(raw: RawPrompt | undefined, templates: Record<stri
     ...(byFamily ? { byFamily: Object.fromEntries(Object.entries(byFamily).map(([family, p]) => [family, { ...p, template: resolve(p.template, `${where}.byFamily.${family}`) }])) } : {}),
   }
 }
+
+export const CascadeSchema = v.strictObject({
+  tiers: v.pipe(v.array(v.string()), v.minLength(1, 'cascade.tiers must name at least one smaller pool')),
+  checks: v.optional(v.array(v.picklist(['truncated', 'empty', 'refusal', 'json', 'unknown-tool'] as const, 'cascade.checks may list truncated, empty, refusal, json, unknown-tool')), ['truncated', 'empty', 'refusal', 'unknown-tool']),
+  stream: v.optional(v.picklist(['hold', 'optimistic'] as const, 'cascade.stream is hold or optimistic'), 'hold'),
+})
+
+export function cascadeProblems(name: string, cascade: v.InferOutput<typeof CascadeSchema> | undefined, pools: Record<string, { cascade?: unknown }>): string[] {
+  if (!cascade) return []
+  const problems: string[] = []
+  for (const [i, tier] of cascade.tiers.entries()) {
+    if (tier === name) problems.push(`pools.${name}.cascade.tiers[${i}]: the pool itself is the last tier; list only smaller pools`)
+    else if (!Object.hasOwn(pools, tier)) problems.push(`pools.${name}.cascade.tiers[${i}]: no pool named "${tier}"`)
+    else if (pools[tier].cascade) problems.push(`pools.${name}.cascade.tiers[${i}]: "${tier}" has a cascade of its own (cascades do not nest)`)
+  }
+  return problems
+}

@@ -5,7 +5,7 @@
 import * as v from 'valibot'
 import { familyOf } from '../routing/overrides'
 import { STRATEGIES, strategyOf, type StrategyName } from '../routing/strategies'
-import { compileRuleConfig, CustomSchema, ExperimentSchema, GuardrailPolicySchema, poolPolicyProblems, PromptSchema, resolvePrompt, RulesSchema, TemplatesSchema } from './policy-schema'
+import { CascadeSchema, cascadeProblems, compileRuleConfig, CustomSchema, ExperimentSchema, GuardrailPolicySchema, poolPolicyProblems, PromptSchema, resolvePrompt, RulesSchema, TemplatesSchema } from './policy-schema'
 import type { BreakerConfig, DeploymentConfig, PoolConfig, RouterConfig, TokenConfig } from './types'
 
 const positiveInt = (what: string) =>
@@ -92,6 +92,7 @@ const PoolSchema = v.strictObject({
   custom: v.optional(CustomSchema),
   prompt: v.optional(PromptSchema),
   guardrail: v.optional(GuardrailPolicySchema),
+  cascade: v.optional(CascadeSchema),
   cache: v.optional(
     v.strictObject({
       ttlSeconds: v.pipe(positiveInt('cache.ttlSeconds'), v.maxValue(604_800, 'cache.ttlSeconds must be ≤ 604800 (a week)')),
@@ -259,10 +260,13 @@ export function parseRouterConfig(input: unknown): RouterConfig {
       ...(raw.prompt ? { prompt: resolvePrompt(raw.prompt, templates, `pools.${name}.prompt`, problems) } : {}),
       ...(raw.guardrail ? { guardrail: raw.guardrail } : {}),
       ...(raw.cache ? { cache: raw.cache } : {}),
+      ...(raw.cascade ? { cascade: raw.cascade } : {}),
     }
   }
   const poolNames = new Set(Object.keys(parsed.output.pools))
-  for (const [name, raw] of Object.entries(parsed.output.pools)) problems.push(...poolPolicyProblems(name, raw, poolNames))
+  for (const [name, raw] of Object.entries(parsed.output.pools)) {
+    problems.push(...poolPolicyProblems(name, raw, poolNames), ...cascadeProblems(name, raw.cascade, parsed.output.pools))
+  }
   const rules = compileRuleConfig(parsed.output.rules ?? [], pools)
   problems.push(...rules.problems)
   if (problems.length) throw new ConfigError(problems)

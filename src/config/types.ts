@@ -147,6 +147,18 @@ export interface PoolConfig {
   guardrail?: GuardrailPolicy
   /** The response cache (src/policy/response-cache.ts): identical requests answered for `ttlSeconds`. */
   cache?: { ttlSeconds: number; shared: boolean }
+  /** Cascade (src/policy/cascade.ts): smaller pools tried first, escalating when their answer fails the checks. */
+  cascade?: CascadeConfig
+}
+
+export type CascadeCheck = 'truncated' | 'empty' | 'refusal' | 'json' | 'unknown-tool'
+
+export interface CascadeConfig {
+  /** Pools tried before this one, smallest first; this pool's own deployments are the last tier. */
+  tiers: string[]
+  checks: CascadeCheck[]
+  /** Streams: `hold` a tier's answer until it passes (the first byte waits for the whole tier answer), or `optimistic`: stream the first tier as it comes (no check). */
+  stream: 'hold' | 'optimistic'
 }
 
 /** Where ApplyGuardrail for one guardrail is sent (guardrails live in one account and region). */

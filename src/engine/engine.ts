@@ -96,7 +96,7 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
   const { client, frontDoor, endUser, tags } = request
   const trace = new RequestTrace(pool, operation, request.requestedModel, { client, team: request.identity?.team, frontDoor, endUser, tags, policy: request.policy }, sinkOf(ctx), logSampleOf(ctx.env))
   const deadline = trace.started + pool.timeoutMs
-  const origin = originDeployment(pool, request.requestedModel)
+  const origin = request.origin ?? originDeployment(pool, request.requestedModel)
   const invoke = isInvoke(operation)
   // A native (InvokeModel) body can only go to deployments of the family it is written for.
   const estimate = {

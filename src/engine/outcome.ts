@@ -4,7 +4,7 @@
  * HTTP response format.
  */
 import type { ClientIdentity } from '../auth/identity'
-import type { PoolConfig } from '../config/types'
+import type { DeploymentConfig, PoolConfig } from '../config/types'
 import type { RouterEnv } from '../env'
 import type { RequestEstimate, TokenUsage, UpstreamResult } from '../routing/types'
 import type { StateStore } from '../state/types'
@@ -44,6 +44,11 @@ export interface EngineRequest {
   tags?: Record<string, string>
   /** Aborts when the client goes away: reservations are released and nothing more is tried. */
   signal?: AbortSignal
+  /**
+   * The deployment the body was written for, when not one of `pool`'s (a cascade sends a request written for its own
+   * pool to a smaller tier's): the engine adapts the body from its family.
+   */
+  origin?: DeploymentConfig
   /** What the policies (src/policy/) decided before routing: hard restrictions and overrides for the routing core. */
   routing?: Pick<RequestEstimate, 'only' | 'strategy' | 'ranking'>
   /** Which policies applied, for the trace: the rule that matched, the experiment arm, the custom strategy's answer. */
@@ -57,6 +62,8 @@ export interface PolicyTrace {
   custom?: string
   /** The response cache: `hit`, `miss` or `bypass` (the client said no-store). */
   cache?: 'hit' | 'miss' | 'bypass'
+  /** The cascade: which tier answered, or why it escalated (`tier haiku passed`, `escalated: haiku=truncated`). */
+  cascade?: string
 }
 
 /** What the engine needs from the runtime around one request. */

@@ -51,6 +51,7 @@ export const TRACE_HEADERS = [
   'x-router-template',
   'x-router-guardrail',
   'x-router-cache',
+  'x-router-cascade',
   'server-timing',
 ] as const
 
@@ -100,6 +101,11 @@ export class RequestTrace {
     private readonly sink?: TraceSink,
     private readonly logSample = 1,
   ) {}
+
+  /** What the answer cost, once known (USD). */
+  get costUsd(): number | undefined {
+    return this.outcome?.costUsd
+  }
 
   /** The id of the deployment that served. */
   get servedDeployment(): string | undefined {
@@ -156,6 +162,7 @@ export class RequestTrace {
     if (policy?.arm) h.set('x-router-arm', policy.arm)
     if (policy?.custom) h.set('x-router-custom', policy.custom)
     if (policy?.cache) h.set('x-router-cache', policy.cache)
+    if (policy?.cascade) h.set('x-router-cascade', policy.cascade)
     if (this.servedBy?.applied.prompt) h.set('x-router-template', this.servedBy.applied.prompt)
     if (this.servedBy?.applied.guardrail) h.set('x-router-guardrail', this.servedBy.applied.guardrail)
     if (opts.failFast) h.set('x-router-fail-fast', 'true')
@@ -195,6 +202,7 @@ export class RequestTrace {
         arm: this.who.policy?.arm,
         custom: this.who.policy?.custom,
         cache: this.who.policy?.cache,
+        cascade: this.who.policy?.cascade,
         status: this.status,
         deployment: s?.deployment.id,
         region: s?.deployment.region,

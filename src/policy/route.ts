@@ -9,6 +9,7 @@
  * 3. A `custom` strategy asks its webhook, service binding or function for a ranking (falling back to its fallback
  *    strategy when late, failing or wrong).
  * 4. The response cache, when the pool has one (response-cache.ts): a hit answers before any routing.
+ * 5. The cascade, when the pool has one (cascade.ts): smaller pools first, escalating on failed checks.
  * Every step is named in the trace: `x-router-rule`, `x-router-arm`, `x-router-custom`, `x-router-cache`.
  */
 import type { RouterConfig } from '../config/types'
@@ -20,6 +21,7 @@ import type { DeploymentSnapshot } from '../routing/types'
 import { askCustomStrategy, type CustomStrategyFunction } from './custom'
 import { assignArm, stickyKey } from './experiments'
 import { featuresOf } from './features'
+import { withCascade } from './cascade'
 import { withResponseCache } from './response-cache'
 import { firstMatch } from './rules'
 
@@ -37,7 +39,8 @@ const REJECT_TYPES = { 400: 'ValidationException', 403: 'AccessDeniedException',
 
 export async function routeWithPolicies(request: EngineRequest, ctx: PolicyContext): Promise<Outcome> {
   const { config } = ctx
-  if (config.rules.length === 0 && !request.pool.experiment && request.pool.strategy !== 'custom') return withResponseCache(request, ctx, (r) => route(r, ctx))
+  const engine = (r: EngineRequest) => withCascade(r, ctx, (tier) => route(tier, ctx))
+  if (config.rules.length === 0 && !request.pool.experiment && request.pool.strategy !== 'custom') return withResponseCache(request, ctx, engine)
   const features = featuresOf(request, ctx.header)
   const policy: PolicyTrace = {}
   const routing: NonNullable<EngineRequest['routing']> = { ...request.routing }
@@ -78,5 +81,5 @@ export async function routeWithPolicies(request: EngineRequest, ctx: PolicyConte
       else routing.strategy = custom.fallback
     }
   }
-  return withResponseCache({ ...request, pool, routing, policy }, ctx, (r) => route(r, ctx))
+  return withResponseCache({ ...request, pool, routing, policy }, ctx, engine)
 }

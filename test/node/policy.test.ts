@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import Anthropic from '@anthropic-ai/sdk'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SseParser } from '../support/sse-parser'
 import { CLIENT_KEY, startHarness, type Harness } from './harness'
 
 const SONNET = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0'
@@ -61,6 +62,18 @@ beforeAll(async () => {
             { id: 'mixed-claude', modelId: SONNET, region: 'us-east-1', endpoint: e['us-east-1'] },
             { id: 'mixed-nova', modelId: NOVA, region: 'us-west-2', endpoint: e['us-west-2'], fallback: true },
           ],
+        },
+        small: {
+          guardrail: { identifier: 'gr-small', version: '1', enforce: true },
+          deployments: [{ id: 'small-nova', modelId: NOVA, region: 'us-west-2', endpoint: e['us-west-2'] }],
+        },
+        big: {
+          cascade: { tiers: ['small'] },
+          deployments: [{ id: 'big-sonnet', modelId: SONNET, region: 'eu-west-1', endpoint: e['eu-west-1'] }],
+        },
+        'big-json': {
+          cascade: { tiers: ['small'], checks: ['json'] },
+          deployments: [{ id: 'big-json-sonnet', modelId: SONNET, region: 'eu-west-1', endpoint: e['eu-west-1'] }],
         },
         enforced: {
           guardrail: { identifier: 'gr-enforced', version: '1', enforce: true },
@@ -245,6 +258,56 @@ describe('per-model prompts and guardrails per pool', () => {
       await new Promise((r) => setTimeout(r, 100))
     }
     expect(stats.groups[0]).toMatchObject({ keys: { pool: 'enforced' }, guardrailInterventions: 2 })
+  })
+})
+
+/** The text of a Bedrock SSE stream's contentBlockDelta events. */
+const answerOf = (sse: string) =>
+  new SseParser()
+    .push(sse)
+    .filter((e) => e.event === 'contentBlockDelta')
+    .map((e) => JSON.parse(e.data).delta?.text ?? '')
+    .join('')
+
+describe('cascade: the small tier first, escalating only when its answer fails the checks', () => {
+  const regions = async () => ((await h.control('/__sim/requests')).requests as Array<{ region: string }>).map((r) => r.region)
+  const sse = (pool: string, text: string) =>
+    fetch(`${h.router.url}/model/${pool}/converse-stream`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: [{ text }] }] }),
+    })
+
+  it('a good answer from the small tier is the answer; the trace says so', async () => {
+    const { res, body } = await converse('big')
+    expect(res.headers.get('x-router-cascade')).toBe('tier small passed')
+    expect(body.output.message.content[0].text).toMatch(/^Hello from us-west-2/)
+  })
+
+  it('refusal and truncation escalate to the pool’s own deployments (whose answer is returned unchecked)', async () => {
+    const refused = await converse('big', { messages: [{ role: 'user', content: [{ text: 'BLOCKME' }] }] })
+    expect(refused.res.headers.get('x-router-cascade')).toBe('escalated: small=refusal')
+    expect(refused.body.output.message.content[0].text).toMatch(/^Hello from eu-west-1/)
+    const truncated = await converse('big', { inferenceConfig: { maxTokens: 2 } })
+    expect(truncated.res.headers.get('x-router-cascade')).toBe('escalated: small=truncated')
+    expect(truncated.res.headers.get('x-router-deployment')).toBe('big-sonnet')
+    const json = await converse('big-json')
+    expect(json.res.headers.get('x-router-cascade')).toBe('escalated: small=not JSON')
+  })
+
+  it('streams are held until the tier passes: nothing of a failed tier reaches the client', async () => {
+    const passed = await sse('big', 'Hello')
+    expect(passed.headers.get('x-router-cascade')).toBe('tier small passed; held until checked')
+    const passedText = await passed.text()
+    expect(answerOf(passedText)).toMatch(/^Hello from us-west-2/)
+    expect(passedText).toMatch(/: x-router-accounting \{"usage"/)
+    const before = (await regions()).length
+    const escalated = await sse('big', 'BLOCKME please')
+    expect(escalated.headers.get('x-router-cascade')).toBe('escalated: small=refusal')
+    const text = answerOf(await escalated.text())
+    expect(text).toMatch(/^Hello from eu-west-1/)
+    expect(text).not.toContain('Sorry, the model cannot answer')
+    expect((await regions()).slice(before)).toEqual(['us-west-2', 'eu-west-1'])
   })
 })
 
