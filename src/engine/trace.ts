@@ -277,6 +277,7 @@ export class RequestTrace {
         costUsd: o?.costUsd,
         guardrailIntervened: o?.stopReason === 'guardrail_intervened',
         cacheHit: this.who.policy?.cache === 'hit',
+        escalated: this.who.policy?.cascade?.startsWith('escalated') && !this.status ? true : undefined,
       },
       failovers,
     )

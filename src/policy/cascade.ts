@@ -98,6 +98,7 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
         return outcome
       }
       escalations.push(`${name}=${why}`)
+      escalated(outcome, policy, why)
       continue
     }
     if (outcome.kind === 'streaming' && streaming) {
@@ -105,8 +106,13 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
         policy.cascade = `tier ${name} streamed optimistically (unchecked)`
         return outcome
       }
-      const held = await hold(outcome)
-      const why = held.clean ? answerProblem(viewOfFrames(held.frames), cascade.checks, tools) : 'stream failed'
+      // Checked as soon as the tier's stream ends cleanly, before the engine accounts it: the note says how it went.
+      let why: string | undefined = 'stream failed'
+      const held = await hold(outcome, (frames) => {
+        why = answerProblem(viewOfFrames(frames), cascade.checks, tools)
+        if (why) policy.cascade = `escalated: ${why}`
+      })
+      if (!held.clean) why = 'stream failed'
       if (!why) {
         policy.cascade = `tier ${name} passed${escalations.length ? ` (after ${escalations.join('; ')})` : ''}; held until checked`
         return replayHeld(outcome, held.frames)
@@ -115,13 +121,24 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
       continue
     }
     if (outcome.kind === 'cancelled') return outcome
-    escalations.push(`${name}=${outcome.kind === 'rejected' ? `${outcome.status}` : outcome.kind}`) // a tier that cannot serve is skipped
+    const why = outcome.kind === 'rejected' ? `${outcome.status}` : outcome.kind
+    escalations.push(`${name}=${why}`) // a tier that cannot serve is skipped
+    escalated(outcome, policy, why)
   }
   return run({ ...request, policy: { ...request.policy, cascade: `escalated: ${escalations.join('; ')}` } })
 }
 
+/**
+ * A tier's answer the client will not see is still accounted, as its own request (its tokens were spent), marked
+ * escalated: the front door never renders it, so its trace is logged here.
+ */
+function escalated(outcome: Outcome, policy: PolicyTrace, why: string) {
+  policy.cascade = `escalated: ${why}`
+  outcome.trace.log()
+}
+
 /** Reads a tier's stream to its end without sending anything (the engine settles and accounts it as usual). */
-async function hold(outcome: Streaming): Promise<{ frames: Frame[]; clean: boolean }> {
+async function hold(outcome: Streaming, ended: (frames: Frame[]) => void): Promise<{ frames: Frame[]; clean: boolean }> {
   const frames: Frame[] = []
   let clean = true
   const none = new Uint8Array(0)
@@ -133,6 +150,10 @@ async function hold(outcome: Streaming): Promise<{ frames: Frame[]; clean: boole
     error() {
       clean = false
       return none
+    },
+    end() {
+      ended(frames)
+      return undefined
     },
   })
   await new Response(stream).arrayBuffer()

@@ -56,6 +56,8 @@ export interface RequestEvent {
   guardrailIntervened?: boolean
   /** Answered from the response cache (nothing sent, nothing spent). */
   cacheHit?: boolean
+  /** A cascade tier's answer that failed its checks (the request went on to a larger tier). */
+  escalated?: boolean
 }
 
 /** A failover, for "recent failovers with their reasons". */
@@ -83,6 +85,8 @@ export interface Counters {
   guardrailInterventions: number
   /** Answers from the response cache. */
   cacheHits: number
+  /** Cascade tier answers that failed their checks and escalated (per tier pool: share answered = 1 − escalations/requests). */
+  escalations: number
   inputTokens: number
   outputTokens: number
   cacheReadTokens: number
@@ -140,6 +144,7 @@ export function emptyCounters(): Counters {
     cancelled: 0,
     guardrailInterventions: 0,
     cacheHits: 0,
+    escalations: 0,
     inputTokens: 0,
     outputTokens: 0,
     cacheReadTokens: 0,
@@ -189,6 +194,7 @@ function rowOf(event: RequestEvent): StatsRow {
   c.failFast = event.failFast ? 1 : 0
   c.guardrailInterventions = event.guardrailIntervened ? 1 : 0
   c.cacheHits = event.cacheHit ? 1 : 0
+  c.escalations = event.escalated ? 1 : 0
   const u = event.usage
   if (u) {
     c.inputTokens = n(u.inputTokens)
@@ -286,6 +292,7 @@ export interface StatsSummary {
   cancelled: number
   guardrailInterventions: number
   cacheHits: number
+  escalations: number
   tokens: { input: number; output: number; cacheRead: number; cacheWrite: number }
   costUsd: number
   latencyMs: Percentiles
@@ -346,6 +353,7 @@ export function summarize(c: Counters): StatsSummary {
     cancelled: c.cancelled,
     guardrailInterventions: c.guardrailInterventions ?? 0,
     cacheHits: c.cacheHits ?? 0,
+    escalations: c.escalations ?? 0,
     tokens: { input: c.inputTokens, output: c.outputTokens, cacheRead: c.cacheReadTokens, cacheWrite: c.cacheWriteTokens },
     costUsd: Math.round(c.costUsd * 1e9) / 1e9,
     latencyMs: percentiles(c.latency),

@@ -309,6 +309,21 @@ describe('cascade: the small tier first, escalating only when its answer fails t
     expect(text).not.toContain('Sorry, the model cannot answer')
     expect((await regions()).slice(before)).toEqual(['us-west-2', 'eu-west-1'])
   })
+
+  it('per tier in /stats: requests and escalations (share answered), every tier’s spend accounted', async () => {
+    let stats: any
+    for (let i = 0; i < 50; i++) {
+      stats = await (await fetch(`${h.router.url}/stats?since=1h&by=pool`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()
+      const small = stats.groups.find((g: any) => g.keys.pool === 'small')
+      if (small && small.escalations >= 4) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const small = stats.groups.find((g: any) => g.keys.pool === 'small')
+    // small answered: 'Hello' (converse), the held stream that passed; escalated: refusal, truncated, not JSON, the held refusal.
+    expect(small).toMatchObject({ requests: 6, escalations: 4 })
+    expect(small.costUsd).toBeGreaterThan(0)
+    expect(stats.groups.find((g: any) => g.keys.pool === 'big').requests).toBe(3)
+  })
 })
 
 describe('custom strategy behind a service binding', () => {
