@@ -167,6 +167,18 @@ export const CascadeSchema = v.strictObject({
   tiers: v.pipe(v.array(v.string()), v.minLength(1, 'cascade.tiers must name at least one smaller pool')),
   checks: v.optional(v.array(v.picklist(['truncated', 'empty', 'refusal', 'json', 'unknown-tool'] as const, 'cascade.checks may list truncated, empty, refusal, json, unknown-tool')), ['truncated', 'empty', 'refusal', 'unknown-tool']),
   stream: v.optional(v.picklist(['hold', 'optimistic'] as const, 'cascade.stream is hold or optimistic'), 'hold'),
+  check: v.optional(
+    v.pipe(
+      v.strictObject({
+        url: CustomSchema.entries.url,
+        binding: CustomSchema.entries.binding,
+        function: CustomSchema.entries.function,
+        headers: CustomSchema.entries.headers,
+        timeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(60_000, 'cascade.check.timeoutMs must be ≤ 60000')), 2000),
+      }),
+      v.check((c) => [c.url, c.binding, c.function].filter((x) => x !== undefined).length === 1, 'cascade.check: give exactly one of url, binding, function'),
+    ),
+  ),
 })
 
 export function cascadeProblems(name: string, cascade: v.InferOutput<typeof CascadeSchema> | undefined, pools: Record<string, { cascade?: unknown }>): string[] {

@@ -159,6 +159,8 @@ export interface CascadeConfig {
   checks: CascadeCheck[]
   /** Streams: `hold` a tier's answer until it passes (the first byte waits for the whole tier answer), or `optimistic`: stream the first tier as it comes (no check). */
   stream: 'hold' | 'optimistic'
+  /** Your own check after the structural ones: a webhook, a service binding or a function answering `{pass, reason?}`. */
+  check?: { url?: string; binding?: string; function?: string; headers?: Record<string, string>; timeoutMs: number }
 }
 
 /** Where ApplyGuardrail for one guardrail is sent (guardrails live in one account and region). */

@@ -17,6 +17,8 @@ import type { EngineRequest, Outcome, PolicyTrace } from '../engine/outcome'
 import { usageOf } from '../engine/attempt'
 import { jsonObject } from '../wire/base64'
 import { frameJson } from '../wire/invoke-chunk'
+import { callCustomLogic } from './custom'
+import { featuresOf } from './features'
 import type { PolicyContext } from './route'
 
 /** What a Converse answer said, for the checks. */
@@ -92,7 +94,8 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
     const policy: PolicyTrace = { ...request.policy }
     const outcome = await run({ ...request, pool: tier, origin, policy })
     if (outcome.kind === 'served') {
-      const why = answerProblem(viewOfBody(outcome.body), cascade.checks, tools)
+      const view = viewOfBody(outcome.body)
+      const why = answerProblem(view, cascade.checks, tools) ?? (await customCheck(cascade, name, request, view, ctx))
       if (!why) {
         policy.cascade = `tier ${name} passed${escalations.length ? ` (after ${escalations.join('; ')})` : ''}`
         return outcome
@@ -113,6 +116,8 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
         if (why) policy.cascade = `escalated: ${why}`
       })
       if (!held.clean) why = 'stream failed'
+      // Your own check runs after the stream was accounted: an escalation it decides shows in the trace, not in the tier's stats.
+      why ??= await customCheck(cascade, name, request, viewOfFrames(held.frames), ctx)
       if (!why) {
         policy.cascade = `tier ${name} passed${escalations.length ? ` (after ${escalations.join('; ')})` : ''}; held until checked`
         return replayHeld(outcome, held.frames)
@@ -126,6 +131,23 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
     escalated(outcome, policy, why)
   }
   return run({ ...request, policy: { ...request.policy, cascade: `escalated: ${escalations.join('; ')}` } })
+}
+
+/**
+ * The pool's own check (`cascade.check`), after the structural ones pass: POSTed `{pool, tier, request: {systemPrompt,
+ * lastUserMessage}, answer: {text, stopReason, toolNames}}`, answering `{pass, reason?}`. Late, failing or unreadable
+ * checks let the answer stand (the check fails open: a broken checker must not send everything to the top tier).
+ */
+async function customCheck(cascade: NonNullable<EngineRequest['pool']['cascade']>, tier: string, request: EngineRequest, answer: AnswerView, ctx: PolicyContext): Promise<string | undefined> {
+  if (!cascade.check) return undefined
+  const features = featuresOf(request, ctx.header)
+  try {
+    const verdict = (await callCustomLogic(cascade.check, { pool: request.pool.name, tier, request: { systemPrompt: features.systemPrompt, lastUserMessage: features.lastUserMessage }, answer }, ctx.env, ctx.strategies)) as { pass?: unknown; reason?: unknown }
+    if (verdict && verdict.pass === false) return `check: ${typeof verdict.reason === 'string' ? verdict.reason.slice(0, 200) : 'failed'}`
+  } catch {
+    // fails open
+  }
+  return undefined
 }
 
 /**

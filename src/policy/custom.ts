@@ -80,7 +80,7 @@ export async function askCustomStrategy(
   }
   let answer: unknown
   try {
-    answer = await withDeadline(call(custom, input, env, functions), custom.timeoutMs)
+    answer = await callCustomLogic(custom, input, env, functions)
   } catch (e) {
     return fallBack(e instanceof DeadlineError ? `timed out after ${custom.timeoutMs} ms` : `failed (${e instanceof Error ? e.message : String(e)})`)
   }
@@ -91,9 +91,17 @@ export async function askCustomStrategy(
   return { ranking: [...new Set(ranking)], note: `${kind} chose ${ranking[0]}${ranking.length > 1 ? ` (ranked ${ranking.length})` : ''}` }
 }
 
-async function call(custom: CustomStrategyConfig, input: CustomStrategyInput, env: Record<string, unknown>, functions: Record<string, CustomStrategyFunction> | undefined): Promise<unknown> {
+/** Where custom logic lives, for a strategy or a cascade's check: a webhook, a service binding, or a function. */
+export type CustomLogic = Pick<CustomStrategyConfig, 'url' | 'binding' | 'function' | 'headers' | 'timeoutMs'>
+
+/** Calls custom logic with `input` (JSON), within its deadline; throws DeadlineError when late, Error when it fails. */
+export function callCustomLogic(logic: CustomLogic, input: unknown, env: Record<string, unknown>, functions: Record<string, (input: never) => unknown> | undefined): Promise<unknown> {
+  return withDeadline(call(logic, input, env, functions), logic.timeoutMs)
+}
+
+async function call(custom: CustomLogic, input: unknown, env: Record<string, unknown>, functions: Record<string, (input: never) => unknown> | undefined): Promise<unknown> {
   if (custom.function) {
-    const fn = functions?.[custom.function]
+    const fn = functions?.[custom.function] as ((input: unknown) => unknown) | undefined
     if (!fn) throw new Error(`no function "${custom.function}" was given to the router`)
     return fn(input)
   }
@@ -122,7 +130,7 @@ function rankingOf(answer: unknown): string[] | undefined {
   return undefined
 }
 
-class DeadlineError extends Error {}
+export class DeadlineError extends Error {}
 
 function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout>

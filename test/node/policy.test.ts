@@ -31,6 +31,10 @@ beforeAll(async () => {
       if (req.url === '/fast') return answer({ ranking: ['fast-usw2', 'fast-use1'] })
       if (req.url === '/slow') return void setTimeout(() => answer({ deployment: 'slow-usw2' }), 400)
       if (req.url === '/fail') return answer({ error: 'boom' }, 500)
+      if (req.url === '/check') {
+        const { request, answer: a } = JSON.parse(raw)
+        return answer(/strict/.test(request.lastUserMessage) && /us-west-2/.test(a.text) ? { pass: false, reason: 'too vague' } : { pass: true })
+      }
       return answer({ deployment: 'no-such-deployment' })
     })
   })
@@ -70,6 +74,10 @@ beforeAll(async () => {
         big: {
           cascade: { tiers: ['small'] },
           deployments: [{ id: 'big-sonnet', modelId: SONNET, region: 'eu-west-1', endpoint: e['eu-west-1'] }],
+        },
+        'big-checked': {
+          cascade: { tiers: ['small'], check: { url: `${hookUrl}/check` } },
+          deployments: [{ id: 'big-checked-sonnet', modelId: SONNET, region: 'eu-west-1', endpoint: e['eu-west-1'] }],
         },
         'big-json': {
           cascade: { tiers: ['small'], checks: ['json'] },
@@ -295,6 +303,16 @@ describe('cascade: the small tier first, escalating only when its answer fails t
     expect(json.res.headers.get('x-router-cascade')).toBe('escalated: small=not JSON')
   })
 
+  it('your own check (a webhook) after the structural ones: it sees the question and the answer, and may escalate', async () => {
+    const ok = await converse('big-checked', { messages: [{ role: 'user', content: [{ text: 'Hello' }] }] })
+    expect(ok.res.headers.get('x-router-cascade')).toBe('tier small passed')
+    const strict = await converse('big-checked', { messages: [{ role: 'user', content: [{ text: 'be strict' }] }] })
+    expect(strict.res.headers.get('x-router-cascade')).toBe('escalated: small=check: too vague')
+    expect(strict.body.output.message.content[0].text).toMatch(/^Hello from eu-west-1/)
+    const seen = hookCalls.filter((c) => c.path === '/check').at(-1)!.body
+    expect(seen).toMatchObject({ pool: 'big-checked', tier: 'small', request: { lastUserMessage: 'be strict' }, answer: { stopReason: 'end_turn', toolNames: [] } })
+  })
+
   it('streams are held until the tier passes: nothing of a failed tier reaches the client', async () => {
     const passed = await sse('big', 'Hello')
     expect(passed.headers.get('x-router-cascade')).toBe('tier small passed; held until checked')
@@ -315,12 +333,14 @@ describe('cascade: the small tier first, escalating only when its answer fails t
     for (let i = 0; i < 50; i++) {
       stats = await (await fetch(`${h.router.url}/stats?since=1h&by=pool`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()
       const small = stats.groups.find((g: any) => g.keys.pool === 'small')
-      if (small && small.escalations >= 4) break
+      const big = stats.groups.find((g: any) => g.keys.pool === 'big')
+      if (small?.requests >= 8 && small.escalations >= 5 && big?.requests >= 3) break
       await new Promise((r) => setTimeout(r, 100))
     }
     const small = stats.groups.find((g: any) => g.keys.pool === 'small')
-    // small answered: 'Hello' (converse), the held stream that passed; escalated: refusal, truncated, not JSON, the held refusal.
-    expect(small).toMatchObject({ requests: 6, escalations: 4 })
+    // small answered: 'Hello' twice (big, big-checked), the held stream that passed; escalated: refusal, truncated,
+    // not JSON, the custom check's "too vague", the held refusal.
+    expect(small).toMatchObject({ requests: 8, escalations: 5 })
     expect(small.costUsd).toBeGreaterThan(0)
     expect(stats.groups.find((g: any) => g.keys.pool === 'big').requests).toBe(3)
   })
