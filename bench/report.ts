@@ -2,6 +2,7 @@
  * Renders BENCHMARKS.md from the sections' results: medians over runs, ratios measured within the same run, every
  * table with the command that produced it and its target (met / missed by how much, and why).
  */
+import type { SavingsSection } from './savings'
 import type { BundleSection } from './bundle'
 import type { CpuSection } from './cpu'
 import type { MachineInfo } from './lib/machine'
@@ -27,6 +28,8 @@ export interface BenchResults {
   routingError?: string
   noise?: NoiseSection
   noiseError?: string
+  savings?: SavingsSection
+  savingsError?: string
 }
 
 interface TargetLine {
@@ -653,6 +656,34 @@ export function renderReport(r: BenchResults): string {
     targets.push({ section: '5b', target: 'full service within 2 s after a fault storm ends', measured: `slowest ${ms(slowest, 0)}`, met: slowest <= 2000 })
     const refusals = Math.max(...ours.map((x) => x.routerRefusals))
     targets.push({ section: '5b', target: 'no router-made refusal on a soft signal (configured limits never bind here)', measured: `highest ${pct(refusals, 2)} of requests`, met: refusals === 0 })
+  }
+
+  // ------------------------------------------------------------------ 5c
+  if (r.savings) {
+    const sv = r.savings
+    const usd = (x: number) => `$${x.toFixed(6)}`
+    const less = (a: number, b: number) => `${((1 - a / b) * 100).toFixed(0)} %`
+    out.push('## 5c. Spending less: cascade routing and the response cache (through the router in workerd, against the simulator)')
+    out.push('')
+    out.push(
+      `Command: \`npm run bench\` (this section alone: \`npm run bench -- --only=savings\`). bench/savings.ts: ${sv.requests} Converse requests per arm, four at a time, ` +
+        `an agent-like shape (a ~2 KB system prompt, a short task). Cascade: every ${Math.round(1 / sv.hardShare)}th task is hard (\`[hard]\`: the simulator's small ` +
+        'models answer it truncated), pool `cascade` tries Nova Micro first and escalates to Claude Sonnet on a failed check, pool `top` sends everything to ' +
+        `Sonnet. Cache: the same tasks with every ${Math.round(1 / sv.repeatShare)}rd (from the 9th on) an exact repeat of one asked two batches earlier, a pool with a response cache against the same pool without. ` +
+        'Cost is each pool\'s real cost from /stats (escalated small-tier answers included). Latency on the simulator (no model time), so it shows the router\'s own cost of the extra tier, not a model\'s.',
+    )
+    out.push('')
+    out.push('| arm | requests | cost | cost per request | p50 latency | answered cheaply |')
+    out.push('| --- | --- | --- | --- | --- | --- |')
+    const c = sv.cascade
+    out.push(`| cascade (Nova Micro → Sonnet) | ${c.cascade.requests} | ${usd(c.cascade.costUsd)} | ${usd(c.cascade.costPerRequestUsd)} | ${c.cascade.p50LatencyMs.toFixed(1)} ms | ${c.cascade.answeredCheaply} by the small tier (${c.escalations} escalated) |`)
+    out.push(`| top tier only (Sonnet) | ${c.top.requests} | ${usd(c.top.costUsd)} | ${usd(c.top.costPerRequestUsd)} | ${c.top.p50LatencyMs.toFixed(1)} ms | – |`)
+    const k = sv.cache
+    out.push(`| response cache | ${k.cached.requests} | ${usd(k.cached.costUsd)} | ${usd(k.cached.costPerRequestUsd)} | ${k.cached.p50LatencyMs.toFixed(1)} ms | ${k.cached.answeredCheaply} cache hits |`)
+    out.push(`| no cache | ${k.uncached.requests} | ${usd(k.uncached.costUsd)} | ${usd(k.uncached.costPerRequestUsd)} | ${k.uncached.p50LatencyMs.toFixed(1)} ms | – |`)
+    out.push('')
+    out.push(`Cascade: **${less(c.cascade.costUsd, c.top.costUsd)} less** than the top tier alone at a hard share of ${(sv.hardShare * 100).toFixed(0)} %. Cache: **${less(k.cached.costUsd, k.uncached.costUsd)} less** at a repeat share of ${(sv.repeatShare * 100).toFixed(0)} %.`)
+    out.push('')
   }
 
   // ------------------------------------------------------------------ 6

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs every benchmark locally (127.0.0.1 only, bounded loops) and writes BENCHMARKS.md.
  *
- *   --only=overhead,cpu,bundle,routing,noise   sections to run (default: all; "overhead" covers sections 1 and 2)
+ *   --only=overhead,cpu,bundle,routing,noise,savings   sections to run (default: all; "overhead" covers sections 1 and 2)
  *   --runs=N                             runs per measurement, medians reported (default 3)
  *   --quick                              1 run and fewer requests (a smoke test, not for the record)
  *   --out=FILE                           default BENCHMARKS.md; with --only or --quick, .bench-tmp/BENCHMARKS.partial.md
@@ -19,8 +19,9 @@ import { runOverhead } from './overhead'
 import { renderReport, type BenchResults } from './report'
 import { runNoise } from './noise'
 import { runRouting } from './routing'
+import { runSavings } from './savings'
 
-const SECTIONS = ['overhead', 'cpu', 'bundle', 'routing', 'noise'] as const
+const SECTIONS = ['overhead', 'cpu', 'bundle', 'routing', 'noise', 'savings'] as const
 type Section = (typeof SECTIONS)[number]
 
 function arg(name: string): string | undefined {
@@ -97,6 +98,9 @@ try {
   })
   await section('noise', async () => {
     results.noise = runNoise({ seeds: quick ? [1] : [1, 2, 3], log })
+  })
+  await section('savings', async () => {
+    results.savings = await runSavings({ requests: quick ? 40 : 120, hardShare: 0.25, repeatShare: 0.34, log })
   })
   await section('bundle', async () => {
     results.bundle = await runBundle({ startups: quick ? 2 : 5, log })

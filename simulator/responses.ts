@@ -141,6 +141,15 @@ export function planAnswer({ body, modelId, region, responseChars, seq, stopSequ
     stopReason = 'max_tokens'
     stopSequence = undefined
   }
+  // A task marked `[hard]` is beyond a small model (model IDs with micro, lite or haiku): it runs out of room and
+  // answers truncated (stopReason max_tokens), as a weak model does on a hard task. For cascade routing's tests and
+  // its savings benchmark: a known share of hard prompts fails on the small tier.
+  if (HARD.test(userText(body)) && SMALL_MODEL.test(modelId)) {
+    text = text.slice(0, Math.max(1, Math.floor(text.length / 3)))
+    toolUse = undefined
+    stopReason = 'max_tokens'
+    stopSequence = undefined
+  }
   // A guardrail attached to the request (guardrailConfig) stops a prompt holding one of its blocked words, as
   // ApplyGuardrail would (guardrail.ts): the blocked message instead of the answer.
   if (guardrailBlocks(body)) {
@@ -216,4 +225,14 @@ function guardrailBlocks(body: PlanArgs['body']): boolean {
   if (!config || typeof config.guardrailIdentifier !== 'string') return false
   const words = DEFAULT_BLOCKED_WORDS.map((w) => new RegExp(`\\b${w}\\b`, 'i'))
   return body.messages.some((m) => m.role === 'user' && m.content.some((b) => typeof b.text === 'string' && words.some((re) => re.test(b.text as string))))
+}
+
+const HARD = /\[hard\]/i
+const SMALL_MODEL = /micro|lite|haiku/i
+
+function userText(body: PlanArgs['body']): string {
+  return body.messages
+    .filter((m) => m.role === 'user')
+    .flatMap((m) => m.content.map((b) => (typeof b.text === 'string' ? b.text : '')))
+    .join('\n')
 }
