@@ -51,6 +51,31 @@ export interface ConverseEventStream {
   render(renderer: StreamRenderer): ReadableStream<Uint8Array>
 }
 
+/**
+ * Frames already at hand (a cached answer, a cascade tier's held stream) as an event stream: each rendered through the
+ * caller's renderer, then the trailer and the end a live stream's clean end gives; `onEnd` after.
+ */
+export function replayedEvents(frames: readonly Frame[], accounting: StreamAccounting, onEnd?: () => void): ConverseEventStream {
+  return {
+    render(renderer) {
+      return new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const frame of frames) {
+            const out = renderer.event(frame)
+            if (out) controller.enqueue(out)
+          }
+          const trailer = renderer.trailer?.(accounting)
+          if (trailer) controller.enqueue(trailer)
+          const tail = renderer.end?.()
+          if (tail) controller.enqueue(tail)
+          controller.close()
+          onEnd?.()
+        },
+      })
+    },
+  }
+}
+
 export interface StreamSummary {
   /** success, or why the stream ended early. */
   result: UpstreamResult

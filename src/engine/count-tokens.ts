@@ -10,12 +10,11 @@ import { credentialHint, resolveCredentials } from '../upstream/credentials'
 import { attempt, CLIENT_GONE, type AttemptFailure } from './attempt'
 import { originDeployment } from './engine'
 import type { EngineContext, EngineRequest, Outcome } from './outcome'
-import { logSampleOf, RequestTrace, sinkOf } from './trace'
+import { traceFor } from './trace'
 
 export async function countTokens(request: Omit<EngineRequest, 'operation'> & { family?: string }, ctx: EngineContext): Promise<Outcome> {
   const { pool, signal } = request
-  const { client, frontDoor, endUser, tags } = request
-  const trace = new RequestTrace(pool, 'count-tokens', request.requestedModel, { client, team: request.identity?.team, frontDoor, endUser, tags }, sinkOf(ctx), logSampleOf(ctx.env))
+  const trace = traceFor(request, 'count-tokens', ctx)
   const origin = originDeployment(pool, request.requestedModel)
   const family = request.family ?? origin.family
   const snapshot = (await ctx.store.snapshot(pool).catch(() => undefined)) as DeploymentSnapshot[] | undefined

@@ -19,7 +19,7 @@ import { CLIENT_WINDOW, clientLimitPools } from './client-limits'
 import { converseEventStream } from './converse-stream'
 import type { EngineContext, EngineRequest, Outcome, Rejected } from './outcome'
 import { ReservationLedger } from './reservations'
-import { logSampleOf, RequestTrace, sinkOf } from './trace'
+import { RequestTrace, traceFor } from './trace'
 
 /** An attempt with less time left than this is not started: it could only time out and blame the deployment. */
 const MIN_ATTEMPT_MS = 100
@@ -93,8 +93,7 @@ class ClientLimit {
 
 async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: ClientLimit): Promise<Outcome> {
   const { pool, operation, signal } = request
-  const { client, frontDoor, endUser, tags } = request
-  const trace = new RequestTrace(pool, operation, request.requestedModel, { client, team: request.identity?.team, frontDoor, endUser, tags, policy: request.policy }, sinkOf(ctx), logSampleOf(ctx.env))
+  const trace = traceFor(request, operation, ctx)
   const deadline = trace.started + pool.timeoutMs
   const origin = request.origin ?? originDeployment(pool, request.requestedModel)
   const invoke = isInvoke(operation)

@@ -6,13 +6,19 @@ import type { DeploymentConfig, PoolConfig } from '../config/types'
 import type { OutcomeClass, TokenUsage, UpstreamResult } from '../routing/types'
 import type { Operation } from '../upstream/bedrock'
 import type { FailoverEvent, RequestEvent, RequestOutcomeKind } from '../stats/rollup'
-import type { EngineContext, PolicyTrace } from './outcome'
+import type { EngineContext, EngineRequest, PolicyTrace } from './outcome'
 
 /** Where a finished request's accounting event goes (the isolate's StatsRecorder). */
 export type TraceSink = (event: RequestEvent, failovers: FailoverEvent[]) => void
 
+/** A request's trace: who asked and which policies applied, its accounting sink and log sampling from the context. */
+export function traceFor(request: Omit<EngineRequest, 'operation'>, operation: Operation, ctx: EngineContext, policy: PolicyTrace | undefined = request.policy): RequestTrace {
+  const { client, frontDoor, endUser, tags } = request
+  return new RequestTrace(request.pool, operation, request.requestedModel, { client, team: request.identity?.team, frontDoor, endUser, tags, policy }, sinkOf(ctx), logSampleOf(ctx.env))
+}
+
 /** The sink of an engine context: its recorder, kept alive with the request's waitUntil. */
-export function sinkOf(ctx: EngineContext): TraceSink | undefined {
+function sinkOf(ctx: EngineContext): TraceSink | undefined {
   const stats = ctx.stats
   return stats ? (event, failovers) => stats.record(event, failovers, ctx.waitUntil, { env: ctx.env, traceparent: ctx.traceparent }) : undefined
 }
@@ -22,7 +28,7 @@ export function sinkOf(ctx: EngineContext): TraceSink | undefined {
  * error, a throttle, a failover, a cancellation — is always logged. Lines of sampled successes carry `sampleRate`,
  * so counts can be re-weighted; the accounting (/stats) counts every request whatever the rate.
  */
-export function logSampleOf(env: { ROUTER_LOG_SAMPLE?: unknown } | undefined): number {
+function logSampleOf(env: { ROUTER_LOG_SAMPLE?: unknown } | undefined): number {
   const rate = Number(env?.ROUTER_LOG_SAMPLE ?? 1)
   return Number.isFinite(rate) ? Math.min(1, Math.max(0, rate)) : 1
 }

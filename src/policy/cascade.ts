@@ -11,6 +11,7 @@
  */
 import type { CascadeCheck } from '../config/types'
 import type { Frame } from '../wire/eventstream'
+import { replayedEvents } from '../engine/converse-stream'
 import type { Streaming } from '../engine/outcome'
 import { originDeployment } from '../engine/engine'
 import type { EngineRequest, Outcome, PolicyTrace } from '../engine/outcome'
@@ -186,24 +187,5 @@ async function hold(outcome: Streaming, ended: (frames: Frame[]) => void): Promi
 function replayHeld(outcome: Streaming, frames: readonly Frame[]): Outcome {
   const metadata = frames.find((f) => f.eventType === 'metadata')
   const usage = metadata ? usageOf(frameJson(metadata)?.usage) : undefined
-  return {
-    ...outcome,
-    events: {
-      render(renderer) {
-        return new ReadableStream<Uint8Array>({
-          start(controller) {
-            for (const frame of frames) {
-              const out = renderer.event(frame)
-              if (out) controller.enqueue(out)
-            }
-            const trailer = renderer.trailer?.({ usage, costUsd: outcome.trace.costUsd })
-            if (trailer) controller.enqueue(trailer)
-            const tail = renderer.end?.()
-            if (tail) controller.enqueue(tail)
-            controller.close()
-          },
-        })
-      },
-    },
-  }
+  return { ...outcome, events: replayedEvents(frames, { usage, costUsd: outcome.trace.costUsd }) }
 }

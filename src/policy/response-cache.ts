@@ -8,10 +8,10 @@
  * kept); `no-store` bypasses the cache both ways. `x-router-cache: hit | miss | bypass`.
  */
 import { cacheKey } from '../cache/key'
-import type { CachedAnswer, ResponseCache } from '../cache/types'
-import type { ConverseEventStream, StreamRenderer } from '../engine/converse-stream'
+import type { CachedAnswer } from '../cache/types'
+import { replayedEvents, type ConverseEventStream, type StreamRenderer } from '../engine/converse-stream'
 import type { EngineRequest, Outcome, PolicyTrace } from '../engine/outcome'
-import { logSampleOf, RequestTrace, sinkOf } from '../engine/trace'
+import { traceFor } from '../engine/trace'
 import { usageOf } from '../engine/attempt'
 import { base64ToBytes, bytesToBase64, jsonObject } from '../wire/base64'
 import { EventStreamFramer } from '../wire/eventstream'
@@ -80,36 +80,14 @@ function recording(events: ConverseEventStream, maxBytes: number, done: (frames:
 /** A cached answer as the engine's outcome: served, or a stream replayed through the front door's renderer. */
 function replay(hit: CachedAnswer, request: EngineRequest, policy: PolicyTrace, ctx: PolicyContext): Outcome {
   const { pool } = request
-  const trace = new RequestTrace(pool, request.operation, request.requestedModel, { client: request.client, team: request.identity?.team, frontDoor: request.frontDoor, endUser: request.endUser, tags: request.tags, policy }, sinkOf(ctx), logSampleOf(ctx.env))
+  const trace = traceFor(request, request.operation, ctx, policy)
   const deployment = pool.deployments.find((d) => d.id === hit.deployment) ?? pool.deployments[0]
   trace.served(deployment, `response cache hit (kept ${Math.round((Date.now() - hit.storedAt) / 1000)} s ago)`, 0)
   trace.completed({ class: 'success', status: 200 }, undefined, 0)
   // The answer's own usage is what the front doors render (it is in the body); the accounting counts none of it.
   if (hit.kind === 'converse') return { kind: 'served', body: hit.body, contentType: hit.contentType, usage: usageOf(jsonObject(hit.body)?.usage), costUsd: 0, trace }
-  const bytes = base64ToBytes(hit.frames)
-  return {
-    kind: 'streaming',
-    trace,
-    events: {
-      render(renderer) {
-        return new ReadableStream<Uint8Array>({
-          start(controller) {
-            const framer = new EventStreamFramer()
-            for (const frame of framer.push(bytes)) {
-              const out = renderer.event(frame)
-              if (out) controller.enqueue(out)
-            }
-            framer.end()
-            const trailer = renderer.trailer?.({ costUsd: 0 })
-            if (trailer) controller.enqueue(trailer)
-            const tail = renderer.end?.()
-            if (tail) controller.enqueue(tail)
-            controller.close()
-            trace.log()
-          },
-        })
-      },
-    },
-  }
+  const framer = new EventStreamFramer()
+  const frames = framer.push(base64ToBytes(hit.frames))
+  framer.end()
+  return { kind: 'streaming', trace, events: replayedEvents(frames, { costUsd: 0 }, () => trace.log()) }
 }
-

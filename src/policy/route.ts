@@ -15,7 +15,7 @@
 import type { RouterConfig } from '../config/types'
 import { route } from '../engine/engine'
 import type { EngineContext, EngineRequest, Outcome, PolicyTrace } from '../engine/outcome'
-import { logSampleOf, RequestTrace, sinkOf } from '../engine/trace'
+import { traceFor } from '../engine/trace'
 import type { ResponseCache } from '../cache/types'
 import type { DeploymentSnapshot } from '../routing/types'
 import { askCustomStrategy, type CustomStrategyFunction } from './custom'
@@ -51,7 +51,7 @@ export async function routeWithPolicies(request: EngineRequest, ctx: PolicyConte
     policy.rule = rule.name
     const then = rule.then
     if (then.reject) {
-      const trace = new RequestTrace(pool, request.operation, request.requestedModel, { client: request.client, team: request.identity?.team, frontDoor: request.frontDoor, tags: request.tags, policy }, sinkOf(ctx), logSampleOf(ctx.env))
+      const trace = traceFor(request, request.operation, ctx, policy)
       const status = then.reject.status
       return { kind: 'rejected', cause: 'rule', status, errorType: REJECT_TYPES[status], message: `${then.reject.message} (rule ${rule.name})`, retryAfterMs: 1000, trace }
     }

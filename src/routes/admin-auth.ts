@@ -7,7 +7,7 @@ import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app'
 import { equalDigests, keyDigest } from '../auth/api-keys'
 import { validConfig } from '../config/load'
-import { authenticate } from './auth'
+import { authenticate, bearerOf } from './auth'
 
 export const adminAuth = createMiddleware<AppEnv>(async (c, next) => {
   const env = c.env ?? {}
@@ -16,7 +16,7 @@ export const adminAuth = createMiddleware<AppEnv>(async (c, next) => {
   const adminKeys = validConfig(env.ROUTER_CONFIG)?.config.clients.keys.some((k) => k.admin) ?? false
   if (!adminKey && !adminKeys) return adminError(503, 'No admin access is configured: set ROUTER_ADMIN_KEY (or give a client key "admin": true).')
   const authorization = c.req.header('authorization')
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1]
+  const bearer = bearerOf(authorization)
   if (!bearer) return adminError(401, 'No credential: send Authorization: Bearer <admin key>.')
   if (adminKey && equalDigests(await keyDigest(bearer), await keyDigest(adminKey))) return next()
   const who = adminKeys ? await authenticate(authorization, undefined, env) : undefined

@@ -43,6 +43,11 @@ export const clientAuth = (renderError: (failure: AuthFailure) => Response, opti
     await next()
   })
 
+/** The credential in an `Authorization: Bearer <…>` header, if that is what it holds. */
+export function bearerOf(authorization: string | undefined): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1]
+}
+
 /** The identity a request's credential proves, or why there is none. */
 export async function authenticate(authorization: string | undefined, apiKeyHeader: string | undefined, env: AppEnv['Bindings']): Promise<ClientIdentity | AuthFailure> {
   const clients = clientsOf(env.ROUTER_CONFIG)
@@ -53,7 +58,7 @@ export async function authenticate(authorization: string | undefined, apiKeyHead
     if (!env.ROUTER_DEMO) return { status: 503, message: 'The router has no client authentication configured: set ROUTER_API_KEYS (or clients.keys, or tokens).' }
     return { name: 'demo', kind: 'demo', scope: {} }
   }
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1] ?? (authorization === undefined ? apiKeyHeader?.trim() : undefined)
+  const bearer = bearerOf(authorization) ?? (authorization === undefined ? apiKeyHeader?.trim() : undefined)
   if (!bearer) return { status: 401, message: 'No credential: send Authorization: Bearer <router key or token>.' }
   if (looksLikeJwt(bearer)) {
     if (!tokensAccepted) return { status: 401, message: 'Tokens are not accepted by this router: send a router key.' }
