@@ -33,7 +33,7 @@ export interface AnswerContext {
 const latencySince = (start: number) => () => Math.max(1, Date.now() - start)
 
 export function converseAnswer(ctx: AnswerContext): Response {
-  const body = converseResponseBody(ctx.plan, latencySince(ctx.startedAt)())
+  const body = converseResponseBody(ctx.plan, latencySince(ctx.startedAt)(), ctx.usage)
   ctx.onEnd(ctx.plan.outputTokens, 'complete')
   return new Response(JSON.stringify(body), {
     status: 200,
@@ -42,7 +42,7 @@ export function converseAnswer(ctx: AnswerContext): Response {
 }
 
 export function converseStreamAnswer(ctx: AnswerContext): Response {
-  const events = planEvents(ctx.plan, latencySince(ctx.startedAt))
+  const events = planEvents(ctx.plan, latencySince(ctx.startedAt), ctx.usage)
   return eventStream(ctx, events, (e) => encodeEvent(e.type, e.payload()), {})
 }
 

@@ -7,7 +7,7 @@
  */
 import { awsError, type AwsError } from './errors'
 import { blockChars, type ConverseBody } from './converse-request'
-import type { CachePoint } from './prompt-cache'
+import { LOOKBACK_BLOCKS, type CachePoint, type Prefix } from './prompt-cache'
 import { tokensForChars } from './responses'
 
 export interface AnthropicRequest {
@@ -205,14 +205,19 @@ function parse(text: string): AnthropicRequest {
   const { tools, raw: rawTools } = parseTools(json)
 
   // Walk the prompt in cache order (tools, system, messages), counting chars and noting each cache_control block.
+  // A block's bytes, not its marker, are what is cached: a breakpoint moved to a later block in the next turn
+  // leaves the earlier blocks' prefix the same.
   const cachePoints: CachePoint[] = []
+  const boundaries: Prefix[] = []
   let prefix = ''
   let chars = 0
   const visit = (path: string, raw: unknown, converse: Record<string, unknown>) => {
-    prefix += JSON.stringify(raw) + '\n'
+    const { cache_control: _marker, ...bytes } = isObject(raw) ? raw : { raw }
+    prefix += JSON.stringify(isObject(raw) ? bytes : raw) + '\n'
     chars += blockChars(converse)
     const ttl = isObject(raw) ? cacheTtl(path, raw) : undefined
-    if (ttl) cachePoints.push({ key: prefix, tokens: tokensForChars(chars), ttl })
+    if (ttl) cachePoints.push({ key: prefix, tokens: tokensForChars(chars), ttl, lookback: boundaries.slice(-LOOKBACK_BLOCKS).reverse() })
+    boundaries.push({ key: prefix, tokens: tokensForChars(chars) })
   }
   rawTools.forEach((t, i) => visit(`#/tools/${i}`, t, {}))
 

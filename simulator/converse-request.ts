@@ -1,5 +1,6 @@
 /** Parsing and validation of Converse / ConverseStream request bodies, and input-token estimation. */
 import { awsError, type AwsError } from './errors'
+import { LOOKBACK_BLOCKS, type CachePoint, type Prefix } from './prompt-cache'
 
 export interface ToolSpec {
   name: string
@@ -10,7 +11,7 @@ export interface ConverseBody {
   messages: Array<{ role: 'user' | 'assistant'; content: Array<Record<string, unknown>> }>
   system?: Array<Record<string, unknown>>
   inferenceConfig?: { maxTokens?: number }
-  toolConfig?: { tools?: Array<{ toolSpec?: ToolSpec }>; toolChoice?: { tool?: { name?: string } } }
+  toolConfig?: { tools?: Array<{ toolSpec?: ToolSpec; cachePoint?: unknown }>; toolChoice?: { tool?: { name?: string } } }
 }
 
 export type ParsedBody = { ok: true; body: ConverseBody } | { ok: false; error: AwsError }
@@ -94,4 +95,48 @@ export function chooseTool(body: ConverseBody): ToolSpec | undefined {
   if (last.role === 'user' && last.content.some((b) => isObject(b) && b.toolResult !== undefined)) return undefined
   const wanted = body.toolConfig?.toolChoice?.tool?.name
   return specs.find((s) => s.name === wanted) ?? specs[0]
+}
+
+/** Bedrock allows at most this many cache checkpoints in one request. */
+export const MAX_CONVERSE_CACHE_POINTS = 4
+
+/**
+ * The prompt-cache prefixes of a Converse request: each `cachePoint` block (in tools, system or a message's content)
+ * ends one, in cache order — tools, system, messages. `tokens` counts the prompt before the block (as
+ * countInputTokens does); `key` is that prompt serialised, role by role. An invalid cachePoint or too many are
+ * Bedrock's ValidationException.
+ */
+export function converseCachePoints(body: ConverseBody): { ok: true; points: CachePoint[] } | { ok: false; error: AwsError } {
+  const points: CachePoint[] = []
+  /** Prefixes at every block boundary so far, newest last (a breakpoint looks back over the last few). */
+  const boundaries: Prefix[] = []
+  let prefix = ''
+  let chars = 0
+  let problem: string | undefined
+  const visit = (where: string, block: unknown) => {
+    if (isObject(block) && block.cachePoint !== undefined) {
+      const cp = block.cachePoint
+      if (!isObject(cp) || cp.type !== 'default') problem ??= `Value at '${where}.cachePoint.type' failed to satisfy constraint: Member must satisfy enum value set: [default]`
+      else if (cp.ttl !== undefined && cp.ttl !== '5m' && cp.ttl !== '1h') problem ??= `Value at '${where}.cachePoint.ttl' failed to satisfy constraint: Member must satisfy enum value set: [5m, 1h]`
+      else {
+        const lookback = boundaries.slice(-LOOKBACK_BLOCKS - 1, -1).reverse()
+        points.push({ key: prefix, tokens: Math.ceil(chars / 4), ttl: cp.ttl === '1h' ? '1h' : '5m', lookback })
+      }
+      return
+    }
+    prefix += JSON.stringify(block) + '\n'
+    chars += blockChars(block)
+    boundaries.push({ key: prefix, tokens: Math.ceil(chars / 4) })
+  }
+  ;(body.toolConfig?.tools ?? []).forEach((t, i) => visit(`toolConfig.tools.${i + 1}.member`, t))
+  ;(body.system ?? []).forEach((b, i) => visit(`system.${i + 1}.member`, b))
+  body.messages.forEach((m, i) => {
+    prefix += `${m.role}:`
+    m.content.forEach((b, j) => visit(`messages.${i + 1}.member.content.${j + 1}.member`, b))
+  })
+  if (problem) return { ok: false, error: awsError(400, 'ValidationException', `1 validation error detected: ${problem}`) }
+  if (points.length > MAX_CONVERSE_CACHE_POINTS) {
+    return { ok: false, error: awsError(400, 'ValidationException', `The number of cache checkpoints (${points.length}) exceeds the maximum of ${MAX_CONVERSE_CACHE_POINTS}.`) }
+  }
+  return { ok: true, points }
 }

@@ -7,7 +7,7 @@
  */
 import { EventStreamCodec } from '@smithy/eventstream-codec'
 import { textToBase64 } from './base64'
-import { tokensForChars, textChunks, traceOf, usageOf, type AnswerPlan } from './responses'
+import { converseUsage, tokensForChars, textChunks, traceOf, type AnswerPlan, type TokenUsage } from './responses'
 
 export const codec = new EventStreamCodec(
   (b) => new TextDecoder().decode(b),
@@ -59,7 +59,7 @@ export interface StreamEvent {
 }
 
 /** messageStart, text deltas (no contentBlockStart for text), stop, optional toolUse block, messageStop, metadata. */
-export function planEvents(plan: AnswerPlan, latencyMs: () => number): StreamEvent[] {
+export function planEvents(plan: AnswerPlan, latencyMs: () => number, usage?: TokenUsage): StreamEvent[] {
   const events: StreamEvent[] = [{ type: 'messageStart', payload: () => ({ role: 'assistant' }), producedTokens: 0 }]
   let index = 0
   if (plan.text) {
@@ -87,7 +87,7 @@ export function planEvents(plan: AnswerPlan, latencyMs: () => number): StreamEve
   events.push({ type: 'messageStop', payload: () => ({ stopReason: plan.stopReason }), producedTokens: plan.outputTokens })
   events.push({
     type: 'metadata',
-    payload: () => ({ metrics: { latencyMs: latencyMs() }, usage: usageOf(plan.inputTokens, plan.outputTokens), ...traceOf(plan) }),
+    payload: () => ({ metrics: { latencyMs: latencyMs() }, usage: converseUsage(plan, usage), ...traceOf(plan) }),
     producedTokens: plan.outputTokens,
   })
   return events

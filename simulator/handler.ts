@@ -37,8 +37,10 @@
  *     cache_creation_input_tokens, cache_read_input_tokens, cache_creation: {ephemeral_5m_input_tokens,
  *     ephemeral_1h_input_tokens}, output_tokens}}`. Thinking: a `thinking` block (text + signature) first, counted
  *     as output. Prompt caching (./prompt-cache): each `cache_control` block (≤ 4) ends a cached prefix; the longest
- *     prefix cached for this region+model is read, the rest up to the last breakpoint written (split by TTL), all
- *     kept 5 min (or `ttl: "1h"`) on the simulator clock; no minimum length; reset clears the cache.
+ *     prefix cached for this account+region+model (at a breakpoint or up to 20 blocks before one) is read, the rest
+ *     up to the last breakpoint written (split by TTL), all kept 5 min (or `ttl: "1h"`) on the simulator clock; no
+ *     minimum length; reset clears the cache. Converse and ConverseStream do the same with `cachePoint` blocks (≤ 4,
+ *     in tools, system or messages) and report `cacheReadInputTokens` / `cacheWriteInputTokens` in `usage`.
  *   amazon.nova*: `{schemaVersion?, system?, messages, inferenceConfig? {maxTokens | max_new_tokens, stopSequences…},
  *     toolConfig?}` → `{output: {message: {role, content: [{text}, {toolUse}?]}}, stopReason, usage: {inputTokens,
  *     outputTokens, totalTokens, cacheReadInputTokenCount: 0, cacheWriteInputTokenCount: 0}}`.

@@ -233,6 +233,15 @@ describe('InvokeModel prompt caching (cache_control)', () => {
       input_tokens: 0,
     })
   })
+
+  it('a conversation that moves its breakpoint to the newest message reads the previous turn (look-back)', async () => {
+    const sim = createSimulator()
+    const marked = (text: string) => [{ type: 'text', text, cache_control: { type: 'ephemeral' } }]
+    const first = [{ role: 'user', content: marked('u'.repeat(400)) }]
+    expect((await invoke(claudeBody('', { messages: first }), { sim })).json.usage).toMatchObject({ cache_read_input_tokens: 0, cache_creation_input_tokens: 100 })
+    const second = [{ role: 'user', content: [{ type: 'text', text: 'u'.repeat(400) }] }, { role: 'assistant', content: 'a'.repeat(40) }, { role: 'user', content: marked('v'.repeat(400)) }]
+    expect((await invoke(claudeBody('', { messages: second }), { sim })).json.usage).toMatchObject({ cache_read_input_tokens: 100, cache_creation_input_tokens: 110 })
+  })
 })
 
 describe('InvokeModel, other model families', () => {

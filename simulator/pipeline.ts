@@ -4,7 +4,7 @@
  */
 import { converseAnswer, converseStreamAnswer, invokeAnswer, invokeStreamAnswer } from './answer'
 import { authenticate } from './auth'
-import { parseConverseBody, type ConverseBody } from './converse-request'
+import { converseCachePoints, parseConverseBody, type ConverseBody } from './converse-request'
 import { countTokens } from './count-tokens'
 import { awsError, errorResponse, type AwsError } from './errors'
 import { applyGuardrail, checkGuardrailPath, findGuardrail, parseApplyGuardrail, unknownGuardrail, type ApplyGuardrailBody } from './guardrail'
@@ -142,7 +142,9 @@ export async function answerRequest(state: SimState, req: Request, url: URL, reg
     } else {
       const parsed = parseConverseBody(text)
       if (!parsed.ok) return reject(parsed.error)
-      prepared = { kind: 'inference', converse: parsed.body, maxTokens: parsed.body.inferenceConfig?.maxTokens, cachePoints: [] }
+      const cache = converseCachePoints(parsed.body)
+      if (!cache.ok) return reject(cache.error)
+      prepared = { kind: 'inference', converse: parsed.body, maxTokens: parsed.body.inferenceConfig?.maxTokens, cachePoints: cache.points }
     }
   }
   const op = route.operation
@@ -184,7 +186,9 @@ export async function answerRequest(state: SimState, req: Request, url: URL, reg
     const what = quota.reason === 'rpm' ? 'requests' : 'tokens'
     return reject(awsError(429, 'ThrottlingException', `Too many ${what}, please wait before trying again.`))
   }
-  const cache = prepared.cachePoints.length ? state.promptCache.use(`${region}\n${model}`, prepared.cachePoints) : undefined
+  // Caches are per account, region and model: the account is the caller's access key (or API key).
+  const account = auth.summary.scheme === 'sigv4' ? auth.summary.accessKeyId : auth.summary.scheme === 'bearer' ? auth.summary.keyHint : 'anonymous'
+  const cache = prepared.cachePoints.length ? state.promptCache.use(`${account}\n${region}\n${model}`, prepared.cachePoints) : undefined
   const usage = tokenUsage(plan, cache)
 
   rec.status = 200

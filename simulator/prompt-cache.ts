@@ -1,20 +1,30 @@
 /**
- * A deterministic stand-in for Anthropic prompt caching on InvokeModel. A request's `cache_control` blocks are
- * breakpoints; the prompt up to each one is a prefix. The longest prefix cached (same region, model and bytes,
- * not expired) is a cache read; the rest of the prompt up to the last breakpoint is a cache write, split by the
- * TTL of the breakpoint that ends each segment. Every breakpoint's prefix is then cached (or refreshed) for its
- * TTL (5 min, or 1 h) on the simulator clock, so `advanceClock` expires entries. Unlike Claude there is no
- * minimum cacheable length: short test prompts cache too.
+ * A deterministic stand-in for Bedrock prompt caching (Converse `cachePoint` blocks, Anthropic `cache_control` on
+ * InvokeModel). A request's breakpoints each end a prefix of the prompt. Reading: at each breakpoint, the prefix
+ * itself or — as Claude's cache does — the prefix at any of the (up to LOOKBACK_BLOCKS) block boundaries before it,
+ * if cached (same account, region and model, same bytes, not expired); the longest found is a cache read. The rest
+ * of the prompt up to the last breakpoint is a cache write, split by the TTL of the breakpoint that ends each
+ * segment. Every breakpoint's prefix is then cached (or refreshed) for its TTL (5 min, or 1 h) on the simulator
+ * clock, so `advanceClock` expires entries. So a conversation that moves its breakpoint to the newest message each
+ * turn reads the previous turn's prefix, on the deployment that wrote it and nowhere else. Unlike Claude there is
+ * no minimum cacheable length: short test prompts cache too.
  */
+
+/** How many block boundaries before a breakpoint are checked for a cached prefix (Claude: about 20). */
+export const LOOKBACK_BLOCKS = 20
 
 export type CacheTtl = '5m' | '1h'
 
-export interface CachePoint {
-  /** The prompt up to and including this breakpoint, serialised (the cache key, hashed here). */
+/** A prefix of the prompt: serialised (the cache key, hashed here) and its input tokens. */
+export interface Prefix {
   key: string
-  /** Input tokens of that prefix. */
   tokens: number
+}
+
+export interface CachePoint extends Prefix {
   ttl: CacheTtl
+  /** Prefixes at the block boundaries before this breakpoint, nearest first (at most LOOKBACK_BLOCKS). */
+  lookback?: Prefix[]
 }
 
 export interface CacheUsage {
@@ -46,19 +56,32 @@ export class PromptCache {
 
   constructor(private readonly now: () => number) {}
 
-  /** Reads the longest cached prefix, writes the rest up to the last breakpoint; `scope` = region + model. */
+  /** Reads the longest cached prefix, writes the rest up to the last breakpoint; `scope` = account + region + model. */
   use(scope: string, points: CachePoint[]): CacheUsage {
     const now = this.now()
     for (const [k, expires] of this.entries) if (expires <= now) this.entries.delete(k)
-    const keys = points.map((p) => `${scope}\n${hash(p.key)}`)
+    // An entry is its bytes and its TTL: the same prefix asked for 1 h is not the 5 min entry.
+    const keys = points.map((p) => `${scope}\n${p.ttl}\n${hash(p.key)}`)
+    // The longest cached prefix: a breakpoint's own, else one at a boundary shortly before it.
+    // `hit`: the last breakpoint wholly read from the cache (-1: none); `read`: tokens read.
     let hit = -1
-    for (let i = points.length - 1; i >= 0; i--) {
+    let read = 0
+    search: for (let i = points.length - 1; i >= 0; i--) {
       if (this.entries.has(keys[i])) {
         hit = i
+        read = points[i].tokens
         break
       }
+      for (const p of (points[i].lookback ?? []).slice(0, LOOKBACK_BLOCKS)) {
+        if (i > 0 && p.tokens <= points[i - 1].tokens) break // from here on the earlier breakpoint is checked itself
+        if (this.entries.has(`${scope}\n${points[i].ttl}\n${hash(p.key)}`)) {
+          hit = i - 1
+          read = p.tokens
+          break search
+        }
+      }
     }
-    const usage: CacheUsage = { read: hit >= 0 ? points[hit].tokens : 0, write: 0, write5m: 0, write1h: 0 }
+    const usage: CacheUsage = { read, write: 0, write5m: 0, write1h: 0 }
     let covered = usage.read
     for (let j = hit + 1; j < points.length; j++) {
       const segment = Math.max(0, points[j].tokens - covered)

@@ -167,19 +167,34 @@ export function usageOf(inputTokens: number, outputTokens: number) {
   return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
 }
 
+/**
+ * Converse `usage`: with a prompt-cache split, `inputTokens` is the uncached input and the cache reads and writes
+ * have fields of their own (all four in `totalTokens`), as Bedrock reports them; otherwise the plain three.
+ */
+export function converseUsage(plan: AnswerPlan, usage?: TokenUsage) {
+  if (!usage || (usage.cacheRead === 0 && usage.cacheWrite === 0)) return usageOf(plan.inputTokens, plan.outputTokens)
+  return {
+    inputTokens: usage.input,
+    outputTokens: plan.outputTokens,
+    totalTokens: usage.input + plan.outputTokens + usage.cacheRead + usage.cacheWrite,
+    cacheReadInputTokens: usage.cacheRead,
+    cacheWriteInputTokens: usage.cacheWrite,
+  }
+}
+
 export function traceOf(plan: AnswerPlan) {
   return plan.invokedModelId ? { trace: { promptRouter: { invokedModelId: plan.invokedModelId } } } : {}
 }
 
 /** The ConverseResponse JSON. */
-export function converseResponseBody(plan: AnswerPlan, latencyMs: number) {
+export function converseResponseBody(plan: AnswerPlan, latencyMs: number, usage?: TokenUsage) {
   const content: unknown[] = []
   if (plan.text) content.push({ text: plan.text })
   if (plan.toolUse) content.push({ toolUse: plan.toolUse })
   return {
     output: { message: { role: 'assistant', content } },
     stopReason: plan.stopReason,
-    usage: usageOf(plan.inputTokens, plan.outputTokens),
+    usage: converseUsage(plan, usage),
     metrics: { latencyMs },
     ...traceOf(plan),
   }

@@ -46,7 +46,7 @@ type Strategy = (typeof STRATEGIES)[number]
 const OPERATIONS: Operation[] = ['converse', 'converse-stream']
 const CONCURRENCY = 8
 /** A request that gets no complete answer in this time is reported as malformed (keeps every case bounded). */
-const REQUEST_TIMEOUT_MS = 15_000
+const REQUEST_TIMEOUT_MS = 10_000
 /**
  * Per comparison: the chance that a router exactly as good as the baseline fails it by luck. 40 comparisons in
  * the file → at most 0.04 % for the whole file; the floors add about 0.06 % (see scenario (a)).
@@ -143,18 +143,38 @@ function poolConfig(pool: string, strategy: Strategy, endpoints: Record<string, 
 
 type Fetcher = (input: string, init?: RequestInit) => Promise<Response>
 
-/** One request through the router; `fetcher` reaches the worker (HTTP, or one isolate of several). */
+/**
+ * One request through the router; `fetcher` reaches the worker (HTTP, or one isolate of several). The deadline is
+ * enforced here as well as through `signal` (Miniflare's per-worker fetcher may not honour it), and a request
+ * that misses it says how far it got, so a hang is a failure with a cause, never a test timeout.
+ */
 async function viaRouter(fetcher: Fetcher, base: string, pool: string, operation: Operation, i: number): Promise<RequestResult> {
   const format = formatOf(operation, i)
   const headers: Record<string, string> = { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' }
   if (format === 'sse') headers.accept = 'text/event-stream'
   const startedAt = Date.now()
+  let stage = 'waiting for the response head'
+  let res: Response | undefined
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no complete answer within ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS)
+  })
   try {
-    const res = await fetcher(`${base}/model/${pool}/${operation}`, { method: 'POST', body: requestBody(i), headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
-    const outcome = await readOutcome(res, format)
-    return { outcome, attempts: Number(res.headers.get('x-router-attempts') ?? 0), tried: triedByRouter(res), startedAt }
+    const answer = (async () => {
+      res = await fetcher(`${base}/model/${pool}/${operation}`, { method: 'POST', body: requestBody(i), headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+      const trace: string[] = []
+      res.headers.forEach((v, k) => void (k.startsWith('x-router-') && trace.push(`${k}: ${v}`)))
+      stage = `reading the body of a ${res.status} (${trace.join('; ')})`
+      return readOutcome(res, format)
+    })()
+    answer.catch(() => {}) // lost the race: its late rejection is not this test's concern
+    const outcome = await Promise.race([answer, deadline])
+    return { outcome, attempts: Number(res?.headers.get('x-router-attempts') ?? 0), tried: res ? triedByRouter(res) : [], startedAt }
   } catch (e) {
-    return { outcome: { kind: 'malformed', detail: `no answer from the router: ${e instanceof Error ? e.message : String(e)}` }, attempts: 0, tried: [], startedAt }
+    const why = e instanceof Error ? e.message : String(e)
+    return { outcome: { kind: 'malformed', detail: `request ${i} (${operation}, ${format}): no answer from the router (${why}) while ${stage}` }, attempts: 0, tried: [], startedAt }
+  } finally {
+    clearTimeout(timer)
   }
 }
 
@@ -398,7 +418,7 @@ describe('three router isolates sharing one Durable Object namespace', () => {
     for (const strategy of SHARED_STRATEGIES) {
       it(`${s.title} · ${strategy} · Converse and ConverseStream over ${ISOLATES} isolates: router served ≥ no-router baseline − tolerance, ≥ ${s.floor * 100} %`, async () => {
         await compare(bench, `${s.key} · ${strategy} · ${ISOLATES} isolates`, poolName(strategy, s.key), 'mixed', s, caseSeed())
-      }, 60_000)
+      }, 120_000)
     }
   }
 })
