@@ -5,6 +5,7 @@
 import * as v from 'valibot'
 import { familyOf } from '../routing/overrides'
 import { STRATEGIES, strategyOf, type StrategyName } from '../routing/strategies'
+import { DEFAULT_AFFINITY, type AffinitySettings } from '../routing/affinity'
 import { CascadeSchema, cascadeProblems, compileRuleConfig, CustomSchema, ExperimentSchema, GuardrailPolicySchema, poolPolicyProblems, PromptSchema, resolvePrompt, RulesSchema, TemplatesSchema } from './policy-schema'
 import type { BreakerConfig, DeploymentConfig, PoolConfig, RouterConfig, TokenConfig } from './types'
 
@@ -99,6 +100,22 @@ const PoolSchema = v.strictObject({
       shared: v.optional(v.boolean('cache.shared must be true or false'), false),
     }),
   ),
+  affinity: v.optional(
+    v.union(
+      [
+        v.literal(false),
+        v.strictObject({
+          minHeadroom: v.optional(share('affinity.minHeadroom')),
+          maxImbalance: v.optional(v.pipe(v.number('affinity.maxImbalance must be a number'), v.minValue(1, 'affinity.maxImbalance must be ≥ 1'))),
+          // Bounded so a pool's state stays well inside Deno KV's 64 KiB per value (≈ 45 bytes a key).
+          maxEntries: v.optional(v.pipe(positiveInt('affinity.maxEntries'), v.maxValue(1000, 'affinity.maxEntries must be ≤ 1000'))),
+          sessionTtlSeconds: v.optional(v.pipe(positiveInt('affinity.sessionTtlSeconds'), v.maxValue(3600, 'affinity.sessionTtlSeconds must be ≤ 3600 (Bedrock caches live at most an hour)'))),
+          sessionMetadataKey: v.optional(v.pipe(text('affinity.sessionMetadataKey'), v.maxLength(256))),
+        }),
+      ],
+      'affinity must be false or an object with minHeadroom, maxImbalance, maxEntries, sessionTtlSeconds, sessionMetadataKey',
+    ),
+  ),
 })
 
 const GuardrailSchema = v.strictObject({
@@ -170,6 +187,19 @@ const RouterConfigSchema = v.strictObject({
     v.check((p) => Object.keys(p).length > 0, 'pools must define at least one pool'),
   ),
 })
+
+/** Prompt-cache affinity is on unless `affinity: false`; the object form tunes it. */
+function affinitySettings(raw: false | { minHeadroom?: number; maxImbalance?: number; maxEntries?: number; sessionTtlSeconds?: number; sessionMetadataKey?: string } | undefined): AffinitySettings {
+  if (raw === false) return { ...DEFAULT_AFFINITY, enabled: false }
+  return {
+    enabled: true,
+    minHeadroom: raw?.minHeadroom ?? DEFAULT_AFFINITY.minHeadroom,
+    maxImbalance: raw?.maxImbalance ?? DEFAULT_AFFINITY.maxImbalance,
+    maxEntries: raw?.maxEntries ?? DEFAULT_AFFINITY.maxEntries,
+    sessionTtlMs: raw?.sessionTtlSeconds !== undefined ? raw.sessionTtlSeconds * 1000 : DEFAULT_AFFINITY.sessionTtlMs,
+    sessionMetadataKey: raw?.sessionMetadataKey ?? DEFAULT_AFFINITY.sessionMetadataKey,
+  }
+}
 
 export const DEFAULT_BREAKER: BreakerConfig = {
   consecutiveFailures: 5,
@@ -261,6 +291,7 @@ export function parseRouterConfig(input: unknown): RouterConfig {
       ...(raw.guardrail ? { guardrail: raw.guardrail } : {}),
       ...(raw.cache ? { cache: raw.cache } : {}),
       ...(raw.cascade ? { cascade: raw.cascade } : {}),
+      affinity: affinitySettings(raw.affinity),
     }
   }
   const poolNames = new Set(Object.keys(parsed.output.pools))

@@ -4,6 +4,7 @@
  */
 
 import type { CompiledRule, CustomStrategyConfig, ExperimentConfig } from '../policy/types'
+import type { AffinitySettings } from '../routing/affinity'
 import type { StrategyName } from '../routing/strategies'
 
 export type { StrategyName }
@@ -149,6 +150,8 @@ export interface PoolConfig {
   cache?: { ttlSeconds: number; shared: boolean }
   /** Cascade (src/policy/cascade.ts): smaller pools tried first, escalating when their answer fails the checks. */
   cascade?: CascadeConfig
+  /** Prompt-cache affinity (src/routing/affinity.ts); config load always sets it (`enabled: false` when turned off). */
+  affinity?: AffinitySettings
 }
 
 export type CascadeCheck = 'truncated' | 'empty' | 'refusal' | 'json' | 'unknown-tool'

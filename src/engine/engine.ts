@@ -7,6 +7,8 @@
 import type { DeploymentConfig, PoolConfig } from '../config/types'
 import { failoverAllowed } from '../routing/classify'
 import { estimateNativeRequest, estimateRequest } from '../routing/estimate'
+import { affinityOf, type AffinityHint } from '../routing/affinity'
+import { cacheAffinityHint } from '../routing/cache-keys'
 import { reservedUsd } from '../routing/budget'
 import { costUsd } from '../routing/cost'
 import { applyGuardrail, applyPrompt, guardrailHeaders } from '../policy/prompt'
@@ -56,7 +58,7 @@ class ClientLimit {
    */
   async acquire(ctx: EngineContext, pool: PoolConfig, estimate: RequestEstimate): Promise<{ refusal: Extract<Decision, { kind: 'reject' }>; whose: string } | undefined> {
     if (this.windows.length === 0) return undefined
-    const { family: _family, ...plain } = estimate
+    const { family: _family, affinity: _affinity, ...plain } = estimate
     let most = 0
     for (const d of pool.deployments) most = Math.max(most, reservedUsd(d, estimate))
     const decisions = await Promise.all(
@@ -91,6 +93,19 @@ class ClientLimit {
   }
 }
 
+/**
+ * Prompt-cache affinity keys: an explicit session (the front door's, else the pool's requestMetadata key among the
+ * tags), else the prompt's cache breakpoints — Converse `cachePoint`s, or `cache_control` in a Claude native body.
+ */
+function affinityHintFor(request: EngineRequest, nativeFamily: string | undefined): AffinityHint | undefined {
+  const settings = affinityOf(request.pool)
+  if (!settings.enabled) return undefined
+  const session = request.session ?? request.tags?.[settings.sessionMetadataKey]
+  if (!isInvoke(request.operation)) return cacheAffinityHint(request.body, 'converse', session, settings.sessionTtlMs)
+  if (session || nativeFamily === 'anthropic') return cacheAffinityHint(request.body, 'anthropic', session, settings.sessionTtlMs)
+  return undefined
+}
+
 async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: ClientLimit): Promise<Outcome> {
   const { pool, operation, signal } = request
   const trace = traceFor(request, operation, ctx)
@@ -98,10 +113,12 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
   const origin = request.origin ?? originDeployment(pool, request.requestedModel)
   const invoke = isInvoke(operation)
   // A native (InvokeModel) body can only go to deployments of the family it is written for.
-  const estimate = {
+  const estimate: RequestEstimate = {
     ...(invoke ? estimateNativeRequest(request.body, isStreaming(operation), request.nativeFamily ?? origin.family) : estimateRequest(request.body, isStreaming(operation))),
     ...request.routing,
   }
+  const affinity = affinityHintFor(request, estimate.family)
+  if (affinity) estimate.affinity = affinity
   const bodies = new BodyCache(request, origin)
   const tier = serviceTierOf(request)
   const cost = (deployment: DeploymentConfig, usage: TokenUsage | undefined, invokedModelId?: string) => (usage ? costUsd(deployment, usage, invokedModelId, tier) : undefined)
@@ -204,13 +221,13 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
         const { usage, invokedModelId } = outcome
         const costUsd = cost(deployment, usage, invokedModelId)
         ledger.settle({ deploymentId: deployment.id, reservation: decision.reservation, result, usage, latencyMs: outcome.latencyMs, stream: false, invokedModelId, costUsd })
-        trace.served(deployment, decision.reason, outcome.latencyMs, bodies.notesFor(deployment))
+        trace.served(deployment, decision.reason, outcome.latencyMs, bodies.notesFor(deployment), decision.affinity)
         trace.completed(result, usage, costUsd, invokedModelId, undefined, undefined, outcome.stopReason)
         return { kind: 'served', body: outcome.body, contentType: outcome.contentType, bedrockHeaders: outcome.bedrockHeaders, usage, costUsd, invokedModelId, requestId: outcome.requestId, trace }
       }
 
       if (outcome.ok && outcome.kind === 'stream') {
-        trace.served(deployment, decision.reason, outcome.latencyMs, bodies.notesFor(deployment))
+        trace.served(deployment, decision.reason, outcome.latencyMs, bodies.notesFor(deployment), decision.affinity)
         const reservation = decision.reservation
         const events = converseEventStream(outcome, pool.streamIdleTimeoutMs, estimate.inputTokens, (summary) => {
           const costUsd = cost(deployment, summary.usage, summary.invokedModelId)

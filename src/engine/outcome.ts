@@ -42,6 +42,11 @@ export interface EngineRequest {
   endUser?: string
   /** Accounting tags (Bedrock `requestMetadata`, OpenAI `metadata`). */
   tags?: Record<string, string>
+  /**
+   * A conversation the client names (`x-router-session`, OpenAI `prompt_cache_key`): its requests go to one
+   * deployment while it can take them (prompt-cache affinity); else the pool's requestMetadata key, else breakpoints.
+   */
+  session?: string
   /** Aborts when the client goes away: reservations are released and nothing more is tried. */
   signal?: AbortSignal
   /**

@@ -58,6 +58,7 @@ export const TRACE_HEADERS = [
   'x-router-guardrail',
   'x-router-cache',
   'x-router-cascade',
+  'x-router-affinity',
   'server-timing',
 ] as const
 
@@ -89,7 +90,7 @@ export interface AbandonedAttempt {
 export class RequestTrace {
   readonly started = Date.now()
   readonly attempts: AbandonedAttempt[] = []
-  private servedBy?: { deployment: DeploymentConfig; reason: string; latencyMs: number; at: number; applied: { prompt?: string; guardrail?: string } }
+  private servedBy?: { deployment: DeploymentConfig; reason: string; latencyMs: number; at: number; applied: { prompt?: string; guardrail?: string }; affinity?: string }
   private overheadMs?: number
   private failFast = false
   private queuedMs = 0
@@ -132,9 +133,12 @@ export class RequestTrace {
     this.queuedMs += ms
   }
 
-  /** `applied`: the prompt and guardrail the deployment's body was given (src/policy/prompt.ts). */
-  served(deployment: DeploymentConfig, reason: string, latencyMs: number, applied: { prompt?: string; guardrail?: string } = {}) {
-    this.servedBy = { deployment, reason, latencyMs, at: Date.now(), applied }
+  /**
+   * `applied`: the prompt and guardrail the deployment's body was given (src/policy/prompt.ts); `affinity`: how the
+   * prompt-cache affinity went (`hit`, `new`, `spill: …`; src/routing/affinity.ts).
+   */
+  served(deployment: DeploymentConfig, reason: string, latencyMs: number, applied: { prompt?: string; guardrail?: string } = {}, affinity?: string) {
+    this.servedBy = { deployment, reason, latencyMs, at: Date.now(), applied, affinity }
   }
 
   completed(result: UpstreamResult, usage?: TokenUsage, costUsd?: number, invokedModelId?: string, cancelled?: boolean, usageEstimated?: boolean, stopReason?: string) {
@@ -171,6 +175,7 @@ export class RequestTrace {
     if (policy?.cascade) h.set('x-router-cascade', policy.cascade)
     if (this.servedBy?.applied.prompt) h.set('x-router-template', this.servedBy.applied.prompt)
     if (this.servedBy?.applied.guardrail) h.set('x-router-guardrail', this.servedBy.applied.guardrail)
+    if (this.servedBy?.affinity) h.set('x-router-affinity', this.servedBy.affinity)
     if (opts.failFast) h.set('x-router-fail-fast', 'true')
     this.failFast = Boolean(opts.failFast)
     const upstream = this.upstreamMs + (this.servedBy?.latencyMs ?? 0)
@@ -228,6 +233,7 @@ export class RequestTrace {
         stopReason: o?.stopReason,
         template: s?.applied.prompt,
         guardrail: s?.applied.guardrail,
+        affinity: s?.affinity,
         sampleRate: plain && this.logSample < 1 ? this.logSample : undefined,
       }),
     )

@@ -117,6 +117,14 @@ export function requestTags(c: Context<AppEnv>, fromBody: Record<string, string>
   return tags
 }
 
+/**
+ * The conversation the client names for prompt-cache affinity: an `x-router-session` header (any front door), else
+ * what the body says (OpenAI `prompt_cache_key`). Only its hash is kept.
+ */
+export function requestSession(c: Context<AppEnv>, fromBody?: string): string | undefined {
+  return c.req.header('x-router-session')?.trim() || fromBody || undefined
+}
+
 /** The runtime's waitUntil, or (outside a Worker, e.g. in tests) a promise left to finish on its own. */
 export function waitUntilOf(c: Context<AppEnv>): (p: Promise<unknown>) => void {
   try {

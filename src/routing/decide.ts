@@ -13,10 +13,15 @@
  *    deployment's window has room (if within the bound) and dispatches with `notBefore`; otherwise reject — 429 if a
  *    configured window is what is full, 503 if every deployment is misconfigured or already tried — saying which.
  *
- * On `dispatch` the state already holds the reservation (and the probe slot, and the send token), so the caller
- * persists state and decision together.
+ * With prompt-cache affinity keys (affinity.ts), the deployment holding them is taken first in step 2 while it is
+ * ready, healthy, in the best ready tier and has headroom left; otherwise the request spills over (the decision says
+ * why) and whichever deployment takes it holds the keys from then on.
+ *
+ * On `dispatch` the state already holds the reservation (and the probe slot, and the send token, and the affinity
+ * keys), so the caller persists state and decision together.
  */
 import type { PoolConfig } from '../config/types'
+import { affinityOf, heldPrefixes, IMBALANCE_SLACK, rememberAffinity, type AffinitySettings } from './affinity'
 import { probeTimeoutMs, takeProbe } from './breaker'
 import { assess, availableAt, fullLimits, type Candidate } from './candidates'
 import { freshLatency, measurementPending } from './latency'
@@ -24,7 +29,7 @@ import { holdSpend } from './budget'
 import { recordSend } from './pacing'
 import { strategyFor } from './strategies'
 import type { Decision, PoolState, RequestEstimate } from './types'
-import { addUsage } from './window'
+import { addUsage, windowTotals } from './window'
 
 /** Retry-After when nothing says when a deployment frees up. */
 const DEFAULT_RETRY_AFTER_MS = 1000
@@ -41,6 +46,30 @@ export function decide(
   now: number,
   rng: () => number,
 ): Decision {
+  const settings = affinityOf(pool)
+  // A custom strategy's ranking is the user's own word on where to go: affinity does not override it.
+  const hint = settings.enabled && !req.ranking ? req.affinity : undefined
+  const held = hint ? heldPrefixes(state, hint, now) : []
+  let spill: string | undefined
+  const decision = choose(pool, state, req, tried, now, rng, held, (why) => (spill = why))
+  if (hint && decision.kind === 'dispatch') {
+    rememberAffinity(state, hint, decision.deploymentId, now, settings.maxEntries)
+    const level = held.findIndex((l) => l.holders.includes(decision.deploymentId))
+    decision.affinity = held.length === 0 ? 'new' : level === 0 ? 'hit' : `${level > 0 ? 'shorter prefix' : 'spill'}: ${spill ?? 'its holders were not chosen'}`
+  }
+  return decision
+}
+
+function choose(
+  pool: PoolConfig,
+  state: PoolState,
+  req: RequestEstimate,
+  tried: readonly string[],
+  now: number,
+  rng: () => number,
+  held: ReadonlyArray<{ key: string; holders: readonly string[] }>,
+  spilled: (why: string) => void,
+): Decision {
   const candidates = pool.deployments.map((d) => assess(pool, d, state, req, tried, now))
   const open = candidates.filter((c) => !c.tried && c.block === null)
   if (open.length === 0) {
@@ -53,6 +82,11 @@ export function decide(
   const failover = tried.length > 0
   const healthy = panicking(pool, candidates) ? open : open.filter((c) => !c.ejected)
   const ready = healthy.filter((c) => c.readyAt <= now)
+  for (const [i, level] of held.entries()) {
+    const able = ableHolders(level.holders, candidates, healthy, ready, affinityOf(pool), now)
+    if (Array.isArray(able)) return pick(pool, able, req, now, rng, failover, `; prompt-cache affinity: it holds ${i === 0 ? "this prompt's longest cached prefix" : 'a shorter cached prefix'}`)
+    if (i === 0) spilled(able)
+  }
   if (ready.length > 0) return pick(pool, ready, req, now, rng, failover, '')
   if (healthy.length > 0) {
     if (!failover && pool.maxPacingMs > 0) {
@@ -81,6 +115,64 @@ export function decide(
     if (better) best = c
   }
   return dispatch(pool, best, req, now, now, `last resort: every other deployment is ejected or tried${tierNote(best)}`)
+}
+
+/**
+ * The holders of a cached prefix that may take the request as well as any other deployment: not tried, no hard block,
+ * healthy, a send token now, in the best tier that has one, and at least `minHeadroom` of their configured window
+ * left. None: why not, for the trace (the request spills over to the usual choice).
+ */
+function ableHolders(
+  holders: readonly string[],
+  candidates: readonly Candidate[],
+  healthy: readonly Candidate[],
+  ready: readonly Candidate[],
+  settings: AffinitySettings,
+  now: number,
+): Candidate[] | string {
+  let best = Number.POSITIVE_INFINITY
+  for (const r of ready) best = Math.min(best, r.tier)
+  // The best tier's requests in the last minute, per unit of weight: a holder far above its share spills.
+  let requests = 0
+  let weight = 0
+  const recent = new Map<Candidate, number>()
+  for (const r of ready) {
+    if (r.tier !== best) continue
+    const n = windowTotals(r.state.usage, now).requests
+    recent.set(r, n)
+    requests += n
+    weight += r.deployment.weight
+  }
+  const overloaded = (c: Candidate) => {
+    const n = recent.get(c) ?? 0
+    const share = weight > 0 ? (requests * c.deployment.weight) / weight : 0
+    return n > settings.maxImbalance * share + IMBALANCE_SLACK ? `has taken ${n} requests in the last minute, over ${settings.maxImbalance}× its share of ${Math.round(share)}` : null
+  }
+  const able: Candidate[] = []
+  const why: string[] = []
+  for (const id of holders) {
+    const c = candidates.find((x) => x.deployment.id === id)
+    const not = !c
+      ? 'is no longer in the pool'
+      : c.tried
+        ? 'was tried'
+        : c.block
+          ? `is ${c.block}`
+          : !healthy.includes(c)
+            ? 'is ejected by its breaker'
+            : !ready.includes(c)
+              ? c.state.avoidUntil > now
+                ? 'asked for a pause (Retry-After)'
+                : 'is paced after throttles'
+              : c.tier > best
+                ? 'is in a fallback tier and a better one can serve'
+                : c.headroom < settings.minHeadroom
+                  ? `has ${Math.round(c.headroom * 100)} % of its window left`
+                  : overloaded(c)
+    if (not === null) able.push(c!)
+    else why.push(`${id} ${not}`)
+  }
+  return able.length ? able : `the cached prefix's holder${holders.length > 1 ? 's' : ''}: ${why.join('; ')}`
 }
 
 /** Envoy's panic mode: too few healthy deployments to trust the ejections. */

@@ -2,6 +2,7 @@
  * Types of the pure routing core. Nothing here does I/O: the state is plain JSON-serialisable data
  * that a StateStore (memory, Durable Object, Deno KV) keeps and hands to `decide` / `record`.
  */
+import type { AffinityEntry, AffinityHint } from './affinity'
 import type { SpendState } from './budget'
 import type { StrategyName } from './strategies'
 
@@ -22,6 +23,8 @@ export interface RequestEstimate {
   strategy?: StrategyName
   /** A custom strategy's order of preference (deployment ids), for the `custom` strategy to follow. */
   ranking?: readonly string[]
+  /** Prompt-cache affinity keys (cache-keys.ts): the deployment that took them is preferred while it can serve. */
+  affinity?: AffinityHint
 }
 
 /** Quota held for one in-flight attempt, reconciled with real usage afterwards. */
@@ -45,7 +48,16 @@ export type Decision =
    * `wait: 'pace'` (every healthy deployment is being paced after throttles: a brief wait for a send token, which the
    * caller may skip — send at once — when it has no time for it; pacing never refuses).
    */
-  | { kind: 'dispatch'; deploymentId: string; reservation: Reservation; reason: string; notBefore?: number; wait?: 'queue' | 'pace' }
+  | {
+      kind: 'dispatch'
+      deploymentId: string
+      reservation: Reservation
+      reason: string
+      notBefore?: number
+      wait?: 'queue' | 'pace'
+      /** With affinity keys: `hit` (the deployment holding them), `new` (none held), `spill: <why not the holder>`. */
+      affinity?: string
+    }
   /**
    * Nothing may be sent, for a hard reason only: every remaining deployment's configured rpm/tpm window is full (429),
    * or every remaining deployment is misconfigured or already tried by this request (503, NO_MODELS_AVAILABLE).
@@ -220,6 +232,8 @@ export interface DeploymentState {
 export interface PoolState {
   version: 1
   deployments: Record<string, DeploymentState>
+  /** Prompt-cache affinity: key → the deployment that last took it, and until when (affinity.ts). Bounded. */
+  affinity?: Record<string, AffinityEntry>
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import { routeWithPolicies } from '../../policy/route'
 import { clientAuth } from '../../routes/auth'
 import { utf8ToBase64 } from '../../wire/base64'
 import { closingConnection } from '../../routes/request-body'
-import { policyContext, poolFor, readJsonObject, requestTags, type RequestProblem } from '../request'
+import { policyContext, poolFor, readJsonObject, requestTags, requestSession, type RequestProblem } from '../request'
 import { anthropicError } from './errors'
 import { renderAnthropic } from './render'
 import { messagesToConverse } from './to-converse'
@@ -49,6 +49,7 @@ async function messages(c: Context<AppEnv>, counting: boolean): Promise<Response
     frontDoor: 'anthropic',
     endUser: translated.endUser,
     tags: requestTags(c, undefined),
+    session: requestSession(c),
     signal: c.req.raw.signal,
   }
   const ctx = policyContext(c)
@@ -70,7 +71,7 @@ async function viaConverse(c: Context<AppEnv>, pool: PoolConfig, body: Record<st
   const origin = originDeployment(pool, model)
   const translated = messagesToConverse(counting ? { max_tokens: 1, ...body } : body, origin.family)
   if (!translated.ok) return anthropicError(400, translated.message)
-  const request = { pool, requestedModel: model, client: c.get('client'), identity: c.get('identity'), frontDoor: 'anthropic', endUser: translated.endUser, tags: requestTags(c, undefined), signal: c.req.raw.signal }
+  const request = { pool, requestedModel: model, client: c.get('client'), identity: c.get('identity'), frontDoor: 'anthropic', endUser: translated.endUser, tags: requestTags(c, undefined), session: requestSession(c), signal: c.req.raw.signal }
   const ctx = policyContext(c)
   if (counting) {
     const { inferenceConfig: _unused, ...converse } = translated.body

@@ -15,7 +15,7 @@ import { clientAuth } from '../../routes/auth'
 import { closingConnection } from '../../routes/request-body'
 import { isInvoke, isStreaming, sendGuardrail, type Operation } from '../../upstream/bedrock'
 import { resolveCredentials } from '../../upstream/credentials'
-import { configFor, engineContext, policyContext, poolFor, readJsonObject, requestTags, type RequestProblem } from '../request'
+import { configFor, engineContext, policyContext, poolFor, readJsonObject, requestTags, requestSession, type RequestProblem } from '../request'
 import { bedrockError, unauthorizedError, validationError } from './errors'
 import { renderBedrock } from './render'
 
@@ -73,6 +73,7 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
       identity: c.get('identity'),
       frontDoor: 'bedrock',
       tags: requestTags(c, invoke ? undefined : tagsOf(body.requestMetadata)),
+      session: requestSession(c),
       signal: c.req.raw.signal,
     },
     policyContext(c),

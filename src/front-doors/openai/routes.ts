@@ -12,7 +12,7 @@ import { originDeployment } from '../../engine/engine'
 import { routeWithPolicies } from '../../policy/route'
 import { clientAuth } from '../../routes/auth'
 import { closingConnection } from '../../routes/request-body'
-import { configFor, policyContext, poolFor, readJsonObject, requestTags, type RequestProblem } from '../request'
+import { configFor, policyContext, poolFor, readJsonObject, requestTags, requestSession, type RequestProblem } from '../request'
 import { openAiError } from './errors'
 import { renderOpenAi } from './render'
 import { toConverse } from './to-converse'
@@ -61,6 +61,7 @@ async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
       frontDoor: 'openai',
       endUser: request.endUser,
       tags: requestTags(c, request.tags),
+      session: requestSession(c, request.session),
       signal: c.req.raw.signal,
     },
     policyContext(c),

@@ -12,6 +12,7 @@
  *   tools / tool_choice          → toolConfig (auto → auto, required → any, a named function → tool)
  *   response_format json_schema / json_object → one forced tool whose input is the answer (rendered back as content)
  *   reasoning_effort             → Claude `thinking` budget or Nova 2 `reasoningConfig`, for models that think
+ *   prompt_cache_key             → the request's session, for prompt-cache affinity (src/routing/affinity.ts)
  */
 import { reasoningStyleOf } from '../../routing/models'
 
@@ -26,6 +27,8 @@ export interface Translated {
   endUser?: string
   /** OpenAI `metadata`, for logs and accounting. */
   tags?: Record<string, string>
+  /** OpenAI `prompt_cache_key`: requests sharing it go to the deployment that has their prefix cached. */
+  session?: string
 }
 
 export interface RequestRefusal {
@@ -45,7 +48,7 @@ const THINKING_BUDGET: Record<string, number> = { low: 1024, medium: 4096, high:
 const KNOWN = new Set([
   // mapped
   'model', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'stop', 'n',
-  'tools', 'tool_choice', 'response_format', 'reasoning_effort', 'user', 'metadata',
+  'tools', 'tool_choice', 'response_format', 'reasoning_effort', 'user', 'metadata', 'prompt_cache_key',
   // accepted and ignored: they change nothing a client can observe of the answer
   'store', 'seed', 'service_tier', 'parallel_tool_calls',
   // refused unless at their neutral value (below)
@@ -134,7 +137,8 @@ function translate(body: Record<string, unknown>, modelId: string): Translated {
 
   const endUser = optionalString(body, 'user')
   const tags = translateMetadata(body.metadata)
-  return { converse, stream, includeUsage, jsonTool: jsonTool?.name, endUser, tags }
+  const session = optionalString(body, 'prompt_cache_key')
+  return { converse, stream, includeUsage, jsonTool: jsonTool?.name, endUser, tags, ...(session ? { session } : {}) }
 }
 
 function neutral(body: Record<string, unknown>, key: string, isNeutral: (v: unknown) => boolean, why: string) {

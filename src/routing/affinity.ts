@@ -1,0 +1,112 @@
+/**
+ * Prompt-cache affinity, in the pure core. Bedrock keeps prompt caches per model, region and account, so a request
+ * whose prompt starts with a prefix another request cached is cheaper (cache reads cost a tenth of input) only on a
+ * deployment that served that prefix. The pool state keeps a small map from prefix keys (cache-keys.ts) or session
+ * keys to the deployments that took them, each until its TTL. `decide` sends a request to a holder of its longest
+ * held prefix while one may take it as well as any other deployment (healthy, a send token, not tried, allowed, in
+ * the best ready tier, headroom left) — the strategy choosing among several holders, so a prefix every deployment
+ * has (a shared system prompt) constrains nothing — then a holder of a shorter prefix, and otherwise spills over,
+ * saying why. The map lives in the same state as the windows, so the lookup rides on the one acquire call a request
+ * makes anyway (no extra round trip) and holds across isolates.
+ */
+import type { PoolConfig } from '../config/types'
+import type { PoolState } from './types'
+
+/** What a request offers to match: keys to look up and keys the deployment that takes it will hold. */
+export interface AffinityHint {
+  /** Looked up most specific first: the session key, else prompt prefixes longest first. */
+  lookup: readonly string[]
+  /** Held by the deployment that takes the request, each for its TTL (a cache point's 5 min or 1 h; a session's). */
+  remember: ReadonlyArray<{ key: string; ttlMs: number }>
+}
+
+/** deployment id → epoch ms until which it holds the key. */
+export type AffinityEntry = Record<string, number>
+
+export interface AffinitySettings {
+  enabled: boolean
+  /** Spill over when the affine deployment would have less than this share of its rpm/tpm window left. */
+  minHeadroom: number
+  /**
+   * Spill over when the affine deployment has had more than this many times its weighted share of the ready tier's
+   * requests in the last minute (plus IMBALANCE_SLACK): affinity must not pile a busy pool onto one deployment.
+   */
+  maxImbalance: number
+  /** Keys kept per pool (the oldest-expiring go first). */
+  maxEntries: number
+  /** How long a session key (header, requestMetadata, prompt_cache_key) is held after its last request. */
+  sessionTtlMs: number
+  /** The requestMetadata key whose value names a session. */
+  sessionMetadataKey: string
+}
+
+export const DEFAULT_AFFINITY: AffinitySettings = {
+  enabled: true,
+  minHeadroom: 0.1,
+  maxImbalance: 2,
+  maxEntries: 1000,
+  sessionTtlMs: 5 * 60_000,
+  sessionMetadataKey: 'session_id',
+}
+
+/** The pool's affinity settings (config load fills them; hand-built test pools get the defaults). */
+export function affinityOf(pool: PoolConfig): AffinitySettings {
+  return pool.affinity ?? DEFAULT_AFFINITY
+}
+
+/** Requests a minute a holder may take beyond its share before imbalance counts (light traffic never spills). */
+export const IMBALANCE_SLACK = 10
+
+/** At most this many held prefixes are considered per request, longest first. */
+const MAX_LEVELS = 4
+
+/** The keys of `hint` that some deployment holds now, most specific first, with their holders. */
+export function heldPrefixes(state: PoolState, hint: AffinityHint, now: number): Array<{ key: string; holders: string[] }> {
+  const map = state.affinity
+  const levels: Array<{ key: string; holders: string[] }> = []
+  if (!map) return levels
+  for (const key of hint.lookup) {
+    const entry = Object.hasOwn(map, key) ? map[key] : undefined
+    if (!entry) continue
+    const holders = Object.keys(entry).filter((id) => entry[id] > now)
+    if (holders.length) levels.push({ key, holders })
+    if (levels.length === MAX_LEVELS) break
+  }
+  return levels
+}
+
+/** `deploymentId` now holds every key `hint` remembers (a hit refreshes the TTL, as Bedrock's cache does). */
+export function rememberAffinity(state: PoolState, hint: AffinityHint, deploymentId: string, now: number, maxEntries: number): void {
+  if (hint.remember.length === 0) return
+  const map = (state.affinity ??= {})
+  for (const { key, ttlMs } of hint.remember) {
+    const entry = (Object.hasOwn(map, key) ? map[key] : undefined) ?? (map[key] = {})
+    entry[deploymentId] = now + ttlMs
+  }
+  pruneAffinity(state, now, maxEntries)
+}
+
+const lastUntil = (entry: AffinityEntry) => {
+  let until = 0
+  for (const id in entry) until = Math.max(until, entry[id])
+  return until
+}
+
+/** Over `maxEntries` keys: drops expired holders and keys, then the keys that expire soonest. Only when over. */
+export function pruneAffinity(state: PoolState, now: number, maxEntries: number): void {
+  const map = state.affinity
+  if (!map) return
+  let keys = Object.keys(map)
+  if (keys.length <= maxEntries) return
+  for (const k of keys) {
+    const entry = map[k]
+    for (const id in entry) if (entry[id] <= now) delete entry[id]
+    if (Object.keys(entry).length === 0) delete map[k]
+  }
+  keys = Object.keys(map)
+  if (keys.length <= maxEntries) return
+  const until = new Map(keys.map((k) => [k, lastUntil(map[k])]))
+  keys.sort((a, b) => until.get(a)! - until.get(b)!)
+  // Down to 90 % of the cap, so a full map is not sorted again on every request.
+  for (const k of keys.slice(0, keys.length - Math.floor(maxEntries * 0.9))) delete map[k]
+}
