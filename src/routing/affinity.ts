@@ -86,6 +86,18 @@ export function rememberAffinity(state: PoolState, hint: AffinityHint, deploymen
   pruneAffinity(state, now, maxEntries)
 }
 
+/** `deployments` do not hold the keys `hint` remembers (they were held for attempts that failed). */
+export function forgetAffinity(state: PoolState, hint: AffinityHint, deployments: readonly string[]): void {
+  const map = state.affinity
+  if (!map) return
+  for (const { key } of hint.remember) {
+    const entry = Object.hasOwn(map, key) ? map[key] : undefined
+    if (!entry) continue
+    for (const id of deployments) delete entry[id]
+    if (Object.keys(entry).length === 0) delete map[key]
+  }
+}
+
 const lastUntil = (entry: AffinityEntry) => {
   let until = 0
   for (const id in entry) until = Math.max(until, entry[id])

@@ -21,7 +21,7 @@
  * keys), so the caller persists state and decision together.
  */
 import type { PoolConfig } from '../config/types'
-import { affinityOf, heldPrefixes, IMBALANCE_SLACK, rememberAffinity, type AffinitySettings } from './affinity'
+import { affinityOf, forgetAffinity, heldPrefixes, IMBALANCE_SLACK, rememberAffinity, type AffinitySettings } from './affinity'
 import { probeTimeoutMs, takeProbe } from './breaker'
 import { assess, availableAt, fullLimits, type Candidate } from './candidates'
 import { freshLatency, measurementPending } from './latency'
@@ -53,6 +53,8 @@ export function decide(
   let spill: string | undefined
   const decision = choose(pool, state, req, tried, now, rng, held, (why) => (spill = why))
   if (hint && decision.kind === 'dispatch') {
+    // A deployment this request already tried failed it: it never cached this request's prefixes.
+    if (tried.length) forgetAffinity(state, hint, tried)
     rememberAffinity(state, hint, decision.deploymentId, now, settings.maxEntries)
     const level = held.findIndex((l) => l.holders.includes(decision.deploymentId))
     decision.affinity = held.length === 0 ? 'new' : level === 0 ? 'hit' : `${level > 0 ? 'shorter prefix' : 'spill'}: ${spill ?? 'its holders were not chosen'}`
