@@ -684,6 +684,28 @@ export function renderReport(r: BenchResults): string {
     out.push('')
     out.push(`Cascade: **${less(c.cascade.costUsd, c.top.costUsd)} less** than the top tier alone at a hard share of ${(sv.hardShare * 100).toFixed(0)} %. Cache: **${less(k.cached.costUsd, k.uncached.costUsd)} less** at a repeat share of ${(sv.repeatShare * 100).toFixed(0)} %.`)
     out.push('')
+    const a = sv.affinity
+    if (a) {
+      out.push('### Prompt-cache affinity')
+      out.push('')
+      out.push(
+        `bench/affinity.ts: ${a.conversations} agent conversations of ${a.turns} turns (≈ 1,800-token shared system prompt with a \`cachePoint\`, each turn a ≈ 300-token tool result and a \`cachePoint\` after the newest message), ` +
+          `eight conversations at a time, Claude Sonnet in three regions with ${a.rpmPerDeployment} rpm each (enforced by the simulator, configured in the router, rate-limit-aware). ` +
+          'The simulator keeps prompt caches per account, region and model, with Claude\'s look-back, and reports cache reads and writes; each arm starts from empty caches. ' +
+          '`oracle`: every conversation pinned to one deployment for its life, conversations dealt round-robin (the most the caches can give). Cost from /stats (cache reads at 0.1×, writes at 1.25× input).',
+      )
+      out.push('')
+      out.push('| arm | requests | served | refused | upstream throttles | input read from cache | cost | busiest / least busy deployment | affinity (hit / new / spill) |')
+      out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+      const row = (name: string, x: typeof a.on) =>
+        `| ${name} | ${x.requests} | ${x.served} | ${x.refused} | ${x.upstreamThrottles} | ${(x.cacheReadShare * 100).toFixed(1)} % | $${x.costUsd.toFixed(4)} | ${x.imbalance.toFixed(2)} | ${name === 'oracle' ? '–' : `${x.affinity.hit ?? 0} / ${x.affinity.new ?? 0} / ${(x.affinity.spill ?? 0) + (x.affinity['shorter prefix'] ?? 0)}`} |`
+      out.push(row('affinity on (default)', a.on))
+      out.push(row('affinity off', a.off))
+      out.push(row('oracle', a.oracle))
+      out.push('')
+      out.push(`Affinity: **${less(a.on.costUsd, a.off.costUsd)} less** than without, ${((a.on.costUsd / a.oracle.costUsd - 1) * 100).toFixed(1)} % above the oracle; quotas held in every arm (refused and throttled counts above).`)
+      out.push('')
+    }
   }
 
   // ------------------------------------------------------------------ 6

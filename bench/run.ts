@@ -19,7 +19,7 @@ import { runOverhead } from './overhead'
 import { renderReport, type BenchResults } from './report'
 import { runNoise } from './noise'
 import { runRouting } from './routing'
-import { runSavings } from './savings'
+import { runSpendingLess } from './savings'
 
 const SECTIONS = ['overhead', 'cpu', 'bundle', 'routing', 'noise', 'savings'] as const
 type Section = (typeof SECTIONS)[number]
@@ -100,7 +100,7 @@ try {
     results.noise = runNoise({ seeds: quick ? [1] : [1, 2, 3], log })
   })
   await section('savings', async () => {
-    results.savings = await runSavings({ requests: quick ? 40 : 120, hardShare: 0.25, repeatShare: 0.34, log })
+    results.savings = await runSpendingLess({ requests: quick ? 40 : 120, hardShare: 0.25, repeatShare: 0.34, conversations: quick ? 12 : 24, turns: 6, log })
   })
   await section('bundle', async () => {
     results.bundle = await runBundle({ startups: quick ? 2 : 5, log })

@@ -9,10 +9,12 @@
  *   cache   : the same workload with a share of exact repeats (an agent re-asking, a retried page: each repeats a task two
  *             batches earlier), against a pool
  *             with a response cache and the same pool without.
+ *   affinity: multi-turn agent conversations with prompt-cache breakpoints, affinity on / off / an oracle (bench/affinity.ts).
  */
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../simulator/demo-credentials'
 import { startSimulator } from '../simulator/node-server'
 import { startRouter } from '../scripts/router-runtime'
+import { runAffinity, type AffinitySection } from './affinity'
 import { median } from './lib/stats'
 
 const SONNET = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0'
@@ -35,6 +37,8 @@ export interface SavingsSection {
   requests: number
   cascade: { cascade: SavingsArm; top: SavingsArm; escalations: number }
   cache: { cached: SavingsArm; uncached: SavingsArm }
+  /** Prompt-cache affinity on agent conversations (bench/affinity.ts). */
+  affinity?: AffinitySection
 }
 
 const SYSTEM = 'You are a careful assistant for an internal support desk. Answer precisely and cite the policy you rely on. '.repeat(20)
@@ -128,4 +132,11 @@ export async function runSavings(opts: { requests: number; hardShare: number; re
     await router.close()
     await sim.close()
   }
+}
+
+/** The cascade and cache arms, then prompt-cache affinity (its own simulator and router: three regions). */
+export async function runSpendingLess(opts: Parameters<typeof runSavings>[0] & { conversations: number; turns: number }): Promise<SavingsSection> {
+  const result = await runSavings(opts)
+  result.affinity = await runAffinity(opts)
+  return result
 }
