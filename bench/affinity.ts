@@ -9,7 +9,8 @@
  *            round-robin — every turn finds its history cached, the most a router could get from the caches
  * Reported per arm: the share of input tokens read from the cache, the cost (from /stats, cache reads and writes at
  * their prices), requests refused or throttled (the quotas must still hold: each deployment has an rpm the
- * simulator enforces and the router knows), and how unevenly the deployments were loaded (max/min requests).
+ * simulator enforces and the router knows), and how unevenly the deployments were loaded (the busiest one's
+ * requests over an even share).
  */
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../simulator/demo-credentials'
 import { startSimulator } from '../simulator/node-server'
@@ -34,7 +35,7 @@ export interface AffinityArm {
   /** Input tokens read from the cache / all input tokens (uncached + cache write + cache read). */
   cacheReadShare: number
   costUsd: number
-  /** Requests per deployment: the busiest over the least busy. */
+  /** Requests of the busiest deployment over an even share (1 = perfectly even). */
   imbalance: number
   /** x-router-affinity: hit / new / spill counts (the `on` arm). */
   affinity: Record<string, number>
@@ -132,7 +133,7 @@ function summarise(results: TurnResult[], costUsd: number): AffinityArm {
     upstreamThrottles: results.reduce((n, r) => n + r.throttles, 0),
     cacheReadShare: all ? read / all : 0,
     costUsd,
-    imbalance: Math.max(...counts) / Math.max(1, Math.min(...counts)),
+    imbalance: Math.max(...counts) / Math.max(1, results.length / REGIONS.length),
     affinity,
   }
 }

@@ -695,7 +695,7 @@ export function renderReport(r: BenchResults): string {
           '`oracle`: every conversation pinned to one deployment for its life, conversations dealt round-robin (the most the caches can give). Cost from /stats (cache reads at 0.1×, writes at 1.25× input).',
       )
       out.push('')
-      out.push('| arm | requests | served | refused | upstream throttles | input read from cache | cost | busiest / least busy deployment | affinity (hit / new / spill) |')
+      out.push('| arm | requests | served | refused | upstream throttles | input read from cache | cost | busiest deployment / even share | affinity (hit / new / spill) |')
       out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
       const row = (name: string, x: typeof a.on) =>
         `| ${name} | ${x.requests} | ${x.served} | ${x.refused} | ${x.upstreamThrottles} | ${(x.cacheReadShare * 100).toFixed(1)} % | $${x.costUsd.toFixed(4)} | ${x.imbalance.toFixed(2)} | ${name === 'oracle' ? '–' : `${x.affinity.hit ?? 0} / ${x.affinity.new ?? 0} / ${(x.affinity.spill ?? 0) + (x.affinity['shorter prefix'] ?? 0)}`} |`

@@ -141,13 +141,29 @@ export function planAnswer({ body, modelId, region, responseChars, seq, stopSequ
     stopReason = 'max_tokens'
     stopSequence = undefined
   }
+  // A grading request (a judge: see gradedAnswer) is answered with a score, whatever the graded task says.
+  const graded = gradedAnswer(body)
+  if (graded !== undefined) {
+    text = VAGUE.test(graded.trim()) || graded.trim() === '' ? '0.2' : '0.9'
+    toolUse = undefined
+    stopReason = 'end_turn'
+    stopSequence = undefined
+  }
   // A task marked `[hard]` is beyond a small model (model IDs with micro, lite or haiku): it runs out of room and
   // answers truncated (stopReason max_tokens), as a weak model does on a hard task. For cascade routing's tests and
   // its savings benchmark: a known share of hard prompts fails on the small tier.
-  if (HARD.test(userText(body)) && SMALL_MODEL.test(modelId)) {
+  else if (HARD.test(userText(body)) && SMALL_MODEL.test(modelId)) {
     text = text.slice(0, Math.max(1, Math.floor(text.length / 3)))
     toolUse = undefined
     stopReason = 'max_tokens'
+    stopSequence = undefined
+  }
+  // A task marked `[subtle]` gets a complete but vague answer from a small model (end_turn, nothing structural to
+  // catch): only a judge that reads the answer can tell, as with a weak model that answers confidently but says nothing.
+  else if (SUBTLE.test(userText(body)) && SMALL_MODEL.test(modelId)) {
+    text = VAGUE_ANSWER
+    toolUse = undefined
+    stopReason = 'end_turn'
     stopSequence = undefined
   }
   // A guardrail attached to the request (guardrailConfig) stops a prompt holding one of its blocked words, as
@@ -243,6 +259,24 @@ function guardrailBlocks(body: PlanArgs['body']): boolean {
 }
 
 const HARD = /\[hard\]/i
+const SUBTLE = /\[subtle\]/i
+export const VAGUE_ANSWER = 'It depends on several factors; more context would help.'
+const VAGUE = /^It depends\b/i
+
+/**
+ * A grading request — a judge asked to score an answer: a system prompt that mentions a score, and a last user message
+ * holding the answer between `<answer>` and `</answer>`. Returns the graded answer, or undefined. The simulator grades
+ * as a rubric would: a vague answer (VAGUE_ANSWER's kind) or an empty one scores 0.2, anything else 0.9.
+ */
+function gradedAnswer(body: PlanArgs['body']): string | undefined {
+  const system = (body.system ?? []).map((b) => (typeof b.text === 'string' ? b.text : '')).join('\n')
+  if (!/\bscore\b/i.test(system)) return undefined
+  const last = body.messages[body.messages.length - 1]
+  if (last?.role !== 'user') return undefined
+  const text = last.content.map((b) => (typeof b.text === 'string' ? b.text : '')).join('\n')
+  const m = /<answer>([\s\S]*?)<\/answer>/.exec(text)
+  return m ? m[1] : undefined
+}
 const SMALL_MODEL = /micro|lite|haiku/i
 
 function userText(body: PlanArgs['body']): string {

@@ -167,6 +167,14 @@ export const CascadeSchema = v.strictObject({
   tiers: v.pipe(v.array(v.string()), v.minLength(1, 'cascade.tiers must name at least one smaller pool')),
   checks: v.optional(v.array(v.picklist(['truncated', 'empty', 'refusal', 'json', 'unknown-tool'] as const, 'cascade.checks may list truncated, empty, refusal, json, unknown-tool')), ['truncated', 'empty', 'refusal', 'unknown-tool']),
   stream: v.optional(v.picklist(['hold', 'optimistic'] as const, 'cascade.stream is hold or optimistic'), 'hold'),
+  judge: v.optional(
+    v.strictObject({
+      pool: v.pipe(v.string('cascade.judge.pool must name a pool'), v.nonEmpty('cascade.judge.pool must name a pool')),
+      threshold: v.optional(v.pipe(v.number('cascade.judge.threshold must be a number'), v.minValue(0), v.maxValue(1, 'cascade.judge.threshold must be between 0 and 1')), 0.6),
+      prompt: v.optional(v.pipe(v.string('cascade.judge.prompt must be a string'), v.nonEmpty(), v.maxLength(8000, 'cascade.judge.prompt must be at most 8000 characters'))),
+      maxTokens: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000, 'cascade.judge.maxTokens must be ≤ 1000')), 16),
+    }),
+  ),
   check: v.optional(
     v.pipe(
       v.strictObject({
@@ -188,6 +196,12 @@ export function cascadeProblems(name: string, cascade: v.InferOutput<typeof Casc
     if (tier === name) problems.push(`pools.${name}.cascade.tiers[${i}]: the pool itself is the last tier; list only smaller pools`)
     else if (!Object.hasOwn(pools, tier)) problems.push(`pools.${name}.cascade.tiers[${i}]: no pool named "${tier}"`)
     else if (pools[tier].cascade) problems.push(`pools.${name}.cascade.tiers[${i}]: "${tier}" has a cascade of its own (cascades do not nest)`)
+  }
+  const judge = cascade.judge?.pool
+  if (judge !== undefined) {
+    if (judge === name) problems.push(`pools.${name}.cascade.judge.pool: a pool cannot judge its own cascade; name a (small) pool of its own`)
+    else if (!Object.hasOwn(pools, judge)) problems.push(`pools.${name}.cascade.judge.pool: no pool named "${judge}"`)
+    else if (pools[judge].cascade) problems.push(`pools.${name}.cascade.judge.pool: "${judge}" has a cascade of its own`)
   }
   return problems
 }

@@ -164,6 +164,8 @@ export interface CascadeConfig {
   stream: 'hold' | 'optimistic'
   /** Your own check after the structural ones: a webhook, a service binding or a function answering `{pass, reason?}`. */
   check?: { url?: string; binding?: string; function?: string; headers?: Record<string, string>; timeoutMs: number }
+  /** A (small) model's pool asked to score a tier's answer 0–1 after the structural checks; below `threshold` escalates. */
+  judge?: { pool: string; threshold: number; prompt?: string; maxTokens: number }
 }
 
 /** Where ApplyGuardrail for one guardrail is sent (guardrails live in one account and region). */

@@ -69,6 +69,10 @@ export interface PolicyTrace {
   cache?: 'hit' | 'miss' | 'bypass'
   /** The cascade: which tier answered, or why it escalated (`tier haiku passed`, `escalated: haiku=truncated`). */
   cascade?: string
+  /** The answer a cascade returns: what its top tier would have cost for it (a smaller tier's answer only; USD). */
+  cascadeTopTierUsd?: number
+  /** The answer a cascade returns: what the cascade spent on the request before it (escalated tiers, judges; USD). */
+  cascadeEarlierUsd?: number
 }
 
 /** What the engine needs from the runtime around one request. */

@@ -290,8 +290,18 @@ export class RequestTrace {
         guardrailIntervened: o?.stopReason === 'guardrail_intervened',
         cacheHit: this.who.policy?.cache === 'hit',
         escalated: this.who.policy?.cascade?.startsWith('escalated') && !this.status ? true : undefined,
+        ...cascadeSavings(this.who.policy, o?.costUsd),
       },
       failovers,
     )
   }
+}
+
+/**
+ * The answer a cascade returned (its policy says what came before): what the top tier would have cost for it — its
+ * own cost when the top tier answered — and what the cascade spent in all, so /stats can subtract.
+ */
+function cascadeSavings(policy: PolicyTrace | undefined, costUsd: number | undefined): { cascadeTopTierUsd?: number; cascadeSpentUsd?: number } {
+  if (policy?.cascadeEarlierUsd === undefined) return {}
+  return { cascadeTopTierUsd: policy.cascadeTopTierUsd ?? costUsd ?? 0, cascadeSpentUsd: (costUsd ?? 0) + policy.cascadeEarlierUsd }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseRouterConfig } from '../config/schema'
-import { answerProblem, viewOfBody } from './cascade'
+import { answerProblem, judgeScore, viewOfBody } from './cascade'
 
 const ALL = ['truncated', 'empty', 'refusal', 'json', 'unknown-tool'] as const
 const body = (content: unknown[], stopReason = 'end_turn') => JSON.stringify({ output: { message: { role: 'assistant', content } }, stopReason })
@@ -35,5 +35,19 @@ describe('cascade checks', () => {
       'pools.a.cascade.tiers[2]: "b" has a cascade of its own (cascades do not nest)',
     ])
     expect(parseRouterConfig({ pools: { a: pool({ cascade: { tiers: ['c'] } }), c: pool() } }).pools.a.cascade).toEqual({ tiers: ['c'], checks: ['truncated', 'empty', 'refusal', 'unknown-tool'], stream: 'hold' })
+    expect(problems({ a: pool({ cascade: { tiers: ['c'], judge: { pool: 'a' } } }), c: pool() })).toEqual(['pools.a.cascade.judge.pool: a pool cannot judge its own cascade; name a (small) pool of its own'])
+    expect(problems({ a: pool({ cascade: { tiers: ['c'], judge: { pool: 'j' } } }), c: pool() })).toEqual(['pools.a.cascade.judge.pool: no pool named "j"'])
+    expect(problems({ a: pool({ cascade: { tiers: ['c'], judge: { pool: 'c', threshold: 2 } } }), c: pool() })[0]).toMatch(/threshold must be between 0 and 1/)
+    expect(parseRouterConfig({ pools: { a: pool({ cascade: { tiers: ['c'], judge: { pool: 'c' } } }), c: pool() } }).pools.a.cascade?.judge).toEqual({ pool: 'c', threshold: 0.6, maxTokens: 16 })
+  })
+
+  it('a judge’s reply read as a 0–1 score', () => {
+    expect(judgeScore('0.2')).toBe(0.2)
+    expect(judgeScore('Score: 0.85.')).toBe(0.85)
+    expect(judgeScore('1')).toBe(1)
+    expect(judgeScore('7/10')).toBe(0.7)
+    expect(judgeScore('80')).toBe(0.8)
+    expect(judgeScore('no idea')).toBeUndefined()
+    expect(judgeScore('12345')).toBeUndefined()
   })
 })

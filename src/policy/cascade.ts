@@ -7,7 +7,11 @@
  * tier, is returned unchecked. Converse: invisible except `x-router-cascade` (`tier haiku passed`, `escalated:
  * haiku=truncated`). Streams: with `stream: 'hold'` a tier's stream is read whole and checked before anything is sent
  * (the first byte waits for the tier's whole answer), then replayed frame by frame; `optimistic` streams the first
- * tier as it comes, unchecked. Every tier's answer is accounted as its own request (its tokens were spent).
+ * tier as it comes, unchecked. After the structural checks, a judge (`cascade.judge`: a small model's pool, asked with
+ * JUDGE_PROMPT or the pool's own to score the answer 0–1) escalates below its threshold, then your own check
+ * (`cascade.check`); both fail open. Every tier's answer, and every judge's, is accounted as its own request (its
+ * tokens were spent); the answer the client gets also carries what the top tier would have cost for it and what the
+ * whole cascade spent on it, so /stats can say what the cascade saved.
  */
 import type { CascadeCheck } from '../config/types'
 import type { Frame } from '../wire/eventstream'
@@ -19,6 +23,8 @@ import { usageOf } from '../engine/attempt'
 import { jsonObject } from '../wire/base64'
 import { frameJson } from '../wire/invoke-chunk'
 import { callCustomLogic } from './custom'
+import { costUsd } from '../routing/cost'
+import type { TokenUsage } from '../routing/types'
 import { featuresOf } from './features'
 import type { PolicyContext } from './route'
 
@@ -90,18 +96,33 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
   const tools = offeredTools(request.body)
   const escalations: string[] = []
   const streaming = operation === 'converse-stream'
+  // What this request has cost so far: escalated tiers' answers and the judges' (USD).
+  let spent = 0
+  const judged = async (tier: string, view: AnswerView) => {
+    const verdict = await judgeCheck(cascade, tier, request, view, ctx, run)
+    spent += verdict.costUsd
+    return verdict.why
+  }
+  /** A tier's answer passed: what the top tier would have cost for it, and what earlier tiers spent. */
+  const passed = (policy: PolicyTrace, name: string, usage: TokenUsage | undefined, note = '') => {
+    policy.cascade = `tier ${name} passed${escalations.length ? ` (after ${escalations.join('; ')})` : ''}${note}`
+    const top = usage ? costUsd(origin, usage) : undefined
+    if (top !== undefined) policy.cascadeTopTierUsd = top
+    policy.cascadeEarlierUsd = spent
+  }
   for (const [i, name] of cascade.tiers.entries()) {
     const tier = ctx.config.pools[name]
     const policy: PolicyTrace = { ...request.policy }
     const outcome = await run({ ...request, pool: tier, origin, policy })
     if (outcome.kind === 'served') {
       const view = viewOfBody(outcome.body)
-      const why = answerProblem(view, cascade.checks, tools) ?? (await customCheck(cascade, name, request, view, ctx))
+      const why = answerProblem(view, cascade.checks, tools) ?? (await judged(name, view)) ?? (await customCheck(cascade, name, request, view, ctx))
       if (!why) {
-        policy.cascade = `tier ${name} passed${escalations.length ? ` (after ${escalations.join('; ')})` : ''}`
+        passed(policy, name, outcome.usage)
         return outcome
       }
       escalations.push(`${name}=${why}`)
+      spent += outcome.costUsd ?? 0
       escalated(outcome, policy, why)
       continue
     }
@@ -117,13 +138,16 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
         if (why) policy.cascade = `escalated: ${why}`
       })
       if (!held.clean) why = 'stream failed'
-      // Your own check runs after the stream was accounted: an escalation it decides shows in the trace, not in the tier's stats.
-      why ??= await customCheck(cascade, name, request, viewOfFrames(held.frames), ctx)
+      // The judge and your own check run after the stream was accounted: an escalation they decide shows in the
+      // trace, not in the tier's stats.
+      if (!why) why = (await judged(name, viewOfFrames(held.frames))) ?? (await customCheck(cascade, name, request, viewOfFrames(held.frames), ctx))
       if (!why) {
-        policy.cascade = `tier ${name} passed${escalations.length ? ` (after ${escalations.join('; ')})` : ''}; held until checked`
-        return replayHeld(outcome, held.frames)
+        const replay = replayHeld(outcome, held.frames)
+        passed(policy, name, replay.usage, '; held until checked')
+        return replay.outcome
       }
       escalations.push(`${name}=${why}`)
+      spent += outcome.trace.costUsd ?? 0
       continue
     }
     if (outcome.kind === 'cancelled') return outcome
@@ -131,7 +155,68 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
     escalations.push(`${name}=${why}`) // a tier that cannot serve is skipped
     escalated(outcome, policy, why)
   }
-  return run({ ...request, policy: { ...request.policy, cascade: `escalated: ${escalations.join('; ')}` } })
+  // The top tier answers: it would have cost what it costs; the cascade spent that plus the tiers before.
+  return run({ ...request, policy: { ...request.policy, cascade: `escalated: ${escalations.join('; ')}`, cascadeEarlierUsd: spent } })
+}
+
+/** Our judge's instructions (`cascade.judge.prompt` replaces them); the request and answer follow in tags. */
+export const JUDGE_PROMPT =
+  'You grade answers. The user message holds a request between <request> tags and an answer to it between <answer> tags. ' +
+  'Score how fully, specifically and correctly the answer addresses the request: 0 for a useless, vague, evasive or wrong answer, ' +
+  '1 for a complete and correct one. Reply with the score only, a number between 0 and 1.'
+/** The judge sees at most this much of the request's last user message and of the answer (characters). */
+const JUDGE_REQUEST_CHARS = 4000
+const JUDGE_ANSWER_CHARS = 8000
+
+/** The first number in a judge's reply as a 0–1 score (a 0–10 or 0–100 scale is read as such); undefined if none. */
+export function judgeScore(text: string): number | undefined {
+  const m = /(\d+(?:\.\d+)?)/.exec(text)
+  if (!m) return undefined
+  const x = Number(m[1])
+  const score = x <= 1 ? x : x <= 10 ? x / 10 : x <= 100 ? x / 100 : NaN
+  return Number.isFinite(score) ? score : undefined
+}
+
+/**
+ * Asks the judge's pool (a normal pool: strategy, failover, limits) to score the answer. Below the threshold →
+ * `judge 0.2` (escalate). A judge that cannot answer, or answers no number, lets the answer stand (fails open: a
+ * broken judge must not send everything to the top tier). Its answer is accounted as its own request.
+ */
+async function judgeCheck(
+  cascade: NonNullable<EngineRequest['pool']['cascade']>,
+  tier: string,
+  request: EngineRequest,
+  answer: AnswerView,
+  ctx: PolicyContext,
+  run: (request: EngineRequest) => Promise<Outcome>,
+): Promise<{ why?: string; costUsd: number }> {
+  const judge = cascade.judge
+  const pool = judge ? ctx.config.pools[judge.pool] : undefined
+  if (!judge || !pool) return { costUsd: 0 }
+  const { lastUserMessage } = featuresOf(request, ctx.header)
+  const text = `<request>\n${lastUserMessage.slice(0, JUDGE_REQUEST_CHARS)}\n</request>\n<answer>\n${answer.text.slice(0, JUDGE_ANSWER_CHARS)}\n</answer>`
+  const policy: PolicyTrace = { cascade: `judge of tier ${tier} for ${request.pool.name}` }
+  const outcome = await run({
+    pool,
+    operation: 'converse',
+    requestedModel: judge.pool,
+    body: { system: [{ text: judge.prompt ?? JUDGE_PROMPT }], messages: [{ role: 'user', content: [{ text }] }], inferenceConfig: { maxTokens: judge.maxTokens, temperature: 0 } },
+    client: request.client,
+    identity: request.identity,
+    frontDoor: request.frontDoor,
+    tags: request.tags,
+    signal: request.signal,
+    policy,
+  })
+  if (outcome.kind === 'cancelled') return { costUsd: 0 }
+  if (outcome.kind !== 'served') {
+    outcome.trace.log()
+    return { costUsd: 0 }
+  }
+  const score = judgeScore(viewOfBody(outcome.body).text)
+  policy.cascade += score === undefined ? ': no score, the answer stands' : `: ${score}`
+  outcome.trace.log() // the judge's answer reaches no client: accounted here
+  return { why: score !== undefined && score < judge.threshold ? `judge ${score}` : undefined, costUsd: outcome.costUsd ?? 0 }
 }
 
 /**
@@ -183,9 +268,9 @@ async function hold(outcome: Streaming, ended: (frames: Frame[]) => void): Promi
   return { frames, clean }
 }
 
-/** The held frames as the outcome's stream, through whichever renderer the front door brings. */
-function replayHeld(outcome: Streaming, frames: readonly Frame[]): Outcome {
+/** The held frames as the outcome's stream, through whichever renderer the front door brings, and their usage. */
+function replayHeld(outcome: Streaming, frames: readonly Frame[]): { outcome: Outcome; usage?: TokenUsage } {
   const metadata = frames.find((f) => f.eventType === 'metadata')
   const usage = metadata ? usageOf(frameJson(metadata)?.usage) : undefined
-  return { ...outcome, events: replayedEvents(frames, { usage, costUsd: outcome.trace.costUsd }) }
+  return { outcome: { ...outcome, events: replayedEvents(frames, { usage, costUsd: outcome.trace.costUsd }) }, usage }
 }

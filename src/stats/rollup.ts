@@ -58,6 +58,9 @@ export interface RequestEvent {
   cacheHit?: boolean
   /** A cascade tier's answer that failed its checks (the request went on to a larger tier). */
   escalated?: boolean
+  /** The answer a cascade returned: what its top tier would have cost for it, and what the cascade spent in all (USD). */
+  cascadeTopTierUsd?: number
+  cascadeSpentUsd?: number
 }
 
 /** A failover, for "recent failovers with their reasons". */
@@ -87,6 +90,9 @@ export interface Counters {
   cacheHits: number
   /** Cascade tier answers that failed their checks and escalated (per tier pool: share answered = 1 − escalations/requests). */
   escalations: number
+  /** Answers cascades returned: what the top tier would have cost for them, and what the cascades spent (every tier, every judge). */
+  cascadeTopTierUsd: number
+  cascadeSpentUsd: number
   inputTokens: number
   outputTokens: number
   cacheReadTokens: number
@@ -145,6 +151,8 @@ export function emptyCounters(): Counters {
     guardrailInterventions: 0,
     cacheHits: 0,
     escalations: 0,
+    cascadeTopTierUsd: 0,
+    cascadeSpentUsd: 0,
     inputTokens: 0,
     outputTokens: 0,
     cacheReadTokens: 0,
@@ -195,6 +203,8 @@ function rowOf(event: RequestEvent): StatsRow {
   c.guardrailInterventions = event.guardrailIntervened ? 1 : 0
   c.cacheHits = event.cacheHit ? 1 : 0
   c.escalations = event.escalated ? 1 : 0
+  c.cascadeTopTierUsd = n(event.cascadeTopTierUsd)
+  c.cascadeSpentUsd = n(event.cascadeSpentUsd)
   const u = event.usage
   if (u) {
     c.inputTokens = n(u.inputTokens)
@@ -293,6 +303,8 @@ export interface StatsSummary {
   guardrailInterventions: number
   cacheHits: number
   escalations: number
+  /** Answers cascades returned: the top tier's cost for them, what the cascades spent, and the difference (USD; only when a cascade answered). */
+  cascade?: { topTierCostUsd: number; spentUsd: number; savedUsd: number }
   tokens: { input: number; output: number; cacheRead: number; cacheWrite: number }
   costUsd: number
   latencyMs: Percentiles
@@ -337,6 +349,8 @@ export function aggregateCounters(rows: Iterable<StatsRow>, query: StatsQuery): 
   return [...groups.values()].sort((a, b) => (a.period ?? 0) - (b.period ?? 0) || b.c.costUsd - a.c.costUsd || b.c.requests - a.c.requests)
 }
 
+const round9 = (x: number) => Math.round(x * 1e9) / 1e9
+
 function percentiles(h: Histogram): Percentiles {
   if (countOf(h) === 0) return { p50: null, p95: null, p99: null }
   return { p50: quantile(h, 0.5), p95: quantile(h, 0.95), p99: quantile(h, 0.99) }
@@ -354,8 +368,11 @@ export function summarize(c: Counters): StatsSummary {
     guardrailInterventions: c.guardrailInterventions ?? 0,
     cacheHits: c.cacheHits ?? 0,
     escalations: c.escalations ?? 0,
+    ...(c.cascadeSpentUsd || c.cascadeTopTierUsd
+      ? { cascade: { topTierCostUsd: round9(c.cascadeTopTierUsd ?? 0), spentUsd: round9(c.cascadeSpentUsd ?? 0), savedUsd: round9((c.cascadeTopTierUsd ?? 0) - (c.cascadeSpentUsd ?? 0)) } }
+      : {}),
     tokens: { input: c.inputTokens, output: c.outputTokens, cacheRead: c.cacheReadTokens, cacheWrite: c.cacheWriteTokens },
-    costUsd: Math.round(c.costUsd * 1e9) / 1e9,
+    costUsd: round9(c.costUsd),
     latencyMs: percentiles(c.latency),
     ttftMs: percentiles(c.ttft),
     routerOverheadMs: percentiles(c.overhead),

@@ -79,6 +79,16 @@ beforeAll(async () => {
           cascade: { tiers: ['small'], check: { url: `${hookUrl}/check` } },
           deployments: [{ id: 'big-checked-sonnet', modelId: SONNET, region: 'eu-west-1', endpoint: e['eu-west-1'] }],
         },
+        judge: { deployments: [{ id: 'judge-micro', modelId: 'us.amazon.nova-micro-v1:0', region: 'us-east-1', endpoint: e['us-east-1'] }] },
+        'judge-dead': { maxAttempts: 1, deployments: [{ id: 'judge-nowhere', modelId: 'us.amazon.nova-micro-v1:0', region: 'us-east-1', endpoint: 'http://127.0.0.1:9' }] },
+        'big-judged': {
+          cascade: { tiers: ['small'], judge: { pool: 'judge' } },
+          deployments: [{ id: 'big-judged-sonnet', modelId: SONNET, region: 'eu-west-1', endpoint: e['eu-west-1'] }],
+        },
+        'big-judge-dead': {
+          cascade: { tiers: ['small'], judge: { pool: 'judge-dead' } },
+          deployments: [{ id: 'big-judge-dead-sonnet', modelId: SONNET, region: 'eu-west-1', endpoint: e['eu-west-1'] }],
+        },
         'big-json': {
           cascade: { tiers: ['small'], checks: ['json'] },
           deployments: [{ id: 'big-json-sonnet', modelId: SONNET, region: 'eu-west-1', endpoint: e['eu-west-1'] }],
@@ -343,6 +353,58 @@ describe('cascade: the small tier first, escalating only when its answer fails t
     expect(small).toMatchObject({ requests: 8, escalations: 5 })
     expect(small.costUsd).toBeGreaterThan(0)
     expect(stats.groups.find((g: any) => g.keys.pool === 'big').requests).toBe(3)
+  })
+})
+
+describe('cascade with a judge: a small model scores the answer after the structural checks', () => {
+  const calls = async () => ((await h.control('/__sim/requests')).requests as Array<{ region: string; modelId: string }>).map((r) => `${r.region} ${r.modelId}`)
+  const text = (b: any) => b.output.message.content[0].text as string
+
+  it('a complete but vague answer passes the structural checks and fails the judge: escalated, the judge’s score in the trace', async () => {
+    const before = (await calls()).length
+    const vague = await converse('big-judged', { messages: [{ role: 'user', content: [{ text: '[subtle] weigh the three refund policies' }] }] })
+    expect(vague.res.headers.get('x-router-cascade')).toBe('escalated: small=judge 0.2')
+    expect(text(vague.body)).toMatch(/^Hello from eu-west-1/)
+    // The small tier, the judge (Nova Micro in us-east-1), then the top tier.
+    expect((await calls()).slice(before)).toEqual([`us-west-2 ${NOVA}`, 'us-east-1 us.amazon.nova-micro-v1:0', `eu-west-1 ${SONNET}`])
+    const good = await converse('big-judged', { messages: [{ role: 'user', content: [{ text: 'opening hours?' }] }] })
+    expect(good.res.headers.get('x-router-cascade')).toBe('tier small passed')
+    expect(text(good.body)).toMatch(/^Hello from us-west-2/)
+  })
+
+  it('held streams are judged too; a judge that cannot answer lets the answer stand', async () => {
+    const res = await fetch(`${h.router.url}/model/big-judged/converse-stream`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: '[subtle] and now?' }] }] }),
+    })
+    expect(res.headers.get('x-router-cascade')).toBe('escalated: small=judge 0.2')
+    expect(answerOf(await res.text())).toMatch(/^Hello from eu-west-1/)
+    const dead = await converse('big-judge-dead', { messages: [{ role: 'user', content: [{ text: '[subtle] weigh it' }] }] })
+    expect(dead.res.status).toBe(200)
+    expect(dead.res.headers.get('x-router-cascade')).toBe('tier small passed')
+  })
+
+  it('/stats says what the cascades saved against their top tier: positive where a small tier answered, negative where escalations paid twice', async () => {
+    let stats: any
+    for (let i = 0; i < 50; i++) {
+      stats = await (await fetch(`${h.router.url}/stats?since=1h&by=pool`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()
+      const judged = stats.groups.find((g: any) => g.keys.pool === 'big-judged')
+      if (judged?.requests >= 2 && stats.groups.find((g: any) => g.keys.pool === 'judge')?.requests >= 3) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const group = (pool: string) => stats.groups.find((g: any) => g.keys.pool === pool)
+    // The judge's answers are requests of their own pool, paid for.
+    expect(group('judge').requests).toBe(3) // the vague answer, the good one, the held stream
+    expect(group('judge').costUsd).toBeGreaterThan(0)
+    const small = group('small').cascade
+    expect(small.savedUsd).toBeGreaterThan(0)
+    expect(small.topTierCostUsd).toBeGreaterThan(small.spentUsd)
+    // Escalated requests, answered by the top tier: they cost what the top tier costs plus the tiers and judges before.
+    const judged = group('big-judged').cascade
+    expect(judged.savedUsd).toBeLessThan(0)
+    expect(judged.spentUsd).toBeGreaterThan(judged.topTierCostUsd)
+    expect(stats.total.cascade.savedUsd).toBeCloseTo(stats.groups.reduce((n: number, g: any) => n + (g.cascade?.savedUsd ?? 0), 0), 8)
   })
 })
 
