@@ -683,7 +683,33 @@ export function renderReport(r: BenchResults): string {
     out.push(`| no cache | ${k.uncached.requests} | ${usd(k.uncached.costUsd)} | ${usd(k.uncached.costPerRequestUsd)} | ${k.uncached.p50LatencyMs.toFixed(1)} ms | – |`)
     out.push('')
     out.push(`Cascade: **${less(c.cascade.costUsd, c.top.costUsd)} less** than the top tier alone at a hard share of ${(sv.hardShare * 100).toFixed(0)} %. Cache: **${less(k.cached.costUsd, k.uncached.costUsd)} less** at a repeat share of ${(sv.repeatShare * 100).toFixed(0)} %.`)
+    if (c.savedUsdInStats !== undefined) {
+      out.push(
+        `/stats reports the cascade saved ${usd(c.savedUsdInStats)} (each small-tier answer's usage at the top tier's price, minus every tier's real cost); ` +
+          `the measured difference to the top-tier arm is ${usd(c.top.costUsd - c.cascade.costUsd)} (the estimate prices the small model's token counts, not the top model's own).`,
+      )
+    }
     out.push('')
+    const jd = sv.judged
+    if (jd) {
+      out.push('### Cascade with a judge')
+      out.push('')
+      out.push(
+        `The same ${sv.requests} tasks with a quarter hard (the small model truncates them) and a quarter \`[subtle]\` (the small model answers them complete but vague, \`end_turn\`: ` +
+          'nothing structural to catch). Three arms: the cascade with structural checks only, the cascade with a judge (Nova Micro asked with our prompt to score each small-tier ' +
+          'answer that passed the structural checks, escalating below 0.6; the simulator grades as a rubric would: a vague answer 0.2, others 0.9), and Sonnet alone. ' +
+          '"Vague answers" are the answers the client got that say nothing.',
+      )
+      out.push('')
+      out.push('| arm | requests | cost | judge\'s share of it | answered by the small tier | vague answers delivered |')
+      out.push('| --- | --- | --- | --- | --- | --- |')
+      out.push(`| cascade, structural checks only | ${jd.structural.requests} | ${usd(jd.structural.costUsd)} | – | ${jd.structural.answeredCheaply} | ${jd.structural.vague} |`)
+      out.push(`| cascade + judge | ${jd.judged.requests} | ${usd(jd.judged.costUsd)} | ${usd(jd.judged.judgeUsd)} | ${jd.judged.answeredCheaply} | ${jd.judged.vague} |`)
+      out.push(`| top tier only (Sonnet) | ${jd.top.requests} | ${usd(jd.top.costUsd)} | – | – | ${jd.top.vague} |`)
+      out.push('')
+      out.push(`With the judge: **${less(jd.judged.costUsd, jd.top.costUsd)} less** than the top tier alone and ${jd.judged.vague} vague answers, against ${jd.structural.vague} with structural checks only.`)
+      out.push('')
+    }
     const a = sv.affinity
     if (a) {
       out.push('### Prompt-cache affinity')

@@ -289,7 +289,7 @@ export class RequestTrace {
         costUsd: o?.costUsd,
         guardrailIntervened: o?.stopReason === 'guardrail_intervened',
         cacheHit: this.who.policy?.cache === 'hit',
-        escalated: this.who.policy?.cascade?.startsWith('escalated') && !this.status ? true : undefined,
+        ...(this.who.policy?.cascade?.startsWith('escalated') && !this.status ? { escalated: true, escalationReason: escalationReason(this.who.policy.cascade) } : {}),
         ...cascadeSavings(this.who.policy, o?.costUsd),
       },
       failovers,
@@ -304,4 +304,11 @@ export class RequestTrace {
 function cascadeSavings(policy: PolicyTrace | undefined, costUsd: number | undefined): { cascadeTopTierUsd?: number; cascadeSpentUsd?: number } {
   if (policy?.cascadeEarlierUsd === undefined) return {}
   return { cascadeTopTierUsd: policy.cascadeTopTierUsd ?? costUsd ?? 0, cascadeSpentUsd: (costUsd ?? 0) + policy.cascadeEarlierUsd }
+}
+
+/** `escalated: judge 0.2` → `judge`; `check: too vague` → `check`; a tier that could not serve (`429`, `failed`) → `could not serve`. */
+function escalationReason(note: string): string {
+  const why = note.replace(/^escalated: /, '')
+  const known = /^(truncated|refusal|empty|not JSON|unknown tool|judge|check|stream failed)/.exec(why)
+  return known ? known[1] : 'could not serve'
 }

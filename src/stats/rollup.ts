@@ -56,8 +56,9 @@ export interface RequestEvent {
   guardrailIntervened?: boolean
   /** Answered from the response cache (nothing sent, nothing spent). */
   cacheHit?: boolean
-  /** A cascade tier's answer that failed its checks (the request went on to a larger tier). */
+  /** A cascade tier's answer that failed its checks (the request went on to a larger tier), and why. */
   escalated?: boolean
+  escalationReason?: string
   /** The answer a cascade returned: what its top tier would have cost for it, and what the cascade spent in all (USD). */
   cascadeTopTierUsd?: number
   cascadeSpentUsd?: number
@@ -107,6 +108,8 @@ export interface Counters {
   latency: Histogram
   ttft: Histogram
   overhead: Histogram
+  /** Escalations by why the tier's answer failed: `truncated`, `refusal`, `judge`, `check`, `could not serve`, … (merged like a histogram). */
+  escalationReasons?: Record<string, number>
 }
 
 /** Outcomes of rows: a request's, or `abandoned` for an attempt given up on (rowsOf). */
@@ -203,6 +206,7 @@ function rowOf(event: RequestEvent): StatsRow {
   c.guardrailInterventions = event.guardrailIntervened ? 1 : 0
   c.cacheHits = event.cacheHit ? 1 : 0
   c.escalations = event.escalated ? 1 : 0
+  if (event.escalated) c.escalationReasons = { [event.escalationReason ?? 'other']: 1 }
   c.cascadeTopTierUsd = n(event.cascadeTopTierUsd)
   c.cascadeSpentUsd = n(event.cascadeSpentUsd)
   const u = event.usage
@@ -303,6 +307,8 @@ export interface StatsSummary {
   guardrailInterventions: number
   cacheHits: number
   escalations: number
+  /** Escalations by reason (only when there were any). */
+  escalationsByReason?: Record<string, number>
   /** Answers cascades returned: the top tier's cost for them, what the cascades spent, and the difference (USD; only when a cascade answered). */
   cascade?: { topTierCostUsd: number; spentUsd: number; savedUsd: number }
   tokens: { input: number; output: number; cacheRead: number; cacheWrite: number }
@@ -368,6 +374,7 @@ export function summarize(c: Counters): StatsSummary {
     guardrailInterventions: c.guardrailInterventions ?? 0,
     cacheHits: c.cacheHits ?? 0,
     escalations: c.escalations ?? 0,
+    ...(c.escalationReasons && Object.keys(c.escalationReasons).length ? { escalationsByReason: { ...c.escalationReasons } } : {}),
     ...(c.cascadeSpentUsd || c.cascadeTopTierUsd
       ? { cascade: { topTierCostUsd: round9(c.cascadeTopTierUsd ?? 0), spentUsd: round9(c.cascadeSpentUsd ?? 0), savedUsd: round9((c.cascadeTopTierUsd ?? 0) - (c.cascadeSpentUsd ?? 0)) } }
       : {}),

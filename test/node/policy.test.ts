@@ -350,7 +350,7 @@ describe('cascade: the small tier first, escalating only when its answer fails t
     const small = stats.groups.find((g: any) => g.keys.pool === 'small')
     // small answered: 'Hello' twice (big, big-checked), the held stream that passed; escalated: refusal, truncated,
     // not JSON, the custom check's "too vague", the held refusal.
-    expect(small).toMatchObject({ requests: 8, escalations: 5 })
+    expect(small).toMatchObject({ requests: 8, escalations: 5, escalationsByReason: { refusal: 2, truncated: 1, 'not JSON': 1, check: 1 } })
     expect(small.costUsd).toBeGreaterThan(0)
     expect(stats.groups.find((g: any) => g.keys.pool === 'big').requests).toBe(3)
   })
@@ -401,6 +401,7 @@ describe('cascade with a judge: a small model scores the answer after the struct
     expect(small.savedUsd).toBeGreaterThan(0)
     expect(small.topTierCostUsd).toBeGreaterThan(small.spentUsd)
     // Escalated requests, answered by the top tier: they cost what the top tier costs plus the tiers and judges before.
+    expect(group('small').escalationsByReason).toMatchObject({ refusal: 2, truncated: 1, 'not JSON': 1, check: 1, judge: 1 })
     const judged = group('big-judged').cascade
     expect(judged.savedUsd).toBeLessThan(0)
     expect(judged.spentUsd).toBeGreaterThan(judged.topTierCostUsd)
