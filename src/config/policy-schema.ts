@@ -165,7 +165,7 @@ export function resolvePrompt(raw: RawPrompt | undefined, templates: Record<stri
 
 export const CascadeSchema = v.strictObject({
   tiers: v.pipe(v.array(v.string()), v.minLength(1, 'cascade.tiers must name at least one smaller pool')),
-  checks: v.optional(v.array(v.picklist(['truncated', 'empty', 'refusal', 'json', 'unknown-tool'] as const, 'cascade.checks may list truncated, empty, refusal, json, unknown-tool')), ['truncated', 'empty', 'refusal', 'unknown-tool']),
+  checks: v.optional(v.array(v.picklist(['truncated', 'empty', 'refusal', 'json', 'unknown-tool', 'schema'] as const, 'cascade.checks may list truncated, empty, refusal, json, unknown-tool, schema')), ['truncated', 'empty', 'refusal', 'unknown-tool', 'schema']),
   stream: v.optional(v.picklist(['hold', 'optimistic'] as const, 'cascade.stream is hold or optimistic'), 'hold'),
   judge: v.optional(
     v.strictObject({

@@ -154,7 +154,7 @@ export interface PoolConfig {
   affinity?: AffinitySettings
 }
 
-export type CascadeCheck = 'truncated' | 'empty' | 'refusal' | 'json' | 'unknown-tool'
+export type CascadeCheck = 'truncated' | 'empty' | 'refusal' | 'json' | 'unknown-tool' | 'schema'
 
 export interface CascadeConfig {
   /** Pools tried before this one, smallest first; this pool's own deployments are the last tier. */

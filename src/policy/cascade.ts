@@ -2,7 +2,9 @@
  * Cascade routing: a pool whose smaller tiers (`cascade.tiers`, other pools, smallest first) are tried before its own
  * deployments; a request escalates only when a tier's answer fails the structural checks — truncated
  * (`stopReason: max_tokens`), empty, a refusal (guardrail intervention, content filter, or a refusal sentence),
- * not JSON when the pool asks for JSON, a call to a tool the request did not offer. Each tier is a normal pool (its
+ * not JSON when the pool asks for JSON, a call to a tool the request did not offer, an answer that breaks the schema
+ * the request asked for (a forced tool not called, a tool call's input off its schema, text off
+ * `outputConfig.textFormat`'s JSON schema). Each tier is a normal pool (its
  * own strategy, failover and limits); a tier that cannot serve at all is skipped. The pool's own answer, the last
  * tier, is returned unchecked. Converse: invisible except `x-router-cascade` (`tier haiku passed`, `escalated:
  * haiku=truncated`). Streams: with `stream: 'hold'` a tier's stream is read whole and checked before anything is sent
@@ -23,6 +25,7 @@ import { usageOf } from '../engine/attempt'
 import { jsonObject } from '../wire/base64'
 import { frameJson } from '../wire/invoke-chunk'
 import { callCustomLogic } from './custom'
+import { schemaProblem } from './json-schema'
 import { costUsd } from '../routing/cost'
 import type { TokenUsage } from '../routing/types'
 import { featuresOf } from './features'
@@ -33,31 +36,57 @@ export interface AnswerView {
   stopReason?: string
   text: string
   toolNames: string[]
+  /** Each tool call's input (undefined when a streamed input did not parse). */
+  toolInputs?: Array<{ name: string; input: unknown }>
+}
+
+/** What the request asked of the answer's shape: the tools it offered (with their input schemas), a forced tool, a JSON schema for the text. */
+export interface AskedShape {
+  tools: ReadonlyMap<string, unknown>
+  forced?: string
+  textSchema?: unknown
 }
 
 const REFUSAL = /^\s*(I'?m sorry,? but I (can'?t|cannot|won'?t)|I (can'?t|cannot|won'?t) (help|assist|comply|provide)|I am unable to|I'?m unable to|I must decline)/i
 
 /** Why an answer fails the checks, or undefined when it passes. */
-export function answerProblem(answer: AnswerView, checks: readonly CascadeCheck[], offeredTools: readonly string[]): string | undefined {
+export function answerProblem(answer: AnswerView, checks: readonly CascadeCheck[], asked: AskedShape): string | undefined {
   const on = (c: CascadeCheck) => checks.includes(c)
   if (on('truncated') && answer.stopReason === 'max_tokens') return 'truncated'
   if (on('refusal') && (answer.stopReason === 'guardrail_intervened' || answer.stopReason === 'content_filtered' || REFUSAL.test(answer.text))) return 'refusal'
   if (on('empty') && answer.text.trim() === '' && answer.toolNames.length === 0) return 'empty'
   if (on('unknown-tool')) {
-    const unknown = answer.toolNames.find((n) => !offeredTools.includes(n))
+    const unknown = answer.toolNames.find((n) => !asked.tools.has(n))
     if (unknown) return `unknown tool ${unknown}`
   }
-  if (on('json') && answer.toolNames.length === 0 && !isJson(answer.text)) return 'not JSON'
+  if (on('json') && answer.toolNames.length === 0 && parsedJson(answer.text) === NOT_JSON) return 'not JSON'
+  if (on('schema')) {
+    // A forced tool must be called; every call must match its tool's input schema; a text schema, the text.
+    if (asked.forced && !answer.toolNames.includes(asked.forced)) return `schema: no call to ${asked.forced}`
+    for (const call of answer.toolInputs ?? []) {
+      if (!asked.tools.has(call.name)) continue
+      const problem = call.input === undefined ? `${call.name} input is not JSON` : schemaProblem(call.input, asked.tools.get(call.name))
+      if (problem) return `schema: ${problem}`
+    }
+    if (asked.textSchema !== undefined && answer.toolNames.length === 0) {
+      const value = parsedJson(answer.text)
+      if (value === NOT_JSON) return 'not JSON'
+      const problem = schemaProblem(value, asked.textSchema)
+      if (problem) return `schema: ${problem}`
+    }
+  }
   return undefined
 }
 
-function isJson(text: string): boolean {
+const NOT_JSON = Symbol('not JSON')
+
+/** The answer text as JSON (a ```json fence allowed), or NOT_JSON. */
+function parsedJson(text: string): unknown {
   const t = text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '')
   try {
-    JSON.parse(t)
-    return true
+    return JSON.parse(t)
   } catch {
-    return false
+    return NOT_JSON
   }
 }
 
@@ -65,27 +94,47 @@ function isJson(text: string): boolean {
 export function viewOfBody(body: string): AnswerView {
   const json = jsonObject(body)
   const content = (json?.output?.message?.content ?? []) as Array<Record<string, any>>
-  return { stopReason: json?.stopReason, text: content.map((b) => (typeof b.text === 'string' ? b.text : '')).join(''), toolNames: content.flatMap((b) => (b.toolUse?.name ? [b.toolUse.name as string] : [])) }
+  const calls = content.flatMap((b) => (typeof b.toolUse?.name === 'string' ? [{ name: b.toolUse.name as string, input: b.toolUse.input as unknown }] : []))
+  return { stopReason: json?.stopReason, text: content.map((b) => (typeof b.text === 'string' ? b.text : '')).join(''), toolNames: calls.map((c) => c.name), toolInputs: calls }
 }
 
-/** A ConverseStream's view, from its frames. */
+/** A ConverseStream's view, from its frames (a tool call's input is the JSON its deltas spell). */
 export function viewOfFrames(frames: readonly Frame[]): AnswerView {
   let text = ''
   let stopReason: string | undefined
-  const toolNames: string[] = []
+  const calls = new Map<number, { name: string; json: string }>()
   for (const f of frames) {
-    if (f.eventType === 'contentBlockDelta') text += frameJson(f)?.delta?.text ?? ''
-    else if (f.eventType === 'contentBlockStart') {
-      const name = frameJson(f)?.start?.toolUse?.name
-      if (typeof name === 'string') toolNames.push(name)
+    if (f.eventType === 'contentBlockDelta') {
+      const e = frameJson(f)
+      text += e?.delta?.text ?? ''
+      const call = calls.get(e?.contentBlockIndex)
+      if (call && typeof e?.delta?.toolUse?.input === 'string') call.json += e.delta.toolUse.input
+    } else if (f.eventType === 'contentBlockStart') {
+      const e = frameJson(f)
+      const name = e?.start?.toolUse?.name
+      if (typeof name === 'string') calls.set(e?.contentBlockIndex, { name, json: '' })
     } else if (f.eventType === 'messageStop') stopReason = frameJson(f)?.stopReason
   }
-  return { stopReason, text, toolNames }
+  const toolInputs = [...calls.values()].map((c) => {
+    const input = parsedJson(c.json || '{}')
+    return { name: c.name, input: input === NOT_JSON ? undefined : input }
+  })
+  return { stopReason, text, toolNames: toolInputs.map((c) => c.name), toolInputs }
 }
 
-function offeredTools(body: Record<string, unknown>): string[] {
-  const tools = ((body.toolConfig as { tools?: Array<{ toolSpec?: { name?: string } }> } | undefined)?.tools ?? [])
-  return tools.flatMap((t) => (t.toolSpec?.name ? [t.toolSpec.name] : []))
+/** What the request asked for: its tools' input schemas, a forced tool, `outputConfig.textFormat`'s JSON schema. */
+export function askedShape(body: Record<string, unknown>): AskedShape {
+  const config = body.toolConfig as { tools?: Array<{ toolSpec?: { name?: string; inputSchema?: { json?: unknown } } }>; toolChoice?: { tool?: { name?: string } } } | undefined
+  const tools = new Map<string, unknown>()
+  for (const t of config?.tools ?? []) if (typeof t?.toolSpec?.name === 'string') tools.set(t.toolSpec.name, t.toolSpec.inputSchema?.json)
+  const forced = config?.toolChoice?.tool?.name
+  const structure = (body.outputConfig as { textFormat?: { structure?: { jsonSchema?: { schema?: unknown } } } } | undefined)?.textFormat?.structure?.jsonSchema?.schema
+  let textSchema: unknown = structure
+  if (typeof structure === 'string') {
+    const parsed = parsedJson(structure)
+    textSchema = parsed === NOT_JSON ? undefined : parsed
+  }
+  return { tools, ...(typeof forced === 'string' ? { forced } : {}), ...(textSchema !== undefined ? { textSchema } : {}) }
 }
 
 export async function withCascade(request: EngineRequest, ctx: PolicyContext, run: (request: EngineRequest) => Promise<Outcome>): Promise<Outcome> {
@@ -93,7 +142,7 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
   const cascade = pool.cascade
   if (!cascade || (operation !== 'converse' && operation !== 'converse-stream')) return run(request)
   const origin = request.origin ?? originDeployment(pool, request.requestedModel)
-  const tools = offeredTools(request.body)
+  const tools = askedShape(request.body)
   const escalations: string[] = []
   const streaming = operation === 'converse-stream'
   // What this request has cost so far: escalated tiers' answers and the judges' (USD).
