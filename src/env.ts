@@ -16,6 +16,10 @@ export interface RouterEnv {
   ROUTER_STATS_FLUSH_MS?: string
   /** Share of plain successes whose JSON log line is written, 0..1 (default 1); errors, throttles and failovers always are. */
   ROUTER_LOG_SAMPLE?: string
+  /** Largest request body accepted, bytes (default 10 MiB; at most 100 MiB): larger → 413 before it is all read. */
+  ROUTER_MAX_BODY_BYTES?: string
+  /** How long a request body may take to arrive, ms (default 30000): slower → 408, nothing sent upstream. */
+  ROUTER_BODY_TIMEOUT_MS?: string
   /** OTLP/HTTP JSON traces endpoint (e.g. http://collector:4318/v1/traces): one span per request. */
   ROUTER_OTLP_ENDPOINT?: string
   /** Headers for the OTLP endpoint, `k=v,k2=v2` (a collector's auth). */

@@ -11,11 +11,11 @@ import { loadConfig, resolvePool, type LoadedConfig } from '../config/load'
 import { ConfigError } from '../config/schema'
 import type { PoolConfig } from '../config/types'
 import { allowsPool, describeScope } from '../auth/identity'
-import { MAX_BODY_BYTES } from '../routes/request-body'
+import { bodyLimits, MAX_JSON_DEPTH, type BodyLimits } from '../routes/request-body'
 
 export interface RequestProblem {
-  /** 400 malformed, 403 a pool the client may not use, 404 no such pool or model, 413 too large, 500 the router's config is broken. */
-  status: 400 | 403 | 404 | 413 | 500
+  /** 400 malformed, 403 a pool the client may not use, 404 no such pool or model, 408 the body came too slowly, 413 too large, 500 the router's config is broken. */
+  status: 400 | 403 | 404 | 408 | 413 | 500
   message: string
   /** The body was left unread: the answer must close the connection. */
   closeConnection?: boolean
@@ -46,13 +46,25 @@ export function poolFor(c: Context<AppEnv>, model: string): Checked<PoolConfig> 
   return { ok: true, value: pool }
 }
 
-/** The request body as a JSON object, with its text (forwarded verbatim where nothing changes). */
-export async function readJsonObject(req: Request): Promise<Checked<{ body: Record<string, unknown>; text: string }>> {
-  const tooLarge: Checked<never> = { ok: false, problem: { status: 413, message: `Request body is larger than ${MAX_BODY_BYTES} bytes.`, closeConnection: true } }
+/** This request's body as a JSON object, within the limits the environment sets (see readJsonObject). */
+export function readRequestJson(c: Context<AppEnv>): ReturnType<typeof readJsonObject> {
+  return readJsonObject(c.req.raw, bodyLimits(c.env))
+}
+
+/**
+ * The request body as a JSON object, with its text (forwarded verbatim where nothing changes). Read within the
+ * size and time limits (413 as soon as it grows past the size, 408 when it stalls), decoded as it arrives so the
+ * bytes are not held beside the text, and refused (400) when it nests deeper than MAX_JSON_DEPTH.
+ */
+export async function readJsonObject(req: Request, limits: BodyLimits): Promise<Checked<{ body: Record<string, unknown>; text: string }>> {
+  const tooLarge: Checked<never> = { ok: false, problem: { status: 413, message: `Request body is larger than ${limits.maxBytes} bytes.`, closeConnection: true } }
   // Too large: the rest of the body stays unread, so this connection cannot carry another request.
-  if (Number(req.headers.get('content-length') ?? 0) > MAX_BODY_BYTES) return tooLarge
-  const text = await readBounded(req, MAX_BODY_BYTES)
-  if (text === undefined) return tooLarge
+  if (Number(req.headers.get('content-length') ?? 0) > limits.maxBytes) return tooLarge
+  const read = await readBounded(req, limits)
+  if (read === 'too large') return tooLarge
+  if (read === 'too slow') return { ok: false, problem: { status: 408, message: `Request body did not arrive within ${limits.timeoutMs} ms.`, closeConnection: true } }
+  if (read === 'broken') return { ok: false, problem: { status: 400, message: 'Request body could not be read: the upload broke off.', closeConnection: true } }
+  const text = read
   let body: unknown
   try {
     body = JSON.parse(text)
@@ -62,33 +74,59 @@ export async function readJsonObject(req: Request): Promise<Checked<{ body: Reco
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     return { ok: false, problem: { status: 400, message: 'Malformed input request: the body must be a JSON object.' } }
   }
+  if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
+    return { ok: false, problem: { status: 400, message: `Malformed input request: the body nests deeper than ${MAX_JSON_DEPTH} levels.` } }
+  }
   return { ok: true, value: { body: body as Record<string, unknown>, text } }
 }
 
-/** The body as text, or undefined as soon as it grows past `max` bytes (chunked uploads have no length). */
-async function readBounded(req: Request, max: number): Promise<string | undefined> {
+/** Whether `value` has objects or arrays nested more than `max` deep (iterative: any depth is safe to check). */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length) {
+    const [v, depth] = stack.pop()!
+    if (typeof v !== 'object' || v === null) continue
+    if (depth > max) return true
+    if (Array.isArray(v)) for (const x of v) stack.push([x, depth + 1])
+    else for (const k in v) stack.push([(v as Record<string, unknown>)[k], depth + 1])
+  }
+  return false
+}
+
+/**
+ * The body as text, decoded chunk by chunk (so the bytes are dropped as they are read); 'too large' as soon as it
+ * grows past the limit (chunked uploads have no length), 'too slow' when it has not ended within the time limit.
+ */
+async function readBounded(req: Request, limits: BodyLimits): Promise<string | 'too large' | 'too slow' | 'broken'> {
   if (!req.body) return ''
   const reader = req.body.getReader()
-  const chunks: Uint8Array[] = []
+  const decoder = new TextDecoder()
+  const parts: string[] = []
   let total = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    total += value.byteLength
-    if (total > max) {
-      await reader.cancel().catch(() => {})
-      return undefined
+  let slow = false
+  const timer = setTimeout(() => {
+    slow = true
+    void reader.cancel('request body too slow').catch(() => {})
+  }, limits.timeoutMs)
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (slow) return 'too slow'
+      if (done) break
+      total += value.byteLength
+      if (total > limits.maxBytes) {
+        await reader.cancel().catch(() => {})
+        return 'too large'
+      }
+      parts.push(decoder.decode(value, { stream: true }))
     }
-    chunks.push(value)
+  } catch {
+    return slow ? 'too slow' : 'broken'
+  } finally {
+    clearTimeout(timer)
   }
-  if (chunks.length === 1) return new TextDecoder().decode(chunks[0])
-  const all = new Uint8Array(total)
-  let offset = 0
-  for (const chunk of chunks) {
-    all.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return new TextDecoder().decode(all)
+  parts.push(decoder.decode())
+  return parts.length === 1 ? parts[0] : parts.join('')
 }
 
 /** What the engine needs from this request's runtime: env, state, waitUntil and the isolate's accounting. */

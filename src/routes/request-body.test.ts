@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../app'
 import { MemoryStateStore } from '../state/memory'
-import { discard, MAX_BODY_BYTES } from './request-body'
+import { bodyLimits, discard, MAX_BODY_BYTES, MAX_JSON_DEPTH } from './request-body'
 
 const app = createApp({ stateStore: () => new MemoryStateStore() })
 const config = JSON.stringify({ pools: { p: { deployments: [{ id: 'a', modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1' }] } } })
@@ -60,7 +60,8 @@ describe('unread request bodies', () => {
   it('a Content-Length over the limit is not read at all', async () => {
     const { stream, seen } = countingBody(1)
     const res = await post('/model/p/converse', stream, { authorization: 'Bearer k', 'content-length': String(MAX_BODY_BYTES + 1) })
-    expect(res.status).toBe(400)
+    expect(res.status).toBe(413)
+    expect(res.headers.get('x-amzn-errortype')).toMatch(/^ValidationException/)
     expect(res.headers.get('connection')).toBe('close')
     expect(seen.bytes).toBeLessThanOrEqual(MiB)
   })
@@ -84,5 +85,59 @@ describe('unread request bodies', () => {
     const res = await app.request('/model/p/converse', { method: 'POST', body: '{"messages":"no"}', headers: { authorization: 'Bearer k' } }, env)
     expect(res.status).toBe(400)
     expect(res.headers.get('connection')).toBeNull()
+  })
+})
+
+describe('request body limits (each front door, nothing sent upstream)', () => {
+  const limited = { ...env, ROUTER_MAX_BODY_BYTES: String(64 * 1024), ROUTER_BODY_TIMEOUT_MS: '200' }
+  const send = (path: string, body: BodyInit, headers: Record<string, string> = {}, e: Record<string, string> = limited) =>
+    app.request(path, { method: 'POST', body, headers: { 'content-type': 'application/json', authorization: 'Bearer k', 'x-api-key': 'k', 'anthropic-version': '2023-06-01', ...headers }, duplex: 'half' } as RequestInit, e)
+
+  it('the limit is configurable and enforced while the body streams in (chunked: no Content-Length)', async () => {
+    expect(bodyLimits({}).maxBytes).toBe(MAX_BODY_BYTES)
+    expect(bodyLimits({ ROUTER_MAX_BODY_BYTES: '12.5' }).maxBytes).toBe(MAX_BODY_BYTES) // not an integer: the default
+    expect(bodyLimits({ ROUTER_MAX_BODY_BYTES: String(2 ** 40) }).maxBytes).toBe(100 * MiB) // capped
+    for (const [path, shape] of [
+      ['/model/p/converse', /ValidationException/],
+      ['/v1/chat/completions', /"request_too_large"/],
+      ['/v1/messages', /"request_too_large"/],
+    ] as const) {
+      const { stream, seen } = countingBody(8, 16 * 1024) // 128 KiB, over the 64 KiB limit
+      const res = await send(path, stream)
+      expect(res.status, path).toBe(413)
+      expect(`${res.headers.get('x-amzn-errortype')} ${await res.text()}`, path).toMatch(shape)
+      expect(res.headers.get('connection')).toBe('close')
+      expect(seen.done, path).toBe(false) // stopped reading
+    }
+  })
+
+  it('a body that stalls (Content-Length promising more than is sent) gets 408 within the deadline, not a hang', async () => {
+    for (const path of ['/model/p/converse', '/v1/chat/completions', '/v1/messages']) {
+      const stalled = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"messages": ['))
+          // … and nothing more, never closed.
+        },
+      })
+      const started = Date.now()
+      const res = await send(path, stalled)
+      expect(res.status, path).toBe(408)
+      expect(Date.now() - started).toBeLessThan(2000)
+    }
+  })
+
+  it('JSON nested past the depth limit is a clear 400 before any work that could overflow the stack', async () => {
+    const deep = '{"messages":[{"role":"user","content":[{"text":"x","json":' + '['.repeat(20_000) + ']'.repeat(20_000) + '}]}]}'
+    for (const [path, shape] of [
+      ['/model/p/converse', /ValidationException/],
+      ['/v1/chat/completions', /invalid_request_error/],
+      ['/v1/messages', /invalid_request_error/],
+    ] as const) {
+      const res = await send(path, deep, {}, { ...env, ROUTER_MAX_BODY_BYTES: String(MiB) })
+      expect(res.status, path).toBe(400)
+      const text = await res.text()
+      expect(`${res.headers.get('x-amzn-errortype')} ${text}`, path).toMatch(shape)
+      expect(text).toContain(`deeper than ${MAX_JSON_DEPTH} levels`)
+    }
   })
 })

@@ -13,7 +13,7 @@ import { mintToken } from '../auth/tokens'
 import { loadConfig } from '../config/load'
 import type { ClientScope } from '../config/types'
 import { openAiError } from '../front-doors/openai/errors'
-import { readJsonObject } from '../front-doors/request'
+import { readRequestJson } from '../front-doors/request'
 import { clientAuth } from './auth'
 
 export const tokenRoutes = new Hono<AppEnv>()
@@ -26,7 +26,7 @@ tokenRoutes.post('/v1/tokens', async (c) => {
   }
   const secret = typeof c.env?.ROUTER_JWT_SECRET === 'string' ? c.env.ROUTER_JWT_SECRET : ''
   if (!secret) return openAiError(503, 'The router cannot mint tokens: ROUTER_JWT_SECRET is not set.', { code: 'not_configured' })
-  const read = await readJsonObject(c.req.raw)
+  const read = await readRequestJson(c)
   if (!read.ok) return openAiError(read.problem.status, read.problem.message)
   const body = read.value.body
   const asked = askedScope(body)

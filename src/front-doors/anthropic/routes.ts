@@ -16,7 +16,7 @@ import { routeWithPolicies } from '../../policy/route'
 import { clientAuth } from '../../routes/auth'
 import { utf8ToBase64 } from '../../wire/base64'
 import { closingConnection } from '../../routes/request-body'
-import { policyContext, poolFor, readJsonObject, requestTags, requestSession, type RequestProblem } from '../request'
+import { policyContext, poolFor, readRequestJson, requestTags, requestSession, type RequestProblem } from '../request'
 import { anthropicError } from './errors'
 import { renderAnthropic } from './render'
 import { messagesToConverse } from './to-converse'
@@ -31,7 +31,7 @@ anthropicRoutes.post('/v1/messages', (c) => messages(c, false))
 anthropicRoutes.post('/v1/messages/count_tokens', (c) => messages(c, true))
 
 async function messages(c: Context<AppEnv>, counting: boolean): Promise<Response> {
-  const read = await readJsonObject(c.req.raw)
+  const read = await readRequestJson(c)
   if (!read.ok) return problemResponse(read.problem)
   const body = read.value.body
   if (typeof body.model !== 'string' || !body.model) return anthropicError(400, 'model: Field required (a pool name or a model ID served by this router)')

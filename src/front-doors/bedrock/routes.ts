@@ -15,7 +15,7 @@ import { clientAuth } from '../../routes/auth'
 import { closingConnection } from '../../routes/request-body'
 import { isInvoke, isStreaming, sendGuardrail, type Operation } from '../../upstream/bedrock'
 import { resolveCredentials } from '../../upstream/credentials'
-import { configFor, engineContext, policyContext, poolFor, readJsonObject, requestTags, requestSession, type RequestProblem } from '../request'
+import { configFor, engineContext, policyContext, poolFor, readRequestJson, requestTags, requestSession, type RequestProblem } from '../request'
 import { bedrockError, unauthorizedError, validationError } from './errors'
 import { renderBedrock } from './render'
 
@@ -51,7 +51,7 @@ async function handle(c: Context<AppEnv>, operation: Operation): Promise<Respons
   const modelId = c.req.param('modelId') ?? ''
   const pool = poolFor(c, modelId)
   if (!pool.ok) return problemResponse(pool.problem)
-  const read = await readJsonObject(c.req.raw)
+  const read = await readRequestJson(c)
   if (!read.ok) return problemResponse(read.problem)
   const { body, text } = read.value
   const invoke = isInvoke(operation)
@@ -86,7 +86,7 @@ async function handleCountTokens(c: Context<AppEnv>): Promise<Response> {
   const modelId = c.req.param('modelId') ?? ''
   const pool = poolFor(c, modelId)
   if (!pool.ok) return problemResponse(pool.problem)
-  const read = await readJsonObject(c.req.raw)
+  const read = await readRequestJson(c)
   if (!read.ok) return problemResponse(read.problem)
   const input = read.value.body.input as Record<string, unknown> | undefined
   const form = input && typeof input === 'object' ? Object.keys(input) : []
@@ -120,7 +120,7 @@ async function applyGuardrail(c: Context<AppEnv>): Promise<Response> {
   const guardrail = loaded.value.config.guardrails[id]
   if (!guardrail) return bedrockError(404, 'ResourceNotFoundException', `Guardrail ${JSON.stringify(id)} is not configured on this router: add it to guardrails in ROUTER_CONFIG.`)
   if (!/^(DRAFT|[1-9][0-9]{0,7})$/.test(version)) return validationError('guardrailVersion must be DRAFT or a version number.')
-  const read = await readJsonObject(c.req.raw)
+  const read = await readRequestJson(c)
   if (!read.ok) return problemResponse(read.problem)
   const credentials = resolveCredentials(c.env ?? {}, guardrail.credentials)
   if (!credentials) return bedrockError(500, 'InternalServerException', `Guardrail ${id} has no upstream credentials configured.`)
@@ -192,6 +192,8 @@ function problemResponse(problem: RequestProblem): Response {
         ? bedrockError(403, 'AccessDeniedException', problem.message)
         : problem.status === 500
         ? bedrockError(500, 'InternalServerException', problem.message)
-        : validationError(problem.message)
+        : problem.status === 413 || problem.status === 408
+          ? bedrockError(problem.status, 'ValidationException', problem.message)
+          : validationError(problem.message)
   return problem.closeConnection ? closingConnection(res) : res
 }

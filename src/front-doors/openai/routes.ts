@@ -12,7 +12,7 @@ import { originDeployment } from '../../engine/engine'
 import { routeWithPolicies } from '../../policy/route'
 import { clientAuth } from '../../routes/auth'
 import { closingConnection } from '../../routes/request-body'
-import { configFor, policyContext, poolFor, readJsonObject, requestTags, requestSession, type RequestProblem } from '../request'
+import { configFor, policyContext, poolFor, readRequestJson, requestTags, requestSession, type RequestProblem } from '../request'
 import { openAiError } from './errors'
 import { renderOpenAi } from './render'
 import { toConverse } from './to-converse'
@@ -40,7 +40,7 @@ openAiRoutes.get('/v1/models/*', (c) => {
 openAiRoutes.all('/v1/*', (c) => openAiError(404, `Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}.`, { code: 'unknown_url' }))
 
 async function chatCompletions(c: Context<AppEnv>): Promise<Response> {
-  const read = await readJsonObject(c.req.raw)
+  const read = await readRequestJson(c)
   if (!read.ok) return problemResponse(read.problem)
   const body = read.value.body
   if (typeof body.model !== 'string' || !body.model) return openAiError(400, 'model must be a pool name or a model ID served by this router.', { param: 'model' })
