@@ -7,7 +7,9 @@
 import { isStreaming, readUpstreamError, sendToBedrock, type Operation } from '../upstream/bedrock'
 import type { Credentials } from '../upstream/credentials'
 import type { DeploymentConfig } from '../config/types'
-import { classifyException, classifyHttp, classifyNetworkError, classifyTimeout } from '../routing/classify'
+import { classifyException, classifyHttp, classifyNetworkError, classifyTimeout, sanitizeErrorType } from '../routing/classify'
+import { holdsSecrets, redactSecrets } from '../upstream/redact'
+import { jsonObject } from '../wire/base64'
 import type { TokenUsage, UpstreamResult } from '../routing/types'
 import { EventStreamError, EventStreamFramer, type Frame } from '../wire/eventstream'
 import { frameJson, invokeChunkEvent } from '../wire/invoke-chunk'
@@ -105,7 +107,7 @@ export async function attempt(input: AttemptInput): Promise<AttemptResult> {
       return failed(classifyHttp(err.status, err.reportedType, err.message, err.retryAfterMs), {
         status: err.status,
         errorType: err.errorType,
-        body: text,
+        body: relayBody(text, err.message),
         requestId: err.requestId,
       })
     }
@@ -182,7 +184,7 @@ async function converseOutcome(res: Response, text: string, started: number): Pr
     return {
       ok: false,
       result,
-      relay: { status: err.status, errorType: err.errorType, body: res.ok ? JSON.stringify({ message: err.message }) : text, requestId: err.requestId },
+      relay: { status: err.status, errorType: err.errorType, body: res.ok ? JSON.stringify({ message: err.message }) : relayBody(text, err.message), requestId: err.requestId },
       latencyMs,
     }
   }
@@ -206,7 +208,7 @@ async function invokeOutcome(res: Response, text: string, started: number): Prom
     return {
       ok: false,
       result: classifyHttp(err.status, err.reportedType, err.message, err.retryAfterMs),
-      relay: { status: err.status, errorType: err.errorType, body: text, requestId: err.requestId },
+      relay: { status: err.status, errorType: err.errorType, body: relayBody(text, err.message), requestId: err.requestId },
       latencyMs,
     }
   }
@@ -244,17 +246,33 @@ function isContent(frame: Frame): boolean {
   return !(event && (event.type === 'message_start' || 'messageStart' in event))
 }
 
-/** An exception or error frame received where content was expected. */
+/** An exception or error frame received where content was expected (its message redacted: redact.ts). */
 export function frameFailure(frame: Frame): UpstreamResult {
   if (frame.messageType === 'exception') {
     return classifyException(frame.exceptionType ?? 'internalServerException', payloadMessage(frame))
   }
-  return classifyException(frame.errorCode ?? 'internalServerException', frame.errorMessage ?? 'upstream error frame')
+  return classifyException(frame.errorCode ?? 'internalServerException', redactSecrets(frame.errorMessage ?? 'upstream error frame'))
 }
 
 export function payloadMessage(frame: Frame): string {
   const message = frameJson(frame)?.message
-  return typeof message === 'string' ? message : 'upstream exception'
+  return typeof message === 'string' ? redactSecrets(message) : 'upstream exception'
+}
+
+/**
+ * An upstream failure frame may be passed on byte for byte only when it carries nothing redaction would change and
+ * names its error in Bedrock's alphabet; otherwise the router writes its own frame from the redacted message.
+ */
+export function relayableFrame(frame: Frame): boolean {
+  const name = frame.messageType === 'exception' ? frame.exceptionType : frame.errorCode
+  if (!name || sanitizeErrorType(name) !== name) return false
+  const message = frame.messageType === 'exception' ? frameJson(frame)?.message : frame.errorMessage
+  return typeof message !== 'string' || !holdsSecrets(message)
+}
+
+/** The body of an upstream error to relay: upstream's own when it is a clean JSON object, else `{message}` redacted. */
+function relayBody(text: string, message: string): string {
+  return !holdsSecrets(text) && jsonObject(text) !== undefined ? text : JSON.stringify({ message })
 }
 
 export function usageOf(raw: unknown): TokenUsage | undefined {

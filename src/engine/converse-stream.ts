@@ -11,7 +11,7 @@ import type { TokenUsage, UpstreamResult } from '../routing/types'
 import { classifyNetworkError, classifyTimeout } from '../routing/classify'
 import { EventStreamError, type Frame } from '../wire/eventstream'
 import { frameJson, invokeChunkEvent } from '../wire/invoke-chunk'
-import { frameFailure, usageOf, type StreamStart } from './attempt'
+import { frameFailure, relayableFrame, usageOf, type StreamStart } from './attempt'
 
 /** How a front door writes a Converse event stream in its protocol. */
 export interface StreamRenderer {
@@ -188,7 +188,8 @@ function renderStream(
     for (const frame of batch) {
       if (frame.messageType !== 'event') {
         enqueueAll(controller, out)
-        fail(controller, frameFailure(frame), frame)
+        // Relayed as it came only when clean (attempt.ts: relayableFrame); else the renderer writes its own.
+        fail(controller, frameFailure(frame), relayableFrame(frame) ? frame : undefined)
         return 'ended'
       }
       frames++

@@ -76,7 +76,8 @@ export function sanitizeErrorType(raw: string | null | undefined): string | unde
   const hash = name.lastIndexOf('#')
   if (hash >= 0) name = name.slice(hash + 1)
   name = name.trim()
-  return name || undefined
+  // Bedrock's error names are letters and digits: anything else (a proxy's text, an injection attempt) is no name.
+  return /^[A-Za-z][A-Za-z0-9]{0,99}$/.test(name) ? name : undefined
 }
 
 /** `Retry-After` as ms: delta-seconds, or an HTTP date when `now` is given. */

@@ -6,6 +6,7 @@ import { AwsClient } from 'aws4fetch'
 import type { DeploymentConfig } from '../config/types'
 import type { Credentials } from './credentials'
 import { parseRetryAfter, sanitizeErrorType } from '../routing/classify'
+import { redactSecrets } from './redact'
 
 /** The Bedrock Runtime operations on a model the router sends: Converse and InvokeModel, each plain or streamed; CountTokens. */
 export type Operation = 'converse' | 'converse-stream' | 'invoke' | 'invoke-stream' | 'count-tokens'
@@ -113,11 +114,10 @@ export async function readUpstreamError(res: Response, bodyText?: string): Promi
     sanitizeErrorType(typeof body.code === 'string' ? body.code : undefined) ??
     sanitizeErrorType(typeof output?.__type === 'string' ? (output.__type as string) : undefined)
   const errorType = reportedType ?? statusName(res.status)
-  const message =
-    (typeof body.message === 'string' && body.message) ||
-    (typeof body.Message === 'string' && body.Message) ||
-    text.slice(0, 500) ||
-    `Upstream answered HTTP ${res.status}`
+  // Passed on to the client and the log: redacted of anything credential-shaped, capped (redact.ts).
+  const message = redactSecrets(
+    (typeof body.message === 'string' && body.message) || (typeof body.Message === 'string' && body.Message) || text.slice(0, 500) || `Upstream answered HTTP ${res.status}`,
+  )
   return {
     status: res.ok ? 404 : res.status,
     errorType,
