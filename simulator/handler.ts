@@ -84,7 +84,7 @@
  *                                        defaultMaxTokens, seed, guardrails} (null resets a field; setting `seed`
  *                                        restarts the random sequence) → config    GET → config
  *   GET    /__sim/stats                  {region: {modelId | guardrail/{id}: {accepted, rejected, errors{type:n},
- *                                        streamsCut, streamExceptions, inputTokens (uncached), outputTokens,
+ *                                        streamsCut, streamExceptions, streamsCancelled, inputTokens (uncached), outputTokens,
  *                                        cacheReadInputTokens, cacheWriteInputTokens, windowRequests, windowTokens}}}
  *   GET    /__sim/requests?region=&modelId=&operation=&limit=   {requests: [{time, requestId, region, method,
  *                                        path, modelId, operation, guardrailIdentifier?, guardrailVersion?,

@@ -213,7 +213,7 @@ export async function answerRequest(state: SimState, req: Request, url: URL, reg
       // Settled as Bedrock does: cache reads are not counted, cache writes are.
       if (quota?.ok) state.quotas.settle(quota.reservation, usage.input + usage.cacheWrite, outputTokens)
       state.recorder.tokens(region, model, usage.input, outputTokens, usage.cacheRead, usage.cacheWrite)
-      if (how === 'cut' || how === 'exception') state.recorder.streamEnded(region, model, how)
+      if (how === 'cut' || how === 'exception' || how === 'cancelled') state.recorder.streamEnded(region, model, how)
     },
   }
   switch (op) {

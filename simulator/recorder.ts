@@ -9,6 +9,7 @@ const emptyCounters = (): Counters => ({
   errors: {},
   streamsCut: 0,
   streamExceptions: 0,
+  streamsCancelled: 0,
   inputTokens: 0,
   outputTokens: 0,
   cacheReadInputTokens: 0,
@@ -68,9 +69,10 @@ export class Recorder {
     c.cacheWriteInputTokens += cacheWrite
   }
 
-  streamEnded(region: string, modelId: string, how: 'cut' | 'exception'): void {
+  streamEnded(region: string, modelId: string, how: 'cut' | 'exception' | 'cancelled'): void {
     const c = this.of(region, modelId)
     if (how === 'cut') c.streamsCut++
+    else if (how === 'cancelled') c.streamsCancelled++
     else c.streamExceptions++
   }
 

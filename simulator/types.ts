@@ -191,6 +191,8 @@ export interface ModelStats {
   errors: Record<string, number>
   streamsCut: number
   streamExceptions: number
+  /** Streams the caller went away from before their end (the request's signal aborted): a router must abort them. */
+  streamsCancelled: number
   /** Input tokens processed (for InvokeModel with prompt caching: the uncached part, `input_tokens`). */
   inputTokens: number
   outputTokens: number

@@ -188,6 +188,14 @@ Deno.test('a client that goes away releases its reservation (request.signal)', a
       await new Promise((r) => setTimeout(r, 300))
       abort.abort()
       await gone
+      // The router aborted its upstream request: the simulator saw its caller leave the stalled request.
+      let aborted = 0
+      for (let i = 0; i < 40 && aborted === 0; i++) {
+        const stats = (await (await fetch(`${endpoints['us-west-2']}/__sim/stats`)).json()) as Record<string, Record<string, { errors: Record<string, number> }>>
+        aborted = stats['us-west-2']?.[MODEL]?.errors.RequestAborted ?? 0
+        if (aborted === 0) await new Promise((r) => setTimeout(r, 50))
+      }
+      assertEquals(aborted, 1, 'the upstream request was aborted when the client left')
       await fetch(`${endpoints['us-west-2']}/__sim/rules/${stall.id}`, { method: 'DELETE' }).then((r) => r.body?.cancel())
       await new Promise((r) => setTimeout(r, 200))
       const next = await fetch(url, init())
