@@ -105,6 +105,14 @@ function eventStream(ctx: AnswerContext, events: StreamEvent[], encode: (e: Stre
     const message = rule.message ?? STREAM_EXCEPTION_MESSAGES[type] ?? type
     frames.splice(exceptionAt, frames.length, () => encodeException(type, message))
   }
+  if (rule?.fault === 'corrupt' && rule.afterFrames < frames.length) {
+    const clean = frames[rule.afterFrames]
+    frames[rule.afterFrames] = () => {
+      const bytes = clean().slice()
+      bytes[bytes.length - 5] ^= 0x01 // the last payload byte: the message CRC no longer matches
+      return bytes
+    }
+  }
   const produced = (framesSent: number) => {
     const lastEvent = Math.min(framesSent, events.length) - 1
     return lastEvent >= 0 ? events[lastEvent].producedTokens : 0

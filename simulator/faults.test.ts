@@ -339,3 +339,14 @@ describe('fault rules: probability (seeded random faults)', () => {
     expect(await res.json()).toEqual({ error: 'unknown reset key: sede' })
   })
 })
+
+describe('reset, garbage and corrupt', () => {
+  it('are accepted (corrupt needs afterFrames and a stream), and refused when malformed', async () => {
+    const { validateRule } = await import('./faults')
+    expect(validateRule({ fault: 'reset' })).toMatchObject({ fault: 'reset' })
+    expect(validateRule({ fault: 'garbage', body: 'oops' })).toMatchObject({ fault: 'garbage' })
+    expect(() => validateRule({ fault: 'garbage', body: 5 })).toThrow(/body must be a string/)
+    expect(() => validateRule({ fault: 'corrupt' })).toThrow(/afterFrames is required/)
+    expect(() => validateRule({ fault: 'corrupt', afterFrames: 1, operation: 'converse' })).toThrow(/streams only/)
+  })
+})

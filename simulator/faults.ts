@@ -7,8 +7,8 @@ import { OPERATIONS, STREAM_OPERATIONS } from './operations'
 import { selects } from './selector'
 import type { FaultKind, FaultRule, Operation, StoredRule } from './types'
 
-const STREAM_ONLY: ReadonlySet<FaultKind> = new Set(['cut', 'exception', 'delay'])
-const KINDS: ReadonlySet<string> = new Set(['throttle', 'error', 'stall', 'cut', 'exception', 'delay'])
+const STREAM_ONLY: ReadonlySet<FaultKind> = new Set(['cut', 'exception', 'delay', 'corrupt'])
+const KINDS: ReadonlySet<string> = new Set(['throttle', 'error', 'stall', 'cut', 'exception', 'delay', 'reset', 'garbage', 'corrupt'])
 
 export class RuleError extends Error {}
 
@@ -58,7 +58,11 @@ export function validateRule(input: unknown): FaultRule {
       break
     case 'cut':
     case 'exception':
+    case 'corrupt':
       check(input, 'afterFrames', 'count', true)
+      break
+    case 'garbage':
+      if (input.body !== undefined && typeof input.body !== 'string') throw new RuleError('rule.body must be a string')
       break
   }
   return input as unknown as FaultRule

@@ -105,6 +105,9 @@
  *     (exceptionType: throttlingException (default), modelStreamErrorException, internalServerException,
  *     validationException, serviceUnavailableException, and for invoke-stream modelTimeoutException)
  *   {fault:"delay", firstFrameMs?, frameDelayMs?}                   stream only
+ *   {fault:"corrupt", afterFrames}    stream only: that frame's last payload byte flipped (its message CRC fails)
+ *   {fault:"reset"}                   the connection is dropped before any response byte (fetch fails)
+ *   {fault:"garbage", body?}          HTTP 200 with a non-JSON body (a proxy's HTML page), any operation
  * The first matching rule (in insertion order) that strikes applies; stream-only rules match converse-stream and
  * invoke-stream only (a stream-only rule whose `operation` is not a stream is refused). Errors, throttles and
  * stalls apply to every operation, CountTokens and ApplyGuardrail included.

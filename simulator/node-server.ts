@@ -7,6 +7,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createSimulator, type Simulator } from './handler'
 import type { SimulatorOptions } from './types'
+import { ConnectionReset } from './pipeline'
 
 export { DEMO_ACCESS_KEY_ID, DEMO_API_KEY, DEMO_CREDENTIALS, DEMO_SECRET_ACCESS_KEY } from './demo-credentials'
 
@@ -96,6 +97,7 @@ function listener(simulator: Simulator, region: string, base: () => string) {
         .fetch(request, region)
         .then((response) => sendResponse(res, response))
         .catch((e: unknown) => {
+          if (e instanceof ConnectionReset) return void (res.socket ? res.socket.destroy() : res.destroy())
           if (res.headersSent) return void res.destroy()
           res.writeHead(500, { 'content-type': 'application/json', 'x-amzn-ErrorType': 'InternalServerException' })
           res.end(JSON.stringify({ message: `simulator error: ${e instanceof Error ? e.message : String(e)}` }))

@@ -52,6 +52,15 @@ function isUnknownModel(state: SimState, region: string, modelId: string): boole
   )
 }
 
+/** Thrown for a `reset` rule: the server adapter drops the connection without answering (node-server.ts). */
+export class ConnectionReset extends Error {
+  constructor() {
+    super('simulated connection reset')
+  }
+}
+
+const GARBAGE = '<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>'
+
 function faultError(rule: StoredRule): AwsError | undefined {
   if (rule.fault === 'throttle') return awsError(429, 'ThrottlingException', rule.message, rule.retryAfterSeconds)
   if (rule.fault === 'error') return awsError(rule.status, rule.errorType, rule.message, rule.retryAfterSeconds)
@@ -152,6 +161,16 @@ export async function answerRequest(state: SimState, req: Request, url: URL, reg
   const rule = state.faults.take(region, key!, op)
   const ruleError = rule && faultError(rule)
   if (ruleError) return reject(ruleError)
+  if (rule?.fault === 'reset') {
+    rec.status = 0
+    rec.errorType = 'ConnectionReset'
+    throw new ConnectionReset()
+  }
+  if (rule?.fault === 'garbage') {
+    rec.status = 200
+    rec.errorType = 'Garbage'
+    return new Response(rule.body ?? GARBAGE, { status: 200, headers: { 'content-type': 'text/html', 'x-amzn-RequestId': requestId } })
+  }
   const closed = state.requestSignal()
   if (rule?.fault === 'stall') {
     if (!(await sleep(rule.ms ?? Infinity, [req.signal, closed.signal]))) {

@@ -75,7 +75,24 @@ export interface DelayRule extends RuleBase {
   frameDelayMs?: number
 }
 
-export type FaultRule = ThrottleRule | ErrorRule | StallRule | CutRule | ExceptionRule | DelayRule
+/** The connection is dropped before any response byte (a reset): the caller's fetch fails with a network error. */
+export interface ResetRule extends RuleBase {
+  fault: 'reset'
+}
+
+/** HTTP 200 with a body that is not what the operation returns: a proxy's HTML page (`body`, default one such). */
+export interface GarbageRule extends RuleBase {
+  fault: 'garbage'
+  body?: string
+}
+
+/** Streams only: frame `afterFrames` is sent with one payload byte flipped, so its message CRC is wrong. */
+export interface CorruptRule extends RuleBase {
+  fault: 'corrupt'
+  afterFrames: number
+}
+
+export type FaultRule = ThrottleRule | ErrorRule | StallRule | CutRule | ExceptionRule | DelayRule | ResetRule | GarbageRule | CorruptRule
 export type FaultKind = FaultRule['fault']
 
 /** A stored rule, with how many uses are left (`null` = unlimited). */

@@ -212,6 +212,11 @@ async function invokeOutcome(res: Response, text: string, started: number): Prom
       latencyMs,
     }
   }
+  // A model's native answer is JSON: a 200 with anything else (a proxy's page, a body cut short) is a broken
+  // upstream, failed over like one — never relayed as a 200.
+  if (!isJson(text)) {
+    return { ok: false, result: classifyNetworkError(`upstream answered HTTP ${res.status} with a body that is not JSON (${text.length} bytes)`), latencyMs }
+  }
   const bedrockHeaders: Record<string, string> = {}
   res.headers.forEach((value, name) => {
     if (name.startsWith('x-amzn-bedrock-')) bedrockHeaders[name] = value
@@ -289,4 +294,13 @@ export function usageOf(raw: unknown): TokenUsage | undefined {
 
 function errorText(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e)
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
 }
