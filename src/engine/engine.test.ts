@@ -266,6 +266,17 @@ describe('engine bookkeeping: Converse', () => {
     expect(s.outcome.usage?.outputTokens).toBeGreaterThan(0)
   })
 
+  it('a router error after the reservation (a body that cannot be serialised) still settles it, then the error propagates', async () => {
+    const pool = makePool([{}, {}])
+    const h = harness()
+    // No verbatim text: the engine serialises the body for the deployment, after reserving — and a BigInt cannot be.
+    const bad = route({ pool, operation: 'converse', requestedModel: pool.name, body: { ...BODY, extra: 10n as unknown as number } }, h.ctx)
+    await expect(bad).rejects.toThrow(/BigInt/)
+    await h.drain()
+    expect(h.store.acquired).toHaveLength(1)
+    h.store.expectEachSettledOnce()
+  })
+
   for (const [what, fault, cls] of [
     ['throttled (429)', { fault: 'throttle' }, 'throttled'],
     ['unavailable (503)', { fault: 'error', status: 503, errorType: 'ServiceUnavailableException' }, 'unavailable'],

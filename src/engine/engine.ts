@@ -256,6 +256,12 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
     }
 
     if (previous) ledger.settle(previous)
+  } catch (e) {
+    // A router error (not an upstream one) after a reservation: give it back, or its capacity stays held until
+    // the window slides past; then the error goes on to the front door's 500.
+    if (previous) ledger.settle(previous)
+    ledger.release(`router error: ${e instanceof Error ? e.message : String(e)}`)
+    throw e
   } finally {
     signal?.removeEventListener('abort', onClientGone)
   }
