@@ -44,7 +44,9 @@ async function startBenchWorker(script: string, bindings: Record<string, string>
 }
 
 let running: { url: string; close(): Promise<void> }
-if (kind === 'router') running = await startRouter({ vars, host: '127.0.0.1' })
+// BENCH_WORKER_LOG: the worker's own output (log lines, uncaught errors) goes to this process's stdout/stderr.
+const log = Boolean(process.env.BENCH_WORKER_LOG)
+if (kind === 'router') running = await startRouter({ vars, host: '127.0.0.1', log })
 else if (kind === 'router-memory') running = await startRouter({ vars, host: '127.0.0.1', noSharedState: true })
 else if (kind === 'router-nosave') running = await startBenchWorker(await bundle('./workers/router-nosave.ts'), vars, true)
 else if (kind === 'passthrough') running = await startBenchWorker(await bundle('./workers/passthrough.ts'), { UPSTREAM: process.env.BENCH_UPSTREAM ?? '' }, false)

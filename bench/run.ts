@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs every benchmark locally (127.0.0.1 only, bounded loops) and writes BENCHMARKS.md.
  *
- *   --only=overhead,cpu,bundle,routing,noise,savings   sections to run (default: all; "overhead" covers sections 1 and 2)
+ *   --only=overhead,cpu,bundle,routing,noise,savings,soak   sections to run (default: all; "overhead" covers sections 1 and 2)
  *   --runs=N                             runs per measurement, medians reported (default 3)
  *   --quick                              1 run and fewer requests (a smoke test, not for the record)
  *   --out=FILE                           default BENCHMARKS.md; with --only or --quick, .bench-tmp/BENCHMARKS.partial.md
@@ -20,8 +20,9 @@ import { renderReport, type BenchResults } from './report'
 import { runNoise } from './noise'
 import { runRouting } from './routing'
 import { runSpendingLess } from './savings'
+import { runSoak } from './soak'
 
-const SECTIONS = ['overhead', 'cpu', 'bundle', 'routing', 'noise', 'savings'] as const
+const SECTIONS = ['overhead', 'cpu', 'bundle', 'routing', 'noise', 'savings', 'soak'] as const
 type Section = (typeof SECTIONS)[number]
 
 function arg(name: string): string | undefined {
@@ -101,6 +102,9 @@ try {
   })
   await section('savings', async () => {
     results.savings = await runSpendingLess({ requests: quick ? 40 : 120, hardShare: 0.25, repeatShare: 0.34, conversations: quick ? 12 : 24, turns: 6, log })
+  })
+  await section('soak', async () => {
+    results.soak = await runSoak({ requests: quick ? 2000 : 20_000, concurrency: 64, log })
   })
   await section('bundle', async () => {
     results.bundle = await runBundle({ startups: quick ? 2 : 5, log })

@@ -82,6 +82,8 @@ export interface RouterOptions {
   instances?: number
   /** Omit the Durable Object binding: state in memory per isolate. */
   noSharedState?: boolean
+  /** Without `log`: the worker's output (log lines, uncaught errors), as text, instead of being dropped. */
+  onOutput?: (text: string) => void
   /** Service bindings answered by functions in this process (tests: a custom strategy behind a binding). */
   serviceBindings?: Record<string, (request: Request) => Response | Promise<Response>>
 }
@@ -111,6 +113,7 @@ export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
     handleRuntimeStdio: opts.log
       ? undefined
       : (stdout: Readable, stderr: Readable) => {
+          if (opts.onOutput) for (const stream of [stdout, stderr]) stream.on('data', (chunk) => opts.onOutput!(String(chunk)))
           stdout.resume()
           stderr.resume()
         },
