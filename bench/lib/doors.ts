@@ -58,29 +58,41 @@ function httpError(res: Response, text: string, shape: 'bedrock' | 'openai' | 'a
   return body?.type === 'error' && typeof body.error?.message === 'string' ? { kind: 'error', how: `${res.status} ${body.error.type}` } : { kind: 'malformed', detail: `${res.status}: ${text.slice(0, 200)}` }
 }
 
+/** A plain (non-stream) door's reader: its error shape, and where its answer's text is. */
+function jsonAnswer(shape: 'bedrock' | 'openai' | 'anthropic', textOf: (body: any) => unknown): Door['read'] {
+  return async (res) => {
+    const text = await res.text()
+    if (res.status !== 200) return httpError(res, text, shape)
+    const answer = textOf(json(text))
+    return typeof answer === 'string' ? { kind: 'served', text: answer } : { kind: 'malformed', detail: `200 without an answer: ${text.slice(0, 200)}` }
+  }
+}
+
+/** A binary event stream's frames, or why they are not a clean answer or a clean error. */
+async function binaryFrames(res: Response): Promise<Frame[] | Seen> {
+  const bytes = new Uint8Array(await res.arrayBuffer())
+  if (res.status !== 200) return httpError(res, decoder.decode(bytes), 'bedrock')
+  const f = frames(bytes)
+  if (typeof f === 'string') return { kind: 'malformed', detail: f }
+  const bad = f.findIndex((x) => x.messageType !== 'event')
+  if (bad >= 0) return bad === f.length - 1 && f[bad].exceptionType ? { kind: 'error', how: `exception frame ${f[bad].exceptionType}` } : { kind: 'malformed', detail: 'frames after an exception' }
+  return f
+}
+
 export const DOORS: Door[] = [
   {
     name: 'Bedrock Converse',
     stream: false,
     send: (url, pool) => post(`${url}/model/${pool}/converse`, converseBody),
-    async read(res) {
-      const text = await res.text()
-      if (res.status !== 200) return httpError(res, text, 'bedrock')
-      const b = json(text)
-      return typeof b?.output?.message?.content?.[0]?.text === 'string' && typeof b.stopReason === 'string' ? { kind: 'served', text: b.output.message.content[0].text } : { kind: 'malformed', detail: `200 without an answer: ${text.slice(0, 200)}` }
-    },
+    read: jsonAnswer('bedrock', (b) => (typeof b?.stopReason === 'string' ? b.output?.message?.content?.[0]?.text : undefined)),
   },
   {
     name: 'Bedrock ConverseStream (binary)',
     stream: true,
     send: (url, pool) => post(`${url}/model/${pool}/converse-stream`, converseBody),
     async read(res) {
-      const bytes = new Uint8Array(await res.arrayBuffer())
-      if (res.status !== 200) return httpError(res, decoder.decode(bytes), 'bedrock')
-      const f = frames(bytes)
-      if (typeof f === 'string') return { kind: 'malformed', detail: f }
-      const bad = f.findIndex((x) => x.messageType !== 'event')
-      if (bad >= 0) return bad === f.length - 1 && f[bad].exceptionType ? { kind: 'error', how: `exception frame ${f[bad].exceptionType}` } : { kind: 'malformed', detail: 'frames after an exception' }
+      const f = await binaryFrames(res)
+      if (!Array.isArray(f)) return f
       const names = f.map((x) => x.eventType)
       const text = f.filter((x) => x.eventType === 'contentBlockDelta').map((x) => json(decoder.decode(x.payload))?.delta?.text ?? '').join('')
       return names[0] === 'messageStart' && names.includes('messageStop') && names.at(-1) === 'metadata' ? { kind: 'served', text } : { kind: 'malformed', detail: `ended after [${names.join(', ')}] without an error (silent truncation)` }
@@ -105,24 +117,15 @@ export const DOORS: Door[] = [
     name: 'Bedrock InvokeModel',
     stream: false,
     send: (url, pool) => post(`${url}/model/${pool}/invoke`, claudeBody),
-    async read(res) {
-      const text = await res.text()
-      if (res.status !== 200) return httpError(res, text, 'bedrock')
-      const b = json(text)
-      return b?.type === 'message' && typeof b.content?.[0]?.text === 'string' ? { kind: 'served', text: b.content[0].text } : { kind: 'malformed', detail: `200 without a message: ${text.slice(0, 200)}` }
-    },
+    read: jsonAnswer('bedrock', (b) => (b?.type === 'message' ? b.content?.[0]?.text : undefined)),
   },
   {
     name: 'Bedrock InvokeModelWithResponseStream',
     stream: true,
     send: (url, pool) => post(`${url}/model/${pool}/invoke-with-response-stream`, claudeBody),
     async read(res) {
-      const bytes = new Uint8Array(await res.arrayBuffer())
-      if (res.status !== 200) return httpError(res, decoder.decode(bytes), 'bedrock')
-      const f = frames(bytes)
-      if (typeof f === 'string') return { kind: 'malformed', detail: f }
-      const bad = f.findIndex((x) => x.messageType !== 'event')
-      if (bad >= 0) return bad === f.length - 1 && f[bad].exceptionType ? { kind: 'error', how: `exception frame ${f[bad].exceptionType}` } : { kind: 'malformed', detail: 'frames after an exception' }
+      const f = await binaryFrames(res)
+      if (!Array.isArray(f)) return f
       const events = f.map((x) => json(Buffer.from(json(decoder.decode(x.payload))?.bytes ?? '', 'base64').toString()))
       const text = events.filter((e) => e?.type === 'content_block_delta').map((e) => e.delta?.text ?? '').join('')
       return events.at(-1)?.type === 'message_stop' ? { kind: 'served', text } : { kind: 'malformed', detail: `ended after [${events.map((e) => e?.type).join(', ')}] without an error` }
@@ -132,12 +135,7 @@ export const DOORS: Door[] = [
     name: 'OpenAI chat completions',
     stream: false,
     send: (url, pool) => post(`${url}/v1/chat/completions`, { model: pool, messages: [{ role: 'user', content: 'tell me' }] }),
-    async read(res) {
-      const text = await res.text()
-      if (res.status !== 200) return httpError(res, text, 'openai')
-      const b = json(text)
-      return typeof b?.choices?.[0]?.message?.content === 'string' ? { kind: 'served', text: b.choices[0].message.content } : { kind: 'malformed', detail: text.slice(0, 200) }
-    },
+    read: jsonAnswer('openai', (b) => b?.choices?.[0]?.message?.content),
   },
   {
     name: 'OpenAI chat completions (stream)',
@@ -158,12 +156,7 @@ export const DOORS: Door[] = [
     name: 'Anthropic messages',
     stream: false,
     send: (url, pool) => post(`${url}/v1/messages`, { model: pool, max_tokens: 200, messages: [{ role: 'user', content: 'tell me' }] }),
-    async read(res) {
-      const text = await res.text()
-      if (res.status !== 200) return httpError(res, text, 'anthropic')
-      const b = json(text)
-      return b?.type === 'message' && typeof b.content?.[0]?.text === 'string' ? { kind: 'served', text: b.content[0].text } : { kind: 'malformed', detail: text.slice(0, 200) }
-    },
+    read: jsonAnswer('anthropic', (b) => (b?.type === 'message' ? b.content?.[0]?.text : undefined)),
   },
   {
     name: 'Anthropic messages (stream)',
