@@ -786,7 +786,7 @@ export function renderReport(r: BenchResults): string {
   out.push('## How the numbers are produced')
   out.push('')
   out.push(
-    '- `npm run bench` = `tsx bench/run.ts`; options: `--only=overhead,cpu,bundle,routing,noise`, `--runs=N` (default 3), `--quick` (1 run, fewer requests), `--out=FILE` ' +
+    '- `npm run bench` = `tsx bench/run.ts`; options: `--only=overhead,cpu,bundle,routing,noise,savings,soak`, `--runs=N` (default 3), `--quick` (1 run, fewer requests), `--out=FILE` ' +
       '(default BENCHMARKS.md; with `--only` the default is `.bench-tmp/BENCHMARKS.partial.md`). Raw results: `.bench-tmp/results.json`.\n' +
       `- Section times this run: ${Object.entries(r.sectionMs).map(([k, v]) => `${k} ${fmt(v / 1000, 0)} s`).join(', ')}.\n` +
       '- Load generator: bench/lib/loadgen.ts (`node:http`, keep-alive agent, closed loop at fixed concurrency, warm-up, request and time caps). ' +
