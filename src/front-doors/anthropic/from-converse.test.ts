@@ -86,7 +86,7 @@ describe('Converse answer → Anthropic message, and back', () => {
       {
         model: 'nova',
         max_tokens: 50,
-        system: [{ type: 'text', text: 'Be brief.', cache_control: { type: 'ephemeral' } }],
+        system: [{ type: 'text', text: 'Be brief.', cache_control: { type: 'ephemeral', ttl: '1h' } }],
         tools: [{ name: 'f', input_schema: { type: 'object' } }],
         tool_choice: { type: 'any' },
         messages: [
@@ -99,7 +99,7 @@ describe('Converse answer → Anthropic message, and back', () => {
     )
     if (!t.ok) throw new Error(t.message)
     expect(t.body).toEqual({
-      system: [{ text: 'Be brief.' }, { cachePoint: { type: 'default' } }],
+      system: [{ text: 'Be brief.' }, { cachePoint: { type: 'default', ttl: '1h' } }],
       messages: [
         { role: 'user', content: [{ image: { format: 'png', source: { bytes: 'iVBORw0KGgo=' } } }, { text: 'Hi' }] },
         { role: 'assistant', content: [{ toolUse: { toolUseId: 't1', name: 'f', input: {} } }] },

@@ -98,9 +98,11 @@ function systemBlocks(system: unknown): Block[] {
   })
 }
 
-/** Anthropic's `cache_control` marks the end of a cached prefix: Converse's cachePoint block does the same. */
+/** Anthropic's `cache_control` marks the end of a cached prefix: Converse's cachePoint block does the same (its TTL too). */
 function withCachePoint(blocks: Block[], source: Record<string, unknown>): Block[] {
-  return isObject(source.cache_control) ? [...blocks, { cachePoint: { type: 'default' } }] : blocks
+  if (!isObject(source.cache_control)) return blocks
+  const ttl = source.cache_control.ttl
+  return [...blocks, { cachePoint: { type: 'default', ...(ttl === '1h' || ttl === '5m' ? { ttl } : {}) } }]
 }
 
 function contentBlocks(content: unknown, at: string): Block[] {
