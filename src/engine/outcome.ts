@@ -69,6 +69,8 @@ export interface PolicyTrace {
   cache?: 'hit' | 'miss' | 'bypass'
   /** The cascade: which tier answered, or why it escalated (`tier haiku passed`, `escalated: haiku=truncated`). */
   cascade?: string
+  /** An escalated tier answer: the kind of failure (`truncated`, `judge`, `schema`, …), what /stats counts it by. */
+  escalationReason?: string
   /** The answer a cascade returns: what its top tier would have cost for it (a smaller tier's answer only; USD). */
   cascadeTopTierUsd?: number
   /** The answer a cascade returns: what the cascade spent on the request before it (escalated tiers, judges; USD). */

@@ -289,7 +289,7 @@ export class RequestTrace {
         costUsd: o?.costUsd,
         guardrailIntervened: o?.stopReason === 'guardrail_intervened',
         cacheHit: this.who.policy?.cache === 'hit',
-        ...(this.who.policy?.cascade?.startsWith('escalated') && !this.status ? { escalated: true, escalationReason: escalationReason(this.who.policy.cascade) } : {}),
+        ...(this.who.policy?.escalationReason && !this.status ? { escalated: true, escalationReason: this.who.policy.escalationReason } : {}),
         ...cascadeSavings(this.who.policy, o?.costUsd),
       },
       failovers,
@@ -306,9 +306,3 @@ function cascadeSavings(policy: PolicyTrace | undefined, costUsd: number | undef
   return { cascadeTopTierUsd: policy.cascadeTopTierUsd ?? costUsd ?? 0, cascadeSpentUsd: (costUsd ?? 0) + policy.cascadeEarlierUsd }
 }
 
-/** `escalated: judge 0.2` → `judge`; `check: too vague` → `check`; a tier that could not serve (`429`, `failed`) → `could not serve`. */
-function escalationReason(note: string): string {
-  const why = note.replace(/^escalated: /, '')
-  const known = /^(truncated|refusal|empty|not JSON|unknown tool|judge|check|stream failed)/.exec(why)
-  return known ? known[1] : 'could not serve'
-}

@@ -29,6 +29,7 @@ import { schemaProblem } from './json-schema'
 import { costUsd } from '../routing/cost'
 import type { TokenUsage } from '../routing/types'
 import { featuresOf } from './features'
+import type { RequestFeatures } from './types'
 import type { PolicyContext } from './route'
 
 /** What a Converse answer said, for the checks. */
@@ -49,30 +50,45 @@ export interface AskedShape {
 
 const REFUSAL = /^\s*(I'?m sorry,? but I (can'?t|cannot|won'?t)|I (can'?t|cannot|won'?t) (help|assist|comply|provide)|I am unable to|I'?m unable to|I must decline)/i
 
-/** Why an answer fails the checks, or undefined when it passes. */
+/**
+ * Why a tier's answer escalates: `reason`, the kind (what /stats counts escalations by: truncated, refusal, empty,
+ * unknown tool, not JSON, schema, judge, check, stream failed, could not serve), and `why`, the trace's words.
+ */
+export interface Problem {
+  reason: string
+  why: string
+}
+
+const problem = (reason: string, why = reason): Problem => ({ reason, why })
+
+/** Why an answer fails the checks, or undefined when it passes (the trace's words). */
 export function answerProblem(answer: AnswerView, checks: readonly CascadeCheck[], asked: AskedShape): string | undefined {
+  return structuralProblem(answer, checks, asked)?.why
+}
+
+function structuralProblem(answer: AnswerView, checks: readonly CascadeCheck[], asked: AskedShape): Problem | undefined {
   const on = (c: CascadeCheck) => checks.includes(c)
-  if (on('truncated') && answer.stopReason === 'max_tokens') return 'truncated'
-  if (on('refusal') && (answer.stopReason === 'guardrail_intervened' || answer.stopReason === 'content_filtered' || REFUSAL.test(answer.text))) return 'refusal'
-  if (on('empty') && answer.text.trim() === '' && answer.toolNames.length === 0) return 'empty'
+  if (on('truncated') && answer.stopReason === 'max_tokens') return problem('truncated')
+  if (on('refusal') && (answer.stopReason === 'guardrail_intervened' || answer.stopReason === 'content_filtered' || REFUSAL.test(answer.text))) return problem('refusal')
+  if (on('empty') && answer.text.trim() === '' && answer.toolNames.length === 0) return problem('empty')
   if (on('unknown-tool')) {
     const unknown = answer.toolNames.find((n) => !asked.tools.has(n))
-    if (unknown) return `unknown tool ${unknown}`
+    if (unknown) return problem('unknown tool', `unknown tool ${unknown}`)
   }
-  if (on('json') && answer.toolNames.length === 0 && parsedJson(answer.text) === NOT_JSON) return 'not JSON'
+  if (on('json') && answer.toolNames.length === 0 && parsedJson(answer.text) === NOT_JSON) return problem('not JSON')
   if (on('schema')) {
     // A forced tool must be called; every call must match its tool's input schema; a text schema, the text.
-    if (asked.forced && !answer.toolNames.includes(asked.forced)) return `schema: no call to ${asked.forced}`
+    if (asked.forced && !answer.toolNames.includes(asked.forced)) return problem('schema', `schema: no call to ${asked.forced}`)
     for (const call of answer.toolInputs ?? []) {
       if (!asked.tools.has(call.name)) continue
-      const problem = call.input === undefined ? `${call.name} input is not JSON` : schemaProblem(call.input, asked.tools.get(call.name))
-      if (problem) return `schema: ${problem}`
+      const broken = call.input === undefined ? `${call.name} input is not JSON` : schemaProblem(call.input, asked.tools.get(call.name))
+      if (broken) return problem('schema', `schema: ${broken}`)
     }
     if (asked.textSchema !== undefined && answer.toolNames.length === 0) {
       const value = parsedJson(answer.text)
-      if (value === NOT_JSON) return 'not JSON'
-      const problem = schemaProblem(value, asked.textSchema)
-      if (problem) return `schema: ${problem}`
+      if (value === NOT_JSON) return problem('not JSON')
+      const broken = schemaProblem(value, asked.textSchema)
+      if (broken) return problem('schema', `schema: ${broken}`)
     }
   }
   return undefined
@@ -147,10 +163,14 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
   const streaming = operation === 'converse-stream'
   // What this request has cost so far: escalated tiers' answers and the judges' (USD).
   let spent = 0
-  const judged = async (tier: string, view: AnswerView) => {
-    const verdict = await judgeCheck(cascade, tier, request, view, ctx, run)
+  // The request's features, read once for every tier's judge and check.
+  let features: RequestFeatures | undefined
+  const featuresOnce = () => (features ??= featuresOf(request, ctx.header))
+  /** After the structural checks: the judge, then your own check. */
+  const judgedOrChecked = async (tier: string, view: AnswerView): Promise<Problem | undefined> => {
+    const verdict = await judgeCheck(cascade, tier, request, view, featuresOnce, ctx, run)
     spent += verdict.costUsd
-    return verdict.why
+    return verdict.problem ?? (await customCheck(cascade, tier, request, view, featuresOnce, ctx))
   }
   /** A tier's answer passed: what the top tier would have cost for it, and what earlier tiers spent. */
   const passed = (policy: PolicyTrace, name: string, usage: TokenUsage | undefined, note = '') => {
@@ -165,14 +185,14 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
     const outcome = await run({ ...request, pool: tier, origin, policy })
     if (outcome.kind === 'served') {
       const view = viewOfBody(outcome.body)
-      const why = answerProblem(view, cascade.checks, tools) ?? (await judged(name, view)) ?? (await customCheck(cascade, name, request, view, ctx))
-      if (!why) {
+      const failed = structuralProblem(view, cascade.checks, tools) ?? (await judgedOrChecked(name, view))
+      if (!failed) {
         passed(policy, name, outcome.usage)
         return outcome
       }
-      escalations.push(`${name}=${why}`)
+      escalations.push(`${name}=${failed.why}`)
       spent += outcome.costUsd ?? 0
-      escalated(outcome, policy, why)
+      escalated(outcome, policy, failed)
       continue
     }
     if (outcome.kind === 'streaming' && streaming) {
@@ -181,28 +201,30 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
         return outcome
       }
       // Checked as soon as the tier's stream ends cleanly, before the engine accounts it: the note says how it went.
-      let why: string | undefined = 'stream failed'
+      let view: AnswerView | undefined
+      let failed: Problem | undefined = problem('stream failed')
       const held = await hold(outcome, (frames) => {
-        why = answerProblem(viewOfFrames(frames), cascade.checks, tools)
-        if (why) policy.cascade = `escalated: ${why}`
+        view = viewOfFrames(frames)
+        failed = structuralProblem(view, cascade.checks, tools)
+        if (failed) markEscalated(policy, failed)
       })
-      if (!held.clean) why = 'stream failed'
+      if (!held.clean || !view) failed = problem('stream failed')
       // The judge and your own check run after the stream was accounted: an escalation they decide shows in the
       // trace, not in the tier's stats.
-      if (!why) why = (await judged(name, viewOfFrames(held.frames))) ?? (await customCheck(cascade, name, request, viewOfFrames(held.frames), ctx))
-      if (!why) {
+      else if (!failed) failed = await judgedOrChecked(name, view)
+      if (!failed) {
         const replay = replayHeld(outcome, held.frames)
         passed(policy, name, replay.usage, '; held until checked')
         return replay.outcome
       }
-      escalations.push(`${name}=${why}`)
+      escalations.push(`${name}=${failed.why}`)
       spent += outcome.trace.costUsd ?? 0
       continue
     }
     if (outcome.kind === 'cancelled') return outcome
-    const why = outcome.kind === 'rejected' ? `${outcome.status}` : outcome.kind
-    escalations.push(`${name}=${why}`) // a tier that cannot serve is skipped
-    escalated(outcome, policy, why)
+    const failed = problem('could not serve', outcome.kind === 'rejected' ? `${outcome.status}` : outcome.kind)
+    escalations.push(`${name}=${failed.why}`) // a tier that cannot serve is skipped
+    escalated(outcome, policy, failed)
   }
   // The top tier answers: it would have cost what it costs; the cascade spent that plus the tiers before.
   return run({ ...request, policy: { ...request.policy, cascade: `escalated: ${escalations.join('; ')}`, cascadeEarlierUsd: spent } })
@@ -236,13 +258,14 @@ async function judgeCheck(
   tier: string,
   request: EngineRequest,
   answer: AnswerView,
+  features: () => RequestFeatures,
   ctx: PolicyContext,
   run: (request: EngineRequest) => Promise<Outcome>,
-): Promise<{ why?: string; costUsd: number }> {
+): Promise<{ problem?: Problem; costUsd: number }> {
   const judge = cascade.judge
   const pool = judge ? ctx.config.pools[judge.pool] : undefined
   if (!judge || !pool) return { costUsd: 0 }
-  const { lastUserMessage } = featuresOf(request, ctx.header)
+  const { lastUserMessage } = features()
   const text = `<request>\n${lastUserMessage.slice(0, JUDGE_REQUEST_CHARS)}\n</request>\n<answer>\n${answer.text.slice(0, JUDGE_ANSWER_CHARS)}\n</answer>`
   const policy: PolicyTrace = { cascade: `judge of tier ${tier} for ${request.pool.name}` }
   const outcome = await run({
@@ -265,7 +288,7 @@ async function judgeCheck(
   const score = judgeScore(viewOfBody(outcome.body).text)
   policy.cascade += score === undefined ? ': no score, the answer stands' : `: ${score}`
   outcome.trace.log() // the judge's answer reaches no client: accounted here
-  return { why: score !== undefined && score < judge.threshold ? `judge ${score}` : undefined, costUsd: outcome.costUsd ?? 0 }
+  return { problem: score !== undefined && score < judge.threshold ? problem('judge', `judge ${score}`) : undefined, costUsd: outcome.costUsd ?? 0 }
 }
 
 /**
@@ -273,12 +296,19 @@ async function judgeCheck(
  * lastUserMessage}, answer: {text, stopReason, toolNames}}`, answering `{pass, reason?}`. Late, failing or unreadable
  * checks let the answer stand (the check fails open: a broken checker must not send everything to the top tier).
  */
-async function customCheck(cascade: NonNullable<EngineRequest['pool']['cascade']>, tier: string, request: EngineRequest, answer: AnswerView, ctx: PolicyContext): Promise<string | undefined> {
+async function customCheck(
+  cascade: NonNullable<EngineRequest['pool']['cascade']>,
+  tier: string,
+  request: EngineRequest,
+  answer: AnswerView,
+  features: () => RequestFeatures,
+  ctx: PolicyContext,
+): Promise<Problem | undefined> {
   if (!cascade.check) return undefined
-  const features = featuresOf(request, ctx.header)
+  const { systemPrompt, lastUserMessage } = features()
   try {
-    const verdict = (await callCustomLogic(cascade.check, { pool: request.pool.name, tier, request: { systemPrompt: features.systemPrompt, lastUserMessage: features.lastUserMessage }, answer }, ctx.env, ctx.strategies)) as { pass?: unknown; reason?: unknown }
-    if (verdict && verdict.pass === false) return `check: ${typeof verdict.reason === 'string' ? verdict.reason.slice(0, 200) : 'failed'}`
+    const verdict = (await callCustomLogic(cascade.check, { pool: request.pool.name, tier, request: { systemPrompt, lastUserMessage }, answer }, ctx.env, ctx.strategies)) as { pass?: unknown; reason?: unknown }
+    if (verdict && verdict.pass === false) return problem('check', `check: ${typeof verdict.reason === 'string' ? verdict.reason.slice(0, 200) : 'failed'}`)
   } catch {
     // fails open
   }
@@ -289,9 +319,15 @@ async function customCheck(cascade: NonNullable<EngineRequest['pool']['cascade']
  * A tier's answer the client will not see is still accounted, as its own request (its tokens were spent), marked
  * escalated: the front door never renders it, so its trace is logged here.
  */
-function escalated(outcome: Outcome, policy: PolicyTrace, why: string) {
-  policy.cascade = `escalated: ${why}`
+function escalated(outcome: Outcome, policy: PolicyTrace, failed: Problem) {
+  markEscalated(policy, failed)
   outcome.trace.log()
+}
+
+/** The tier answer's trace says it escalated, and why (/stats counts it by `reason`). */
+function markEscalated(policy: PolicyTrace, failed: Problem) {
+  policy.cascade = `escalated: ${failed.why}`
+  policy.escalationReason = failed.reason
 }
 
 /** Reads a tier's stream to its end without sending anything (the engine settles and accounts it as usual). */
