@@ -51,7 +51,7 @@ export function decide(
   const hint = settings.enabled && !req.ranking ? req.affinity : undefined
   const held = hint ? heldPrefixes(state, hint, now) : []
   let spill: string | undefined
-  const decision = choose(pool, state, req, tried, now, rng, held, (why) => (spill = why))
+  const decision = choose(pool, state, req, tried, now, rng, held, settings, (why) => (spill = why))
   if (hint && decision.kind === 'dispatch') {
     // A deployment this request already tried failed it: it never cached this request's prefixes.
     if (tried.length) forgetAffinity(state, hint, tried)
@@ -70,6 +70,7 @@ function choose(
   now: number,
   rng: () => number,
   held: ReadonlyArray<{ key: string; holders: readonly string[] }>,
+  settings: AffinitySettings,
   spilled: (why: string) => void,
 ): Decision {
   const candidates = pool.deployments.map((d) => assess(pool, d, state, req, tried, now))
@@ -84,8 +85,9 @@ function choose(
   const failover = tried.length > 0
   const healthy = panicking(pool, candidates) ? open : open.filter((c) => !c.ejected)
   const ready = healthy.filter((c) => c.readyAt <= now)
+  const holding = held.length ? holderContext(candidates, healthy, ready, settings, now) : undefined
   for (const [i, level] of held.entries()) {
-    const able = ableHolders(level.holders, candidates, healthy, ready, affinityOf(pool), now)
+    const able = ableHolders(level.holders, holding!)
     if (Array.isArray(able)) return pick(pool, able, req, now, rng, failover, `; prompt-cache affinity: it holds ${i === 0 ? "this prompt's longest cached prefix" : 'a shorter cached prefix'}`)
     if (i === 0) spilled(able)
   }
@@ -119,58 +121,64 @@ function choose(
   return dispatch(pool, best, req, now, now, `last resort: every other deployment is ejected or tried${tierNote(best)}`)
 }
 
-/**
- * The holders of a cached prefix that may take the request as well as any other deployment: not tried, no hard block,
- * healthy, a send token now, in the best tier that has one, and at least `minHeadroom` of their configured window
- * left. None: why not, for the trace (the request spills over to the usual choice).
- */
-function ableHolders(
-  holders: readonly string[],
-  candidates: readonly Candidate[],
-  healthy: readonly Candidate[],
-  ready: readonly Candidate[],
-  settings: AffinitySettings,
-  now: number,
-): Candidate[] | string {
-  let best = Number.POSITIVE_INFINITY
-  for (const r of ready) best = Math.min(best, r.tier)
+/** What every held prefix is judged against in one decision: the best ready tier and its last minute's load. */
+interface HolderContext {
+  candidates: readonly Candidate[]
+  healthy: readonly Candidate[]
+  ready: readonly Candidate[]
+  settings: AffinitySettings
+  now: number
+  bestTier: number
+  /** Requests in the last minute of each candidate of the best ready tier, their sum, and the tier's total weight. */
+  recent: Map<Candidate, number>
+  requests: number
+  weight: number
+}
+
+function holderContext(candidates: readonly Candidate[], healthy: readonly Candidate[], ready: readonly Candidate[], settings: AffinitySettings, now: number): HolderContext {
+  let bestTier = Number.POSITIVE_INFINITY
+  for (const r of ready) bestTier = Math.min(bestTier, r.tier)
   // The best tier's requests in the last minute, per unit of weight: a holder far above its share spills.
   let requests = 0
   let weight = 0
   const recent = new Map<Candidate, number>()
   for (const r of ready) {
-    if (r.tier !== best) continue
+    if (r.tier !== bestTier) continue
     const n = windowTotals(r.state.usage, now).requests
     recent.set(r, n)
     requests += n
     weight += r.deployment.weight
   }
-  const overloaded = (c: Candidate) => {
-    const n = recent.get(c) ?? 0
-    const share = weight > 0 ? (requests * c.deployment.weight) / weight : 0
-    return n > settings.maxImbalance * share + IMBALANCE_SLACK ? `has taken ${n} requests in the last minute, over ${settings.maxImbalance}× its share of ${Math.round(share)}` : null
-  }
+  return { candidates, healthy, ready, settings, now, bestTier, recent, requests, weight }
+}
+
+/** Why a holder (undefined: one no longer in the pool) may not take the request as well as any other now; null: it may. */
+function holderUnable(c: Candidate | undefined, h: HolderContext): string | null {
+  if (!c) return 'is no longer in the pool'
+  if (c.tried) return 'was tried'
+  if (c.block) return `is ${c.block}`
+  if (!h.healthy.includes(c)) return 'is ejected by its breaker'
+  if (!h.ready.includes(c)) return c.state.avoidUntil > h.now ? 'asked for a pause (Retry-After)' : 'is paced after throttles'
+  if (c.tier > h.bestTier) return 'is in a fallback tier and a better one can serve'
+  if (c.headroom < h.settings.minHeadroom) return `has ${Math.round(c.headroom * 100)} % of its window left`
+  const n = h.recent.get(c) ?? 0
+  const share = h.weight > 0 ? (h.requests * c.deployment.weight) / h.weight : 0
+  if (n > h.settings.maxImbalance * share + IMBALANCE_SLACK) return `has taken ${n} requests in the last minute, over ${h.settings.maxImbalance}× its share of ${Math.round(share)}`
+  return null
+}
+
+/**
+ * The holders of a cached prefix that may take the request as well as any other deployment: not tried, no hard block,
+ * healthy, a send token now, in the best tier that has one, at least `minHeadroom` of their configured window left,
+ * and within `maxImbalance` of their share of the last minute. None: why not, for the trace (the request spills over
+ * to the usual choice).
+ */
+function ableHolders(holders: readonly string[], h: HolderContext): Candidate[] | string {
   const able: Candidate[] = []
   const why: string[] = []
   for (const id of holders) {
-    const c = candidates.find((x) => x.deployment.id === id)
-    const not = !c
-      ? 'is no longer in the pool'
-      : c.tried
-        ? 'was tried'
-        : c.block
-          ? `is ${c.block}`
-          : !healthy.includes(c)
-            ? 'is ejected by its breaker'
-            : !ready.includes(c)
-              ? c.state.avoidUntil > now
-                ? 'asked for a pause (Retry-After)'
-                : 'is paced after throttles'
-              : c.tier > best
-                ? 'is in a fallback tier and a better one can serve'
-                : c.headroom < settings.minHeadroom
-                  ? `has ${Math.round(c.headroom * 100)} % of its window left`
-                  : overloaded(c)
+    const c = h.candidates.find((x) => x.deployment.id === id)
+    const not = holderUnable(c, h)
     if (not === null) able.push(c!)
     else why.push(`${id} ${not}`)
   }
