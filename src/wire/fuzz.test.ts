@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { concat } from '../../test/support/fixtures'
 import { SseParser } from '../../test/support/sse-parser'
 import { anthropicStreamRenderer } from '../front-doors/anthropic/from-converse'
 import { toInvokeBody } from '../front-doors/anthropic/to-invoke'
@@ -27,16 +28,6 @@ const validFrames = fc
     { minLength: 1, maxLength: 6 },
   )
   .map((events) => events.map((e) => (e.type === 'exception' ? encodeExceptionFrame('throttlingException', String(e.payload)) : encodeEventFrame(e.type, JSON.stringify(e.payload) ?? 'null'))))
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
 
 /** Feeds `bytes` to a framer in pieces cut at `cuts`; returns the frames, or the EventStreamError it threw. */
 function frame(bytes: Uint8Array, cuts: number[]): { frames: Frame[]; error?: EventStreamError; maxBuffered: number } {
@@ -79,9 +70,9 @@ describe('the event-stream decoder under random and mutated bytes', () => {
         fc.constantFrom('flip', 'cut', 'insert'),
         fc.array(fc.nat(), { maxLength: 5 }),
         (frames, at, byte, how, cuts) => {
-          const clean = concat(frames)
+          const clean = concat(...frames)
           const i = at % clean.length
-          const damaged = how === 'flip' ? clean.slice() : how === 'cut' ? clean.subarray(0, i) : concat([clean.subarray(0, i), new Uint8Array([byte]), clean.subarray(i)])
+          const damaged = how === 'flip' ? clean.slice() : how === 'cut' ? clean.subarray(0, i) : concat(clean.subarray(0, i), new Uint8Array([byte]), clean.subarray(i))
           if (how === 'flip') damaged[i] ^= byte
           const r = frame(damaged, cuts)
           // Every frame returned is one of the originals, byte for byte, in order.

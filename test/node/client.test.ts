@@ -4,25 +4,16 @@
  * strategy, credentials from a provider, CountTokens, health, stats and hooks.
  */
 import type { ConverseCommandInput } from '@aws-sdk/client-bedrock-runtime'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../simulator/demo-credentials'
-import { startSimulator } from '../../simulator/node-server'
 import { createRouter, RouterError, type FailoverEvent, type RequestEvent } from '../../src/client'
-import type { Simulator } from './harness'
+import { simulatorForFile } from './harness'
 
 const NOVA = 'us.amazon.nova-lite-v1:0'
 const IPR = 'arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1'
 const KEYS = { accessKeyId: DEMO_ACCESS_KEY_ID, secretAccessKey: DEMO_SECRET_ACCESS_KEY }
-let sim: Simulator
-
-beforeAll(async () => {
-  sim = await startSimulator({ regions: ['us-east-1', 'us-west-2', 'eu-west-1'] })
-})
-afterAll(() => sim?.close())
-afterEach(() => control('/__sim/reset', {}))
-
-const control = (path: string, body?: unknown) =>
-  fetch(`${sim.controlUrl}${path}`, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) }).then((r) => r.json() as Promise<any>)
+const sim = simulatorForFile()
+const control = sim.control
 const twoRegions = (extra: Record<string, unknown> = {}) =>
   createRouter({
     deployments: [

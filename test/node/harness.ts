@@ -2,6 +2,7 @@
  * End-to-end harness: the Bedrock simulator (Node, three regions) and the router in workerd (Miniflare),
  * wired the way `npm start` wires them, with a config the test chooses.
  */
+import { afterAll, afterEach, beforeAll } from 'vitest'
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../simulator/demo-credentials'
 import { startSimulator } from '../../simulator/node-server'
 import { startRouter, type RouterOptions, type RouterProcess } from '../../scripts/router-runtime'
@@ -46,5 +47,26 @@ export async function startHarness(
       await router.close()
       await simulator.close()
     },
+  }
+}
+
+/**
+ * The simulator alone, for a file whose routers run in this process (createRouter, RouterModel): started before the
+ * file's tests, reset after each, closed after all. `endpoints` are readable once the file's tests run.
+ */
+export function simulatorForFile(): { readonly endpoints: Record<string, string>; control(path: string, body?: unknown): Promise<any> } {
+  let sim: Simulator | undefined
+  const control = (path: string, body?: unknown) =>
+    fetch(`${sim!.controlUrl}${path}`, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) }).then((r) => r.json() as Promise<any>)
+  beforeAll(async () => {
+    sim = await startSimulator({ regions: ['us-east-1', 'us-west-2', 'eu-west-1'] })
+  })
+  afterAll(() => sim?.close())
+  afterEach(() => control('/__sim/reset', {}))
+  return {
+    get endpoints() {
+      return sim!.endpoints
+    },
+    control,
   }
 }

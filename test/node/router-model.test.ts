@@ -5,23 +5,15 @@
  */
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { Agent, BedrockModel, FunctionTool, ModelRouter, RoutingCandidate } from '@strands-agents/sdk'
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../simulator/demo-credentials'
-import { startSimulator } from '../../simulator/node-server'
 import { RouterModel } from '../../src/strands'
-import type { Simulator } from './harness'
+import { simulatorForFile } from './harness'
 
 const SONNET = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0'
 const KEYS = { accessKeyId: DEMO_ACCESS_KEY_ID, secretAccessKey: DEMO_SECRET_ACCESS_KEY }
-let sim: Simulator
-beforeAll(async () => {
-  sim = await startSimulator({ regions: ['us-east-1', 'us-west-2', 'eu-west-1'] })
-})
-afterAll(() => sim?.close())
-afterEach(() => control('/__sim/reset', {}))
-
-const control = (path: string, body?: unknown) =>
-  fetch(`${sim.controlUrl}${path}`, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) }).then((r) => r.json() as Promise<any>)
+const sim = simulatorForFile()
+const control = sim.control
 const routerModel = (extra: Record<string, unknown> = {}) =>
   new RouterModel({
     deployments: [
