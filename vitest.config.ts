@@ -28,6 +28,7 @@ export default defineConfig({
           name: 'node',
           include: ['test/node/**/*.test.ts', 'simulator/**/*.test.ts', 'simulation/**/*.test.ts', 'scripts/**/*.test.ts'],
           environment: 'node',
+          setupFiles: ['./test/setup/record-responses.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },

@@ -8,40 +8,11 @@
  * Vars come as JSON in env BENCH_ROUTER_VARS. Prints `{"url": "...", "pid": n}` when ready; exits (disposing
  * workerd) when stdin closes or on SIGTERM.
  */
-import { Log, LogLevel, Miniflare } from 'miniflare'
-import { fileURLToPath } from 'node:url'
-import type { Readable } from 'node:stream'
-import { bundleWorker, startRouter } from '../scripts/router-runtime'
+import { startRouter } from '../scripts/router-runtime'
+import { benchBundle as bundle, startBenchWorker } from './lib/bench-worker'
 
 const kind = process.env.BENCH_WORKER ?? 'router'
 const vars = JSON.parse(process.env.BENCH_ROUTER_VARS ?? '{}') as Record<string, string>
-
-/** Bundles a bench entry with the options scripts/router-runtime.ts uses for the real worker. */
-function bundle(entry: string): Promise<string> {
-  return bundleWorker(fileURLToPath(new URL(entry, import.meta.url)))
-}
-
-/** Same Miniflare options as startRouter, for the bench-only workers. */
-async function startBenchWorker(script: string, bindings: Record<string, string>, withState: boolean) {
-  const miniflare = new Miniflare({
-    modules: true,
-    script,
-    compatibilityDate: '2026-04-01',
-    bindings,
-    durableObjects: withState ? { ROUTER_STATE: { className: 'RouterStateObject', useSQLite: true } } : {},
-    host: '127.0.0.1',
-    port: 0,
-    // Loopback only: no attempt to fetch the Request.cf placeholder from workers.cloudflare.com.
-    cf: false,
-    log: process.env.BENCH_WORKER_LOG ? new Log(LogLevel.INFO) : undefined,
-    handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
-      stdout.resume()
-      stderr.resume()
-    },
-  })
-  const url = (await miniflare.ready).toString().replace(/\/$/, '')
-  return { url, close: () => miniflare.dispose() }
-}
 
 let running: { url: string; close(): Promise<void> }
 // BENCH_WORKER_LOG: the worker's own output (log lines, uncaught errors) goes to this process's stdout/stderr.

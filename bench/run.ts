@@ -21,6 +21,7 @@ import { runNoise } from './noise'
 import { runRouting } from './routing'
 import { runSpendingLess } from './savings'
 import { runSoak } from './soak'
+import { runLargeBodies } from './large-bodies'
 
 const SECTIONS = ['overhead', 'cpu', 'bundle', 'routing', 'noise', 'savings', 'soak'] as const
 type Section = (typeof SECTIONS)[number]
@@ -105,6 +106,7 @@ try {
   })
   await section('soak', async () => {
     results.soak = await runSoak({ requests: quick ? 2000 : 20_000, concurrency: 64, log })
+    results.largeBodies = await runLargeBodies({ count: 6, bodyMb: 8, rounds: quick ? 2 : 4, log })
   })
   await section('bundle', async () => {
     results.bundle = await runBundle({ startups: quick ? 2 : 5, log })

@@ -4,6 +4,7 @@
  */
 import { build } from 'esbuild'
 import { Log, LogLevel, Miniflare, type WorkerOptions } from 'miniflare'
+import { appendFileSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 
@@ -86,6 +87,8 @@ export interface RouterOptions {
   onOutput?: (text: string) => void
   /** Service bindings answered by functions in this process (tests: a custom strategy behind a binding). */
   serviceBindings?: Record<string, (request: Request) => Response | Promise<Response>>
+  /** Open workerd's V8 inspector on this port (benchmarks read the isolates' heaps through it). */
+  inspectorPort?: number
 }
 
 export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
@@ -108,12 +111,16 @@ export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
     host: opts.host ?? '127.0.0.1',
     port: opts.port ?? 0,
     cf: LOCAL_CF,
+    ...(opts.inspectorPort ? { inspectorPort: opts.inspectorPort } : {}),
     log: opts.log ? new Log(LogLevel.INFO) : undefined,
     // Without `log`, the worker's own log lines are drained silently (tests, benchmarks).
     handleRuntimeStdio: opts.log
       ? undefined
       : (stdout: Readable, stderr: Readable) => {
           if (opts.onOutput) for (const stream of [stdout, stderr]) stream.on('data', (chunk) => opts.onOutput!(String(chunk)))
+          // ROUTER_OUTPUT_LOG: a copy of everything the worker prints, appended to that file (the test suite's secret sweep reads it).
+          const copy = process.env.ROUTER_OUTPUT_LOG
+          if (copy) for (const stream of [stdout, stderr]) stream.on('data', (chunk) => appendFileSync(copy, chunk))
           stdout.resume()
           stderr.resume()
         },

@@ -70,9 +70,13 @@ async function signedPost(url: string, region: string, credentials: Credentials,
   if (credentials.kind === 'bearer') {
     return fetch(url, { method: 'POST', headers: { ...headers, authorization: `Bearer ${credentials.token}` }, body, signal })
   }
-  const signed = await signerFor(credentials, region).sign(url, { method: 'POST', headers, body })
+  // Encoded once: signing hashes these bytes and the request sends them. Given the string, aws4fetch would encode
+  // it for the hash and the Request again for the wire — a second copy of a body that may be megabytes.
+  const signed = await signerFor(credentials, region).sign(url, { method: 'POST', headers, body: utf8.encode(body) })
   return fetch(signed, { signal })
 }
+
+const utf8 = new TextEncoder()
 
 /** Signs and sends one attempt. Resolves with the upstream response; rejects on network failure or abort. */
 export async function sendToBedrock(req: UpstreamRequest): Promise<Response> {

@@ -10,10 +10,11 @@ import { createHash } from 'node:crypto'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startHarness, type Harness } from './harness'
+import { JWT_SECRET } from '../support/secrets'
 
 const SONNET = 'us.anthropic.claude-sonnet-4-6'
 const HAIKU = 'us.anthropic.claude-haiku-4-5-20251001-v1:0'
-const SECRET = 'jwt-secret-for-tests-0123456789abcdef0123456789'
+const SECRET = JWT_SECRET
 const KEYS = { teamA: 'ber_team_a_key_0001', teamB: 'ber_team_b_key_0002', viewer: 'ber_viewer_key_0003', limited: 'ber_limited_key_0004', tokens: 'ber_tokens_key_0005' }
 const sha = (k: string) => createHash('sha256').update(k).digest('hex')
 let h: Harness

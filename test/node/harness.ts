@@ -7,7 +7,8 @@ import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../simulator/demo
 import { startSimulator } from '../../simulator/node-server'
 import { startRouter, type RouterOptions, type RouterProcess } from '../../scripts/router-runtime'
 
-export const CLIENT_KEY = 'test-client-key-1'
+export { CLIENT_KEY } from '../support/secrets'
+import { CLIENT_KEY } from '../support/secrets'
 
 export type Simulator = Awaited<ReturnType<typeof startSimulator>>
 

@@ -12,6 +12,7 @@ import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { launchChromium } from './chromium'
 import { startHarness, type Harness } from './harness'
+import { PLAYGROUND_JWT_SECRET } from '../support/secrets'
 
 const SERVER_KEY = 'ber_playground_server_key_01'
 let h: Harness | undefined
@@ -31,7 +32,7 @@ beforeAll(async () => {
       clients: { keys: [{ name: 'web-backend', sha256: createHash('sha256').update(SERVER_KEY).digest('hex'), mint: true, pools: ['chat'] }] },
       pools: { chat: { deployments: [{ id: 'chat-usw2', modelId: 'us.anthropic.claude-haiku-4-5-20251001-v1:0', region: 'us-west-2', endpoint: e['us-west-2'] }] } },
     }),
-    { ROUTER_CORS_ORIGINS: origin, ROUTER_JWT_SECRET: 'playground-test-secret-0123456789abcdef' },
+    { ROUTER_CORS_ORIGINS: origin, ROUTER_JWT_SECRET: PLAYGROUND_JWT_SECRET },
   )
   // The page as the router serves it, hosted by the app's own origin.
   const res = await fetch(`${h.router.url}/playground`)

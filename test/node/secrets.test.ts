@@ -9,10 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeEventFrame, encodeExceptionFrame } from '../../src/wire/eventstream'
 import { startRouter, type RouterProcess } from '../../scripts/router-runtime'
 import { CLIENT_KEY } from './harness'
+import { ECHO_SECRET_ACCESS_KEY, ECHO_SESSION_TOKEN } from '../support/secrets'
 
 const ACCESS_KEY = 'AKIAECHOTESTKEY00001'
-const SECRET_KEY = 'EchoTestSecretKey/0123456789abcdefghijklm'
-const SESSION_TOKEN = 'IQoJb3JpZ2luX2VjEchoTestSessionToken0123456789abcdefghijklmnopqrstuvwxyz=='
+const SECRET_KEY = ECHO_SECRET_ACCESS_KEY
+const SESSION_TOKEN = ECHO_SESSION_TOKEN
 const MODEL = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0'
 
 let upstream: Server

@@ -1,0 +1,23 @@
+import { expect, it } from 'vitest'
+import { findLeaks } from './secret-sweep'
+
+const SECRETS = { 'the key': 'Sw33pTestSecret/abc+def' }
+
+it('finds a secret as it is, URL-encoded and base64-encoded, and never repeats it', () => {
+  const text = [
+    'log: signing with Sw33pTestSecret/abc+def now',
+    'url: /x?k=Sw33pTestSecret%2Fabc%2Bdef',
+    `auth: Basic ${Buffer.from('Sw33pTestSecret/abc+def').toString('base64')}`,
+  ].join('\n')
+  const leaks = findLeaks(text, 'out.log', SECRETS)
+  expect(leaks.map((l) => l.form)).toEqual(['as is', 'URL-encoded', 'base64'])
+  for (const l of leaks) {
+    expect(l.file).toBe('out.log')
+    expect(l.context).toContain('‹the key›')
+    expect(l.context).not.toContain('Sw33pTestSecret')
+  }
+})
+
+it('finds nothing in text without the secret, even near misses', () => {
+  expect(findLeaks('Sw33pTestSecret/abc+de and Sw33pTestSecret/abc-def', 'x', SECRETS)).toEqual([])
+})
