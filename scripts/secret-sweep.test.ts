@@ -21,3 +21,9 @@ it('finds a secret as it is, URL-encoded and base64-encoded, and never repeats i
 it('finds nothing in text without the secret, even near misses', () => {
   expect(findLeaks('Sw33pTestSecret/abc+de and Sw33pTestSecret/abc-def', 'x', SECRETS)).toEqual([])
 })
+
+it('shows no part of a secret cut by the context window', () => {
+  const text = `${'x'.repeat(100)}Sw33pTestSecret/abc+def${'y'.repeat(78)}Sw33pTestSecret/abc+def`
+  const [first] = findLeaks(text, 'x', SECRETS)
+  expect(first.context).not.toMatch(/Sw33p|Sw/)
+})
