@@ -17,6 +17,11 @@ import { benchFraming } from '../lib/framing'
 import { EventStreamFramer, encodeEventFrame } from '../../src/wire/eventstream'
 
 const CLIENT_KEY = 'bench-client-key-0001'
+/**
+ * What the runtime hands every request in production (Workers' `ctx`, the Deno adapter's own): without one, Hono's
+ * `c.executionCtx` throws on every read, a cost no deployed request pays.
+ */
+const EXECUTION_CTX = { waitUntil: (p: Promise<unknown>) => void p.catch(() => {}), passThroughOnException: () => {}, props: {} }
 const LIMITED_KEY = 'bench-limited-key-0001'
 const MODEL = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0'
 const REGIONS = ['us-east-1', 'us-west-2', 'eu-west-1']
@@ -195,6 +200,7 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
         path,
         { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept }, body },
         env,
+        EXECUTION_CTX,
       )
       if (res.status !== 200) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`)
       await res.arrayBuffer()
@@ -361,6 +367,7 @@ export async function runConverseOnly(n: number): Promise<number> {
         '/model/weighted/converse',
         { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: 'application/json' }, body: REQUEST_BODY },
         ENV,
+        EXECUTION_CTX,
       )
       await res.arrayBuffer()
     }
