@@ -87,7 +87,7 @@ export interface OverheadResult {
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer()
     s.once('error', reject)
@@ -123,7 +123,7 @@ interface Setup {
   port80: boolean
 }
 
-async function startSimulatorChild(port?: number) {
+export async function startSimulatorChild(port?: number) {
   const child = await spawnJson<{ endpoints: Record<string, string>; controlUrl: string; pid: number; error?: string }>(
     ['--import', 'tsx'],
     'bench/sim-process.ts',
@@ -197,7 +197,7 @@ async function setUp(log: (s: string) => void, withVariants: boolean): Promise<S
   return { sim, workers, portkey, portkeyReason, port80 }
 }
 
-async function spawnPortkey(port: number): Promise<NonNullable<Setup['portkey']>> {
+export async function spawnPortkey(port: number): Promise<NonNullable<Setup['portkey']>> {
   const { spawn } = await import('node:child_process')
   const script = `${ROOT}/node_modules/@portkey-ai/gateway/build/start-server.js`
   const proc = spawn(process.execPath, ['--import', './bench/portkey-loopback.mjs', script, `--port=${port}`, '--headless'], {

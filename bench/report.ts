@@ -5,6 +5,7 @@
 import type { SavingsSection } from './savings'
 import { at, type MemoryRun, type SoakSection } from './soak'
 import type { LargeBodiesSection } from './large-bodies'
+import type { PeerPath, PeerSection, WrkFigures } from './peer'
 import type { BundleSection } from './bundle'
 import type { CpuSection } from './cpu'
 import type { MachineInfo } from './lib/machine'
@@ -35,6 +36,8 @@ export interface BenchResults {
   soak?: SoakSection
   soakError?: string
   largeBodies?: LargeBodiesSection
+  peer?: PeerSection
+  peerError?: string
 }
 
 interface TargetLine {
@@ -382,6 +385,10 @@ export function renderReport(r: BenchResults): string {
       })
     }
   }
+
+  // ------------------------------------------------------------------ 2b
+  if (r.peer) out.push(...renderPeer(r.peer, targets))
+  else if (r.peerError) out.push('## 2b. Peer comparison with wrk', '', `Not measured: ${r.peerError}`, '')
 
   // ------------------------------------------------------------------ 3
   out.push('## 3. CPU per request inside the worker')
@@ -842,7 +849,7 @@ export function renderReport(r: BenchResults): string {
   out.push('## How the numbers are produced')
   out.push('')
   out.push(
-    '- `npm run bench` = `tsx bench/run.ts`; options: `--only=overhead,cpu,bundle,routing,noise,savings,soak`, `--runs=N` (default 3), `--quick` (1 run, fewer requests), `--out=FILE` ' +
+    '- `npm run bench` = `tsx bench/run.ts`; options: `--only=overhead,peer,cpu,bundle,routing,noise,savings,soak`, `--runs=N` (default 3), `--quick` (1 run, fewer requests), `--out=FILE` ' +
       '(default BENCHMARKS.md; with `--only` the default is `.bench-tmp/BENCHMARKS.partial.md`). Raw results: `.bench-tmp/results.json`.\n' +
       `- Section times this run: ${Object.entries(r.sectionMs).map(([k, v]) => `${k} ${fmt(v / 1000, 0)} s`).join(', ')}.\n` +
       '- Load generator: bench/lib/loadgen.ts (`node:http`, keep-alive agent, closed loop at fixed concurrency, warm-up, request and time caps). ' +
@@ -900,4 +907,98 @@ function findings(r: BenchResults): string {
   }
   if (lines.length === 1) lines.push('None found in this run.')
   return lines.join('\n\n')
+}
+
+const PEER_LABEL: Record<PeerPath, string> = {
+  direct: 'direct (no router)',
+  router: 'router, `npm start` (workerd, DO state), Bedrock door',
+  'router/openai': 'router, `npm start`, OpenAI door',
+  deno: 'router, Deno entry (Deno KV state)',
+  'deno/memory': 'router, Deno entry, `ROUTER_STATE=memory`',
+  portkey: 'Portkey (OpenAI format)',
+  floor: 'floor: passthrough Worker (workerd, pre-signed)',
+}
+
+function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
+  const out: string[] = []
+  const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–')
+  out.push('## 2b. Peer comparison with wrk: both entries against Portkey, several request shapes')
+  out.push('')
+  out.push(
+    `Command: \`npm run bench -- --only=peer\` (bench/peer.ts; needs \`wrk\`, Debian's package). The load generator is \`wrk\` (C, one thread, its own process: ` +
+      `the measured processes pay nothing for it), ${p.connections} connections, ${p.durationS} s per path after a 1 s warm-up, ${p.runs} rounds with the paths of ` +
+      'each shape back to back in a rotating order; medians over the rounds. The simulator runs in its own process (on 127.0.0.1:80 for Portkey\'s SigV4). ' +
+      'Serving CPU per request = user + system time of the path\'s own processes (/proc: workerd + Miniflare\'s Node for `npm start`, the deno process, ' +
+      'Portkey\'s node) over the requests wrk completed. Every path is checked with one real request first (status and answer shape); non-2xx answers under ' +
+      'load are counted. One deployment per pool (Portkey has one target), the router\'s defaults otherwise (every request logged, state shared). ' +
+      'The fetch-based figures of §1–2 stay as a second view.',
+  )
+  out.push('')
+  if (!p.portkey.available) out.push(`Portkey not measured: ${p.portkey.reason}.`, '')
+  for (const f of Object.entries(p.failed)) out.push(`- check failed, left out: ${f[0]}: ${f[1]}`)
+  const ratio = (a?: WrkFigures, b?: WrkFigures, key: 'rps' | 'cpuMsPerRequest' = 'rps') => (a && b ? a[key] / b[key] : NaN)
+  const worst: Record<string, { thr: number; cpu: number; shape: string; cpuShape: string }> = {}
+  for (const [shape, paths] of Object.entries(p.shapes)) {
+    out.push(`**${shape}**`)
+    out.push('')
+    out.push('| path | req/s | × Portkey | p50 | p99 | serving CPU / request | × Portkey\'s CPU | simulator CPU / request | non-2xx |')
+    out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+    for (const [path, x] of Object.entries(paths) as Array<[PeerPath, WrkFigures]>) {
+      const thr = ratio(x, paths.portkey)
+      const cpu = ratio(x, paths.portkey, 'cpuMsPerRequest')
+      out.push(`| ${PEER_LABEL[path]} | ${x.rps.toFixed(0)} | ${path === 'portkey' || path === 'direct' ? '' : f2(thr) + '×'} | ${f2(x.p50Ms)} ms | ${f2(x.p99Ms)} ms | ${Number.isFinite(x.cpuMsPerRequest) ? f2(x.cpuMsPerRequest) + ' ms' : '–'} | ${path === 'portkey' || path === 'direct' ? '' : f2(cpu) + '×'} | ${f2(x.simCpuMsPerRequest)} ms | ${x.non2xx} |`)
+      if (path === 'router' || path === 'deno' || path === 'deno/memory') {
+        const w = (worst[path] ??= { thr: Infinity, cpu: -Infinity, shape: '', cpuShape: '' })
+        if (thr < w.thr) Object.assign(w, { thr, shape })
+        if (cpu > w.cpu) Object.assign(w, { cpu, cpuShape: shape })
+      }
+    }
+    out.push('')
+  }
+  const first = Object.values(p.shapes)[0]
+  if (first?.floor && first.router) {
+    out.push(
+      `The runtime's floor (first shape): workerd + Miniflare serve a passthrough Worker at ${first.floor.rps.toFixed(0)} req/s with ${f2(first.floor.cpuMsPerRequest)} ms of CPU per request; ` +
+        `the router through \`npm start\` reaches ${f2(first.router.rps / first.floor.rps)}× the floor's throughput at ${f2(first.router.cpuMsPerRequest - first.floor.cpuMsPerRequest)} ms more CPU per request.`,
+    )
+    out.push('')
+  }
+  const ceilings = Object.entries(p.shapes)
+    .filter(([, x]) => x.direct && x.portkey)
+    .map(([shape, x]) => `${shape}: direct ${x.direct!.rps.toFixed(0)} req/s = ${f2(x.direct!.rps / x.portkey!.rps)}× Portkey`)
+  if (ceilings.length) {
+    out.push(
+      `The ceiling on this machine: wrk, the simulator and the server share the same cores, so no path serves more than the simulator answers when called ` +
+        `directly — ${ceilings.join('; ')}. Throughput 2× Portkey's is above that ceiling for every shape where direct is under 2× Portkey: there the CPU per ` +
+        'request (which does not depend on who else shares the cores) is the figure that compares the servers.',
+    )
+    out.push('')
+  }
+  out.push(`Concurrency 1 (first shape), ${p.runs} rounds:`)
+  out.push('')
+  out.push('| path | p50 | p99 | added p50 vs direct |')
+  out.push('| --- | --- | --- | --- |')
+  const d = p.serial.direct
+  for (const [path, x] of Object.entries(p.serial) as Array<[PeerPath, WrkFigures]>) out.push(`| ${PEER_LABEL[path]} | ${f2(x.p50Ms)} ms | ${f2(x.p99Ms)} ms | ${path === 'direct' || !d ? '' : f2(x.p50Ms - d.p50Ms) + ' ms'} |`)
+  out.push('')
+  if (p.portkey.available) {
+    for (const [path, name] of [['router', '`npm start`'], ['deno', 'the Deno entry'], ['deno/memory', 'the Deno entry with `ROUTER_STATE=memory`']] as const) {
+      const w = worst[path]
+      if (!w) continue
+      const ceiling = p.shapes[w.shape]?.direct && p.shapes[w.shape]?.portkey ? p.shapes[w.shape].direct!.rps / p.shapes[w.shape].portkey!.rps : NaN
+      targets.push({
+        section: '2b',
+        target: `${name}: throughput ≥ 2× Portkey's on every shape (wrk, ${p.connections} connections)`,
+        measured: `lowest ${f2(w.thr)}× (${w.shape}; no router at all reaches ${f2(ceiling)}× there)`,
+        met: w.thr >= 2,
+        note: ceiling < 2 ? 'Out of reach on this machine for any server: calling the simulator directly is itself under 2× Portkey (the load generator and the simulator share the two cores).' : undefined,
+      })
+      targets.push({ section: '2b', target: `${name}: serving CPU per request ≤ ½ Portkey's on every shape`, measured: `highest ${f2(w.cpu)}× (${w.cpuShape})`, met: w.cpu <= 0.5 })
+    }
+  }
+  if (d && p.serial.deno) {
+    const added = p.serial.deno.p50Ms - d.p50Ms
+    targets.push({ section: '2b', target: 'added latency p50 at concurrency 1 ≤ 1 ms through the Deno entry', measured: `${f2(added)} ms (Deno KV state); with \`ROUTER_STATE=memory\` ${p.serial['deno/memory'] ? f2(p.serial['deno/memory'].p50Ms - d.p50Ms) : '–'} ms`, met: added <= 1 })
+  }
+  return out
 }

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs every benchmark locally (127.0.0.1 only, bounded loops) and writes BENCHMARKS.md.
  *
- *   --only=overhead,cpu,bundle,routing,noise,savings,soak   sections to run (default: all; "overhead" covers sections 1 and 2)
+ *   --only=overhead,peer,cpu,bundle,routing,noise,savings,soak   sections to run (default: all; "overhead" covers sections 1 and 2)
  *   --runs=N                             runs per measurement, medians reported (default 3)
  *   --quick                              1 run and fewer requests (a smoke test, not for the record)
  *   --out=FILE                           default BENCHMARKS.md; with --only or --quick, .bench-tmp/BENCHMARKS.partial.md
@@ -21,9 +21,10 @@ import { runNoise } from './noise'
 import { runRouting } from './routing'
 import { runSpendingLess } from './savings'
 import { runSoak } from './soak'
+import { runPeer } from './peer'
 import { runLargeBodies } from './large-bodies'
 
-const SECTIONS = ['overhead', 'cpu', 'bundle', 'routing', 'noise', 'savings', 'soak'] as const
+const SECTIONS = ['overhead', 'peer', 'cpu', 'bundle', 'routing', 'noise', 'savings', 'soak'] as const
 type Section = (typeof SECTIONS)[number]
 
 function arg(name: string): string | undefined {
@@ -126,6 +127,9 @@ try {
       variantConcurrency: [1, 16],
       log,
     })
+  })
+  await section('peer', async () => {
+    results.peer = await runPeer({ runs: quick ? 1 : Math.max(2, runs), durationS: quick ? 2 : 4, connections: 32, log })
   })
 } finally {
   await stopAllChildren()

@@ -42,6 +42,7 @@ const DeploymentSchema = v.strictObject({
   credentials: v.optional(v.pipe(text('credentials'), v.regex(/^[A-Za-z0-9_]+$/, 'credentials names an env suffix: letters, digits, _'))),
   rpm: v.optional(positiveInt('rpm')),
   tpm: v.optional(positiveInt('tpm')),
+  quotaGroup: v.optional(v.pipe(text('quotaGroup'), v.regex(/^[A-Za-z0-9._:-]{1,64}$/, 'quotaGroup may use letters, digits and . _ : - (at most 64)'))),
   price: v.optional(PriceSchema),
   maxOutputTokens: v.optional(positiveInt('maxOutputTokens')),
   budgetUsdPerDay: v.optional(nonNegative('budgetUsdPerDay')),
@@ -258,6 +259,7 @@ export function parseRouterConfig(input: unknown): RouterConfig {
         family: d.family ?? familyOf(d.modelId),
       }
     })
+    problems.push(...quotaGroupProblems(deployments, `pools.${name}`))
     if (!deployments.some((d) => !d.fallback)) {
       problems.push(`pools.${name}.deployments: at least one deployment must be a primary (fallback: false)`)
     } else {
@@ -346,4 +348,21 @@ function fieldPath(path: { key: unknown }[] | undefined): string {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, value]) => value !== undefined)) as Partial<T>
+}
+
+/** A quota group's members share one window: they must state the same limits (the group's quota), and have one. */
+function quotaGroupProblems(deployments: DeploymentConfig[], where: string): string[] {
+  const problems: string[] = []
+  const first = new Map<string, { d: DeploymentConfig; i: number }>()
+  deployments.forEach((d, i) => {
+    if (d.quotaGroup === undefined) return
+    const f = first.get(d.quotaGroup)
+    if (!f) {
+      first.set(d.quotaGroup, { d, i })
+      if (d.rpm === undefined && d.tpm === undefined) problems.push(`${where}.deployments[${i}].quotaGroup: the group "${d.quotaGroup}" needs its quota: set rpm and/or tpm on its members`)
+    } else if (f.d.rpm !== d.rpm || f.d.tpm !== d.tpm) {
+      problems.push(`${where}.deployments[${i}]: quota group "${d.quotaGroup}" is one quota, but this member states rpm ${d.rpm ?? 'none'} / tpm ${d.tpm ?? 'none'} and deployments[${f.i}] rpm ${f.d.rpm ?? 'none'} / tpm ${f.d.tpm ?? 'none'}`)
+    }
+  })
+  return problems
 }

@@ -45,6 +45,13 @@ export interface DeploymentConfig {
   rpm?: number
   /** Tokens per minute (input + output × burndown), as Bedrock counts them. */
   tpm?: number
+  /**
+   * Deployments of a pool that draw on one Bedrock quota (the same account, region and model — two credential sets of
+   * one account, a standard and a priority deployment — or one cross-region inference profile) name the same group:
+   * they share one rpm/tpm window, so the router never sends the group more than its quota. Every member states the
+   * group's rpm/tpm.
+   */
+  quotaGroup?: string
   /** Price, USD per million tokens; default from the built-in table when the model is known. */
   price?: Price
   /** Output-token cap used to reserve quota when a request sets no maxTokens. */

@@ -14,9 +14,9 @@ import { breakerAdmission, probeTimeoutMs, refreshBreaker } from './breaker'
 import { budgetBlock, budgetsOf, createSpendState, refreshSpend, reservedUsd, type BudgetBlock } from './budget'
 import { nextTokenAt } from './pacing'
 import { reservedTokens } from './quota'
-import { deploymentState } from './state'
+import { deploymentState, usageOf } from './state'
 import { strategyFor } from './strategies'
-import type { DeploymentState, PoolState, RequestEstimate, UnusableReason } from './types'
+import type { DeploymentState, PoolState, RequestEstimate, UnusableReason, UsageBucket } from './types'
 import { firstFittingTime, fitsNow, pruneUsage, windowTotals, type WindowLimits, type WindowTotals } from './window'
 
 /** Why a deployment cannot take the request at all (apart from having been tried). */
@@ -25,6 +25,8 @@ export type Block = UnusableReason
 export interface Candidate {
   deployment: DeploymentConfig
   state: DeploymentState
+  /** The window its requests count in: its own (`state.usage`) or its quota group's (state.ts usageOf). */
+  usage: UsageBucket[]
   /** Already attempted by this request. */
   tried: boolean
   block: Block | null
@@ -75,9 +77,10 @@ export function assess(
   now: number,
 ): Candidate {
   const ds = deploymentState(state, deployment.id)
+  const usage = usageOf(state, deployment)
   const strategy = strategyFor(pool, req)
   const timeout = probeTimeoutMs(pool)
-  pruneUsage(ds.usage, now)
+  pruneUsage(usage, now)
   refreshBreaker(ds.breaker, now, timeout)
   const limits = configuredLimits(deployment)
   const reserve = reservedTokens(deployment, req)
@@ -85,6 +88,7 @@ export function assess(
   const candidate: Candidate = {
     deployment,
     state: ds,
+    usage,
     tried: tried.includes(deployment.id),
     block: null,
     blockedUntil: now,
@@ -121,13 +125,13 @@ export function assess(
     candidate.misconfiguredProbe = true
   }
   if (limits.rpm !== Number.POSITIVE_INFINITY || limits.tpm !== Number.POSITIVE_INFINITY) {
-    const totals = windowTotals(ds.usage, now)
+    const totals = windowTotals(usage, now)
     candidate.totals = totals
     candidate.headroom = Math.min(
       fraction(totals.requests + totals.queuedRequests + 1, limits.rpm),
       fraction(totals.tokens + totals.queuedTokens + reserve, limits.tpm),
     )
-    if (candidate.windowed && !fitsNow(ds.usage, totals, now, 1, reserve, limits)) candidate.block = 'window-full'
+    if (candidate.windowed && !fitsNow(usage, totals, now, 1, reserve, limits)) candidate.block = 'window-full'
   }
   const budgets = budgetsOf(deployment)
   if (budgets) {
@@ -152,7 +156,7 @@ export function availableAt(candidate: Candidate, now: number, lastMs = Number.P
   if (candidate.block === null) return now
   if (candidate.block === 'misconfigured' || candidate.block === 'budget-spent') return candidate.blockedUntil
   if (candidate.block === 'other-family' || candidate.block === 'not-allowed') return Number.POSITIVE_INFINITY
-  const at = firstFittingTime(candidate.state.usage, now, now, 1, candidate.reserve, candidate.limits, lastMs, candidate.totals ?? undefined)
+  const at = firstFittingTime(candidate.usage, now, now, 1, candidate.reserve, candidate.limits, lastMs, candidate.totals ?? undefined)
   return at < 0 ? Number.POSITIVE_INFINITY : at
 }
 

@@ -144,7 +144,7 @@ function holderContext(candidates: readonly Candidate[], healthy: readonly Candi
   const recent = new Map<Candidate, number>()
   for (const r of ready) {
     if (r.tier !== bestTier) continue
-    const n = windowTotals(r.state.usage, now).requests
+    const n = windowTotals(r.usage, now).requests
     recent.set(r, n)
     requests += n
     weight += r.deployment.weight
@@ -236,7 +236,7 @@ function dispatch(
   reason: string,
   wait?: 'queue' | 'pace',
 ): Decision {
-  addUsage(c.state.usage, at, 1, c.reserve)
+  addUsage(c.usage, at, 1, c.reserve)
   recordSend(c.state.pacing, at)
   if (c.probe) takeProbe(c.state.breaker, at)
   if (c.misconfiguredProbe && c.state.misconfigured) c.state.misconfigured.probing = at

@@ -21,8 +21,8 @@ import { attemptCostUsd, budgetsOf, createSpendState, settleSpend } from './budg
 import { recordLatency } from './latency'
 import { recordSuccess, recordThrottle } from './pacing'
 import { settledTokens } from './quota'
-import { deploymentState } from './state'
-import type { AttemptOutcome, DeploymentState, PoolState } from './types'
+import { deploymentState, usageOf } from './state'
+import type { AttemptOutcome, DeploymentState, PoolState, UsageBucket } from './types'
 import { addUsage, pruneUsage, WINDOW_MS } from './window'
 
 export const MISCONFIGURED_PROBE_MS = 10_000
@@ -35,8 +35,9 @@ export function record(pool: PoolConfig, state: PoolState, outcome: AttemptOutco
   if (!deployment) return // removed from the config meanwhile
   const ds = deploymentState(state, deployment.id)
   const { result } = outcome
-  pruneUsage(ds.usage, now)
-  settleWindow(deployment, ds, outcome, now)
+  const usage = usageOf(state, deployment)
+  pruneUsage(usage, now)
+  settleWindow(deployment, usage, outcome, now)
   if (budgetsOf(deployment)) settleSpend((ds.spend ??= createSpendState(now)), outcome.reservation, attemptCostUsd(deployment, outcome), now)
 
   const timeout = probeTimeoutMs(pool)
@@ -117,16 +118,16 @@ function markMisconfigured(ds: DeploymentState, errorType: string, now: number, 
   }
 }
 
-function settleWindow(deployment: DeploymentConfig, ds: DeploymentState, outcome: AttemptOutcome, now: number): void {
+function settleWindow(deployment: DeploymentConfig, window: UsageBucket[], outcome: AttemptOutcome, now: number): void {
   const { reservation, usage } = outcome
   if (!reservation) {
     // Not reserved through decide: count what it used now.
-    if (usage) addUsage(ds.usage, now, 1, settledTokens(deployment, usage))
+    if (usage) addUsage(window, now, 1, settledTokens(deployment, usage))
     return
   }
   if (!Number.isFinite(reservation.at) || reservation.at + WINDOW_MS <= now) return // already out of the window
   if (usage) {
-    addUsage(ds.usage, reservation.at, 0, settledTokens(deployment, usage) - reservation.tokens)
+    addUsage(window, reservation.at, 0, settledTokens(deployment, usage) - reservation.tokens)
     return
   }
   switch (outcome.result.class) {
@@ -134,7 +135,7 @@ function settleWindow(deployment: DeploymentConfig, ds: DeploymentState, outcome
     case 'unavailable':
     case 'client':
     case 'misconfigured':
-      addUsage(ds.usage, reservation.at, -1, -reservation.tokens)
+      addUsage(window, reservation.at, -1, -reservation.tokens)
       return
     case 'success':
     case 'timeout':

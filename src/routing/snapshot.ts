@@ -19,7 +19,7 @@ export function snapshot(pool: PoolConfig, state: PoolState, now: number): Deplo
   return pool.deployments.map((d) => {
     const c = assess(pool, d, copy, SMALL, [], now)
     const ds = c.state
-    const totals = c.totals ?? windowTotals(ds.usage, now)
+    const totals = c.totals ?? windowTotals(c.usage, now)
     const counts = windowCounts(ds.breaker, pool.breaker, now)
     const bad = ds.misconfigured
     const soft: SoftReason[] = []

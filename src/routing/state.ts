@@ -2,11 +2,11 @@
  * Creating and looking up pool state. Deployments can be added to or removed from the config at any time: state for
  * unknown ids is ignored (and can be dropped with `prunePoolState`), missing ids are created on first use.
  */
-import type { PoolConfig } from '../config/types'
+import type { DeploymentConfig, PoolConfig } from '../config/types'
 import { createBreakerState, upgradeBreaker } from './breaker'
 import { createLatencyStat } from './latency'
 import { createPacingState } from './pacing'
-import type { DeploymentState, PoolState } from './types'
+import type { DeploymentState, PoolState, UsageBucket } from './types'
 import { upgradeUsage } from './window'
 
 export function createDeploymentState(): DeploymentState {
@@ -39,6 +39,16 @@ export function deploymentState(state: PoolState, id: string): DeploymentState {
 }
 
 /**
+ * The sliding window a deployment's requests count in: its own, or its quota group's (shared by every member, so
+ * the group as a whole keeps to the one quota).
+ */
+export function usageOf(state: PoolState, deployment: DeploymentConfig): UsageBucket[] {
+  if (deployment.quotaGroup === undefined) return deploymentState(state, deployment.id).usage
+  const groups = (state.quotaGroups ??= {})
+  return Object.hasOwn(groups, deployment.quotaGroup) ? groups[deployment.quotaGroup] : (groups[deployment.quotaGroup] = [])
+}
+
+/**
  * State persisted by an earlier version, in place: usage buckets without exact times, and the throttle cooldowns and
  * learned limits that pacing replaced (dropped: the pacing state starts afresh).
  */
@@ -61,4 +71,6 @@ function upgradeDeploymentState(ds: DeploymentState): void {
 export function prunePoolState(pool: PoolConfig, state: PoolState): void {
   const known = new Set(pool.deployments.map((d) => d.id))
   for (const id of Object.keys(state.deployments)) if (!known.has(id)) delete state.deployments[id]
+  const groups = new Set(pool.deployments.map((d) => d.quotaGroup))
+  for (const g of Object.keys(state.quotaGroups ?? {})) if (!groups.has(g)) delete state.quotaGroups![g]
 }

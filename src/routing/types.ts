@@ -234,6 +234,8 @@ export interface PoolState {
   deployments: Record<string, DeploymentState>
   /** Prompt-cache affinity: key → the deployment that last took it, and until when (affinity.ts). Bounded. */
   affinity?: Record<string, AffinityEntry>
+  /** The shared window of each quota group (deployments that draw on one Bedrock quota), in place of their own. */
+  quotaGroups?: Record<string, UsageBucket[]>
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -117,48 +117,82 @@ Deno.test('contrast: per-instance memory over-dispatches the same burst', async 
   })
 })
 
+/** Runs the Deno entry (src/adapter/deno/index.ts) as `deno task start` does, with `env`, until `use` is done. */
+async function withEntry(env: Record<string, string>, use: (url: string) => Promise<void>) {
+  const port = 20000 + Math.floor(Math.random() * 20000)
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-write', 'src/adapter/deno/index.ts'],
+    env: { PORT: String(port), ROUTER_API_KEYS: KEY, AWS_ACCESS_KEY_ID: DEMO_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: DEMO_SECRET_ACCESS_KEY, ...env },
+    stdout: 'piped',
+    stderr: 'piped',
+  }).spawn()
+  try {
+    let res: Response | undefined
+    for (let i = 0; i < 100 && !res; i++) {
+      res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined)
+      if (!res) await new Promise((r) => setTimeout(r, 100))
+    }
+    assertEquals(res?.status, 200, '/health status')
+    await res!.arrayBuffer()
+    await use(`http://127.0.0.1:${port}`)
+  } finally {
+    child.kill('SIGTERM')
+    await child.status
+    await child.stdout.cancel()
+    await child.stderr.cancel()
+  }
+}
+
+async function converseThrough(url: string) {
+  const answer = await fetch(`${url}/model/${encodeURIComponent(MODEL)}/converse`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'hi' }] }] }),
+  })
+  assertEquals(answer.status, 200, 'converse status')
+  assertEquals(answer.headers.get('x-router-deployment'), 'usw2', 'served by')
+  const json = (await answer.json()) as any
+  if (!String(json.output.message.content[0].text).startsWith('Hello from us-west-2')) throw new Error('unexpected answer')
+}
+
+const onePool = (endpoints: Record<string, string>) => JSON.stringify({ pools: { p: { deployments: [{ id: 'usw2', modelId: MODEL, region: 'us-west-2', endpoint: endpoints['us-west-2'] }] } } })
+
 Deno.test('deno task start: the Deno entry serves the router with Deno KV state', async () => {
   await withSimulator(async (endpoints) => {
-    const port = 20000 + Math.floor(Math.random() * 20000)
     const kvPath = await Deno.makeTempFile({ suffix: '.kv' })
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-write', 'src/adapter/deno/index.ts'],
-      env: {
-        PORT: String(port),
-        ROUTER_KV_PATH: kvPath,
-        ROUTER_API_KEYS: KEY,
-        AWS_ACCESS_KEY_ID: DEMO_ACCESS_KEY_ID,
-        AWS_SECRET_ACCESS_KEY: DEMO_SECRET_ACCESS_KEY,
-        ROUTER_CONFIG: JSON.stringify({ pools: { p: { deployments: [{ id: 'usw2', modelId: MODEL, region: 'us-west-2', endpoint: endpoints['us-west-2'] }] } } }),
-      },
-      stdout: 'piped',
-      stderr: 'piped',
-    }).spawn()
     try {
-      let res: Response | undefined
-      for (let i = 0; i < 100 && !res; i++) {
-        res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined)
-        if (!res) await new Promise((r) => setTimeout(r, 100))
-      }
-      assertEquals(res?.status, 200, '/health status')
-      await res!.arrayBuffer()
-      const answer = await fetch(`http://127.0.0.1:${port}/model/${encodeURIComponent(MODEL)}/converse`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'hi' }] }] }),
-      })
-      assertEquals(answer.status, 200, 'converse status')
-      assertEquals(answer.headers.get('x-router-deployment'), 'usw2', 'served by')
-      const json = (await answer.json()) as any
-      if (!String(json.output.message.content[0].text).startsWith('Hello from us-west-2')) throw new Error('unexpected answer')
+      await withEntry({ ROUTER_KV_PATH: kvPath, ROUTER_CONFIG: onePool(endpoints) }, converseThrough)
+      if ((await Deno.stat(kvPath)).size === 0) throw new Error('the KV database was not written')
     } finally {
-      child.kill('SIGTERM')
-      await child.status
-      await child.stdout.cancel()
-      await child.stderr.cancel()
       await Deno.remove(kvPath)
     }
   })
+})
+
+Deno.test('ROUTER_STATE=memory: a single instance routes with its state in memory and opens no KV database', async () => {
+  await withSimulator(async (endpoints) => {
+    const dir = await Deno.makeTempDir()
+    const kvPath = `${dir}/never.kv`
+    try {
+      await withEntry({ ROUTER_STATE: 'memory', ROUTER_KV_PATH: kvPath, ROUTER_CONFIG: onePool(endpoints) }, converseThrough)
+      const made = await Deno.stat(kvPath).then(() => true, () => false)
+      assertEquals(made, false, 'a KV database was created')
+    } finally {
+      await Deno.remove(dir, { recursive: true })
+    }
+  })
+})
+
+Deno.test('ROUTER_STATE with an unknown value: the entry refuses to start and says why', async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-write', 'src/adapter/deno/index.ts'],
+    env: { PORT: '0', ROUTER_STATE: 'redis' },
+    stdout: 'piped',
+    stderr: 'piped',
+  }).output()
+  assertEquals(out.success, false, 'started anyway')
+  const text = new TextDecoder().decode(out.stderr)
+  if (!text.includes('ROUTER_STATE must be "kv" (default) or "memory"')) throw new Error(`unclear refusal: ${text.slice(0, 300)}`)
 })
 
 Deno.test('a client that goes away releases its reservation (request.signal)', async () => {

@@ -119,6 +119,34 @@ describe('Durable Object state shared by four isolates', () => {
     expect(statuses.filter((s) => s !== 200).every((s) => s === 429)).toBe(true)
   })
 
+  it('a quota group: two entries of one us-east-1 quota (10 RPM) share one window over 4 isolates — 10 sent, none throttled upstream; without the group 20 are sent', async () => {
+    const twoEntries = (group: boolean) => (e: Record<string, string>) => ({
+      strategy: 'rate-limit-aware',
+      deployments: ['a', 'b'].map((x) => ({ id: `use1-${x}`, modelId: MODEL, region: 'us-east-1', rpm: 10, endpoint: e['us-east-1'], ...(group ? { quotaGroup: 'use1' } : {}) })),
+    })
+    for (const group of [true, false]) {
+      const { simulator: sim, router: r } = await setUp(twoEntries(group), { instances: 4 })
+      await fetch(`${sim.controlUrl}/__sim/quota`, { method: 'POST', body: JSON.stringify({ region: 'us-east-1', modelId: MODEL, rpm: 10 }) })
+      const { ok, throttled } = await burst(r, 30)
+      const upstream = await upstreamCounts(sim)
+      if (group) {
+        expect(upstream.rejected).toBe(0)
+        expect(upstream.accepted).toBe(10)
+        expect(ok).toBe(10)
+        expect(throttled).toHaveLength(20)
+        expect(await throttled[0].text()).toMatch(/rpm 10/)
+      } else {
+        expect(upstream.accepted + upstream.rejected).toBeGreaterThan(10) // each entry's own window: the shared quota sent twice
+        expect(upstream.rejected).toBeGreaterThan(0)
+      }
+      if (group) {
+        // The next setUp replaces these; afterEach closes the last.
+        await r.close()
+        await sim.close()
+      }
+    }
+  })
+
   it('the contrast: with per-isolate memory the same burst over-dispatches and upstream throttles', async () => {
     const { simulator: sim, router: r } = await setUp(rpmPool, { instances: 4, noSharedState: true })
     await setQuotas(sim)

@@ -1,7 +1,8 @@
 /**
  * Deno entry (`deno task start`, Deno Deploy): the same Hono app served with Deno.serve, configured from the
  * process environment, with routing state in Deno KV (shared by every instance of the app) and the local
- * estimate as the fail-open fallback.
+ * estimate as the fail-open fallback. `ROUTER_STATE=memory`: one instance alone keeps its state in its own memory —
+ * no KV round trips or local SQLite writes per attempt; only right where no other instance shares the pools.
  */
 import { createApp } from '../../app'
 import type { RouterEnv } from '../../env'
@@ -9,6 +10,9 @@ import { DenoKvResponseCache } from '../../cache/deno-kv'
 import { DenoKvStateStore, type KvLike } from '../../state/deno-kv'
 import { FailOpenStateStore } from '../../state/fail-open'
 import { MemoryStateStore } from '../../state/memory'
+import type { StateStore } from '../../state/types'
+import { MemoryResponseCache } from '../../cache/memory'
+import type { ResponseCache } from '../../cache/types'
 
 declare const Deno: {
   env: { toObject(): Record<string, string> }
@@ -17,17 +21,32 @@ declare const Deno: {
 }
 
 const env: RouterEnv = Deno.env.toObject()
-const kv = await Deno.openKv(env.ROUTER_KV_PATH ? String(env.ROUTER_KV_PATH) : undefined)
+const inMemory = env.ROUTER_STATE === 'memory'
+if (env.ROUTER_STATE !== undefined && !inMemory && env.ROUTER_STATE !== 'kv') throw new Error(`ROUTER_STATE must be "kv" (default) or "memory", not ${JSON.stringify(env.ROUTER_STATE)}`)
 const stateTimeoutMs = Number(env.ROUTER_STATE_TIMEOUT_MS ?? 500)
-const store = new FailOpenStateStore(new DenoKvStateStore(kv, 'bedrock-router', stateTimeoutMs), new MemoryStateStore(), stateTimeoutMs)
-const responseCache = new DenoKvResponseCache(kv)
+let store: StateStore
+let responseCache: ResponseCache
+if (inMemory) {
+  store = new MemoryStateStore()
+  responseCache = new MemoryResponseCache()
+} else {
+  const kv = await Deno.openKv(env.ROUTER_KV_PATH ? String(env.ROUTER_KV_PATH) : undefined)
+  store = new FailOpenStateStore(new DenoKvStateStore(kv, 'bedrock-router', stateTimeoutMs), new MemoryStateStore(), stateTimeoutMs)
+  responseCache = new DenoKvResponseCache(kv)
+}
 const app = createApp({ stateStore: () => store, responseCache: () => responseCache })
+/**
+ * Deno has no per-request waitUntil: the process outlives the response, so work started after it (accounting
+ * writes, state reports) simply runs on. Handing Hono a context also spares every request the exception its
+ * `executionCtx` getter throws without one.
+ */
+const executionCtx = { waitUntil: (p: Promise<unknown>) => void p.catch(() => {}), passThroughOnException: () => {}, props: {} }
 
 Deno.serve(
   {
     port: Number(env.PORT ?? 8787),
     hostname: String(env.HOST ?? '127.0.0.1'),
-    onListen: ({ hostname, port }) => console.log(`Bedrock edge router (Deno, state in Deno KV) listening on http://${hostname}:${port}`),
+    onListen: ({ hostname, port }) => console.log(`Bedrock edge router (Deno, state in ${inMemory ? 'this instance\'s memory' : 'Deno KV'}) listening on http://${hostname}:${port}`),
   },
-  (req) => app.fetch(req, env),
+  (req) => app.fetch(req, env, executionCtx),
 )

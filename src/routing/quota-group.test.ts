@@ -1,0 +1,80 @@
+/**
+ * Quota groups: deployments that draw on one Bedrock quota share one window. Without the group each member keeps its
+ * own window and the pool sends the shared quota twice its size; with it, the group as a whole stays within.
+ */
+import { describe, expect, it } from 'vitest'
+import { ConfigError, parseRouterConfig } from '../config/schema'
+import { createPoolState, decide, prunePoolState, record, snapshot } from './core'
+import { mulberry32 } from './random'
+import { T0, deployment, outcome, pool } from './test-helpers'
+import { windowTotals } from './window'
+
+const req = { inputTokens: 100, maxTokens: 100, stream: false }
+
+function burst(grouped: boolean, n: number) {
+  const g = grouped ? { quotaGroup: 'acct-use1-sonnet' } : {}
+  const p = pool([deployment('role-a', { rpm: 10, ...g }), deployment('role-b', { rpm: 10, ...g })], { strategy: 'rate-limit-aware' })
+  const state = createPoolState(p)
+  const rng = mulberry32(3)
+  const sent: Record<string, number> = {}
+  const refused: string[] = []
+  for (let i = 0; i < n; i++) {
+    const d = decide(p, state, req, [], T0 + i * 10, rng)
+    if (d.kind === 'dispatch') sent[d.deploymentId] = (sent[d.deploymentId] ?? 0) + 1
+    else refused.push(d.reason)
+  }
+  return { p, state, sent, refused }
+}
+
+describe('quota groups', () => {
+  it('members share one window: a burst gets the quota once, not once per member, then a 429 saying which group is full', () => {
+    const alone = burst(false, 30)
+    expect(Object.values(alone.sent).reduce((a, b) => a + b, 0)).toBe(20) // each member's window on its own: twice the quota
+    const shared = burst(true, 30)
+    expect(Object.values(shared.sent).reduce((a, b) => a + b, 0)).toBe(10)
+    expect(Object.keys(shared.sent).sort()).toEqual(['role-a', 'role-b']) // still spread over both members
+    expect(shared.refused).toHaveLength(20)
+    expect(shared.refused[0]).toMatch(/rpm 10/)
+  })
+
+  it('a settled attempt gives back its slot to the whole group', () => {
+    const { p, state } = burst(true, 10)
+    const full = decide(p, state, req, [], T0 + 200, Math.random)
+    expect(full.kind).toBe('reject')
+    // A throttled answer never counted upstream: its request leaves the shared window.
+    const p2 = pool(p.deployments, { strategy: 'weighted' })
+    const probe = decide(p2, state, req, [], T0 + 210, Math.random) // weighted keeps no windows: dispatches anyway
+    record(p, state, outcome(probe, 'throttled'), T0 + 220)
+    expect(windowTotals(state.quotaGroups!['acct-use1-sonnet'], T0 + 230).requests).toBe(10)
+    const snap = snapshot(p, state, T0 + 230)
+    expect(snap.map((s) => s.window.requests)).toEqual([10, 10]) // each member shows the group's window
+  })
+
+  it('survives the state as JSON, and a group no longer configured is pruned', () => {
+    const { p, state } = burst(true, 4)
+    const copy = JSON.parse(JSON.stringify(state))
+    expect(copy.quotaGroups['acct-use1-sonnet']).toEqual(state.quotaGroups!['acct-use1-sonnet'])
+    const ungrouped = pool([deployment('role-a', { rpm: 10 }), deployment('role-b', { rpm: 10 })])
+    prunePoolState(ungrouped, copy)
+    expect(copy.quotaGroups).toEqual({})
+  })
+
+  it('the config names a member whose limits differ from the group, and a group without a quota', () => {
+    const config = (a: object, b: object) =>
+      JSON.stringify({ pools: { p: { deployments: [{ id: 'a', modelId: 'm', region: 'us-east-1', quotaGroup: 'g', ...a }, { id: 'b', modelId: 'm', region: 'us-east-1', quotaGroup: 'g', ...b }] } } })
+    const problems = (text: string): string[] => {
+      try {
+        parseRouterConfig(JSON.parse(text))
+        return []
+      } catch (e) {
+        if (e instanceof ConfigError) return e.problems
+        throw e
+      }
+    }
+    expect(problems(config({ rpm: 10 }, { rpm: 10 }))).toEqual([])
+    expect(problems(config({ rpm: 10 }, { rpm: 20 }))).toEqual([
+      'pools.p.deployments[1]: quota group "g" is one quota, but this member states rpm 20 / tpm none and deployments[0] rpm 10 / tpm none',
+    ])
+    expect(problems(config({}, {}))[0]).toMatch(/the group "g" needs its quota/)
+  })
+})
