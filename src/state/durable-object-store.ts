@@ -10,6 +10,7 @@ import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types
 import type { RouterStateObject } from './durable-object'
 import type { StatsBatch } from '../stats/rollup'
 import type { StateStore, StatsRead } from './types'
+import { fingerprintOf, UNKNOWN_CONFIG, type PoolRef } from './pool-ref'
 
 const REPORT_BATCH_MS = 50
 /** The object that keeps accounting: a name no pool can have (pool names never contain '#'). */
@@ -17,6 +18,8 @@ const STATS_OBJECT = '#stats'
 
 export class DurableObjectStateStore implements StateStore {
   private readonly pending = new Map<string, { pool: PoolConfig; outcomes: AttemptOutcome[] }>()
+  /** Fingerprints this isolate has sent the config of (the object then knows them unless it restarted). */
+  private readonly sent = new Set<string>()
 
   constructor(private readonly namespace: DurableObjectNamespace<RouterStateObject>) {}
 
@@ -30,11 +33,24 @@ export class DurableObjectStateStore implements StateStore {
     return batch?.outcomes ?? []
   }
 
+  /** The pool by fingerprint, with its config the first time (or when `force`d after UNKNOWN_CONFIG). */
+  private ref(pool: PoolConfig, force = false): PoolRef {
+    const fingerprint = `${pool.name}:${fingerprintOf(pool)}`
+    if (!force && this.sent.has(fingerprint)) return { name: pool.name, fingerprint }
+    if (this.sent.size > 64) this.sent.clear()
+    this.sent.add(fingerprint)
+    return { name: pool.name, fingerprint, config: pool }
+  }
+
   async acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
     const outcomes = this.take(pool)
     if (previous) outcomes.push(previous)
     try {
-      return (await this.stub(pool).acquire(pool, estimate, [...tried], outcomes)) as Decision
+      const stub = this.stub(pool)
+      let decision = await stub.acquire(this.ref(pool), estimate, [...tried], outcomes)
+      if (decision === UNKNOWN_CONFIG) decision = await stub.acquire(this.ref(pool, true), estimate, [...tried], outcomes)
+      if (decision === UNKNOWN_CONFIG) throw new Error(`the state object did not take pool ${pool.name}'s config`)
+      return decision as Decision
     } catch (e) {
       this.requeue(pool, outcomes)
       throw e
@@ -47,7 +63,8 @@ export class DurableObjectStateStore implements StateStore {
     const outcomes = this.take(pool)
     if (outcomes.length === 0) return // an acquire or another request's timer already sent it
     try {
-      await this.stub(pool).report(pool, outcomes)
+      const stub = this.stub(pool)
+      if ((await stub.report(this.ref(pool), outcomes)) === UNKNOWN_CONFIG) await stub.report(this.ref(pool, true), outcomes)
     } catch (e) {
       this.requeue(pool, outcomes)
       throw e

@@ -14,6 +14,7 @@ import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types
 import { emptyCounters, foldedRow, HOUR_MS, MAX_RECENT_FAILOVERS, MAX_ROWS_PER_HOUR, mergeCounters, rowKey, type FailoverEvent, type StatsBatch, type StatsRow } from '../stats/rollup'
 import { STATS_RETENTION_MS } from '../stats/ledger'
 import { acquireOn } from './apply'
+import { KnownConfigs, UNKNOWN_CONFIG, type PoolRef } from './pool-ref'
 import type { StatsRead } from './types'
 
 /** Idle pools' rows are deleted after this long without traffic (their windows have long expired). */
@@ -23,6 +24,9 @@ const FLUSH_MS = 250
 
 export class RouterStateObject extends DurableObject<Record<string, unknown>> {
   private readonly pools = new Map<string, PoolState>()
+  private readonly configs = new KnownConfigs()
+  /** The config each pool's state was last pruned against: pruning again only when it changes. */
+  private readonly prunedFor = new Map<string, PoolConfig>()
   private readonly dirty = new Set<string>()
   private flushTimer: ReturnType<typeof setTimeout> | undefined
   private alarmSet = false
@@ -46,8 +50,13 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     })
   }
 
-  /** Records `outcomes` (earlier attempts, batched by the caller), then decides and reserves the next attempt. */
-  acquire(pool: PoolConfig, estimate: RequestEstimate, tried: string[], outcomes: AttemptOutcome[] = []): Decision {
+  /**
+   * Records `outcomes` (earlier attempts, batched by the caller), then decides and reserves the next attempt. Without
+   * the config `ref` names: UNKNOWN_CONFIG, having changed nothing (the caller sends again with the config).
+   */
+  acquire(ref: PoolRef | PoolConfig, estimate: RequestEstimate, tried: string[], outcomes: AttemptOutcome[] = []): Decision | typeof UNKNOWN_CONFIG {
+    const pool = this.configs.resolve(ref)
+    if (!pool) return UNKNOWN_CONFIG
     const state = this.load(pool)
     const now = Date.now()
     for (const outcome of outcomes) record(pool, state, outcome, now)
@@ -56,7 +65,9 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     return decision
   }
 
-  report(pool: PoolConfig, outcomes: AttemptOutcome[]): void {
+  report(ref: PoolRef | PoolConfig, outcomes: AttemptOutcome[]): void | typeof UNKNOWN_CONFIG {
+    const pool = this.configs.resolve(ref)
+    if (!pool) return UNKNOWN_CONFIG
     const state = this.load(pool)
     const now = Date.now()
     for (const outcome of outcomes) record(pool, state, outcome, now)
@@ -148,9 +159,10 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     if (!state) {
       state = createPoolState(pool)
       this.pools.set(pool.name, state)
-    } else {
+    } else if (this.prunedFor.get(pool.name) !== pool) {
       prunePoolState(pool, state)
     }
+    this.prunedFor.set(pool.name, pool)
     return state
   }
 

@@ -11,6 +11,7 @@ import type { AttemptOutcome, Decision, RequestEstimate } from '../../src/routin
 import type { RouterStateObject } from '../../src/state/durable-object'
 import { DurableObjectStateStore } from '../../src/state/durable-object-store'
 import { FailOpenStateStore } from '../../src/state/fail-open'
+import { fingerprintOf, UNKNOWN_CONFIG, type PoolRef } from '../../src/state/pool-ref'
 import { MemoryStateStore } from '../../src/state/memory'
 import type { StateStore } from '../../src/state/types'
 
@@ -45,7 +46,7 @@ describe('Durable Object backend', () => {
       const { RouterStateObject } = await import('../../src/state/durable-object')
       const fresh = new RouterStateObject(state, {})
       await state.blockConcurrencyWhile(async () => {})
-      return fresh.acquire(pool, estimate, [])
+      return fresh.acquire(pool, estimate, []) as Decision
     })
     expect(reloaded.kind).toBe('reject')
   })
@@ -54,7 +55,7 @@ describe('Durable Object backend', () => {
     const stub = namespace().get(namespace().idFromName('q'))
     const q = { ...pool, name: 'q' }
     const rows = () => runInDurableObject(stub, (_i, state) => state.storage.sql.exec('SELECT name FROM pool_state WHERE name = ?', 'q').toArray().length)
-    const first = await stub.acquire(q, estimate, [])
+    const first = (await stub.acquire(q, estimate, [])) as Decision
     expect(await rows()).toBe(0) // reservation only: not yet written
     if (first.kind !== 'dispatch') throw new Error('expected dispatch')
     await stub.report(q, [{ deploymentId: first.deploymentId, reservation: first.reservation, result: { class: 'unavailable', status: 503 } }])
@@ -71,6 +72,49 @@ describe('Durable Object backend', () => {
     expect(await runDurableObjectAlarm(stub)).toBe(true)
     const rows = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec('SELECT name FROM pool_state').toArray())
     expect(rows).toEqual([])
+  })
+})
+
+describe('the pool config sent to the Durable Object by fingerprint', () => {
+  it('carries the config on the first call only; an object that does not know it says so, changes nothing, and gets it again', async () => {
+    const seen: Array<{ config: boolean }> = []
+    let knows = false
+    const fakeObject = {
+      acquire: async (ref: PoolRef) => {
+        seen.push({ config: ref.config !== undefined })
+        if (ref.config) knows = true
+        return knows ? { kind: 'dispatch', deploymentId: 'a', reservation: { deploymentId: 'a', at: 0, tokens: 1 }, reason: 'x' } : UNKNOWN_CONFIG
+      },
+      report: async () => {},
+      snapshot: async () => [],
+    }
+    const ns = { idFromName: (n: string) => n, get: () => fakeObject } as unknown as DurableObjectNamespace<RouterStateObject>
+    const store = new DurableObjectStateStore(ns)
+    for (let i = 0; i < 3; i++) expect((await store.acquire(pool, estimate, [])).kind).toBe('dispatch')
+    expect(seen).toEqual([{ config: true }, { config: false }, { config: false }])
+    knows = false // the object restarted: it no longer knows the fingerprint
+    expect((await store.acquire(pool, estimate, [])).kind).toBe('dispatch')
+    expect(seen.slice(3)).toEqual([{ config: false }, { config: true }])
+  })
+
+  it('the object: a fingerprint it has not been sent → UNKNOWN_CONFIG and no reservation; after the config, the fingerprint alone decides', async () => {
+    const stub = namespace().get(namespace().idFromName('fp'))
+    const fp = { ...pool, name: 'fp' }
+    const ref = { name: 'fp', fingerprint: `fp:${fingerprintOf(fp)}` }
+    expect(await stub.acquire(ref, estimate, [])).toBe(UNKNOWN_CONFIG)
+    expect(await stub.report(ref, [{ deploymentId: 'a', result: { class: 'success', status: 200 }, usage: { inputTokens: 1, outputTokens: 1 } }])).toBe(UNKNOWN_CONFIG)
+    expect(((await stub.acquire({ ...ref, config: fp }, estimate, [])) as Decision).kind).toBe('dispatch')
+    expect(((await stub.acquire(ref, estimate, [])) as Decision).kind).toBe('dispatch')
+    // Three rpm in all (2 + 1): the unknown-config calls reserved nothing, the fourth call is refused.
+    expect(((await stub.acquire(ref, estimate, [])) as Decision).kind).toBe('dispatch')
+    expect(((await stub.acquire(ref, estimate, [])) as Decision).kind).toBe('reject')
+  })
+
+  it('fingerprints differ when the config does, and are stable for one config object', () => {
+    const other = { ...pool, deployments: pool.deployments.map((d) => ({ ...d, rpm: 99 })) }
+    expect(fingerprintOf(pool)).toBe(fingerprintOf(pool))
+    expect(fingerprintOf(other)).not.toBe(fingerprintOf(pool))
+    expect(fingerprintOf({ ...pool })).toBe(fingerprintOf(pool)) // same content, another object: same fingerprint
   })
 })
 
