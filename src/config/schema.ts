@@ -42,6 +42,7 @@ const DeploymentSchema = v.strictObject({
   credentials: v.optional(v.pipe(text('credentials'), v.regex(/^[A-Za-z0-9_]+$/, 'credentials names an env suffix: letters, digits, _'))),
   rpm: v.optional(positiveInt('rpm')),
   tpm: v.optional(positiveInt('tpm')),
+  tokensPerDay: v.optional(positiveInt('tokensPerDay')),
   quotaGroup: v.optional(v.pipe(text('quotaGroup'), v.regex(/^[A-Za-z0-9._:-]{1,64}$/, 'quotaGroup may use letters, digits and . _ : - (at most 64)'))),
   price: v.optional(PriceSchema),
   maxOutputTokens: v.optional(positiveInt('maxOutputTokens')),

@@ -52,6 +52,8 @@ export interface DeploymentConfig {
    * group's rpm/tpm.
    */
   quotaGroup?: string
+  /** Tokens per UTC day (Bedrock's daily token quota, counted as tpm is): routing/day-tokens.ts. */
+  tokensPerDay?: number
   /** Price, USD per million tokens; default from the built-in table when the model is known. */
   price?: Price
   /** Output-token cap used to reserve quota when a request sets no maxTokens. */

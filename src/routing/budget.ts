@@ -91,6 +91,8 @@ export function reservedUsd(deployment: DeploymentConfig, req: RequestEstimate):
 }
 
 export interface BudgetBlock {
+  /** USD (a budget) or tokens (a deployment's tokens-per-day quota, day-tokens.ts). */
+  unit?: 'tokens'
   period: 'day' | 'month'
   budget: number
   /** Settled spend of the period. */
@@ -128,14 +130,17 @@ export function holdSpend(spend: SpendState, at: number, usd: number): void {
   }
 }
 
-/** Settles a reservation: its hold is released and `actualUsd` is spent in the current periods. */
-export function settleSpend(spend: SpendState, reservation: Reservation | undefined, actualUsd: number, now: number): void {
+/**
+ * Settles a reservation: its hold (`held`: what it reserved and when) is released and `actualUsd` is spent in the
+ * current periods. The ledger does not care about the unit: a deployment's tokens per day are kept in one too.
+ */
+export function settleSpend(spend: SpendState, held: { at: number; amount: number } | undefined, actualUsd: number, now: number): void {
   refreshSpend(spend, now)
-  if (reservation?.usd) {
-    const slot = Math.floor(reservation.at / HELD_SLOT_MS)
+  if (held && held.amount > 0) {
+    const slot = Math.floor(held.at / HELD_SLOT_MS)
     const h = spend.held.find((x) => x.slot === slot)
     if (h) {
-      h.usd = Math.max(0, h.usd - reservation.usd)
+      h.usd = Math.max(0, h.usd - held.amount)
       if (h.usd < 1e-12) spend.held.splice(spend.held.indexOf(h), 1)
     }
   }

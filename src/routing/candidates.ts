@@ -12,6 +12,7 @@
 import type { DeploymentConfig, PoolConfig } from '../config/types'
 import { breakerAdmission, probeTimeoutMs, refreshBreaker } from './breaker'
 import { budgetBlock, budgetsOf, createSpendState, refreshSpend, reservedUsd, type BudgetBlock } from './budget'
+import { dayTokensBlock } from './day-tokens'
 import { nextTokenAt } from './pacing'
 import { reservedTokens } from './quota'
 import { deploymentState, usageOf } from './state'
@@ -143,6 +144,12 @@ export function assess(
       candidate.block = 'budget-spent'
       candidate.blockedUntil = candidate.budget.until
     }
+  }
+  const dayBlock = dayTokensBlock(deployment, ds, now)
+  if (dayBlock && candidate.block === null) {
+    candidate.block = 'budget-spent'
+    candidate.blockedUntil = dayBlock.until
+    candidate.budget = dayBlock
   }
   return candidate
 }

@@ -26,6 +26,7 @@ import { probeTimeoutMs, takeProbe } from './breaker'
 import { assess, availableAt, fullLimits, type Candidate } from './candidates'
 import { freshLatency, measurementPending } from './latency'
 import { holdSpend } from './budget'
+import { holdDayTokens } from './day-tokens'
 import { recordSend } from './pacing'
 import { strategyFor } from './strategies'
 import type { Decision, PoolState, RequestEstimate } from './types'
@@ -241,6 +242,7 @@ function dispatch(
   if (c.probe) takeProbe(c.state.breaker, at)
   if (c.misconfiguredProbe && c.state.misconfigured) c.state.misconfigured.probing = at
   if (c.reserveUsd > 0 && c.state.spend) holdSpend(c.state.spend, at, c.reserveUsd)
+  if (c.deployment.tokensPerDay !== undefined) holdDayTokens(c.state, at, c.reserve)
   const stat = c.state.latency[req.stream ? 'stream' : 'converse']
   if (freshLatency(stat, now, pool.latencyTtlMs) === null && !measurementPending(stat, now, probeTimeoutMs(pool))) {
     stat.pendingSince = now
@@ -291,9 +293,13 @@ function reject(candidates: readonly Candidate[], req: RequestEstimate, now: num
       full = true
       const b = c.budget
       why.push(
-        b.spent >= b.budget
-          ? `${id}: its budget of $${b.budget} per ${b.period} is spent ($${b.spent.toFixed(4)}), until ${new Date(b.until).toISOString()}`
-          : `${id}: its budget of $${b.budget} per ${b.period} is held by requests in flight`,
+        b.unit === 'tokens'
+          ? b.spent >= b.budget
+            ? `${id}: its ${b.budget} tokens per day are used (${Math.round(b.spent)}), until ${new Date(b.until).toISOString()}`
+            : `${id}: its ${b.budget} tokens per day are held by requests in flight`
+          : b.spent >= b.budget
+            ? `${id}: its budget of $${b.budget} per ${b.period} is spent ($${b.spent.toFixed(4)}), until ${new Date(b.until).toISOString()}`
+            : `${id}: its budget of $${b.budget} per ${b.period} is held by requests in flight`,
       )
     } else if (c.block === 'misconfigured') {
       why.push(`${id}: misconfigured (${c.state.misconfigured?.errorType ?? 'upstream said so'}), next probe in ${seconds(at - now)}`)

@@ -51,7 +51,7 @@ describe('quota groups', () => {
   })
 
   it('survives the state as JSON, and a group no longer configured is pruned', () => {
-    const { p, state } = burst(true, 4)
+    const { state } = burst(true, 4)
     const copy = JSON.parse(JSON.stringify(state))
     expect(copy.quotaGroups['acct-use1-sonnet']).toEqual(state.quotaGroups!['acct-use1-sonnet'])
     const ungrouped = pool([deployment('role-a', { rpm: 10 }), deployment('role-b', { rpm: 10 })])

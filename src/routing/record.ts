@@ -18,6 +18,7 @@
 import type { DeploymentConfig, PoolConfig } from '../config/types'
 import { breakerSignal, isEjected, probeTimeoutMs, recordBreakerOutcome, refreshBreaker } from './breaker'
 import { attemptCostUsd, budgetsOf, createSpendState, settleSpend } from './budget'
+import { settleDayTokens } from './day-tokens'
 import { recordLatency } from './latency'
 import { recordSuccess, recordThrottle } from './pacing'
 import { settledTokens } from './quota'
@@ -38,7 +39,11 @@ export function record(pool: PoolConfig, state: PoolState, outcome: AttemptOutco
   const usage = usageOf(state, deployment)
   pruneUsage(usage, now)
   settleWindow(deployment, usage, outcome, now)
-  if (budgetsOf(deployment)) settleSpend((ds.spend ??= createSpendState(now)), outcome.reservation, attemptCostUsd(deployment, outcome), now)
+  if (budgetsOf(deployment)) {
+    const r = outcome.reservation
+    settleSpend((ds.spend ??= createSpendState(now)), r?.usd ? { at: r.at, amount: r.usd } : undefined, attemptCostUsd(deployment, outcome), now)
+  }
+  if (deployment.tokensPerDay !== undefined) settleDayTokens(deployment, ds, outcome, now)
 
   const timeout = probeTimeoutMs(pool)
   refreshBreaker(ds.breaker, now, timeout)

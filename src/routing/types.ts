@@ -227,6 +227,8 @@ export interface DeploymentState {
   latency: { converse: LatencyStat; stream: LatencyStat }
   /** Spend against budgets (budget.ts); only for deployments with a budget. */
   spend?: SpendState
+  /** Tokens used and held today against `tokensPerDay` (day-tokens.ts: the budget ledger, in tokens). */
+  dayTokens?: SpendState
 }
 
 export interface PoolState {
@@ -272,6 +274,8 @@ export interface DeploymentSnapshot {
   limits: { configuredRpm: number | null; configuredTpm: number | null }
   /** Budgets and spend of the current UTC day and month (deployments with a budget only). */
   budget?: { usdPerDay: number | null; usdPerMonth: number | null; spentToday: number; spentThisMonth: number; heldUsd: number }
+  /** Tokens per day (deployments with `tokensPerDay` only): the quota, used today, held by requests in flight. */
+  tokensToday?: { perDay: number; used: number; held: number }
   /** Adaptive send rate after throttles (requests/s); null rate: unpaced. */
   pacing: { rateRps: number | null; sentRps: number; nextTokenAt: number | null }
   misconfigured: { errorType: string; since: number; nextProbeAt: number; strikes: number } | null

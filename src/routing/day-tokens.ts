@@ -1,0 +1,37 @@
+/**
+ * Tokens per UTC day: a deployment's daily token quota (Bedrock sets them for some models and accounts), kept in the
+ * budget ledger (budget.ts) counted in tokens instead of USD. An attempt holds what it reserves in the window (input
+ * estimate + output cap, with burndown), and settles to what it used, as Bedrock counts it (quota.ts settledTokens).
+ * Like a budget, the deployment takes requests while the day's used + held tokens are below the quota, so the day
+ * overshoots by at most the last request admitted; then it is skipped until the next UTC midnight, and when every
+ * deployment is out, the router answers 429 saying so.
+ */
+import type { DeploymentConfig } from '../config/types'
+import { budgetBlock, createSpendState, holdSpend, refreshSpend, settleSpend, type BudgetBlock } from './budget'
+import { settledTokens } from './quota'
+import type { AttemptOutcome, DeploymentState } from './types'
+
+/** Whether the day's quota admits another request now; the block (in tokens) when not. */
+export function dayTokensBlock(deployment: DeploymentConfig, ds: DeploymentState, now: number): BudgetBlock | null {
+  if (deployment.tokensPerDay === undefined) return null
+  ds.dayTokens ??= createSpendState(now)
+  refreshSpend(ds.dayTokens, now)
+  const block = budgetBlock(ds.dayTokens, { day: deployment.tokensPerDay }, now)
+  return block && { ...block, unit: 'tokens' }
+}
+
+/** Holds an attempt's reserved tokens against the day. */
+export function holdDayTokens(ds: DeploymentState, at: number, tokens: number): void {
+  if (ds.dayTokens) holdSpend(ds.dayTokens, at, tokens)
+}
+
+/**
+ * Settles an attempt: its hold is released and what it used counted. Without usage, a refused attempt used nothing;
+ * one that may have run (success without usage, timeout, cut) counts its reservation.
+ */
+export function settleDayTokens(deployment: DeploymentConfig, ds: DeploymentState, outcome: AttemptOutcome, now: number): void {
+  const r = outcome.reservation
+  const cls = outcome.result.class
+  const used = outcome.usage ? settledTokens(deployment, outcome.usage) : cls === 'success' || cls === 'timeout' || cls === 'network' ? (r?.tokens ?? 0) : 0
+  settleSpend((ds.dayTokens ??= createSpendState(now)), r ? { at: r.at, amount: r.tokens } : undefined, used, now)
+}
