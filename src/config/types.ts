@@ -127,7 +127,7 @@ export interface PoolConfig {
   name: string
   strategy: StrategyName
   deployments: DeploymentConfig[]
-  /** Upper bound on upstream attempts per request. Default: number of deployments, at most 5. */
+  /** Upper bound on upstream attempts per request. Default: number of deployments (+1 with `serviceTier.onThrottle`), at most 5. */
   maxAttempts: number
   /** Per-request deadline across all attempts, ms. */
   timeoutMs: number
@@ -155,6 +155,12 @@ export interface PoolConfig {
   custom?: CustomStrategyConfig
   prompt?: PromptPolicy
   guardrail?: GuardrailPolicy
+  /**
+   * Bedrock service tiers for this pool's requests that name none themselves: `default` the tier they are sent in
+   * (`flex` for background traffic: cheaper, slower), `onThrottle: 'priority'` sends the next attempts after a
+   * throttle in the Priority tier (its own capacity, at a higher price), the throttled deployment included.
+   */
+  serviceTier?: { default?: 'default' | 'flex' | 'priority'; onThrottle?: 'priority' }
   /** The response cache (src/policy/response-cache.ts): identical requests answered for `ttlSeconds`. */
   cache?: { ttlSeconds: number; shared: boolean }
   /** Cascade (src/policy/cascade.ts): smaller pools tried first, escalating when their answer fails the checks. */

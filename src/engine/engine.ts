@@ -120,8 +120,12 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
   const affinity = affinityHintFor(request, estimate.family)
   if (affinity) estimate.affinity = affinity
   const bodies = new BodyCache(request, origin)
-  const tier = serviceTierOf(request)
-  const cost = (deployment: DeploymentConfig, usage: TokenUsage | undefined, invokedModelId?: string) => (usage ? costUsd(deployment, usage, invokedModelId, tier) : undefined)
+  // The client's own tier wins; else the pool's default; after a throttle, Priority when the pool says so.
+  const clientTier = serviceTierOf(request)
+  const poolTier = pool.serviceTier?.default === 'default' ? undefined : pool.serviceTier?.default
+  let tier = clientTier ?? poolTier
+  let escalated = false
+  const cost = (deployment: DeploymentConfig, usage: TokenUsage | undefined, invokedModelId?: string, attemptTier = tier) => (usage ? costUsd(deployment, usage, invokedModelId, attemptTier) : undefined)
   const ledger = new ReservationLedger(ctx.store, pool, ctx.waitUntil)
   const tried: string[] = []
   let previous: AttemptOutcome | undefined
@@ -212,31 +216,34 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
         continue
       }
       const timeoutMs = Math.min(isStreaming(operation) ? pool.ttfbTimeoutMs : pool.attemptTimeoutMs, deadline - Date.now())
-      const body = invoke ? bodies.verbatim() : bodies.for(deployment)
-      const headers = invoke ? bodies.headersFor(deployment) : request.upstreamHeaders
+      // A tier the router chose (not the client's) goes into the body (Converse) or the tier header (InvokeModel).
+      const routerTier = tier !== clientTier ? tier : undefined
+      const body = invoke ? bodies.verbatim() : bodies.for(deployment, routerTier)
+      const headers = invoke ? withTierHeader(bodies.headersFor(deployment), routerTier) : request.upstreamHeaders
+      const attemptTier = tier
       const outcome = await attempt({ deployment, credentials, operation, body, headers, timeoutMs, clientSignal: signal })
 
       if (outcome.ok && outcome.kind === 'converse') {
         const result: UpstreamResult = { class: 'success', status: 200 }
         const { usage, invokedModelId } = outcome
-        const costUsd = cost(deployment, usage, invokedModelId)
+        const costUsd = cost(deployment, usage, invokedModelId, attemptTier)
         ledger.settle({ deploymentId: deployment.id, reservation: decision.reservation, result, usage, latencyMs: outcome.latencyMs, stream: false, invokedModelId, costUsd })
-        trace.served(deployment, decision.reason, outcome.latencyMs, bodies.notesFor(deployment), decision.affinity)
+        trace.served(deployment, decision.reason, outcome.latencyMs, { ...bodies.notesFor(deployment), ...(routerTier ? { serviceTier: tierNote(routerTier, escalated) } : {}) }, decision.affinity)
         trace.completed(result, usage, costUsd, invokedModelId, undefined, undefined, outcome.stopReason)
         return { kind: 'served', body: outcome.body, contentType: outcome.contentType, bedrockHeaders: outcome.bedrockHeaders, usage, costUsd, invokedModelId, requestId: outcome.requestId, trace }
       }
 
       if (outcome.ok && outcome.kind === 'stream') {
-        trace.served(deployment, decision.reason, outcome.latencyMs, bodies.notesFor(deployment), decision.affinity)
+        trace.served(deployment, decision.reason, outcome.latencyMs, { ...bodies.notesFor(deployment), ...(routerTier ? { serviceTier: tierNote(routerTier, escalated) } : {}) }, decision.affinity)
         const reservation = decision.reservation
         const events = converseEventStream(outcome, pool.streamIdleTimeoutMs, estimate.inputTokens, (summary) => {
-          const costUsd = cost(deployment, summary.usage, summary.invokedModelId)
+          const costUsd = cost(deployment, summary.usage, summary.invokedModelId, attemptTier)
           if (summary.usage) limit.settle(summary.usage, costUsd)
           else limit.release()
           ledger.settle({ deploymentId: deployment.id, reservation, result: summary.result, usage: summary.usage, latencyMs: outcome.latencyMs, stream: true, invokedModelId: summary.invokedModelId, costUsd })
           trace.completed(summary.result, summary.usage, costUsd, summary.invokedModelId, summary.cancelled, summary.usageEstimated, summary.stopReason)
           trace.log()
-        }, invoke, (usage, invokedModelId) => cost(deployment, usage, invokedModelId))
+        }, invoke, (usage, invokedModelId) => cost(deployment, usage, invokedModelId, attemptTier))
         return { kind: 'streaming', events, requestId: outcome.requestId, trace }
       }
 
@@ -253,6 +260,12 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
         return { kind: 'failed', result: failure.result, relay: failure.relay, trace }
       }
       previous = attemptOutcome
+      if (failure.result.class === 'throttled' && pool.serviceTier?.onThrottle === 'priority' && clientTier === undefined && tier !== 'priority' && !escalated) {
+        // Priority has capacity of its own: the next attempts use it, and the throttled deployment may serve again there.
+        escalated = true
+        tier = 'priority'
+        tried.pop()
+      }
     }
 
     if (previous) ledger.settle(previous)
@@ -312,7 +325,19 @@ class BodyCache {
     return (this.verbatimText ??= this.request.bodyText ?? JSON.stringify(this.request.body))
   }
 
-  for(target: DeploymentConfig): string {
+  /** With `tier`: the same body with Converse's `serviceTier` set (a tier the router chose, not the client's). */
+  for(target: DeploymentConfig, tier?: string): string {
+    if (!tier) return this.forTarget(target)
+    const key = `${target.id}|${tier}`
+    let text = this.adapted.get(key)
+    if (text === undefined) {
+      text = JSON.stringify({ ...(JSON.parse(this.forTarget(target)) as Record<string, unknown>), serviceTier: { type: tier } })
+      this.adapted.set(key, text)
+    }
+    return text
+  }
+
+  private forTarget(target: DeploymentConfig): string {
     const { body, pool } = this.request
     const prompt = target.prompt ?? pool.prompt
     const guardrail = target.guardrail ?? pool.guardrail
@@ -346,6 +371,16 @@ function rejectMessage(status: number, reason: string, trace: RequestTrace): str
   const tried = trace.summary()
   if (status === 429) return `Too many requests: ${reason}.${tried ? ` Tried: ${tried}.` : ''}`
   return `NO_MODELS_AVAILABLE: ${reason}.${tried ? ` Tried: ${tried}.` : ''}`
+}
+
+/** `priority (after a throttle)` or the pool's default tier, for x-router-service-tier and the log. */
+function tierNote(tier: string, escalated: boolean): string {
+  return escalated && tier === 'priority' ? 'priority (after a throttle)' : tier
+}
+
+/** InvokeModel: the tier header a router-chosen tier sets. */
+function withTierHeader(headers: Record<string, string> | undefined, tier: string | undefined): Record<string, string> | undefined {
+  return tier ? { ...headers, 'x-amzn-bedrock-service-tier': tier } : headers
 }
 
 /** The service tier the request asks for (Converse `serviceTier.type`, InvokeModel's X-Amzn-Bedrock-Service-Tier). */

@@ -56,6 +56,7 @@ export const TRACE_HEADERS = [
   'x-router-custom',
   'x-router-template',
   'x-router-guardrail',
+  'x-router-service-tier',
   'x-router-cache',
   'x-router-cascade',
   'x-router-affinity',
@@ -90,7 +91,7 @@ export interface AbandonedAttempt {
 export class RequestTrace {
   readonly started = Date.now()
   readonly attempts: AbandonedAttempt[] = []
-  private servedBy?: { deployment: DeploymentConfig; reason: string; latencyMs: number; at: number; applied: { prompt?: string; guardrail?: string }; affinity?: string }
+  private servedBy?: { deployment: DeploymentConfig; reason: string; latencyMs: number; at: number; applied: { prompt?: string; guardrail?: string; serviceTier?: string }; affinity?: string }
   private overheadMs?: number
   private failFast = false
   private queuedMs = 0
@@ -137,7 +138,7 @@ export class RequestTrace {
    * `applied`: the prompt and guardrail the deployment's body was given (src/policy/prompt.ts); `affinity`: how the
    * prompt-cache affinity went (`hit`, `new`, `spill: …`; src/routing/affinity.ts).
    */
-  served(deployment: DeploymentConfig, reason: string, latencyMs: number, applied: { prompt?: string; guardrail?: string } = {}, affinity?: string) {
+  served(deployment: DeploymentConfig, reason: string, latencyMs: number, applied: { prompt?: string; guardrail?: string; serviceTier?: string } = {}, affinity?: string) {
     this.servedBy = { deployment, reason, latencyMs, at: Date.now(), applied, affinity }
   }
 
@@ -176,6 +177,7 @@ export class RequestTrace {
     if (this.servedBy?.applied.prompt) h.set('x-router-template', this.servedBy.applied.prompt)
     if (this.servedBy?.applied.guardrail) h.set('x-router-guardrail', this.servedBy.applied.guardrail)
     if (this.servedBy?.affinity) h.set('x-router-affinity', this.servedBy.affinity)
+    if (this.servedBy?.applied.serviceTier) h.set('x-router-service-tier', this.servedBy.applied.serviceTier)
     if (opts.failFast) h.set('x-router-fail-fast', 'true')
     this.failFast = Boolean(opts.failFast)
     const upstream = this.upstreamMs + (this.servedBy?.latencyMs ?? 0)
@@ -234,6 +236,7 @@ export class RequestTrace {
         template: s?.applied.prompt,
         guardrail: s?.applied.guardrail,
         affinity: s?.affinity,
+        serviceTier: s?.applied.serviceTier,
         sampleRate: plain && this.logSample < 1 ? this.logSample : undefined,
       }),
     )
