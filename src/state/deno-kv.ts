@@ -1,13 +1,17 @@
 /**
- * Routing state in Deno KV: one key per pool holding its PoolState, updated with optimistic concurrency
- * (read, run the engine, commit with a versionstamp check, retry on conflict). Two instances therefore never
- * both spend the last tokens of a window. Costs two KV round trips per attempt (read + commit); on Deno
- * Deploy KV has a single primary region, so far-away instances pay a cross-region round trip each.
+ * Routing state in Deno KV: a pool's PoolState split over one key per deployment (`[prefix, pool, 'd', id]`) and
+ * one for the rest (`[prefix, pool, 'meta']`: affinity, quota groups), so a large pool stays far below KV's 64 KiB
+ * per value. Updated with optimistic concurrency: read every key, run the engine, commit the keys that changed with
+ * a versionstamp check on every key read (a decision reads them all), retry on conflict. Two instances therefore
+ * never both spend the last tokens of a window. Costs two KV round trips per attempt (read + commit; pools of more
+ * than nine deployments read in several batches); on Deno Deploy KV has a single primary region, so far-away
+ * instances pay a cross-region round trip each.
  */
 import type { PoolConfig } from '../config/types'
-import { createPoolState, prunePoolState, record, snapshot, type PoolState } from '../routing/core'
+import { prunePoolState, record, snapshot, type PoolState } from '../routing/core'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import { acquireOn } from './apply'
+import { createDeploymentState } from '../routing/state'
 import { emptyCounters, HOUR_MS, MAX_RECENT_FAILOVERS, mergeCounters, rowKey, type FailoverEvent, type StatsBatch, type StatsRow } from '../stats/rollup'
 import { STATS_RETENTION_MS } from '../stats/ledger'
 import type { StateStore, StatsRead } from './types'
@@ -20,6 +24,7 @@ export interface KvLike {
   atomic(): {
     check(...checks: { key: unknown[]; versionstamp: string | null }[]): ReturnType<KvLike['atomic']>
     set(key: unknown[], value: unknown, options?: { expireIn?: number }): ReturnType<KvLike['atomic']>
+    delete(key: unknown[]): ReturnType<KvLike['atomic']>
     commit(): Promise<{ ok: boolean }>
   }
 }
@@ -29,6 +34,8 @@ const EXPIRE_MS = 60 * 60 * 1000
 const MAX_TRIES = 64
 /** Accounting rows merged per atomic commit (Deno KV allows 10 keys per getMany… and checks per commit). */
 const STATS_CHUNK = 10
+/** Keys per getMany (Deno KV's limit). */
+const KV_BATCH = 10
 
 export class DenoKvStateStore implements StateStore {
   /** Updates from this instance to one pool run one at a time, so only other instances can conflict. */
@@ -61,8 +68,31 @@ export class DenoKvStateStore implements StateStore {
   }
 
   async snapshot(pool: PoolConfig): Promise<unknown> {
-    const entry = await this.kv.get<PoolState>([this.prefix, pool.name])
-    return snapshot(pool, entry.value ?? createPoolState(pool), Date.now())
+    return snapshot(pool, (await this.read(pool)).state, Date.now())
+  }
+
+  /**
+   * A pool's state from its keys (at most 10 per getMany), with every entry read (for the commit's checks) and each
+   * key's JSON as read (to write only what changed). A pool still in the single key of earlier versions is read from it.
+   */
+  private async read(pool: PoolConfig): Promise<{ state: PoolState; entries: Array<{ key: unknown[]; versionstamp: string | null }>; before: Map<string, string>; legacy: boolean }> {
+    const keys: unknown[][] = [[this.prefix, pool.name, 'meta'], ...pool.deployments.map((d) => [this.prefix, pool.name, 'd', d.id])]
+    const entries: Array<{ key: unknown[]; value: unknown; versionstamp: string | null }> = []
+    for (let i = 0; i < keys.length; i += KV_BATCH) entries.push(...(await this.kv.getMany<unknown>(keys.slice(i, i + KV_BATCH))))
+    const before = new Map<string, string>()
+    const meta = entries[0].value as Omit<PoolState, 'deployments'> | null
+    if (meta === null && entries.every((e) => e.value === null)) {
+      const old = await this.kv.get<PoolState>([this.prefix, pool.name])
+      if (old.value) return { state: old.value, entries: [...entries, old], before, legacy: true }
+    }
+    const state: PoolState = { ...(meta ?? { version: 1 }), deployments: {} }
+    before.set('meta', meta === null ? '' : JSON.stringify(meta))
+    pool.deployments.forEach((d, i) => {
+      const value = entries[i + 1].value as PoolState['deployments'][string] | null
+      if (value !== null) state.deployments[d.id] = value
+      before.set(d.id, value === null ? '' : JSON.stringify(value))
+    })
+    return { state, entries, before, legacy: false }
   }
 
   /**
@@ -140,16 +170,24 @@ export class DenoKvStateStore implements StateStore {
     return next
   }
 
-  /** Read-modify-write with a versionstamp check; retries with jitter on conflict. */
+  /** Read-modify-write with versionstamp checks, writing only the keys that changed; retries with jitter on conflict. */
   private async commit<T>(pool: PoolConfig, change: (state: PoolState, now: number) => T): Promise<T> {
-    const key = [this.prefix, pool.name]
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       try {
-        const entry = await this.kv.get<PoolState>(key)
-        const state = entry.value ?? createPoolState(pool)
+        const { state, entries, before, legacy } = await this.read(pool)
+        for (const d of pool.deployments) state.deployments[d.id] ??= createDeploymentState()
         prunePoolState(pool, state)
         const result = change(state, Date.now())
-        const commit = await this.kv.atomic().check(entry).set(key, state, { expireIn: EXPIRE_MS }).commit()
+        const op = this.kv.atomic().check(...entries)
+        const { deployments, ...meta } = state
+        const metaText = JSON.stringify(meta)
+        if (legacy || metaText !== before.get('meta')) op.set([this.prefix, pool.name, 'meta'], meta, { expireIn: EXPIRE_MS })
+        for (const d of pool.deployments) {
+          const value = deployments[d.id]
+          if (legacy || JSON.stringify(value) !== before.get(d.id)) op.set([this.prefix, pool.name, 'd', d.id], value, { expireIn: EXPIRE_MS })
+        }
+        if (legacy) op.delete([this.prefix, pool.name])
+        const commit = await op.commit()
         if (commit.ok) return result
       } catch (e) {
         // A local (SQLite) KV opened by several processes answers "database is locked" under contention:

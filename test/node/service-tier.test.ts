@@ -43,7 +43,7 @@ it('a pool whose default is flex sends Flex, says so, and prices it at half the 
   expect(flex.status).toBe(200)
   expect(flex.headers.get('x-router-service-tier')).toBe('flex')
   expect(await upstreamTiers()).toEqual([undefined, 'flex'])
-  const usage = [(await standard.json()).usage, (await flex.json()).usage]
+  const usage = [((await standard.json()) as any).usage, ((await flex.json()) as any).usage]
   expect(usage[1]).toEqual(usage[0]) // same question, same usage: the difference is the tier's price
   expect(Number(flex.headers.get('x-router-cost-usd'))).toBeCloseTo(Number(standard.headers.get('x-router-cost-usd')) * 0.5, 8)
 })
@@ -58,7 +58,7 @@ it('after a throttle, the next attempt goes in Priority — here to the same, on
   expect(res.headers.get('x-router-deployment')).toBe('urgent-use1')
   expect(res.headers.get('x-router-service-tier')).toBe('priority (after a throttle)')
   expect(await upstreamTiers()).toEqual([undefined, 'priority'])
-  const body = await res.json()
+  const body = (await res.json()) as any
   const standardCost = Number((await converse('standard')).headers.get('x-router-cost-usd'))
   expect(body.usage.inputTokens).toBeGreaterThan(0)
   expect(Number(res.headers.get('x-router-cost-usd'))).toBeCloseTo(standardCost * 1.75, 8)
