@@ -6,6 +6,7 @@ import type { SavingsSection } from './savings'
 import { at, type MemoryRun, type SoakSection } from './soak'
 import type { LargeBodiesSection } from './large-bodies'
 import type { PeerPath, PeerSection, WrkFigures } from './peer'
+import type { LeasesSection } from './leases'
 import type { BundleSection } from './bundle'
 import type { CpuSection } from './cpu'
 import type { MachineInfo } from './lib/machine'
@@ -38,6 +39,7 @@ export interface BenchResults {
   largeBodies?: LargeBodiesSection
   peer?: PeerSection
   peerError?: string
+  leases?: LeasesSection
 }
 
 interface TargetLine {
@@ -746,6 +748,9 @@ export function renderReport(r: BenchResults): string {
     }
   }
 
+  // ------------------------------------------------------------------ 5d
+  if (r.leases) out.push(...renderLeases(r.leases, targets))
+
   // ------------------------------------------------------------------ 7 (soak; before 6 so its targets are listed there)
   if (r.soak) {
     const k = r.soak
@@ -1000,5 +1005,39 @@ function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
     const added = p.serial.deno.p50Ms - d.p50Ms
     targets.push({ section: '2b', target: 'added latency p50 at concurrency 1 ≤ 1 ms through the Deno entry', measured: `${f2(added)} ms (Deno KV state); with \`ROUTER_STATE=memory\` ${p.serial['deno/memory'] ? f2(p.serial['deno/memory'].p50Ms - d.p50Ms) : '–'} ms`, met: added <= 1 })
   }
+  return out
+}
+
+function renderLeases(l: LeasesSection, targets: TargetLine[]): string[] {
+  const out: string[] = []
+  const st = l.settings
+  out.push('### 5d. Past one object: leases, in virtual time (design; not built yet)')
+  out.push('')
+  out.push(
+    `Command: \`npm run bench -- --only=routing\` (bench/leases.ts, simulation/leases.ts; docs/state-design.md "Past one object: leases"). ` +
+      `${st.rps.toLocaleString('en-US')} req/s spread over N isolates (Poisson; skew 0: even, 1: Zipf, the busiest isolate takes most) in front of one deployment ` +
+      `whose quota is a share of the load in requests per sliding 60 s; ${st.seconds} virtual s, the first 60 not measured; worst of seeds ${l.seeds.join(', ')}. ` +
+      '**one object per request** is the design as built (each request one call; the object counts exactly). **leases**: the object grants each isolate a ' +
+      `slice of the window's free capacity (${st.sliceFactor}× its recent rate over a renewal), counted as taken until used or returned; isolates renew in the ` +
+      `background every ${st.renewMs} ms, ask on the request's path only when their slice is spent, and after a "full" answer refuse locally for ` +
+      `${st.fullBackoffMs} ms.`,
+  )
+  out.push('')
+  out.push('| load skew | isolates | quota / load | served, one object per request | served, leases | leases / built | object calls per request (leases) | requests that waited for the object | peak window / quota |')
+  out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+  for (const r of l.rows) {
+    out.push(
+      `| ${r.skew} | ${r.isolates} | ${r.quotaShare} | ${((100 * r.central.served) / r.central.requests).toFixed(2)} % | ${((100 * r.leases.served) / r.leases.requests).toFixed(2)} % | ` +
+        `${((100 * r.leases.served) / r.central.served).toFixed(2)} % | ${r.leases.callsPerRequest.toFixed(4)} (built: 1) | ${(100 * r.leases.onPathPerRequest).toFixed(2)} % | ${r.leases.peakWindowShare.toFixed(3)} |`,
+    )
+  }
+  out.push('')
+  const worstShare = Math.min(...l.rows.map((r) => r.leases.served / r.central.served))
+  const peak = Math.max(...l.rows.map((r) => r.leases.peakWindowShare))
+  const hundred = l.rows.filter((r) => r.isolates === 100)
+  const calls = Math.max(...hundred.map((r) => r.leases.callsPerRequest))
+  targets.push({ section: '5d', target: 'leases (virtual time): the quota is never exceeded', measured: `peak window ${peak.toFixed(3)} of the quota`, met: peak <= 1 })
+  targets.push({ section: '5d', target: 'leases (virtual time): ≥ 99 % of what one object per request serves, every load, 10–100 isolates', measured: `lowest ${(100 * worstShare).toFixed(2)} %`, met: worstShare >= 0.99 })
+  targets.push({ section: '5d', target: 'leases (virtual time): ≤ 0.1 object calls per request at 100 isolates × 5,000 req/s', measured: `highest ${calls.toFixed(4)}`, met: calls <= 0.1 })
   return out
 }
