@@ -261,7 +261,6 @@ export function parseRouterConfig(input: unknown): RouterConfig {
         family: d.family ?? familyOf(d.modelId),
       }
     })
-    problems.push(...quotaGroupProblems(deployments, `pools.${name}`))
     if (!deployments.some((d) => !d.fallback)) {
       problems.push(`pools.${name}.deployments: at least one deployment must be a primary (fallback: false)`)
     } else {
@@ -300,6 +299,7 @@ export function parseRouterConfig(input: unknown): RouterConfig {
       affinity: affinitySettings(raw.affinity),
     }
   }
+  problems.push(...quotaGroups(pools))
   const poolNames = new Set(Object.keys(parsed.output.pools))
   for (const [name, raw] of Object.entries(parsed.output.pools)) {
     problems.push(...poolPolicyProblems(name, raw, poolNames), ...cascadeProblems(name, raw.cascade, parsed.output.pools))
@@ -354,19 +354,51 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, value]) => value !== undefined)) as Partial<T>
 }
 
-/** A quota group's members share one window: they must state the same limits (the group's quota), and have one. */
-function quotaGroupProblems(deployments: DeploymentConfig[], where: string): string[] {
+/**
+ * A quota group's members share one window, in whichever pools they are: they must state the same limits (the
+ * group's quota), and have one. Pools joined by a group keep their state together (`stateKey`): one object holds
+ * the shared window, so every pool's decisions see what the others sent.
+ */
+function quotaGroups(pools: Record<string, PoolConfig>): string[] {
   const problems: string[] = []
-  const first = new Map<string, { d: DeploymentConfig; i: number }>()
-  deployments.forEach((d, i) => {
-    if (d.quotaGroup === undefined) return
-    const f = first.get(d.quotaGroup)
-    if (!f) {
-      first.set(d.quotaGroup, { d, i })
-      if (d.rpm === undefined && d.tpm === undefined) problems.push(`${where}.deployments[${i}].quotaGroup: the group "${d.quotaGroup}" needs its quota: set rpm and/or tpm on its members`)
-    } else if (f.d.rpm !== d.rpm || f.d.tpm !== d.tpm) {
-      problems.push(`${where}.deployments[${i}]: quota group "${d.quotaGroup}" is one quota, but this member states rpm ${d.rpm ?? 'none'} / tpm ${d.tpm ?? 'none'} and deployments[${f.i}] rpm ${f.d.rpm ?? 'none'} / tpm ${f.d.tpm ?? 'none'}`)
+  const first = new Map<string, { d: DeploymentConfig; where: string }>()
+  const poolsOf = new Map<string, Set<string>>()
+  for (const [name, pool] of Object.entries(pools)) {
+    pool.deployments.forEach((d, i) => {
+      if (d.quotaGroup === undefined) return
+      const where = `pools.${name}.deployments[${i}]`
+      const f = first.get(d.quotaGroup)
+      if (!f) {
+        first.set(d.quotaGroup, { d, where })
+        if (d.rpm === undefined && d.tpm === undefined) problems.push(`${where}.quotaGroup: the group "${d.quotaGroup}" needs its quota: set rpm and/or tpm on its members`)
+      } else if (f.d.rpm !== d.rpm || f.d.tpm !== d.tpm) {
+        problems.push(`${where}: quota group "${d.quotaGroup}" is one quota, but this member states rpm ${d.rpm ?? 'none'} / tpm ${d.tpm ?? 'none'} and ${f.where} rpm ${f.d.rpm ?? 'none'} / tpm ${f.d.tpm ?? 'none'}`)
+      }
+      const set = poolsOf.get(d.quotaGroup) ?? new Set<string>()
+      set.add(name)
+      poolsOf.set(d.quotaGroup, set)
+    })
+  }
+  // Pools linked through any chain of shared groups keep one state (union-find over the groups' pools).
+  const parent = new Map<string, string>()
+  const find = (x: string): string => {
+    while (parent.has(x) && parent.get(x) !== x) x = parent.get(x)!
+    return x
+  }
+  for (const names of poolsOf.values()) {
+    const [head, ...rest] = [...names]
+    if (!parent.has(head)) parent.set(head, head)
+    for (const n of rest) {
+      if (!parent.has(n)) parent.set(n, n)
+      parent.set(find(n), find(head))
     }
-  })
+  }
+  const members = new Map<string, string[]>()
+  for (const n of parent.keys()) members.set(find(n), [...(members.get(find(n)) ?? []), n])
+  for (const names of members.values()) {
+    if (names.length < 2) continue
+    const key = `#shared:${names.sort().join('+')}`
+    for (const n of names) pools[n].stateKey = key
+  }
   return problems
 }

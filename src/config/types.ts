@@ -161,6 +161,11 @@ export interface PoolConfig {
    * throttle in the Priority tier (its own capacity, at a higher price), the throttled deployment included.
    */
   serviceTier?: { default?: 'default' | 'flex' | 'priority'; onThrottle?: 'priority' }
+  /**
+   * Set when this pool shares a quota group with other pools: the name their state is kept under together (one
+   * Durable Object, one Deno KV group key), so the group's window is one. Unset: the pool's own name.
+   */
+  stateKey?: string
   /** The response cache (src/policy/response-cache.ts): identical requests answered for `ttlSeconds`. */
   cache?: { ttlSeconds: number; shared: boolean }
   /** Cascade (src/policy/cascade.ts): smaller pools tried first, escalating when their answer fails the checks. */

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { ConfigError, parseRouterConfig } from '../config/schema'
+import { MemoryStateStore } from '../state/memory'
 import { createPoolState, decide, prunePoolState, record, snapshot } from './core'
 import { mulberry32 } from './random'
 import { T0, deployment, outcome, pool } from './test-helpers'
@@ -50,13 +51,33 @@ describe('quota groups', () => {
     expect(snap.map((s) => s.window.requests)).toEqual([10, 10]) // each member shows the group's window
   })
 
-  it('survives the state as JSON, and a group no longer configured is pruned', () => {
+  it('survives the state as JSON, and pruning a pool leaves group windows alone (other pools may share them)', () => {
     const { state } = burst(true, 4)
     const copy = JSON.parse(JSON.stringify(state))
     expect(copy.quotaGroups['acct-use1-sonnet']).toEqual(state.quotaGroups!['acct-use1-sonnet'])
     const ungrouped = pool([deployment('role-a', { rpm: 10 }), deployment('role-b', { rpm: 10 })])
     prunePoolState(ungrouped, copy)
-    expect(copy.quotaGroups).toEqual({})
+    expect(copy.quotaGroups['acct-use1-sonnet']).toEqual(state.quotaGroups!['acct-use1-sonnet'])
+  })
+
+  it('pools joined by a group keep their state together; unrelated pools keep their own', () => {
+    const d = (id: string, group?: string) => ({ id, modelId: 'm', region: 'us-east-1', rpm: 10, ...(group ? { quotaGroup: group } : {}) })
+    const { pools } = parseRouterConfig({
+      pools: { chat: { deployments: [d('chat-1', 'g1')] }, batch: { deployments: [d('batch-1', 'g1'), d('batch-2', 'g2')] }, tools: { deployments: [d('tools-1', 'g2')] }, solo: { deployments: [d('solo-1')] } },
+    })
+    expect(pools.chat.stateKey).toBe('#shared:batch+chat+tools') // chat–batch through g1, batch–tools through g2
+    expect(pools.batch.stateKey).toBe(pools.chat.stateKey)
+    expect(pools.tools.stateKey).toBe(pools.chat.stateKey)
+    expect(pools.solo.stateKey).toBeUndefined()
+  })
+
+  it('a store shares the group window between pools: two pools of one quota get it once', async () => {
+    const d = (id: string) => ({ id, modelId: 'us.amazon.nova-lite-v1:0', region: 'us-east-1', rpm: 10, quotaGroup: 'use1' })
+    const { pools } = parseRouterConfig({ pools: { chat: { strategy: 'rate-limit-aware', deployments: [d('chat-1')] }, batch: { strategy: 'rate-limit-aware', deployments: [d('batch-1')] } } })
+    const store = new MemoryStateStore(() => T0)
+    let sent = 0
+    for (let i = 0; i < 20; i++) if ((await store.acquire(i % 2 ? pools.chat : pools.batch, req, [])).kind === 'dispatch') sent++
+    expect(sent).toBe(10)
   })
 
   it('the config names a member whose limits differ from the group, and a group without a quota', () => {
@@ -73,7 +94,7 @@ describe('quota groups', () => {
     }
     expect(problems(config({ rpm: 10 }, { rpm: 10 }))).toEqual([])
     expect(problems(config({ rpm: 10 }, { rpm: 20 }))).toEqual([
-      'pools.p.deployments[1]: quota group "g" is one quota, but this member states rpm 20 / tpm none and deployments[0] rpm 10 / tpm none',
+      'pools.p.deployments[1]: quota group "g" is one quota, but this member states rpm 20 / tpm none and pools.p.deployments[0] rpm 10 / tpm none',
     ])
     expect(problems(config({}, {}))[0]).toMatch(/the group "g" needs its quota/)
   })

@@ -71,6 +71,5 @@ function upgradeDeploymentState(ds: DeploymentState): void {
 export function prunePoolState(pool: PoolConfig, state: PoolState): void {
   const known = new Set(pool.deployments.map((d) => d.id))
   for (const id of Object.keys(state.deployments)) if (!known.has(id)) delete state.deployments[id]
-  const groups = new Set(pool.deployments.map((d) => d.quotaGroup))
-  for (const g of Object.keys(state.quotaGroups ?? {})) if (!groups.has(g)) delete state.quotaGroups![g]
+  // Quota-group windows are not pruned here: other pools may share them (an unused one empties as it slides).
 }

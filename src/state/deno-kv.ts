@@ -77,11 +77,14 @@ export class DenoKvStateStore implements StateStore {
    */
   private async read(pool: PoolConfig): Promise<{ state: PoolState; entries: Array<{ key: unknown[]; versionstamp: string | null }>; before: Map<string, string>; legacy: boolean }> {
     const keys: unknown[][] = [[this.prefix, pool.name, 'meta'], ...pool.deployments.map((d) => [this.prefix, pool.name, 'd', d.id])]
+    // Quota-group windows under a key of their own, shared by every pool the groups join (stateKey).
+    const grouped = pool.deployments.some((d) => d.quotaGroup !== undefined)
+    if (grouped) keys.push(this.groupsKey(pool))
     const entries: Array<{ key: unknown[]; value: unknown; versionstamp: string | null }> = []
     for (let i = 0; i < keys.length; i += KV_BATCH) entries.push(...(await this.kv.getMany<unknown>(keys.slice(i, i + KV_BATCH))))
     const before = new Map<string, string>()
     const meta = entries[0].value as Omit<PoolState, 'deployments'> | null
-    if (meta === null && entries.every((e) => e.value === null)) {
+    if (meta === null && entries.slice(0, pool.deployments.length + 1).every((e) => e.value === null)) {
       const old = await this.kv.get<PoolState>([this.prefix, pool.name])
       if (old.value) return { state: old.value, entries: [...entries, old], before, legacy: true }
     }
@@ -92,7 +95,17 @@ export class DenoKvStateStore implements StateStore {
       if (value !== null) state.deployments[d.id] = value
       before.set(d.id, value === null ? '' : JSON.stringify(value))
     })
+    delete state.quotaGroups
+    if (grouped) {
+      const groups = (entries[keys.length - 1].value ?? null) as PoolState['quotaGroups'] | null
+      state.quotaGroups = groups ?? {}
+      before.set('#groups', groups === null ? '' : JSON.stringify(groups))
+    }
     return { state, entries, before, legacy: false }
+  }
+
+  private groupsKey(pool: PoolConfig): unknown[] {
+    return [this.prefix, '#groups', pool.stateKey ?? pool.name]
   }
 
   /**
@@ -179,8 +192,9 @@ export class DenoKvStateStore implements StateStore {
         prunePoolState(pool, state)
         const result = change(state, Date.now())
         const op = this.kv.atomic().check(...entries)
-        const { deployments, ...meta } = state
+        const { deployments, quotaGroups, ...meta } = state
         const metaText = JSON.stringify(meta)
+        if (quotaGroups && (legacy || JSON.stringify(quotaGroups) !== before.get('#groups'))) op.set(this.groupsKey(pool), quotaGroups, { expireIn: EXPIRE_MS })
         if (legacy || metaText !== before.get('meta')) op.set([this.prefix, pool.name, 'meta'], meta, { expireIn: EXPIRE_MS })
         for (const d of pool.deployments) {
           const value = deployments[d.id]

@@ -24,7 +24,7 @@ export class DurableObjectStateStore implements StateStore {
   constructor(private readonly namespace: DurableObjectNamespace<RouterStateObject>) {}
 
   private stub(pool: PoolConfig) {
-    return this.namespace.get(this.namespace.idFromName(pool.name))
+    return this.namespace.get(this.namespace.idFromName(pool.stateKey ?? pool.name))
   }
 
   private take(pool: PoolConfig): AttemptOutcome[] {

@@ -17,6 +17,8 @@ import { acquireOn } from './apply'
 import { KnownConfigs, UNKNOWN_CONFIG, type PoolRef } from './pool-ref'
 import type { StatsRead } from './types'
 
+/** The row that keeps the quota-group windows (no pool is named with '#'). */
+const GROUPS_ROW = '#quota-groups'
 /** Idle pools' rows are deleted after this long without traffic (their windows have long expired). */
 const IDLE_TTL_MS = 60 * 60 * 1000
 /** Window bookkeeping (reservations, reconciled usage) reaches SQLite within this long. */
@@ -24,6 +26,8 @@ const FLUSH_MS = 250
 
 export class RouterStateObject extends DurableObject<Record<string, unknown>> {
   private readonly pools = new Map<string, PoolState>()
+  /** Quota-group windows, shared by every pool this object keeps (pools joined by a group share an object). */
+  private readonly groups: NonNullable<PoolState['quotaGroups']> = {}
   private readonly configs = new KnownConfigs()
   /** The config each pool's state was last pruned against: pruning again only when it changes. */
   private readonly prunedFor = new Map<string, PoolConfig>()
@@ -41,7 +45,15 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
       sql.exec('CREATE TABLE IF NOT EXISTS recent_failovers (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, event TEXT NOT NULL)')
       for (const row of sql.exec<{ name: string; state: string }>('SELECT name, state FROM pool_state')) {
         try {
-          this.pools.set(row.name, JSON.parse(row.state) as PoolState)
+          if (row.name === GROUPS_ROW) {
+            for (const [g, usage] of Object.entries(JSON.parse(row.state) as NonNullable<PoolState['quotaGroups']>)) this.groups[g] = usage
+            continue
+          }
+          const state = JSON.parse(row.state) as PoolState
+          // Rows of earlier versions kept a pool's group windows inside it.
+          for (const [g, usage] of Object.entries(state.quotaGroups ?? {})) this.groups[g] ??= usage
+          state.quotaGroups = this.groups
+          this.pools.set(row.name, state)
         } catch {
           // a row we cannot read is replaced by fresh state on first use
         }
@@ -117,16 +129,20 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
     this.flushTimer = undefined
     const now = Date.now()
-    for (const name of this.dirty) {
-      const state = this.pools.get(name)
-      if (!state) continue
+    const write = (name: string, value: unknown) =>
       this.ctx.storage.sql.exec(
         'INSERT INTO pool_state (name, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
         name,
-        JSON.stringify(state),
+        JSON.stringify(value),
         now,
       )
+    for (const name of this.dirty) {
+      const state = this.pools.get(name)
+      if (!state) continue
+      const { quotaGroups: _shared, ...own } = state
+      write(name, own)
     }
+    if (this.dirty.size && Object.keys(this.groups).length) write(GROUPS_ROW, this.groups)
     this.dirty.clear()
     this.armAlarm()
   }
@@ -158,6 +174,7 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     let state = this.pools.get(pool.name)
     if (!state) {
       state = createPoolState(pool)
+      state.quotaGroups = this.groups
       this.pools.set(pool.name, state)
     } else if (this.prunedFor.get(pool.name) !== pool) {
       prunePoolState(pool, state)

@@ -12,6 +12,8 @@ import type { StateStore, StatsRead } from './types'
 
 export class MemoryStateStore implements StateStore {
   private readonly pools = new Map<string, PoolState>()
+  /** Quota-group windows, shared by every pool of this store (a group may span pools). */
+  private readonly groups: NonNullable<PoolState['quotaGroups']> = {}
   private stats = new StatsLedger()
 
   constructor(
@@ -23,6 +25,7 @@ export class MemoryStateStore implements StateStore {
     let state = this.pools.get(pool.name)
     if (!state) {
       state = createPoolState(pool)
+      state.quotaGroups = this.groups
       this.pools.set(pool.name, state)
     }
     return state

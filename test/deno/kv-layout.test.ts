@@ -90,3 +90,16 @@ Deno.test('Deno KV layout: a pool in the single key of earlier versions is carri
     assert(requests === 6, `windows hold ${requests} requests, expected the old 5 + 1`)
   })
 })
+
+Deno.test('Deno KV layout: a quota group across two pools is one window (its own key, shared by both pools)', async () => {
+  await withKv(async (kv) => {
+    const member = (id: string) => ({ id, modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', rpm: 10, quotaGroup: 'use1' })
+    const { pools } = parseRouterConfig({ pools: { chat: { strategy: 'rate-limit-aware', deployments: [member('chat-1')] }, batch: { strategy: 'rate-limit-aware', deployments: [member('batch-1')] } } })
+    const store = new DenoKvStateStore(kv, 'r', 30_000)
+    let sent = 0
+    for (let i = 0; i < 20; i++) if ((await store.acquire(i % 2 ? pools.chat : pools.batch, estimate, [])).kind === 'dispatch') sent++
+    assert(sent === 10, `sent ${sent} of 20 against one 10 RPM quota`)
+    const groups = await entries(kv, ['r', '#groups'])
+    assert(groups.length === 1 && String(groups[0].key.at(-1)) === '#shared:batch+chat', `group keys: ${JSON.stringify(groups.map((g) => g.key))}`)
+  })
+})

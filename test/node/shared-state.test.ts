@@ -147,6 +147,39 @@ describe('Durable Object state shared by four isolates', () => {
     }
   })
 
+  it('a quota group across two pools: chat and batch over one us-east-1 quota (10 RPM), 4 isolates — 10 sent in all, none throttled upstream', async () => {
+    simulator = await startSimulator({ regions: ['us-east-1', 'us-west-2'] })
+    const e = simulator.endpoints
+    const member = (id: string) => ({ id, modelId: MODEL, region: 'us-east-1', rpm: 10, quotaGroup: 'use1', endpoint: e['us-east-1'] })
+    router = await startRouter({
+      instances: 4,
+      vars: {
+        ROUTER_CONFIG: JSON.stringify({ pools: { chat: { strategy: 'rate-limit-aware', deployments: [member('chat-use1')] }, batch: { strategy: 'rate-limit-aware', deployments: [member('batch-use1')] } } }),
+        ROUTER_API_KEYS: CLIENT_KEY,
+        AWS_ACCESS_KEY_ID: DEMO_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY: DEMO_SECRET_ACCESS_KEY,
+      },
+    })
+    await fetch(`${simulator.controlUrl}/__sim/quota`, { method: 'POST', body: JSON.stringify({ region: 'us-east-1', modelId: MODEL, rpm: 10 }) })
+    const r = router
+    const send = (i: number) =>
+      r.instances[i % 4](`http://router/model/${i % 2 ? 'chat' : 'batch'}/converse`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'count me' }] }], inferenceConfig: { maxTokens: 100 } }),
+      })
+    const statuses = await Promise.all(Array.from({ length: 30 }, async (_, i) => {
+      const res = await send(i)
+      await res.arrayBuffer()
+      return res.status
+    }))
+    const upstream = await upstreamCounts(simulator)
+    expect(upstream.rejected).toBe(0)
+    expect(upstream.accepted).toBe(10)
+    expect(statuses.filter((s) => s === 200)).toHaveLength(10)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(20)
+  })
+
   it('the contrast: with per-isolate memory the same burst over-dispatches and upstream throttles', async () => {
     const { simulator: sim, router: r } = await setUp(rpmPool, { instances: 4, noSharedState: true })
     await setQuotas(sim)

@@ -219,3 +219,22 @@ describe('hot path', () => {
     fetchSpy.mockRestore()
   })
 })
+
+describe('quota groups in the Durable Object', () => {
+  it('the group window is kept beside the pools and survives a restart of the object', async () => {
+    const member = (id: string) => ({ id, modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', rpm: 2, quotaGroup: 'g' })
+    const { pools } = parseRouterConfig({ pools: { chat: { strategy: 'rate-limit-aware', deployments: [member('chat-1')] }, batch: { strategy: 'rate-limit-aware', deployments: [member('batch-1')] } } })
+    const store = new DurableObjectStateStore(namespace())
+    const kinds = [await store.acquire(pools.chat, estimate, []), await store.acquire(pools.batch, estimate, []), await store.acquire(pools.chat, estimate, [])].map((d) => d.kind)
+    expect(kinds).toEqual(['dispatch', 'dispatch', 'reject'])
+    const stub = namespace().get(namespace().idFromName(pools.chat.stateKey!))
+    const reloaded = await runInDurableObject(stub, async (instance: RouterStateObject, state) => {
+      instance.flush()
+      const { RouterStateObject } = await import('../../src/state/durable-object')
+      const fresh = new RouterStateObject(state, {})
+      await state.blockConcurrencyWhile(async () => {})
+      return fresh.acquire(pools.batch, estimate, []) as Decision
+    })
+    expect(reloaded.kind).toBe('reject') // the fresh object read the group's window back: still full
+  })
+})
