@@ -88,6 +88,7 @@ async function measure(opts: { url: string; isolate: string; send: () => Promise
       )
       running = false
       await sampling
+      if (Object.keys(statuses).some((st) => st !== '200')) throw new Error(`large bodies: answers other than 200 (${JSON.stringify(statuses)}): the memory figures would mean nothing`)
       if (!live) rssPeak = Math.max(rssPeak, (rssMax - rssBase) / opts.count)
       heapPeak = Math.max(heapPeak, (heapMax - heapBase) / opts.count)
       livePeak = Math.max(livePeak, (liveMax - heapBase) / opts.count)

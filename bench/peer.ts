@@ -278,7 +278,9 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
     }
     for (let run = 0; run < opts.runs; run++) {
       for (const s of SHAPES) {
-        const ts = targets.get(s.name)!
+        // Signed afresh each round (the simulator, like Bedrock, refuses a signature older than 15 minutes).
+        const fresh = await targetsFor(s)
+        const ts = Object.fromEntries(Object.keys(targets.get(s.name)!).map((p) => [p, fresh[p as PeerPath]!])) as Partial<Record<PeerPath, Target>>
         const paths = Object.keys(ts) as PeerPath[]
         const order = paths.map((_, i) => paths[(i + run) % paths.length])
         for (const path of order) {
@@ -302,7 +304,8 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
     for (const s of SHAPES) shapes[s.name] = Object.fromEntries(Object.entries(rounds[s.name]).map(([p, fs]) => [p, med(fs!)]))
     // Concurrency 1: added latency per request, first shape.
     const serial: PeerSection['serial'] = {}
-    const first = targets.get(SHAPES[0].name)!
+    const fresh = await targetsFor(SHAPES[0])
+    const first = Object.fromEntries(Object.keys(targets.get(SHAPES[0].name)!).map((p) => [p, fresh[p as PeerPath]!])) as Partial<Record<PeerPath, Target>>
     const serialRuns: Partial<Record<PeerPath, WrkFigures[]>> = {}
     for (let run = 0; run < opts.runs; run++) {
       const paths = Object.keys(first) as PeerPath[]

@@ -780,7 +780,7 @@ export function renderReport(r: BenchResults): string {
     out.push('| memory | RSS start (MB) | RSS at 20 % | RSS at the end | RSS after 10 s idle | live JS heap at 20 % (MB) | at the end | after idle |')
     out.push('| --- | --- | --- | --- | --- | --- | --- | --- |')
     out.push(memoryRow('router', k.memory))
-    if (k.floor) out.push(memoryRow(`floor (passthrough Worker, ${k.floor.requests} requests in ${(k.floor.durationMs / 1000).toFixed(0)} s)`, k.floor.memory))
+    if (k.floor) out.push(memoryRow(`floor (passthrough Worker, ${k.floor.requests} requests in ${(k.floor.durationMs / 1000).toFixed(0)} s; answers ${Object.entries(k.floor.statuses ?? {}).map(([st, n]) => `${n}× ${st}`).join(', ')})`, k.floor.memory))
     out.push('')
     out.push(`Router samples, requests done: RSS MB / worker isolate's live heap MB — ${k.memory.samples.map((m) => `${m.done}: ${m.rssMb} / ${m.heapMb?.['core:user:router-0']?.toFixed(1) ?? '?'}`).join(', ')}.`)
     out.push('')

@@ -44,7 +44,7 @@ export interface SoakSection extends SoakTally {
    * workerd/Miniflare, the same number of pre-signed Converse and ConverseStream requests at the same concurrency,
    * against the same faulting simulator. What workerd's resident set does with no router code in it.
    */
-  floor?: { requests: number; durationMs: number; memory: MemoryRun }
+  floor?: { requests: number; durationMs: number; memory: MemoryRun; statuses: Record<string, number> }
   faultHits: number
 }
 
@@ -180,24 +180,30 @@ async function floorSoak(endpoint: string, requests: number, concurrency: number
     if (!workerd) throw new Error('no workerd process under the floor Worker')
     const shapes = [await presigned(endpoint, 'converse'), await presigned(endpoint, 'converse-stream')]
     const sampler = await memorySampler(workerd, requests, worker.url)
+    const statuses: Record<string, number> = {}
     const started = Date.now()
     let next = 0
     await Promise.all(
       Array.from({ length: Math.min(concurrency, requests) }, async () => {
         for (let i = next++; i < requests; i = next++) {
           const shape = shapes[i % shapes.length]
+          let status = 'failed'
           try {
             const res = await fetch(`${worker.url}${shape.path}`, { method: 'POST', headers: shape.headers, body: shape.body, signal: AbortSignal.timeout(20_000) })
+            status = String(res.status)
             await res.arrayBuffer()
           } catch {
-            // A reset or a cut ends this request; the floor only measures memory.
+            // A reset or a cut ends this request (the faults are the router's run's); counted, not retried.
           }
+          statuses[status] = (statuses[status] ?? 0) + 1
           sampler.progress()
         }
       }),
     )
     const durationMs = Date.now() - started
-    return { requests, durationMs, memory: await sampler.finish() }
+    // Mostly refused requests would make the floor's memory a baseline of nothing: say so rather than report it.
+    if ((statuses['200'] ?? 0) < requests * 0.8) throw new Error(`the floor's requests were mostly not answered 200: ${JSON.stringify(statuses)}`)
+    return { requests, durationMs, memory: await sampler.finish(), statuses }
   } finally {
     await worker.close()
   }

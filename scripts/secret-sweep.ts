@@ -11,11 +11,27 @@ export interface Leak {
   context: string
 }
 
+/**
+ * The secret as is, URL-encoded, and base64/base64url-encoded at each of the three byte alignments it can have
+ * inside a longer encoded text (`Basic id:secret`, a token payload): the characters that depend on the bytes
+ * around it are dropped, what remains is in every encoding that contains the secret.
+ */
 function forms(value: string): Array<[string, string]> {
   const out: Array<[string, string]> = [['as is', value]]
   const url = encodeURIComponent(value)
   if (url !== value) out.push(['URL-encoded', url])
-  out.push(['base64', Buffer.from(value).toString('base64').replace(/=+$/, '')])
+  const bytes = Buffer.from(value)
+  for (let pad = 0; pad < 3; pad++) {
+    const b64 = Buffer.concat([Buffer.alloc(pad), bytes]).toString('base64')
+    // Characters covering the padding bytes or the end (mixed with whatever follows) are not the secret's alone.
+    const start = pad === 0 ? 0 : Math.ceil((pad * 4) / 3)
+    const end = Math.floor(((pad + bytes.length) * 4) / 3)
+    const core = b64.slice(start, (pad + bytes.length) % 3 === 0 ? b64.length : end)
+    if (core.length < 8) continue
+    out.push([`base64 (offset ${pad})`, core])
+    const urlSafe = core.replace(/\+/g, '-').replace(/\//g, '_')
+    if (urlSafe !== core) out.push([`base64url (offset ${pad})`, urlSafe])
+  }
   return out
 }
 

@@ -35,11 +35,11 @@ export async function watchIsolates(port: number, include: (name: string) => boo
           ws.addEventListener('open', resolve, { once: true })
           ws.addEventListener('error', () => reject(new Error(`inspector ${t.id}: cannot connect`)), { once: true })
         })
-        const pending = new Map<number, (result: any) => void>()
+        const pending = new Map<number, (reply: { result?: unknown; error?: { message?: string } }) => void>()
         let id = 0
         ws.addEventListener('message', (e) => {
-          const m = JSON.parse(String(e.data)) as { id?: number; result?: unknown }
-          if (m.id !== undefined) pending.get(m.id)?.(m.result)
+          const m = JSON.parse(String(e.data)) as { id?: number; result?: unknown; error?: { message?: string } }
+          if (m.id !== undefined) pending.get(m.id)?.(m)
           if (m.id !== undefined) pending.delete(m.id)
         })
         const call = (method: string): Promise<any> =>
@@ -49,9 +49,10 @@ export async function watchIsolates(port: number, include: (name: string) => boo
               pending.delete(mine)
               reject(new Error(`inspector ${t.id}: ${method} got no answer in 5 s`))
             }, 5000)
-            pending.set(mine, (r) => {
+            pending.set(mine, (reply) => {
               clearTimeout(timer)
-              resolve(r)
+              if (reply.error) reject(new Error(`inspector ${t.id}: ${method}: ${reply.error.message ?? 'error'}`))
+              else resolve(reply.result)
             })
             ws.send(JSON.stringify({ id: mine, method }))
           })

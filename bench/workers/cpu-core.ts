@@ -17,6 +17,7 @@ import { benchFraming } from '../lib/framing'
 import { EventStreamFramer, encodeEventFrame } from '../../src/wire/eventstream'
 
 const CLIENT_KEY = 'bench-client-key-0001'
+const utf8Length = (text: string) => new TextEncoder().encode(text).length
 /**
  * What the runtime hands every request in production (Workers' `ctx`, the Deno adapter's own): without one, Hono's
  * `c.executionCtx` throws on every read, a cost no deployed request pays.
@@ -198,7 +199,8 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     const request = (path: string, accept: string, body = REQUEST_BODY, env: Record<string, string> = ENV, key = CLIENT_KEY) => async () => {
       const res = await app.request(
         path,
-        { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept }, body },
+        // Content-Length as every SDK sends it (a Request built in process has none of its own).
+        { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept, 'content-length': String(utf8Length(body)) }, body },
         env,
         EXECUTION_CTX,
       )
@@ -365,7 +367,7 @@ export async function runConverseOnly(n: number): Promise<number> {
     for (let i = 0; i < n; i++) {
       const res = await app.request(
         '/model/weighted/converse',
-        { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: 'application/json' }, body: REQUEST_BODY },
+        { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: 'application/json', 'content-length': String(utf8Length(REQUEST_BODY)) }, body: REQUEST_BODY },
         ENV,
         EXECUTION_CTX,
       )

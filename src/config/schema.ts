@@ -367,6 +367,7 @@ function quotaGroups(pools: Record<string, PoolConfig>): string[] {
     pool.deployments.forEach((d, i) => {
       if (d.quotaGroup === undefined) return
       const where = `pools.${name}.deployments[${i}]`
+      if (d.tokensPerDay !== undefined) problems.push(`${where}: tokensPerDay is not yet shared by a quota group ("${d.quotaGroup}"): each member would count its own day; set it on ungrouped deployments only`)
       const f = first.get(d.quotaGroup)
       if (!f) {
         first.set(d.quotaGroup, { d, where })

@@ -26,7 +26,10 @@ export type Block = UnusableReason
 export interface Candidate {
   deployment: DeploymentConfig
   state: DeploymentState
-  /** The window its requests count in: its own (`state.usage`) or its quota group's (state.ts usageOf). */
+  /**
+   * The window its limits apply to: its own (`state.usage`) or its quota group's (state.ts usageOf). A grouped
+   * deployment still counts its own requests in `state.usage` too (its share, for balance and /health).
+   */
   usage: UsageBucket[]
   /** Already attempted by this request. */
   tried: boolean
@@ -82,6 +85,7 @@ export function assess(
   const strategy = strategyFor(pool, req)
   const timeout = probeTimeoutMs(pool)
   pruneUsage(usage, now)
+  if (usage !== ds.usage) pruneUsage(ds.usage, now)
   refreshBreaker(ds.breaker, now, timeout)
   const limits = configuredLimits(deployment)
   const reserve = reservedTokens(deployment, req)
@@ -140,13 +144,14 @@ export function assess(
     refreshSpend(ds.spend, now)
     candidate.reserveUsd = reservedUsd(deployment, req)
     candidate.budget = budgetBlock(ds.spend, budgets, now)
-    if (candidate.budget && candidate.block === null) {
+    // A spent budget outlasts a full window: it must win, or the queue (which takes window-full candidates) sends anyway.
+    if (candidate.budget && (candidate.block === null || candidate.block === 'window-full')) {
       candidate.block = 'budget-spent'
       candidate.blockedUntil = candidate.budget.until
     }
   }
   const dayBlock = dayTokensBlock(deployment, ds, now)
-  if (dayBlock && candidate.block === null) {
+  if (dayBlock && (candidate.block === null || candidate.block === 'window-full')) {
     candidate.block = 'budget-spent'
     candidate.blockedUntil = dayBlock.until
     candidate.budget = dayBlock

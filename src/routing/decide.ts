@@ -145,7 +145,7 @@ function holderContext(candidates: readonly Candidate[], healthy: readonly Candi
   const recent = new Map<Candidate, number>()
   for (const r of ready) {
     if (r.tier !== bestTier) continue
-    const n = windowTotals(r.usage, now).requests
+    const n = windowTotals(r.state.usage, now).requests
     recent.set(r, n)
     requests += n
     weight += r.deployment.weight
@@ -238,6 +238,7 @@ function dispatch(
   wait?: 'queue' | 'pace',
 ): Decision {
   addUsage(c.usage, at, 1, c.reserve)
+  if (c.usage !== c.state.usage) addUsage(c.state.usage, at, 1, c.reserve)
   recordSend(c.state.pacing, at)
   if (c.probe) takeProbe(c.state.breaker, at)
   if (c.misconfiguredProbe && c.state.misconfigured) c.state.misconfigured.probing = at

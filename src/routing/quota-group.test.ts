@@ -48,7 +48,9 @@ describe('quota groups', () => {
     record(p, state, outcome(probe, 'throttled'), T0 + 220)
     expect(windowTotals(state.quotaGroups!['acct-use1-sonnet'], T0 + 230).requests).toBe(10)
     const snap = snapshot(p, state, T0 + 230)
-    expect(snap.map((s) => s.window.requests)).toEqual([10, 10]) // each member shows the group's window
+    expect(snap.map((s) => s.quotaGroup?.window.requests)).toEqual([10, 10]) // each member shows the group's window…
+    expect(snap[0].window.requests + snap[1].window.requests).toBe(10) // …and its own share of it
+    expect(snap[0].window.requests).toBeGreaterThan(0)
   })
 
   it('survives the state as JSON, and pruning a pool leaves group windows alone (other pools may share them)', () => {

@@ -37,8 +37,10 @@ export function record(pool: PoolConfig, state: PoolState, outcome: AttemptOutco
   const ds = deploymentState(state, deployment.id)
   const { result } = outcome
   const usage = usageOf(state, deployment)
-  pruneUsage(usage, now)
-  settleWindow(deployment, usage, outcome, now)
+  for (const window of usage === ds.usage ? [usage] : [usage, ds.usage]) {
+    pruneUsage(window, now)
+    settleWindow(deployment, window, outcome, now)
+  }
   if (budgetsOf(deployment)) {
     const r = outcome.reservation
     settleSpend((ds.spend ??= createSpendState(now)), r?.usd ? { at: r.at, amount: r.usd } : undefined, attemptCostUsd(deployment, outcome), now)

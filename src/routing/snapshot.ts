@@ -19,7 +19,8 @@ export function snapshot(pool: PoolConfig, state: PoolState, now: number): Deplo
   return pool.deployments.map((d) => {
     const c = assess(pool, d, copy, SMALL, [], now)
     const ds = c.state
-    const totals = c.totals ?? windowTotals(c.usage, now)
+    const totals = c.usage === ds.usage ? (c.totals ?? windowTotals(ds.usage, now)) : windowTotals(ds.usage, now)
+    const group = c.usage !== ds.usage && d.quotaGroup ? { quotaGroup: { name: d.quotaGroup, window: c.totals ?? windowTotals(c.usage, now) } } : {}
     const counts = windowCounts(ds.breaker, pool.breaker, now)
     const bad = ds.misconfigured
     const soft: SoftReason[] = []
@@ -46,6 +47,7 @@ export function snapshot(pool: PoolConfig, state: PoolState, now: number): Deplo
       recentSuccesses: counts.successes,
       recentFailures: counts.failures,
       window: totals,
+      ...group,
       limits: { configuredRpm: d.rpm ?? null, configuredTpm: d.tpm ?? null },
       ...(ds.spend
         ? {

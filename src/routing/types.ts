@@ -271,6 +271,8 @@ export interface DeploymentSnapshot {
   recentFailures: number
   /** Usage in the sliding 60 s window now, and reservations for queued requests (after now). */
   window: { requests: number; tokens: number; queuedRequests: number; queuedTokens: number }
+  /** A grouped deployment: its group and the group's window, which its limits apply to (`window` is its own share). */
+  quotaGroup?: { name: string; window: { requests: number; tokens: number; queuedRequests: number; queuedTokens: number } }
   limits: { configuredRpm: number | null; configuredTpm: number | null }
   /** Budgets and spend of the current UTC day and month (deployments with a budget only). */
   budget?: { usdPerDay: number | null; usdPerMonth: number | null; spentToday: number; spentThisMonth: number; heldUsd: number }

@@ -29,8 +29,12 @@ export interface KvLike {
   }
 }
 
-/** Pool state is dropped by KV itself after this long without a write. */
-const EXPIRE_MS = 60 * 60 * 1000
+/**
+ * Pool state is dropped by KV itself after this long without a write. Commits rewrite only the keys that changed, so
+ * a deployment nothing is sent to (its budget or day's tokens spent) keeps its key unwritten: the expiry outlasts
+ * the longest period it may hold (a calendar month), not just the 60 s windows.
+ */
+const EXPIRE_MS = 40 * 24 * 60 * 60 * 1000
 const MAX_TRIES = 64
 /** Accounting rows merged per atomic commit (Deno KV allows 10 keys per getMany… and checks per commit). */
 const STATS_CHUNK = 10
@@ -86,7 +90,12 @@ export class DenoKvStateStore implements StateStore {
     const meta = entries[0].value as Omit<PoolState, 'deployments'> | null
     if (meta === null && entries.slice(0, pool.deployments.length + 1).every((e) => e.value === null)) {
       const old = await this.kv.get<PoolState>([this.prefix, pool.name])
-      if (old.value) return { state: old.value, entries: [...entries, old], before, legacy: true }
+      if (old.value) {
+        // A shared group window (another pool's) wins over one the old layout kept inside this pool.
+        const shared = grouped ? (entries[keys.length - 1].value as PoolState['quotaGroups'] | null) : null
+        if (shared) old.value.quotaGroups = { ...old.value.quotaGroups, ...shared }
+        return { state: old.value, entries: [...entries, old], before, legacy: true }
+      }
     }
     const state: PoolState = { ...(meta ?? { version: 1 }), deployments: {} }
     before.set('meta', meta === null ? '' : JSON.stringify(meta))

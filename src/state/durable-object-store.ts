@@ -64,7 +64,9 @@ export class DurableObjectStateStore implements StateStore {
     if (outcomes.length === 0) return // an acquire or another request's timer already sent it
     try {
       const stub = this.stub(pool)
-      if ((await stub.report(this.ref(pool), outcomes)) === UNKNOWN_CONFIG) await stub.report(this.ref(pool, true), outcomes)
+      if ((await stub.report(this.ref(pool), outcomes)) === UNKNOWN_CONFIG && (await stub.report(this.ref(pool, true), outcomes)) === UNKNOWN_CONFIG) {
+        throw new Error(`the state object did not take pool ${pool.name}'s config`)
+      }
     } catch (e) {
       this.requeue(pool, outcomes)
       throw e

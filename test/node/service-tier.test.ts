@@ -71,3 +71,29 @@ it("the client's own tier wins: no escalation, the throttle is the answer when n
   expect(res.status).toBe(429)
   expect(await upstreamTiers()).toEqual(['default'])
 })
+
+it("the OpenAI door's service_tier and the Anthropic door's standard_only are the client's tier: sent as asked, never escalated", async () => {
+  await h.control('/__sim/reset', {})
+  const openai = await fetch(`${h.router.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'background', service_tier: 'priority', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+  })
+  expect(openai.status).toBe(200)
+  expect(openai.headers.get('x-router-service-tier')).toBeNull() // the client's own tier, not the pool's flex
+  await h.control('/__sim/rules', { fault: 'throttle', times: 1 })
+  const anthropic = await fetch(`${h.router.url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'x-api-key': CLIENT_KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'urgent', service_tier: 'standard_only', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+  })
+  expect(anthropic.status).toBe(429) // standard_only: no Priority retry after the throttle
+  expect(await upstreamTiers()).toEqual(['priority', 'default'])
+  const bad = await fetch(`${h.router.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'background', service_tier: 'turbo', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+  })
+  expect(bad.status).toBe(400)
+  expect(((await bad.json()) as any).error.message).toMatch(/service_tier/)
+})

@@ -58,7 +58,8 @@ async function messages(c: Context<AppEnv>, counting: boolean): Promise<Response
     const outcome = await countTokens({ ...request, body: { input: { invokeModel: { body: invokeBody } } }, family: 'anthropic' }, ctx)
     return renderAnthropic(outcome, { transform: countTokensBody })
   }
-  const outcome = await routeWithPolicies({ ...request, operation: translated.stream ? 'invoke-stream' : 'invoke', body: translated.body, nativeFamily: 'anthropic' }, ctx)
+  const tierHeader = translated.serviceTier ? { upstreamHeaders: { 'x-amzn-bedrock-service-tier': translated.serviceTier } } : {}
+  const outcome = await routeWithPolicies({ ...request, operation: translated.stream ? 'invoke-stream' : 'invoke', body: translated.body, nativeFamily: 'anthropic', ...tierHeader }, ctx)
   return renderAnthropic(outcome)
 }
 

@@ -11,6 +11,7 @@
  * Refused with a 400 naming the field: `thinking` and `top_k` (Claude-only here), URL sources, unknown block types.
  */
 
+import { anthropicTier } from './to-invoke'
 import { unexpectedRole } from './to-invoke'
 
 export type ToConverse = { ok: true; body: Record<string, unknown>; stream: boolean; endUser?: string } | { ok: false; message: string }
@@ -78,6 +79,9 @@ function translate(request: Record<string, unknown>, family: string): ToConverse
 
   const stream = request.stream
   if (stream !== undefined && typeof stream !== 'boolean') throw new Refused('stream: must be a boolean')
+  const tier = anthropicTier(request.service_tier)
+  if (tier === null) throw new Refused('service_tier: must be auto or standard_only')
+  if (tier) body.serviceTier = { type: tier }
   const metadata = request.metadata
   const endUser = isObject(metadata) && typeof metadata.user_id === 'string' ? metadata.user_id : undefined
   return { ok: true, body, stream: stream === true, endUser }

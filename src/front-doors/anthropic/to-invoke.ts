@@ -8,12 +8,12 @@
 
 export const BEDROCK_ANTHROPIC_VERSION = 'bedrock-2023-05-31'
 
-export type ToInvoke = { ok: true; body: Record<string, unknown>; stream: boolean; endUser?: string } | { ok: false; message: string }
+export type ToInvoke = { ok: true; body: Record<string, unknown>; stream: boolean; endUser?: string; serviceTier?: string } | { ok: false; message: string }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 export function toInvokeBody(request: Record<string, unknown>, betaHeaders: string | undefined, forCounting = false): ToInvoke {
-  const { model: _model, stream, metadata, service_tier: _tier, ...rest } = request
+  const { model: _model, stream, metadata, service_tier: tier, ...rest } = request
   if (!Array.isArray(rest.messages) || rest.messages.length === 0) return { ok: false, message: 'messages: must be a non-empty array' }
   const turn = rest.messages.findIndex((m) => !isObject(m) || (m.role !== 'user' && m.role !== 'assistant'))
   if (turn >= 0) return { ok: false, message: unexpectedRole(turn, rest.messages[turn]) }
@@ -33,7 +33,9 @@ export function toInvokeBody(request: Record<string, unknown>, betaHeaders: stri
     body.max_tokens = budget + 1
   }
   const userId = isObject(metadata) && typeof metadata.user_id === 'string' ? metadata.user_id : undefined
-  return { ok: true, body, stream: stream === true, endUser: userId }
+  const serviceTier = anthropicTier(tier)
+  if (serviceTier === null) return { ok: false, message: 'service_tier: must be auto or standard_only' }
+  return { ok: true, body, stream: stream === true, endUser: userId, ...(serviceTier ? { serviceTier } : {}) }
 }
 
 /**
@@ -44,4 +46,13 @@ export function toInvokeBody(request: Record<string, unknown>, betaHeaders: stri
 export function unexpectedRole(index: number, message: unknown): string {
   const role = isObject(message) ? JSON.stringify(message.role) : 'none'
   return `messages.${index}.role: Unexpected role ${role}. The input message role must be one of user or assistant; put system text in system`
+}
+
+/**
+ * Anthropic's `service_tier` as Bedrock's: `standard_only` is the default tier (so the router never moves it to
+ * Priority or Flex), `auto` or none leaves it to the pool; anything else is refused (null).
+ */
+export function anthropicTier(tier: unknown): string | undefined | null {
+  if (tier === undefined || tier === null || tier === 'auto') return undefined
+  return tier === 'standard_only' ? 'default' : null
 }

@@ -1,7 +1,7 @@
 /**
  * An OpenAI chat completions request, translated into a Converse request — or refused with a 400 naming the
  * parameter, when it asks for something Converse cannot do. Nothing is approximated silently: a parameter is
- * mapped, ignored because it changes nothing the client can observe (`store`, `seed`, `service_tier`,
+ * mapped, ignored because it changes nothing the client can observe (`store`, `seed`,
  * `parallel_tool_calls`), or refused.
  *
  *   system / developer messages  → `system` text blocks (in order)
@@ -50,7 +50,9 @@ const KNOWN = new Set([
   'model', 'messages', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'stop', 'n',
   'tools', 'tool_choice', 'response_format', 'reasoning_effort', 'user', 'metadata', 'prompt_cache_key',
   // accepted and ignored: they change nothing a client can observe of the answer
-  'store', 'seed', 'service_tier', 'parallel_tool_calls',
+  'store', 'seed', 'parallel_tool_calls',
+  // mapped: service_tier (below)
+  'service_tier',
   // refused unless at their neutral value (below)
   'frequency_penalty', 'presence_penalty', 'logit_bias', 'logprobs', 'top_logprobs', 'modalities',
 ])
@@ -134,6 +136,10 @@ function translate(body: Record<string, unknown>, modelId: string): Translated {
   }
   if (thinking) converse.additionalModelRequestFields = thinking
   if (Object.keys(inference).length) converse.inferenceConfig = inference
+  // OpenAI's tiers have Bedrock namesakes; `auto` (or none) leaves the choice to the router's pool.
+  const tier = body.service_tier
+  if (tier === 'default' || tier === 'flex' || tier === 'priority') converse.serviceTier = { type: tier }
+  else if (tier !== undefined && tier !== null && tier !== 'auto') throw new Refused('service_tier: must be auto, default, flex or priority', 'service_tier')
 
   const endUser = optionalString(body, 'user')
   const tags = translateMetadata(body.metadata)
