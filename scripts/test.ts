@@ -54,7 +54,7 @@ if (!failed) {
   // A sweep that captured nothing proves nothing: the workers' output and the answers must both be there.
   const captured = only.length > 0 || (size('workers') > 1000 && size('responses-') > 10_000)
   console.log(
-    `\nsecret sweep: ${Object.keys(SUITE_SECRETS).length} secrets (as is, URL-encoded, base64) searched in ${files.length} files, ${kb(bytes)} ` +
+    `\nsecret sweep: ${Object.keys(SUITE_SECRETS).length} secrets (as is, URL-encoded, base64 and base64url at every alignment) searched in ${files.length} files, ${kb(bytes)} ` +
       `(test output, workers' output ${kb(size('workers'))}, answers read ${kb(size('responses-'))}): ${leaks.length} found`,
   )
   for (const l of leaks.slice(0, 20)) console.log(`  LEAK ${l.secret} (${l.form}) in ${l.file}: …${l.context}…`)
