@@ -104,6 +104,7 @@ export async function runLargeBodies(opts: { count: number; bodyMb: number; roun
   const sim = await spawnJson<{ endpoints: Record<string, string>; controlUrl: string; pid: number }>(['--import', 'tsx'], 'bench/sim-process.ts', ['us-east-1'])
   const body = bigBody(opts.bodyMb)
   const bodyBytes = Buffer.byteLength(body)
+  const measureAt = (url: string, isolate: string, send: () => Promise<Response>) => measure({ url, isolate, count: opts.count, rounds: opts.rounds, bodyBytes, send })
   try {
     const router = await startRouter({
       vars: {
@@ -118,14 +119,9 @@ export async function runLargeBodies(opts: { count: number; bodyMb: number; roun
     })
     let routerPath: LargeBodyPath
     try {
-      routerPath = await measure({
-        url: router.url,
-        isolate: 'core:user:router-0',
-        count: opts.count,
-        rounds: opts.rounds,
-        bodyBytes,
-        send: () => fetch(`${router.url}/model/big/converse`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body }),
-      })
+      routerPath = await measureAt(router.url, 'core:user:router-0', () =>
+        fetch(`${router.url}/model/big/converse`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body }),
+      )
     } finally {
       await router.close()
     }
@@ -140,14 +136,7 @@ export async function runLargeBodies(opts: { count: number; bodyMb: number; roun
     const floor = await startBenchWorker(await benchBundle('./workers/passthrough.ts'), { UPSTREAM: endpoint }, false, { inspectorPort: INSPECTOR_PORT })
     let floorPath: LargeBodyPath
     try {
-      floorPath = await measure({
-        url: floor.url,
-        isolate: 'core:user:',
-        count: opts.count,
-        rounds: opts.rounds,
-        bodyBytes,
-        send: () => fetch(`${floor.url}${path}`, { method: 'POST', headers, body }),
-      })
+      floorPath = await measureAt(floor.url, 'core:user:', () => fetch(`${floor.url}${path}`, { method: 'POST', headers, body }))
     } finally {
       await floor.close()
     }

@@ -11,6 +11,7 @@
  * Requests without breakpoints cost one shallow scan. Never throws: a body that cannot be serialised (say, nested
  * past the stack) has no keys.
  */
+import { PrefixHash } from './hash'
 import type { AffinityHint } from './affinity'
 
 /** Block boundaries before a breakpoint whose prefixes are looked up (Claude checks about 20). */
@@ -23,33 +24,6 @@ const ONE_HOUR = 60 * 60_000
 type Shape = 'converse' | 'anthropic'
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-
-/** A running 53-bit hash (cyrb53's mixing), whose value can be read at any point without ending it. */
-class PrefixHash {
-  private h1 = 0xdeadbeef
-  private h2 = 0x41c6ce57
-  private length = 0
-
-  add(s: string): void {
-    let h1 = this.h1
-    let h2 = this.h2
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i)
-      h1 = Math.imul(h1 ^ c, 2654435761)
-      h2 = Math.imul(h2 ^ c, 1597334677)
-    }
-    this.h1 = h1
-    this.h2 = h2
-    this.length += s.length
-  }
-
-  value(): string {
-    let h1 = Math.imul(this.h1 ^ (this.h1 >>> 16), 2246822507) ^ Math.imul(this.h2 ^ (this.h2 >>> 13), 3266489909)
-    const h2 = Math.imul(this.h2 ^ (this.h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909)
-    h1 = h1 >>> 0
-    return `p${(4294967296 * (2097151 & h2) + h1).toString(36)}.${this.length.toString(36)}`
-  }
-}
 
 /** The key of an explicit session id. */
 export function sessionKey(session: string): string {

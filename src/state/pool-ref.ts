@@ -5,6 +5,7 @@
  * asks again — `UNKNOWN_CONFIG` — only after it restarted or a new config appeared.
  */
 import type { PoolConfig } from '../config/types'
+import { hash53 } from '../routing/hash'
 
 export interface PoolRef {
   name: string
@@ -18,19 +19,11 @@ export const UNKNOWN_CONFIG = 'unknown-config' as const
 
 const fingerprints = new WeakMap<PoolConfig, string>()
 
-/** A 53-bit FNV-style hash of the config's JSON, per config object (configs are loaded once per isolate and reused). */
+/** A 53-bit hash of the config's JSON, per config object (configs are loaded once per isolate and reused). */
 export function fingerprintOf(pool: PoolConfig): string {
   let f = fingerprints.get(pool)
   if (f === undefined) {
-    const text = JSON.stringify(pool)
-    let h1 = 0x811c9dc5
-    let h2 = 0x01000193
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i)
-      h1 = Math.imul(h1 ^ c, 0x01000193)
-      h2 = Math.imul(h2 ^ c, 0x5bd1e995)
-    }
-    f = `${(h1 >>> 0).toString(36)}${((h2 >>> 0) & 0x1fffff).toString(36)}-${text.length.toString(36)}`
+    f = hash53(JSON.stringify(pool))
     fingerprints.set(pool, f)
   }
   return f
