@@ -73,6 +73,22 @@ describe('quota groups', () => {
     expect(pools.solo.stateKey).toBeUndefined()
   })
 
+  it("a throttle of one member paces the group: the failover goes to a deployment of another quota, not to the throttled one's sibling", () => {
+    const picks: string[] = []
+    for (let seed = 0; seed < 20; seed++) {
+      const g = { quotaGroup: 'use1' }
+      const p = pool([deployment('a', { ...g, rpm: 100 }), deployment('b', { ...g, rpm: 100, weight: 10 }), deployment('c', { rpm: 100, region: 'us-west-2' })])
+      const state = createPoolState(p)
+      const rng = mulberry32(seed)
+      const first = decide(p, state, req, ['b', 'c'], T0, rng) // a
+      record(p, state, outcome(first, 'throttled'), T0 + 5)
+      const next = decide(p, state, req, ['a'], T0 + 6, rng)
+      if (next.kind === 'dispatch') picks.push(next.deploymentId)
+    }
+    expect(picks).toHaveLength(20)
+    expect(new Set(picks)).toEqual(new Set(['c'])) // b (weight 10, same quota) would otherwise take most
+  })
+
   it('a store shares the group window between pools: two pools of one quota get it once', async () => {
     const d = (id: string) => ({ id, modelId: 'us.amazon.nova-lite-v1:0', region: 'us-east-1', rpm: 10, quotaGroup: 'use1' })
     const { pools } = parseRouterConfig({ pools: { chat: { strategy: 'rate-limit-aware', deployments: [d('chat-1')] }, batch: { strategy: 'rate-limit-aware', deployments: [d('batch-1')] } } })

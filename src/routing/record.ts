@@ -60,8 +60,14 @@ export function record(pool: PoolConfig, state: PoolState, outcome: AttemptOutco
       ds.misconfigured = null
       break
     case 'throttled':
-      recordThrottle(ds.pacing, now, outcome.reservation?.at ?? now)
-      ds.lastFailureAt = now
+      // A throttle of one member of a quota group is the group's quota speaking: every member of it in this pool is
+      // paced and counts as just failed, so a failover prefers a deployment that draws on another quota.
+      for (const d of deployment.quotaGroup === undefined ? [deployment] : pool.deployments.filter((x) => x.quotaGroup === deployment.quotaGroup)) {
+        const member = d === deployment ? ds : deploymentState(state, d.id)
+        recordThrottle(member.pacing, now, outcome.reservation?.at ?? now)
+        member.lastFailureAt = now
+        if (result.retryAfterMs !== undefined && result.retryAfterMs > 0 && member !== ds) member.avoidUntil = Math.max(member.avoidUntil, now + Math.min(result.retryAfterMs, MAX_AVOID_MS))
+      }
       break
     case 'unavailable':
     case 'timeout':
