@@ -177,7 +177,7 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
       state.quotaGroups = this.groups
       this.pools.set(pool.name, state)
     } else if (this.prunedFor.get(pool.name) !== pool) {
-      prunePoolState(pool, state)
+      prunePoolState(this.configs.union(pool), state)
     }
     this.prunedFor.set(pool.name, pool)
     return state

@@ -48,4 +48,17 @@ export class KnownConfigs {
     }
     return this.byPool.get(ref.name)?.get(ref.fingerprint)
   }
+
+  /**
+   * `pool` with the deployments of every config of it still remembered: what pruning may keep. While an old and a
+   * new deploy overlap, pruning by either one alone would drop the other's deployments on every switch.
+   */
+  union(pool: PoolConfig): PoolConfig {
+    const known = this.byPool.get(pool.name)
+    if (!known || known.size < 2) return pool
+    const ids = new Set(pool.deployments.map((d) => d.id))
+    const deployments = [...pool.deployments]
+    for (const config of known.values()) for (const d of config.deployments) if (!ids.has(d.id)) (ids.add(d.id), deployments.push(d))
+    return deployments.length === pool.deployments.length ? pool : { ...pool, deployments }
+  }
 }

@@ -238,3 +238,18 @@ describe('quota groups in the Durable Object', () => {
     expect(reloaded.kind).toBe('reject') // the fresh object read the group's window back: still full
   })
 })
+
+describe('two deploys overlapping on one object', () => {
+  it("an old and a new config of one pool, alternating: neither prunes the other's deployment state", async () => {
+    const stub = namespace().get(namespace().idFromName('overlap'))
+    const base = { ...pool, name: 'overlap' }
+    const older = { ...base, deployments: [base.deployments[0]] } // only a
+    const newer = base // a and b
+    const ref = (p: PoolConfig) => ({ name: p.name, fingerprint: `overlap:${fingerprintOf(p)}`, config: p })
+    const b1 = (await stub.acquire(ref(newer), estimate, ['a'])) as Decision
+    expect(b1.kind === 'dispatch' && b1.deploymentId).toBe('b') // b's window now holds one request
+    await stub.acquire(ref(older), estimate, []) // an isolate of the old deploy
+    const b2 = (await stub.acquire(ref(newer), estimate, ['a'])) as Decision // b has rpm 1: full, if its state survived
+    expect(b2.kind).toBe('reject')
+  })
+})
