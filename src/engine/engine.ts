@@ -221,6 +221,8 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
       const body = invoke ? bodies.verbatim() : bodies.for(deployment, routerTier)
       const headers = invoke ? withTierHeader(bodies.headersFor(deployment), routerTier) : request.upstreamHeaders
       const attemptTier = tier
+      // What the body was given (prompt, guardrail, a tier the router chose), for the trace of the attempt that serves.
+      const applied = { ...bodies.notesFor(deployment), ...(routerTier ? { serviceTier: tierNote(routerTier, escalated) } : {}) }
       const outcome = await attempt({ deployment, credentials, operation, body, headers, timeoutMs, clientSignal: signal })
 
       if (outcome.ok && outcome.kind === 'converse') {
@@ -228,13 +230,13 @@ async function routeAttempts(request: EngineRequest, ctx: EngineContext, limit: 
         const { usage, invokedModelId } = outcome
         const costUsd = cost(deployment, usage, invokedModelId, attemptTier)
         ledger.settle({ deploymentId: deployment.id, reservation: decision.reservation, result, usage, latencyMs: outcome.latencyMs, stream: false, invokedModelId, costUsd })
-        trace.served(deployment, decision.reason, outcome.latencyMs, { ...bodies.notesFor(deployment), ...(routerTier ? { serviceTier: tierNote(routerTier, escalated) } : {}) }, decision.affinity)
+        trace.served(deployment, decision.reason, outcome.latencyMs, applied, decision.affinity)
         trace.completed(result, usage, costUsd, invokedModelId, undefined, undefined, outcome.stopReason)
         return { kind: 'served', body: outcome.body, contentType: outcome.contentType, bedrockHeaders: outcome.bedrockHeaders, usage, costUsd, invokedModelId, requestId: outcome.requestId, trace }
       }
 
       if (outcome.ok && outcome.kind === 'stream') {
-        trace.served(deployment, decision.reason, outcome.latencyMs, { ...bodies.notesFor(deployment), ...(routerTier ? { serviceTier: tierNote(routerTier, escalated) } : {}) }, decision.affinity)
+        trace.served(deployment, decision.reason, outcome.latencyMs, applied, decision.affinity)
         const reservation = decision.reservation
         const events = converseEventStream(outcome, pool.streamIdleTimeoutMs, estimate.inputTokens, (summary) => {
           const costUsd = cost(deployment, summary.usage, summary.invokedModelId, attemptTier)

@@ -143,20 +143,21 @@ export function assess(
     ds.spend ??= createSpendState(now)
     refreshSpend(ds.spend, now)
     candidate.reserveUsd = reservedUsd(deployment, req)
-    candidate.budget = budgetBlock(ds.spend, budgets, now)
-    // A spent budget outlasts a full window: it must win, or the queue (which takes window-full candidates) sends anyway.
-    if (candidate.budget && (candidate.block === null || candidate.block === 'window-full')) {
-      candidate.block = 'budget-spent'
-      candidate.blockedUntil = candidate.budget.until
-    }
+    spent(candidate, budgetBlock(ds.spend, budgets, now))
   }
-  const dayBlock = dayTokensBlock(deployment, ds, now)
-  if (dayBlock && (candidate.block === null || candidate.block === 'window-full')) {
-    candidate.block = 'budget-spent'
-    candidate.blockedUntil = dayBlock.until
-    candidate.budget = dayBlock
-  }
+  spent(candidate, dayTokensBlock(deployment, ds, now))
   return candidate
+}
+
+/**
+ * A spent budget (USD or a day's tokens) blocks the candidate until its period ends. It outlasts a full window, so it
+ * wins over one: else the queue, which takes window-full candidates, would send anyway.
+ */
+function spent(candidate: Candidate, block: BudgetBlock | null): void {
+  if (!block || (candidate.block !== null && candidate.block !== 'window-full')) return
+  candidate.block = 'budget-spent'
+  candidate.blockedUntil = block.until
+  candidate.budget = block
 }
 
 /**

@@ -42,15 +42,20 @@ export class DurableObjectStateStore implements StateStore {
     return { name: pool.name, fingerprint, config: pool }
   }
 
+  /** One call naming the pool by fingerprint; sent again with the config when the object does not know it. */
+  private async call(pool: PoolConfig, send: (ref: PoolRef) => Promise<unknown>): Promise<unknown> {
+    let answer = await send(this.ref(pool))
+    if (answer === UNKNOWN_CONFIG) answer = await send(this.ref(pool, true))
+    if (answer === UNKNOWN_CONFIG) throw new Error(`the state object did not take pool ${pool.name}'s config`)
+    return answer
+  }
+
   async acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
     const outcomes = this.take(pool)
     if (previous) outcomes.push(previous)
     try {
       const stub = this.stub(pool)
-      let decision = await stub.acquire(this.ref(pool), estimate, [...tried], outcomes)
-      if (decision === UNKNOWN_CONFIG) decision = await stub.acquire(this.ref(pool, true), estimate, [...tried], outcomes)
-      if (decision === UNKNOWN_CONFIG) throw new Error(`the state object did not take pool ${pool.name}'s config`)
-      return decision as Decision
+      return (await this.call(pool, (ref) => stub.acquire(ref, estimate, [...tried], outcomes))) as Decision
     } catch (e) {
       this.requeue(pool, outcomes)
       throw e
@@ -64,9 +69,7 @@ export class DurableObjectStateStore implements StateStore {
     if (outcomes.length === 0) return // an acquire or another request's timer already sent it
     try {
       const stub = this.stub(pool)
-      if ((await stub.report(this.ref(pool), outcomes)) === UNKNOWN_CONFIG && (await stub.report(this.ref(pool, true), outcomes)) === UNKNOWN_CONFIG) {
-        throw new Error(`the state object did not take pool ${pool.name}'s config`)
-      }
+      await this.call(pool, (ref) => stub.report(ref, outcomes))
     } catch (e) {
       this.requeue(pool, outcomes)
       throw e
