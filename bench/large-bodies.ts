@@ -7,7 +7,7 @@
  * peak as it happened), in even rounds right after a full GC (the live set). Per request = (peak − the level after a
  * full GC before the burst) / count, as a multiple of the body.
  */
-import { AwsClient } from 'aws4fetch'
+import { presignConverse } from './lib/presign'
 import { readFileSync } from 'node:fs'
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../simulator/demo-credentials'
 import { descendants, processName, spawnJson } from './lib/procs'
@@ -126,13 +126,7 @@ export async function runLargeBodies(opts: { count: number; bodyMb: number; roun
       await router.close()
     }
     const endpoint = sim.info.endpoints['us-east-1']
-    const path = `/model/${encodeURIComponent(MODEL)}/converse`
-    const aws = new AwsClient({ accessKeyId: DEMO_ACCESS_KEY_ID, secretAccessKey: DEMO_SECRET_ACCESS_KEY, service: 'bedrock', region: 'us-east-1', retries: 0 })
-    const signed = await aws.sign(`${endpoint}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body })
-    const headers: Record<string, string> = {}
-    signed.headers.forEach((v, k) => {
-      if (k !== 'host') headers[k] = v
-    })
+    const { path, headers } = await presignConverse(endpoint, MODEL, 'converse', body)
     const floor = await startBenchWorker(await benchBundle('./workers/passthrough.ts'), { UPSTREAM: endpoint }, false, { inspectorPort: INSPECTOR_PORT })
     let floorPath: LargeBodyPath
     try {

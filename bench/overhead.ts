@@ -15,7 +15,7 @@
  *                   write-through in src/state/durable-object.ts costs
  * and reports added latency (path − direct) and throughput ratios from the same run.
  */
-import { AwsClient } from 'aws4fetch'
+import { presignConverse } from './lib/presign'
 import net from 'node:net'
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../simulator/demo-credentials'
 import { probe, runLoad, type LoadResult, type LoadTarget } from './lib/loadgen'
@@ -234,15 +234,8 @@ const openaiBody = (stream: boolean) =>
 
 /** Signs once: the simulator verifies the signature on every request, the client pays nothing per request. */
 async function signedDirect(endpoint: string, operation: 'converse' | 'converse-stream'): Promise<LoadTarget> {
-  const url = `${endpoint}/model/${encodeURIComponent(MODEL)}/${operation}`
-  const aws = new AwsClient({ accessKeyId: DEMO_ACCESS_KEY_ID, secretAccessKey: DEMO_SECRET_ACCESS_KEY, service: 'bedrock', region: 'us-east-1', retries: 0 })
-  const accept = operation === 'converse' ? 'application/json' : 'application/vnd.amazon.eventstream'
-  const signed = await aws.sign(url, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body: converseBody })
-  const headers: Record<string, string> = { 'content-length': String(Buffer.byteLength(converseBody)) }
-  signed.headers.forEach((v, k) => {
-    if (k !== 'host') headers[k] = v
-  })
-  return { url, headers, body: converseBody }
+  const { url, headers } = await presignConverse(endpoint, MODEL, operation, converseBody)
+  return { url, headers: { 'content-length': String(Buffer.byteLength(converseBody)), ...headers }, body: converseBody }
 }
 
 function targets(s: Setup) {

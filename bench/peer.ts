@@ -14,11 +14,11 @@
  * rounds; figures are medians over the rounds. Serving CPU per request = user + system time of the path's processes
  * (from /proc) over wrk's completed requests. Each path is first checked with one real request (status and shape).
  */
+import { presignConverse } from './lib/presign'
 import { execFile } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AwsClient } from 'aws4fetch'
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../simulator/demo-credentials'
 import { cpuOf, descendants, ROOT, spawnJson, type Child } from './lib/procs'
 import { freePort, spawnPortkey, startSimulatorChild } from './overhead'
@@ -137,17 +137,6 @@ const bedrockAnswer = (s: Shape) => (status: number, type: string, text: string)
 const openaiAnswer = (s: Shape) => (status: number, _type: string, text: string) =>
   status !== 200 ? `HTTP ${status}: ${text.slice(0, 200)}` : s.stream ? (text.includes('data: [DONE]') ? undefined : `not a chunk stream: ${text.slice(0, 200)}`) : text.includes('"choices"') ? undefined : `not a chat completion: ${text.slice(0, 200)}`
 
-async function presign(endpoint: string, s: Shape): Promise<{ url: string; headers: Record<string, string> }> {
-  const url = `${endpoint}/model/${encodeURIComponent(s.model)}/${s.stream ? 'converse-stream' : 'converse'}`
-  const aws = new AwsClient({ accessKeyId: DEMO_ACCESS_KEY_ID, secretAccessKey: DEMO_SECRET_ACCESS_KEY, service: 'bedrock', region: 'us-east-1', retries: 0 })
-  const accept = s.stream ? 'application/vnd.amazon.eventstream' : 'application/json'
-  const signed = await aws.sign(url, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body: converseBody(s) })
-  const headers: Record<string, string> = {}
-  signed.headers.forEach((v, k) => {
-    if (k !== 'host') headers[k] = v
-  })
-  return { url, headers }
-}
 
 async function waitHealthy(url: string, timeoutMs: number) {
   const until = Date.now() + timeoutMs
@@ -218,7 +207,7 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
     }
     const tree = (pid: number) => () => [pid, ...descendants(pid)]
     const targetsFor = async (s: Shape): Promise<Partial<Record<PeerPath, Target>>> => {
-      const direct = await presign(endpoint, s)
+      const direct = await presignConverse(endpoint, s.model, s.stream ? 'converse-stream' : 'converse', converseBody(s))
       const bedrockPath = `/model/${encodeURIComponent(s.model)}/${s.stream ? 'converse-stream' : 'converse'}`
       const accept = s.stream ? 'application/vnd.amazon.eventstream' : 'application/json'
       const routerHeaders = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', accept }

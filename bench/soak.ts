@@ -5,7 +5,7 @@
  * malformed or hang), uncaught errors the worker printed, the pool's state afterwards, and workerd's resident memory
  * sampled through the run, then after 10 s idle — flat after warm-up is the target.
  */
-import { AwsClient } from 'aws4fetch'
+import { presignConverse } from './lib/presign'
 import { readFileSync } from 'node:fs'
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../simulator/demo-credentials'
 import { leftInFlight, SOAK_FAULTS, SOAK_MODEL, soakLoad, soakPool, type SoakTally } from './lib/soak'
@@ -161,14 +161,7 @@ async function memorySampler(pid: number, requests: number, url: string) {
 /** Pre-signs one request (the simulator verifies the signature every time; the floor Worker forwards it unchanged). */
 async function presigned(endpoint: string, operation: 'converse' | 'converse-stream') {
   const body = JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'tell me' }] }], inferenceConfig: { maxTokens: 200 } })
-  const path = `/model/${encodeURIComponent(SOAK_MODEL)}/${operation}`
-  const aws = new AwsClient({ accessKeyId: DEMO_ACCESS_KEY_ID, secretAccessKey: DEMO_SECRET_ACCESS_KEY, service: 'bedrock', region: 'us-east-1', retries: 0 })
-  const accept = operation === 'converse' ? 'application/json' : 'application/vnd.amazon.eventstream'
-  const signed = await aws.sign(`${endpoint}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body })
-  const headers: Record<string, string> = {}
-  signed.headers.forEach((v, k) => {
-    if (k !== 'host') headers[k] = v
-  })
+  const { path, headers } = await presignConverse(endpoint, SOAK_MODEL, operation, body)
   return { path, headers, body }
 }
 
