@@ -168,9 +168,10 @@ export async function withCascade(request: EngineRequest, ctx: PolicyContext, ru
   const featuresOnce = () => (features ??= featuresOf(request, ctx.header))
   /** After the structural checks: the judge, then your own check. */
   const judgedOrChecked = async (tier: string, view: AnswerView): Promise<Problem | undefined> => {
-    const verdict = await judgeCheck(cascade, tier, request, view, featuresOnce, ctx, run)
+    const input: CheckInput = { cascade, tier, request, answer: view, features: featuresOnce, ctx }
+    const verdict = await judgeCheck(input, run)
     spent += verdict.costUsd
-    return verdict.problem ?? (await customCheck(cascade, tier, request, view, featuresOnce, ctx))
+    return verdict.problem ?? (await customCheck(input))
   }
   /** A tier's answer passed: what the top tier would have cost for it, and what earlier tiers spent. */
   const passed = (policy: PolicyTrace, name: string, usage: TokenUsage | undefined, note = '') => {
@@ -248,20 +249,23 @@ export function judgeScore(text: string): number | undefined {
   return Number.isFinite(score) ? score : undefined
 }
 
+/** What the judge and your own check look at: a tier's answer to the request, and the context to ask in. */
+interface CheckInput {
+  cascade: NonNullable<EngineRequest['pool']['cascade']>
+  tier: string
+  request: EngineRequest
+  answer: AnswerView
+  /** The request's features, read once per cascade. */
+  features: () => RequestFeatures
+  ctx: PolicyContext
+}
+
 /**
  * Asks the judge's pool (a normal pool: strategy, failover, limits) to score the answer. Below the threshold →
  * `judge 0.2` (escalate). A judge that cannot answer, or answers no number, lets the answer stand (fails open: a
  * broken judge must not send everything to the top tier). Its answer is accounted as its own request.
  */
-async function judgeCheck(
-  cascade: NonNullable<EngineRequest['pool']['cascade']>,
-  tier: string,
-  request: EngineRequest,
-  answer: AnswerView,
-  features: () => RequestFeatures,
-  ctx: PolicyContext,
-  run: (request: EngineRequest) => Promise<Outcome>,
-): Promise<{ problem?: Problem; costUsd: number }> {
+async function judgeCheck({ cascade, tier, request, answer, features, ctx }: CheckInput, run: (request: EngineRequest) => Promise<Outcome>): Promise<{ problem?: Problem; costUsd: number }> {
   const judge = cascade.judge
   const pool = judge ? ctx.config.pools[judge.pool] : undefined
   if (!judge || !pool) return { costUsd: 0 }
@@ -296,14 +300,7 @@ async function judgeCheck(
  * lastUserMessage}, answer: {text, stopReason, toolNames}}`, answering `{pass, reason?}`. Late, failing or unreadable
  * checks let the answer stand (the check fails open: a broken checker must not send everything to the top tier).
  */
-async function customCheck(
-  cascade: NonNullable<EngineRequest['pool']['cascade']>,
-  tier: string,
-  request: EngineRequest,
-  answer: AnswerView,
-  features: () => RequestFeatures,
-  ctx: PolicyContext,
-): Promise<Problem | undefined> {
+async function customCheck({ cascade, tier, request, answer, features, ctx }: CheckInput): Promise<Problem | undefined> {
   if (!cascade.check) return undefined
   const { systemPrompt, lastUserMessage } = features()
   try {
