@@ -53,8 +53,9 @@ export function readRequestJson(c: Context<AppEnv>): ReturnType<typeof readJsonO
 
 /**
  * The request body as a JSON object, with its text (forwarded verbatim where nothing changes). Read within the
- * size and time limits (413 as soon as it grows past the size, 408 when it stalls), decoded as it arrives so the
- * bytes are not held beside the text, and refused (400) when it nests deeper than MAX_JSON_DEPTH.
+ * size and time limits (413 as soon as it grows past the size, 408 when it stalls) — a small body of declared length
+ * in one step, a larger or chunked one decoded as it arrives so its bytes are not held beside the text — and refused
+ * (400) when it nests deeper than MAX_JSON_DEPTH.
  */
 export async function readJsonObject(req: Request, limits: BodyLimits): Promise<Checked<{ body: Record<string, unknown>; text: string }>> {
   const tooLarge: Checked<never> = { ok: false, problem: { status: 413, message: `Request body is larger than ${limits.maxBytes} bytes.`, closeConnection: true } }
