@@ -7,7 +7,7 @@ import { familyOf } from '../routing/overrides'
 import { STRATEGIES, strategyOf, type StrategyName } from '../routing/strategies'
 import { DEFAULT_AFFINITY, type AffinitySettings } from '../routing/affinity'
 import { CascadeSchema, cascadeProblems, compileRuleConfig, CustomSchema, ExperimentSchema, GuardrailPolicySchema, poolPolicyProblems, PromptSchema, resolvePrompt, RulesSchema, TemplatesSchema } from './policy-schema'
-import type { BreakerConfig, DeploymentConfig, PoolConfig, RouterConfig, TokenConfig } from './types'
+import type { BreakerConfig, DeploymentConfig, LeaseSettings, PoolConfig, RouterConfig, TokenConfig } from './types'
 
 const positiveInt = (what: string) =>
   v.pipe(v.number(`${what} must be a number`), v.integer(`${what} must be a whole number`), v.minValue(1, `${what} must be ≥ 1`))
@@ -102,6 +102,18 @@ const PoolSchema = v.strictObject({
       ttlSeconds: v.pipe(positiveInt('cache.ttlSeconds'), v.maxValue(604_800, 'cache.ttlSeconds must be ≤ 604800 (a week)')),
       shared: v.optional(v.boolean('cache.shared must be true or false'), false),
     }),
+  ),
+  leases: v.optional(
+    v.union(
+      [
+        v.boolean('leases must be true, false or { renewMs, sliceFactor }'),
+        v.strictObject({
+          renewMs: v.optional(v.pipe(positiveInt('leases.renewMs'), v.minValue(50, 'leases.renewMs must be ≥ 50'), v.maxValue(10_000, 'leases.renewMs must be ≤ 10000'))),
+          sliceFactor: v.optional(v.pipe(v.number('leases.sliceFactor must be a number'), v.minValue(1, 'leases.sliceFactor must be ≥ 1'), v.maxValue(10, 'leases.sliceFactor must be ≤ 10'))),
+        }),
+      ],
+      'leases must be true, false or { renewMs, sliceFactor }',
+    ),
   ),
   affinity: v.optional(
     v.union(
@@ -296,6 +308,7 @@ export function parseRouterConfig(input: unknown): RouterConfig {
       ...(raw.serviceTier ? { serviceTier: raw.serviceTier } : {}),
       ...(raw.cache ? { cache: raw.cache } : {}),
       ...(raw.cascade ? { cascade: raw.cascade } : {}),
+      ...(raw.leases ? { leases: leaseSettings(raw.leases, deployments, `pools.${name}`, problems) } : {}),
       affinity: affinitySettings(raw.affinity),
     }
   }
@@ -359,6 +372,20 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * group's quota), and have one. Pools joined by a group keep their state together (`stateKey`): one object holds
  * the shared window, so every pool's decisions see what the others sent.
  */
+/**
+ * Leases (state/leases.ts): renewals every 500 ms, slices 1.5 renewal periods of an isolate's recent sends — the
+ * settings simulated in BENCHMARKS.md §5d. Budgets, day quotas and quota groups are kept by the object per request
+ * and are not yet shared out in slices: a leased pool may not use them.
+ */
+function leaseSettings(raw: true | { renewMs?: number; sliceFactor?: number }, deployments: DeploymentConfig[], where: string, problems: string[]): LeaseSettings {
+  deployments.forEach((d, i) => {
+    const kept = [d.budgetUsdPerDay !== undefined && 'budgetUsdPerDay', d.budgetUsdPerMonth !== undefined && 'budgetUsdPerMonth', d.tokensPerDay !== undefined && 'tokensPerDay', d.quotaGroup !== undefined && 'quotaGroup'].filter(Boolean)
+    if (kept.length) problems.push(`${where}.deployments[${i}]: ${kept.join(', ')} cannot be used in a pool with leases yet (the object keeps them per request; slices do not share them out): remove it or turn leases off`)
+  })
+  const o = raw === true ? {} : raw
+  return { renewMs: o.renewMs ?? 500, sliceFactor: o.sliceFactor ?? 1.5 }
+}
+
 function quotaGroups(pools: Record<string, PoolConfig>): string[] {
   const problems: string[] = []
   const first = new Map<string, { d: DeploymentConfig; where: string }>()

@@ -123,6 +123,13 @@ export interface BreakerConfig {
   panicThreshold: number
 }
 
+export interface LeaseSettings {
+  /** How often an isolate renews its slices, ms. */
+  renewMs: number
+  /** A slice covers this many renewal periods of the isolate's recent sends to the deployment. */
+  sliceFactor: number
+}
+
 export interface PoolConfig {
   name: string
   strategy: StrategyName
@@ -170,6 +177,11 @@ export interface PoolConfig {
   cache?: { ttlSeconds: number; shared: boolean }
   /** Cascade (src/policy/cascade.ts): smaller pools tried first, escalating when their answer fails the checks. */
   cascade?: CascadeConfig
+  /**
+   * Lease-based shared state (state/leases.ts): isolates decide within slices of the windows the pool's object grants
+   * them, so most requests make no round trip. Unset: every request asks the object.
+   */
+  leases?: LeaseSettings
   /** Prompt-cache affinity (src/routing/affinity.ts); config load always sets it (`enabled: false` when turned off). */
   affinity?: AffinitySettings
 }

@@ -34,6 +34,8 @@ metricsRoutes.get('/metrics', adminAuth, async (c) => {
   out.counter('bedrock_router_tokens_total', 'Tokens used, by kind.', requests.flatMap((x) => tokenKinds.map(([kind, k]) => [{ pool: x.pool, deployment: x.deployment, kind }, x.c[k]] as Sample)).filter((s) => s[1] > 0))
   out.counter('bedrock_router_cost_usd_total', 'What the requests cost, USD.', requests.filter((x) => x.c.costUsd).map((x) => [{ pool: x.pool, deployment: x.deployment }, x.c.costUsd]))
   out.histogram('bedrock_router_request_duration_ms', 'Request duration, ms.', requests.map((x) => [{ pool: x.pool, deployment: x.deployment }, x.c.latency]))
+  const calls = store.counters?.() ?? {}
+  out.counter('bedrock_router_state_calls_total', 'Calls this isolate made to the shared state, by kind (acquire, report, lease), and its routing decisions by where they were made (leaseDecisions: within a slice, no call; objectDecisions: asked the object).', Object.entries(calls).map(([kind, n]) => [{ kind }, n]))
   out.histogram('bedrock_router_overhead_ms', 'Time the router itself added per request, ms.', requests.map((x) => [{ pool: x.pool, deployment: x.deployment }, x.c.overhead]))
 
   const now = Date.now()

@@ -139,20 +139,29 @@ function settleWindow(deployment: DeploymentConfig, window: UsageBucket[], outco
     return
   }
   if (!Number.isFinite(reservation.at) || reservation.at + WINDOW_MS <= now) return // already out of the window
-  if (usage) {
-    addUsage(window, reservation.at, 0, settledTokens(deployment, usage) - reservation.tokens)
-    return
-  }
+  const delta = settlementOf(deployment, outcome)
+  if (delta) addUsage(window, reservation.at, delta.requests, delta.tokens)
+}
+
+/**
+ * What a reserved attempt's outcome changes in the window, at its reservation's bucket: settled to the real tokens
+ * when usage is known; released entirely when Bedrock refused it (a rejected request consumes nothing and does not
+ * count); kept as reserved after a success without usage, a timeout or a network error (Bedrock may have counted it).
+ * Leases (lease.ts) send the same change to the object that holds the window.
+ */
+export function settlementOf(deployment: DeploymentConfig, outcome: AttemptOutcome): { requests: number; tokens: number } | null {
+  const { reservation, usage } = outcome
+  if (!reservation) return null
+  if (usage) return { requests: 0, tokens: settledTokens(deployment, usage) - reservation.tokens }
   switch (outcome.result.class) {
     case 'throttled':
     case 'unavailable':
     case 'client':
     case 'misconfigured':
-      addUsage(window, reservation.at, -1, -reservation.tokens)
-      return
+      return { requests: -1, tokens: -reservation.tokens }
     case 'success':
     case 'timeout':
     case 'network':
-      return
+      return null
   }
 }

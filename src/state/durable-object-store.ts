@@ -9,17 +9,20 @@ import type { PoolConfig } from '../config/types'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import type { RouterStateObject } from './durable-object'
 import type { StatsBatch } from '../stats/rollup'
-import type { StateStore, StatsRead } from './types'
+import type { LeaseBackend, StateStore, StatsRead } from './types'
+import type { LeaseAnswer, LeaseReport } from '../routing/lease'
 import { fingerprintOf, UNKNOWN_CONFIG, type PoolRef } from './pool-ref'
 
 const REPORT_BATCH_MS = 50
 /** The object that keeps accounting: a name no pool can have (pool names never contain '#'). */
 const STATS_OBJECT = '#stats'
 
-export class DurableObjectStateStore implements StateStore {
+export class DurableObjectStateStore implements StateStore, LeaseBackend {
   private readonly pending = new Map<string, { pool: PoolConfig; outcomes: AttemptOutcome[] }>()
   /** Fingerprints this isolate has sent the config of (the object then knows them unless it restarted). */
   private readonly sent = new Set<string>()
+  /** Calls this isolate made to the objects, by kind (/metrics). */
+  private readonly calls: Record<string, number> = { acquire: 0, report: 0, lease: 0 }
 
   constructor(private readonly namespace: DurableObjectNamespace<RouterStateObject>) {}
 
@@ -43,9 +46,10 @@ export class DurableObjectStateStore implements StateStore {
   }
 
   /** One call naming the pool by fingerprint; sent again with the config when the object does not know it. */
-  private async call(pool: PoolConfig, send: (ref: PoolRef) => Promise<unknown>): Promise<unknown> {
+  private async call(pool: PoolConfig, kind: string, send: (ref: PoolRef) => Promise<unknown>): Promise<unknown> {
+    this.calls[kind]++
     let answer = await send(this.ref(pool))
-    if (answer === UNKNOWN_CONFIG) answer = await send(this.ref(pool, true))
+    if (answer === UNKNOWN_CONFIG) (this.calls[kind]++, (answer = await send(this.ref(pool, true))))
     if (answer === UNKNOWN_CONFIG) throw new Error(`the state object did not take pool ${pool.name}'s config`)
     return answer
   }
@@ -55,7 +59,7 @@ export class DurableObjectStateStore implements StateStore {
     if (previous) outcomes.push(previous)
     try {
       const stub = this.stub(pool)
-      return (await this.call(pool, (ref) => stub.acquire(ref, estimate, [...tried], outcomes))) as Decision
+      return (await this.call(pool, 'acquire', (ref) => stub.acquire(ref, estimate, [...tried], outcomes))) as Decision
     } catch (e) {
       this.requeue(pool, outcomes)
       throw e
@@ -69,11 +73,21 @@ export class DurableObjectStateStore implements StateStore {
     if (outcomes.length === 0) return // an acquire or another request's timer already sent it
     try {
       const stub = this.stub(pool)
-      await this.call(pool, (ref) => stub.report(ref, outcomes))
+      await this.call(pool, 'report', (ref) => stub.report(ref, outcomes))
     } catch (e) {
       this.requeue(pool, outcomes)
       throw e
     }
+  }
+
+  /** A lease renewal (state/leases.ts): one RPC to the pool's object. */
+  async lease(pool: PoolConfig, report: LeaseReport, validMs: number): Promise<LeaseAnswer> {
+    const stub = this.stub(pool)
+    return (await this.call(pool, 'lease', (ref) => stub.lease(ref, report, validMs))) as LeaseAnswer
+  }
+
+  counters(): Record<string, number> {
+    return { ...this.calls }
   }
 
   snapshot(pool: PoolConfig): Promise<unknown> {

@@ -14,6 +14,7 @@ import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types
 import { emptyCounters, foldedRow, HOUR_MS, MAX_RECENT_FAILOVERS, MAX_ROWS_PER_HOUR, mergeCounters, rowKey, type FailoverEvent, type StatsBatch, type StatsRow } from '../stats/rollup'
 import { STATS_RETENTION_MS } from '../stats/ledger'
 import { acquireOn } from './apply'
+import { applyLeaseReport, grantLeases, type LeaseAnswer, type LeaseReport } from '../routing/lease'
 import { KnownConfigs, UNKNOWN_CONFIG, type PoolRef } from './pool-ref'
 import type { StatsRead } from './types'
 
@@ -84,6 +85,21 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     const now = Date.now()
     for (const outcome of outcomes) record(pool, state, outcome, now)
     this.changed(pool.name, outcomes.some(failed))
+  }
+
+  /**
+   * An isolate's lease renewal (routing/lease.ts): its deltas and outcomes recorded, its next slices granted. Written
+   * to SQLite at once: a slice counted as taken must still be counted after a restart.
+   */
+  lease(ref: PoolRef | PoolConfig, report: LeaseReport, validMs: number): LeaseAnswer | typeof UNKNOWN_CONFIG {
+    const pool = this.configs.resolve(ref)
+    if (!pool) return UNKNOWN_CONFIG
+    const state = this.load(pool)
+    const now = Date.now()
+    applyLeaseReport(pool, state, report, now)
+    const answer = grantLeases(pool, state, report.wants, validMs, now)
+    this.changed(pool.name, true)
+    return answer
   }
 
   snapshot(pool: PoolConfig) {

@@ -65,6 +65,10 @@ export class FailOpenStateStore implements StateStore {
     return withTimeout(this.shared.readStats(from, to), Math.max(this.timeoutMs, 5000))
   }
 
+  counters(): Record<string, number> {
+    return this.shared.counters?.() ?? {}
+  }
+
   private degrade(op: string, e: unknown) {
     this.skipUntil = Date.now() + this.backoffMs
     console.warn(JSON.stringify({ msg: 'shared state unavailable; routing on local estimate', op, error: e instanceof Error ? e.message : String(e) }))

@@ -6,11 +6,12 @@ import type { PoolConfig } from '../config/types'
 import { createPoolState, record, snapshot, type PoolState } from '../routing/core'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import { acquireOn } from './apply'
+import { applyLeaseReport, grantLeases, type LeaseAnswer, type LeaseReport } from '../routing/lease'
 import { StatsLedger } from '../stats/ledger'
 import type { StatsBatch } from '../stats/rollup'
-import type { StateStore, StatsRead } from './types'
+import type { LeaseBackend, StateStore, StatsRead } from './types'
 
-export class MemoryStateStore implements StateStore {
+export class MemoryStateStore implements StateStore, LeaseBackend {
   private readonly pools = new Map<string, PoolState>()
   /** Quota-group windows, shared by every pool of this store (a group may span pools). */
   private readonly groups: NonNullable<PoolState['quotaGroups']> = {}
@@ -37,6 +38,13 @@ export class MemoryStateStore implements StateStore {
 
   async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
     record(pool, this.state(pool), outcome, this.now())
+  }
+
+  async lease(pool: PoolConfig, report: LeaseReport, validMs: number): Promise<LeaseAnswer> {
+    const state = this.state(pool)
+    const now = this.now()
+    applyLeaseReport(pool, state, structuredClone(report), now)
+    return grantLeases(pool, state, report.wants, validMs, now)
   }
 
   async snapshot(pool: PoolConfig) {

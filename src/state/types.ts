@@ -5,6 +5,7 @@
  * accounting rows (stats/), which only ever add up.
  */
 import type { PoolConfig } from '../config/types'
+import type { LeaseAnswer, LeaseReport } from '../routing/lease'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import type { FailoverEvent, StatsBatch, StatsRow } from '../stats/rollup'
 
@@ -27,6 +28,16 @@ export interface StateStore {
   addStats(batch: StatsBatch): Promise<void>
   /** The accounting rows of the hours overlapping [from, to), and the recent failovers in it. */
   readStats(from: number, to: number): Promise<StatsRead>
+  /** This isolate's counts of its calls to the shared state, by kind (for /metrics); absent for stores without calls. */
+  counters?(): Record<string, number>
+}
+
+/**
+ * A store that can grant leases (routing/lease.ts): apply an isolate's report and grant its next slices, atomically,
+ * in one round trip. The Durable Object and the memory store can; state/leases.ts is the isolate's side.
+ */
+export interface LeaseBackend {
+  lease(pool: PoolConfig, report: LeaseReport, validMs: number): Promise<LeaseAnswer>
 }
 
 export interface StatsRead {

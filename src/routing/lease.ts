@@ -1,0 +1,128 @@
+/**
+ * Leases, the object's side (docs/state-design.md, "Past one object: leases"). An isolate that routes a hot pool asks
+ * the pool's object for a *slice* of each deployment's free window capacity, then decides on its own, within its
+ * slices, until its next renewal: most requests make no round trip. The object counts every slice as taken from the
+ * moment it is granted (in the bucket of the grant's time) until the isolate closes it, so slices never overrun a
+ * window; what they cost is capacity held by an isolate that does not use it in time.
+ *
+ * At each renewal the isolate sends what changed since the last one as usage deltas: each closed slice released
+ * from its grant's bucket and what was really sent under it counted again now (so every request counts from no
+ * later than it was sent until no earlier than 60 s after), and each attempt's settlement (its real tokens, or a
+ * refused one given back) at the bucket its request is counted in — and its attempts' outcomes (breaker, pacing, latency: recorded here without touching the windows, which the deltas
+ * already keep). The answer is the next slices and the object's view of every deployment, so the isolate's own
+ * decisions see the breakers and windows that every other isolate fed.
+ *
+ * Pure: time is a parameter, state is the pool's plain JSON state.
+ */
+import type { PoolConfig } from '../config/types'
+import { record } from './record'
+import { deploymentState, usageOf } from './state'
+import type { AttemptOutcome, DeploymentState, PoolState } from './types'
+import { addUsage, pruneUsage, windowTotals } from './window'
+
+/** What an isolate would like to send to one deployment before its next renewal. */
+export interface LeaseWant {
+  deploymentId: string
+  requests: number
+  tokens: number
+}
+
+/** A change to a deployment's window at the bucket of `at` (a grant's time; absent: the object's now). */
+export interface UsageDelta {
+  deploymentId: string
+  at?: number
+  requests: number
+  tokens: number
+}
+
+export interface LeaseReport {
+  wants: LeaseWant[]
+  deltas: UsageDelta[]
+  /** Outcomes of attempts decided under a slice, without reservation and usage (the deltas carry those). */
+  outcomes: AttemptOutcome[]
+}
+
+export interface LeaseGrant {
+  deploymentId: string
+  /** The object's time at grant: the bucket the slice is held in, which the isolate's deltas name. */
+  at: number
+  /** Counted in the window as taken until released (a dimension without a configured limit holds nothing). */
+  heldRequests: number
+  heldTokens: number
+  /** What the isolate may send under the slice: the held amounts, or Infinity in a dimension without a limit. */
+  requests: number
+  tokens: number
+}
+
+/** A deployment's state as the object sees it, without its window buckets: their totals instead, this grant's excluded. */
+export type DeploymentView = Omit<DeploymentState, 'usage' | 'spend' | 'dayTokens'> & { window: { requests: number; tokens: number } }
+
+export interface LeaseAnswer {
+  /** The object's time: the bucket the grants are held in and the closed slices' sends are counted in. */
+  at: number
+  /** How long the slices may be spent, from when the isolate asked. */
+  validMs: number
+  grants: LeaseGrant[]
+  views: Record<string, DeploymentView>
+}
+
+/** Applies a renewal's deltas and outcomes to the pool's state. */
+export function applyLeaseReport(pool: PoolConfig, state: PoolState, report: LeaseReport, now: number): void {
+  for (const delta of report.deltas) {
+    const deployment = pool.deployments.find((d) => d.id === delta.deploymentId)
+    if (!deployment) continue
+    const at = delta.at ?? now
+    if (!Number.isFinite(at)) continue
+    const usage = usageOf(state, deployment)
+    pruneUsage(usage, now)
+    addUsage(usage, at, delta.requests, delta.tokens)
+  }
+  for (const outcome of report.outcomes) record(pool, state, { ...outcome, reservation: undefined, usage: undefined }, now)
+}
+
+/**
+ * Grants each want what the window can give without ever being overrun: at most the capacity free now, where every
+ * reservation and slice already held (queued ones too) counts as taken. A deployment that has no room in one of its
+ * limits gets nothing (a slice of requests without tokens could send nothing).
+ */
+export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly LeaseWant[], validMs: number, now: number): LeaseAnswer {
+  const grants: LeaseGrant[] = []
+  const held = new Map<string, LeaseGrant>()
+  for (const want of wants) {
+    const deployment = pool.deployments.find((d) => d.id === want.deploymentId)
+    if (!deployment || held.has(deployment.id)) continue
+    const usage = usageOf(state, deployment)
+    pruneUsage(usage, now)
+    const totals = windowTotals(usage, now)
+    const freeRequests = deployment.rpm === undefined ? Infinity : deployment.rpm - totals.requests - totals.queuedRequests
+    const freeTokens = deployment.tpm === undefined ? Infinity : deployment.tpm - totals.tokens - totals.queuedTokens
+    let requests = Math.max(0, Math.min(Math.ceil(want.requests), Math.floor(freeRequests)))
+    let tokens = Math.max(0, Math.min(Math.ceil(want.tokens), Math.floor(freeTokens)))
+    if (requests === 0 || tokens === 0) requests = tokens = 0
+    const grant: LeaseGrant = {
+      deploymentId: deployment.id,
+      at: now,
+      heldRequests: deployment.rpm === undefined ? 0 : requests,
+      heldTokens: deployment.tpm === undefined ? 0 : tokens,
+      requests: deployment.rpm === undefined && requests > 0 ? Infinity : requests,
+      tokens: deployment.tpm === undefined && tokens > 0 ? Infinity : tokens,
+    }
+    addUsage(usage, now, grant.heldRequests, grant.heldTokens)
+    grants.push(grant)
+    held.set(deployment.id, grant)
+  }
+  const views: Record<string, DeploymentView> = {}
+  for (const deployment of pool.deployments) {
+    const { usage: _buckets, spend: _spend, dayTokens: _day, ...rest } = deploymentState(state, deployment.id)
+    const totals = windowTotals(usageOf(state, deployment), now)
+    const mine = held.get(deployment.id)
+    views[deployment.id] = {
+      ...structuredClone(rest),
+      window: {
+        requests: Math.max(0, totals.requests + totals.queuedRequests - (mine?.heldRequests ?? 0)),
+        tokens: Math.max(0, totals.tokens + totals.queuedTokens - (mine?.heldTokens ?? 0)),
+      },
+    }
+  }
+  return { at: now, validMs, grants, views }
+}

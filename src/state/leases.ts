@@ -1,0 +1,276 @@
+/**
+ * Leases, the isolate's side (routing/lease.ts is the object's; docs/state-design.md, "Past one object: leases").
+ * For a pool with `leases`, this store decides on the isolate, with the same routing core, on a local copy of the
+ * pool's state: the object's view of every deployment as of the last renewal, plus this isolate's own attempts since.
+ * A decision is kept only when it fits the slice the object granted for its deployment and needs nothing the object
+ * must coordinate (a probe, a queued or paced send): every other request asks the object, exactly as without leases,
+ * so a slice never changes which deployment a request goes to, only whether the object is asked.
+ *
+ * Renewal runs off the request's path: the report of a finished attempt starts it (in that request's `waitUntil`)
+ * once `renewMs` has passed since the last one. It closes the current slices (their unused parts released), sends
+ * what this isolate's attempts settled and how they ended, and asks for slices sized on the isolate's recent sends
+ * (`sliceFactor` renewal periods of them). Requests arriving while it is in flight ask the object. A round after
+ * traffic stops asks for nothing and so releases what was held.
+ *
+ * No promise is shared between requests (Workers does not allow it): state is plain data; whichever request renews
+ * writes the answer into it.
+ */
+import type { LeaseSettings, PoolConfig } from '../config/types'
+import { createPoolState, record, type PoolState } from '../routing/core'
+import type { LeaseAnswer, LeaseGrant, LeaseWant, UsageDelta } from '../routing/lease'
+import { settlementOf } from '../routing/record'
+import { deploymentState } from '../routing/state'
+import type { AttemptOutcome, Decision, RequestEstimate, Reservation } from '../routing/types'
+import { addUsage } from '../routing/window'
+import type { StatsBatch } from '../stats/rollup'
+import { acquireOn } from './apply'
+import type { LeaseBackend, StateStore, StatsRead } from './types'
+
+/** A slice as the isolate spends it. */
+interface Slice extends LeaseGrant {
+  /** Local time after which nothing may be sent under it (from before the renewal was asked: never later than the object's). */
+  until: number
+  sentRequests: number
+  sentTokens: number
+  /** The bucket its requests are counted in: the grant's, then (once closed) the closing renewal's. */
+  countedAt: number
+}
+
+interface PoolLease {
+  state: PoolState
+  slices: Map<string, Slice>
+  /** For the object at the next renewal: settlements (summed per slice, named by its bucket when sent), and outcomes. */
+  settled: Map<Slice, { requests: number; tokens: number }>
+  outcomes: AttemptOutcome[]
+  /** Sends by this isolate since `since` (under slices or through the object): what the next slices are sized on. */
+  recent: Map<string, { requests: number; tokens: number }>
+  since: number
+  /** A request's report is waiting to renew (the others' reports leave it to that one). */
+  scheduled: boolean
+}
+
+export interface LeaseClock {
+  now(): number
+  sleep(ms: number): Promise<void>
+  rng(): number
+}
+
+const realClock: LeaseClock = { now: Date.now, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), rng: Math.random }
+/** Outcomes kept for the next renewal while the object is unreachable (the oldest dropped). */
+const MAX_QUEUED_OUTCOMES = 1000
+/** Renewals one request's report may run in a row (its waitUntil lasts that long). */
+const MAX_ROUNDS = 20
+
+export class LeaseStateStore implements StateStore {
+  private readonly pools = new Map<string, PoolLease>()
+  /** Reservations decided under a slice → that slice (their settlement names the bucket it is counted in). */
+  private readonly local = new WeakMap<Reservation, Slice>()
+  private readonly counts = { leaseDecisions: 0, objectDecisions: 0, renewals: 0, renewalFailures: 0 }
+
+  constructor(
+    private readonly inner: StateStore & LeaseBackend,
+    private readonly clock: LeaseClock = realClock,
+  ) {}
+
+  async acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
+    if (!pool.leases) return this.inner.acquire(pool, estimate, tried, previous)
+    const lease = this.leaseOf(pool)
+    const now = this.clock.now()
+    let forObject = previous
+    if (previous?.reservation && this.local.has(previous.reservation)) {
+      this.settle(pool, lease, previous, now)
+      forObject = undefined
+    }
+    const local = this.decideLocally(pool, lease, estimate, tried, now)
+    if (local.decision) {
+      this.counts.leaseDecisions++
+      if (forObject) void this.inner.report(pool, forObject).catch(() => {}) // the object reserved it: it settles it
+      return local.decision
+    }
+    this.counts.objectDecisions++
+    const asked = await this.inner.acquire(pool, estimate, tried, forObject)
+    if (asked.kind === 'dispatch') {
+      this.sent(lease, asked.deploymentId, asked.reservation.tokens)
+      addUsage(deploymentState(lease.state, asked.deploymentId).usage, asked.reservation.at, 1, asked.reservation.tokens)
+      return asked
+    }
+    // The object found every window full — counting this isolate's own slices as taken. A slice of a deployment the
+    // core did not prefer can still serve the request: it is capacity held for exactly this.
+    if (local.passedOver.length && asked.status === 429) {
+      const spare = this.decideLocally(pool, lease, estimate, [...tried, ...local.passedOver], this.clock.now())
+      if (spare.decision) {
+        this.counts.leaseDecisions++
+        return spare.decision
+      }
+    }
+    return asked
+  }
+
+  async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
+    if (!pool.leases) return this.inner.report(pool, outcome)
+    const lease = this.leaseOf(pool)
+    const now = this.clock.now()
+    if (outcome.reservation && this.local.has(outcome.reservation)) {
+      this.settle(pool, lease, outcome, now)
+      await this.renewSoon(pool, lease, pool.leases)
+      return
+    }
+    // Decided by the object, which settles it; its breaker and latency news count here too until the next view.
+    record(pool, lease.state, { ...outcome, reservation: undefined, usage: undefined }, now)
+    await Promise.all([this.inner.report(pool, outcome), this.renewSoon(pool, lease, pool.leases)])
+  }
+
+  snapshot(pool: PoolConfig): Promise<unknown> {
+    return this.inner.snapshot(pool)
+  }
+
+  addStats(batch: StatsBatch): Promise<void> {
+    return this.inner.addStats(batch)
+  }
+
+  readStats(from: number, to: number): Promise<StatsRead> {
+    return this.inner.readStats(from, to)
+  }
+
+  counters(): Record<string, number> {
+    return { ...this.inner.counters?.(), ...this.counts }
+  }
+
+  private leaseOf(pool: PoolConfig): PoolLease {
+    let lease = this.pools.get(pool.name)
+    if (!lease) {
+      lease = { state: createPoolState(pool), slices: new Map(), settled: new Map(), outcomes: [], recent: new Map(), since: this.clock.now(), scheduled: false }
+      this.pools.set(pool.name, lease)
+    }
+    return lease
+  }
+
+  /**
+   * The routing core's decision on the local copy, if a slice covers it. Otherwise it is undone and the request asks
+   * the object; `passedOver` names the deployments whose slices could not cover it (to try after the object refused).
+   */
+  private decideLocally(pool: PoolConfig, lease: PoolLease, estimate: RequestEstimate, tried: readonly string[], now: number): { decision?: Decision; passedOver: string[] } {
+    const passedOver: string[] = []
+    if (lease.slices.size === 0) return { passedOver }
+    const decision = acquireOn(pool, lease.state, estimate, tried, undefined, now, this.clock.rng)
+    if (decision.kind !== 'dispatch') return { passedOver } // a refusal is the object's to give: its view is exact
+    const r = decision.reservation
+    const slice = lease.slices.get(decision.deploymentId)
+    const covered =
+      slice !== undefined &&
+      now < slice.until &&
+      decision.notBefore === undefined &&
+      !r.probe &&
+      deploymentState(lease.state, decision.deploymentId).pacing.rate === null && // a paced deployment's send rate is the object's to share out
+      slice.sentRequests + 1 <= slice.requests &&
+      slice.sentTokens + r.tokens <= slice.tokens
+    if (!covered) {
+      // Undo what deciding took on the local copy (the window's reservation, a probe slot): as an attempt never counted.
+      record(pool, lease.state, { deploymentId: decision.deploymentId, reservation: r, result: { class: 'client', status: 499 } }, now)
+      passedOver.push(decision.deploymentId)
+      return { passedOver }
+    }
+    slice.sentRequests++
+    slice.sentTokens += r.tokens
+    this.local.set(r, slice)
+    this.sent(lease, decision.deploymentId, r.tokens)
+    return { decision, passedOver }
+  }
+
+  /** A slice's attempt ended: learned locally at once, and queued for the object (its window change at the grant's bucket). */
+  private settle(pool: PoolConfig, lease: PoolLease, outcome: AttemptOutcome, now: number) {
+    const slice = this.local.get(outcome.reservation!)!
+    record(pool, lease.state, outcome, now)
+    const deployment = pool.deployments.find((d) => d.id === outcome.deploymentId)
+    const change = deployment ? settlementOf(deployment, outcome) : null
+    if (change && (change.requests || change.tokens)) {
+      const sum = lease.settled.get(slice)
+      if (sum) (sum.requests += change.requests), (sum.tokens += change.tokens)
+      else lease.settled.set(slice, { ...change })
+    }
+    const { reservation: _r, usage: _u, ...rest } = outcome
+    lease.outcomes.push(rest)
+    if (lease.outcomes.length > MAX_QUEUED_OUTCOMES) lease.outcomes.splice(0, lease.outcomes.length - MAX_QUEUED_OUTCOMES)
+  }
+
+  private sent(lease: PoolLease, deploymentId: string, tokens: number) {
+    const r = lease.recent.get(deploymentId)
+    if (r) (r.requests++, (r.tokens += tokens))
+    else lease.recent.set(deploymentId, { requests: 1, tokens })
+  }
+
+  /**
+   * Renews once `renewMs` has passed since the last renewal, and goes on renewing while slices are held: the round
+   * after traffic stops asks for nothing and so gives them back. Bounded (MAX_ROUNDS; the next report starts again):
+   * a slice left held is released when the isolate next renews, or slides out of its window (an under-use).
+   */
+  private async renewSoon(pool: PoolConfig, lease: PoolLease, settings: LeaseSettings): Promise<void> {
+    if (lease.scheduled) return
+    lease.scheduled = true
+    try {
+      for (let round = 0; round < MAX_ROUNDS; round++) {
+        const wait = lease.since + settings.renewMs - this.clock.now()
+        if (wait > 0) await this.clock.sleep(wait)
+        await this.renew(pool, lease, settings)
+        if (lease.slices.size === 0) break
+      }
+    } finally {
+      lease.scheduled = false
+    }
+  }
+
+  private async renew(pool: PoolConfig, lease: PoolLease, settings: LeaseSettings): Promise<void> {
+    const asked = this.clock.now()
+    // Close the slices: each released from its grant's bucket, and what was sent under it counted again at the
+    // object's now — from before each request's end of counting was due, until after it (settlements follow it there).
+    const deltas: UsageDelta[] = []
+    const closed = [...lease.slices.values()]
+    for (const s of closed) {
+      // Its attempts' settlements so far are part of what it sent.
+      const sum = lease.settled.get(s)
+      lease.settled.delete(s)
+      deltas.push({ deploymentId: s.deploymentId, at: s.at, requests: -s.heldRequests, tokens: -s.heldTokens })
+      const requests = s.sentRequests + (sum?.requests ?? 0)
+      const tokens = s.sentTokens + (sum?.tokens ?? 0)
+      if (requests > 0 || tokens > 0) deltas.push({ deploymentId: s.deploymentId, requests, tokens })
+    }
+    for (const [slice, sum] of lease.settled) deltas.push({ deploymentId: slice.deploymentId, at: slice.countedAt, ...sum })
+    lease.settled = new Map()
+    lease.slices.clear()
+    const elapsed = Math.max(settings.renewMs, asked - lease.since)
+    const wants: LeaseWant[] = []
+    for (const [deploymentId, r] of lease.recent) {
+      // `sliceFactor` periods of the recent rate, and room for a Poisson burst on top (two standard deviations):
+      // at a few requests per period the rate alone would leave every other request asking the object.
+      const expected = (r.requests * settings.renewMs) / elapsed
+      const requests = Math.ceil(expected * settings.sliceFactor + 2 * Math.sqrt(expected))
+      wants.push({ deploymentId, requests, tokens: Math.ceil(requests * (r.tokens / r.requests)) })
+    }
+    lease.recent = new Map()
+    lease.since = asked
+    if (wants.length === 0 && deltas.length === 0 && lease.outcomes.length === 0) return
+    const report = { wants, deltas, outcomes: lease.outcomes }
+    lease.outcomes = []
+    let answer: LeaseAnswer
+    try {
+      answer = await this.inner.lease(pool, report, settings.renewMs * 3)
+    } catch (e) {
+      // Whether the object applied it is unknown; not sent again. Releases lost this way stay counted until their
+      // bucket slides out (an under-use); a settlement above its reservation lost is the bound the design states.
+      this.counts.renewalFailures++
+      console.warn(JSON.stringify({ msg: 'lease renewal failed; asking the object per request', pool: pool.name, error: e instanceof Error ? e.message : String(e) }))
+      return
+    }
+    this.counts.renewals++
+    for (const s of closed) s.countedAt = answer.at
+    const until = asked + answer.validMs
+    for (const g of answer.grants) if (g.requests > 0) lease.slices.set(g.deploymentId, { ...g, until, sentRequests: 0, sentTokens: 0, countedAt: g.at })
+    const now = this.clock.now()
+    for (const [id, view] of Object.entries(answer.views)) {
+      const { window, ...rest } = view
+      const ds = deploymentState(lease.state, id)
+      Object.assign(ds, rest)
+      ds.usage = window.requests > 0 || window.tokens > 0 ? [{ first: now, last: now, requests: window.requests, tokens: window.tokens }] : []
+    }
+  }
+}
