@@ -5,6 +5,7 @@
  * breaker one isolate opened reaches the others, and slices are given back when traffic stops.
  */
 import { describe, expect, it } from 'vitest'
+import { ConfigError, parseRouterConfig } from '../config/schema'
 import type { PoolConfig } from '../config/types'
 import { settledTokens } from '../routing/quota'
 import { mulberry32 } from '../routing/random'
@@ -158,5 +159,28 @@ describe('leases over one object', () => {
     expect(w.counters()[0]).toMatchObject({ leaseDecisions: 0, objectDecisions: 0, renewals: 0 })
     const snap = (await w.object.snapshot(p)) as DeploymentSnapshot[]
     expect(snap[0].window.requests).toBe(10)
+  })
+})
+
+describe('the leases option', () => {
+  const problems = (leases: unknown, extra: Record<string, unknown> = {}): string[] => {
+    try {
+      parseRouterConfig({ pools: { p: { strategy: 'rate-limit-aware', leases, deployments: [{ id: 'a', modelId: 'm', region: 'us-east-1', rpm: 10, ...extra }] } } })
+      return []
+    } catch (e) {
+      if (e instanceof ConfigError) return e.problems
+      throw e
+    }
+  }
+  it('true takes the simulated settings; an object sets them; bad values and what slices cannot share are refused', () => {
+    const { pools } = parseRouterConfig({ pools: { p: { strategy: 'rate-limit-aware', leases: true, deployments: [{ id: 'a', modelId: 'm', region: 'us-east-1', rpm: 10 }] } } })
+    expect(pools.p.leases).toEqual({ renewMs: 500, sliceFactor: 1.5 })
+    expect(parseRouterConfig({ pools: { p: { strategy: 'weighted', leases: false, deployments: [{ id: 'a', modelId: 'm', region: 'us-east-1' }] } } }).pools.p.leases).toBeUndefined()
+    expect(problems({ renewMs: 250, sliceFactor: 2 })).toEqual([])
+    expect(problems({ renewMs: 10 })[0]).toMatch(/renewMs must be ≥ 50/)
+    expect(problems({ sliceFactor: 0.5 })[0]).toMatch(/sliceFactor must be ≥ 1/)
+    expect(problems('yes')[0]).toMatch(/leases must be true, false or/)
+    expect(problems(true, { tokensPerDay: 1000 })[0]).toMatch(/deployments\[0\]: tokensPerDay cannot be used in a pool with leases yet/)
+    expect(problems(true, { budgetUsdPerDay: 5, quotaGroup: 'g' })[0]).toMatch(/budgetUsdPerDay, quotaGroup cannot be used/)
   })
 })
