@@ -3,6 +3,8 @@
  * object call per request), 10–100 isolates at 5,000 req/s in front of one deployment's quota.
  */
 import { centralModel, leaseModel, type LeaseResult, type LeaseScenario } from '../simulation/leases'
+import { drive, leaseWorld, WORLD_T0 } from '../simulation/lease-world'
+import { deployment, pool } from '../src/routing/test-helpers'
 
 export interface LeaseRow {
   isolates: number
@@ -16,6 +18,67 @@ export interface LeasesSection {
   settings: Pick<LeaseScenario, 'rps' | 'seconds' | 'renewMs' | 'sliceFactor' | 'fullBackoffMs'>
   seeds: number[]
   rows: LeaseRow[]
+  /** The built code (src/state/leases.ts over the memory store's grant code), same load and quotas. */
+  built?: BuiltLeaseRow[]
+}
+
+export interface BuiltLeaseRow {
+  isolates: number
+  quotaShare: number
+  skew: number
+  renewMs: number
+  /** Requests after the first 60 s, and how many of them were sent: with leases and with one object call per request. */
+  requests: number
+  servedLeases: number
+  servedCentral: number
+  /** Renewals and on-path asks per request (leases), and the share decided within a slice. */
+  callsPerRequest: number
+  askedPerRequest: number
+  localShare: number
+  peakWindowShare: number
+}
+
+/**
+ * The built code in virtual time (simulation/lease-world.ts): N isolates' LeaseStateStores, one deployment whose rpm is
+ * a share of the load, every request answered at once; the same run with the pool's leases off is the baseline.
+ */
+export async function runBuiltLeases(opts: { quick: boolean; log: (line: string) => void }): Promise<BuiltLeaseRow[]> {
+  const rps = 5000
+  const seconds = opts.quick ? 90 : 120
+  const rows: BuiltLeaseRow[] = []
+  const cases: Array<{ isolates: number; skew: number; renewMs: number }> = [
+    { isolates: 10, skew: 0, renewMs: 500 },
+    { isolates: 100, skew: 0, renewMs: 500 },
+    { isolates: 100, skew: 1, renewMs: 500 },
+    { isolates: 100, skew: 0, renewMs: 250 },
+  ]
+  for (const c of cases) {
+    for (const quotaShare of c.renewMs === 500 ? [0.8, 1, 1.5] : [1]) {
+      const served = async (leases: boolean) => {
+        const p = pool([deployment('a', { rpm: Math.round(rps * 60 * quotaShare) })], { strategy: 'rate-limit-aware', ...(leases ? { leases: { renewMs: c.renewMs, sliceFactor: 1.5 } } : {}) })
+        const w = leaseWorld(p, c.isolates)
+        const results = await drive(w, { rps, seconds, skew: c.skew, seed: 1 })
+        const calls = w.calls()
+        return { requests: results.length, measured: w.sends.filter((s) => s.at >= WORLD_T0 + 60_000).length, peak: w.peakWindow('a') / p.deployments[0].rpm!, calls }
+      }
+      const central = await served(false)
+      const leased = await served(true)
+      const row: BuiltLeaseRow = {
+        ...c,
+        quotaShare,
+        requests: Math.round(rps * (seconds - 60)),
+        servedLeases: leased.measured,
+        servedCentral: central.measured,
+        callsPerRequest: (leased.calls.asked + leased.calls.renewals) / leased.requests,
+        askedPerRequest: leased.calls.asked / leased.requests,
+        localShare: leased.calls.local / leased.requests,
+        peakWindowShare: leased.peak,
+      }
+      rows.push(row)
+      opts.log(`  leases (built), ${c.isolates} isolates, skew ${c.skew}, renew ${c.renewMs} ms, quota ${quotaShare}× load: ${((100 * row.servedLeases) / row.servedCentral).toFixed(2)} % of one object per request, ${row.callsPerRequest.toFixed(4)} calls/req, peak ${row.peakWindowShare.toFixed(4)}`)
+    }
+  }
+  return rows
 }
 
 export function runLeases(opts: { seeds: number[]; log: (line: string) => void }): LeasesSection {

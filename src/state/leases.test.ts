@@ -8,90 +8,17 @@ import { describe, expect, it } from 'vitest'
 import { ConfigError, parseRouterConfig } from '../config/schema'
 import type { PoolConfig } from '../config/types'
 import { settledTokens } from '../routing/quota'
-import { mulberry32 } from '../routing/random'
 import { deployment, pool, T0, USAGE } from '../routing/test-helpers'
 import type { DeploymentSnapshot } from '../routing/types'
-import { LeaseStateStore, type LeaseClock } from './leases'
-import { MemoryStateStore } from './memory'
-
-class VirtualTime {
-  now = T0
-  private timers: Array<{ at: number; resolve: () => void }> = []
-  clock(seed: number): LeaseClock {
-    const rng = mulberry32(seed)
-    return { now: () => this.now, sleep: (ms) => new Promise<void>((resolve) => this.timers.push({ at: this.now + ms, resolve })), rng }
-  }
-  /** Moves time to `t`, running every timer due on the way (and what they start). */
-  async advance(t: number) {
-    for (;;) {
-      await settle()
-      const due = this.timers.filter((x) => x.at <= t).sort((a, b) => a.at - b.at)[0]
-      if (!due) break
-      this.timers.splice(this.timers.indexOf(due), 1)
-      this.now = Math.max(this.now, due.at)
-      due.resolve()
-    }
-    this.now = t
-    await settle()
-  }
-}
-
-async function settle() {
-  for (let i = 0; i < 20; i++) await Promise.resolve()
-}
-
-function world(p: PoolConfig, isolates: number) {
-  const time = new VirtualTime()
-  const object = new MemoryStateStore(() => time.now, mulberry32(99))
-  const stores = Array.from({ length: isolates }, (_, i) => new LeaseStateStore(object, time.clock(i + 1)))
-  const sends: Array<{ at: number; id: string }> = []
-  const pending: Promise<void>[] = []
-  /** One request on isolate `i`: decided, sent, answered at once with `result` (success by default). */
-  async function request(i: number, result: 'success' | 'unavailable' = 'success') {
-    const d = await stores[i].acquire(p, { inputTokens: 100, maxTokens: 50, stream: false }, [])
-    if (d.kind !== 'dispatch') return 'refused'
-    sends.push({ at: time.now, id: d.deploymentId })
-    const outcome = result === 'success'
-      ? { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success' as const, status: 200 }, usage: USAGE, latencyMs: 500 }
-      : { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'unavailable' as const, status: 503 } }
-    pending.push(stores[i].report(p, outcome))
-    return d.deploymentId
-  }
-  /** The most any deployment's sends ever held in a sliding 60 s (what Bedrock counts). */
-  function peakWindow(id: string) {
-    const at = sends.filter((s) => s.id === id).map((s) => s.at)
-    let peak = 0
-    for (let a = 0, b = 0; b < at.length; b++) {
-      while (at[b] - at[a] >= 60_000) a++
-      peak = Math.max(peak, b - a + 1)
-    }
-    return peak
-  }
-  const counters = () => stores.map((s) => s.counters())
-  return { time, object, stores, sends, request, peakWindow, counters, pending }
-}
+import { drive, leaseWorld } from '../../simulation/lease-world'
 
 const leased = (rpm: number, extra: Partial<PoolConfig> = {}) =>
   pool([deployment('a', { rpm }), deployment('b', { rpm })], { strategy: 'rate-limit-aware', leases: { renewMs: 500, sliceFactor: 1.5 }, ...extra })
 
-/** `rps` requests per second spread over the isolates at random for `seconds`, in 10 ms steps. */
-async function load(w: ReturnType<typeof world>, rps: number, seconds: number, seed = 7) {
-  const rng = mulberry32(seed)
-  const start = w.time.now
-  const results: string[] = []
-  for (let t = 0; t < seconds * 1000; t += 10) {
-    await w.time.advance(start + t)
-    let n = (rps / 100) | 0
-    if (rng() < rps / 100 - n) n++
-    for (let k = 0; k < n; k++) results.push(await w.request(Math.floor(rng() * w.stores.length)))
-  }
-  return results
-}
-
 describe('leases over one object', () => {
   it('under the quota: every request served, the windows never overrun, and ≥ 90 % of decisions make no call', async () => {
-    const w = world(leased(6000), 8)
-    const results = await load(w, 100, 90) // 6,000 requests a minute over two deployments of 6,000 rpm each
+    const w = leaseWorld(leased(6000), 8)
+    const results = await drive(w, { rps: 100, seconds: 90 }) // 6,000 requests a minute over two deployments of 6,000 rpm each
     expect(results.filter((r) => r === 'refused')).toHaveLength(0)
     expect(w.peakWindow('a')).toBeLessThanOrEqual(6000)
     expect(w.peakWindow('b')).toBeLessThanOrEqual(6000)
@@ -108,8 +35,8 @@ describe('leases over one object', () => {
 
   it('over the quota: no deployment ever gets more than its rpm in any 60 s, and the isolates serve ≥ 97 % of what one object per request serves', async () => {
     const served = async (p: PoolConfig) => {
-      const w = world(p, 8)
-      await load(w, 60, 150) // 3,600 a minute against 2 × 600
+      const w = leaseWorld(p, 8)
+      await drive(w, { rps: 60, seconds: 150 }) // 3,600 a minute against 2 × 600
       expect(w.peakWindow('a')).toBeLessThanOrEqual(600)
       expect(w.peakWindow('b')).toBeLessThanOrEqual(600)
       return w.sends.filter((s) => s.at >= T0 + 60_000).length
@@ -122,8 +49,8 @@ describe('leases over one object', () => {
 
   it('a breaker opened by one isolate keeps the others away after their renewal', async () => {
     const p = leased(60_000, { strategy: 'weighted' })
-    const w = world(p, 2)
-    await load(w, 40, 2) // both isolates hold slices of both deployments
+    const w = leaseWorld(p, 2)
+    await drive(w, { rps: 40, seconds: 2 }) // both isolates hold slices of both deployments
     for (let k = 0; k < 6; k++) {
       const d = await w.stores[0].acquire(p, { inputTokens: 100, maxTokens: 50, stream: false }, ['b'])
       expect(d.kind).toBe('dispatch')
@@ -140,8 +67,8 @@ describe('leases over one object', () => {
 
   it('when traffic stops, the slices are given back: the window holds what was sent, nothing more', async () => {
     const p = leased(10_000)
-    const w = world(p, 4)
-    await load(w, 200, 5)
+    const w = leaseWorld(p, 4)
+    await drive(w, { rps: 200, seconds: 5 })
     await w.time.advance(w.time.now + 3000)
     await Promise.all(w.pending)
     const snap = (await w.object.snapshot(p)) as DeploymentSnapshot[]
@@ -154,7 +81,7 @@ describe('leases over one object', () => {
 
   it('a pool without leases goes to the object for every request, as before', async () => {
     const p = pool([deployment('a', { rpm: 100 })])
-    const w = world(p, 1)
+    const w = leaseWorld(p, 1)
     for (let k = 0; k < 10; k++) await w.request(0)
     expect(w.counters()[0]).toMatchObject({ leaseDecisions: 0, objectDecisions: 0, renewals: 0 })
     const snap = (await w.object.snapshot(p)) as DeploymentSnapshot[]

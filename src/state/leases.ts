@@ -21,7 +21,7 @@ import type { LeaseAnswer, LeaseGrant, LeaseWant, UsageDelta } from '../routing/
 import { settlementOf } from '../routing/record'
 import { deploymentState } from '../routing/state'
 import type { AttemptOutcome, Decision, RequestEstimate, Reservation } from '../routing/types'
-import { addUsage } from '../routing/window'
+import { addUsage, slotOf } from '../routing/window'
 import type { StatsBatch } from '../stats/rollup'
 import { acquireOn } from './apply'
 import type { LeaseBackend, StateStore, StatsRead } from './types'
@@ -32,19 +32,26 @@ interface Slice extends LeaseGrant {
   until: number
   sentRequests: number
   sentTokens: number
-  /** The bucket its requests are counted in: the grant's, then (once closed) the closing renewal's. */
-  countedAt: number
+  /** Object time = local time + this: the midpoint estimate plus half the round trip (never earlier than the object's clock). */
+  offset: number
+  /** What was sent under it, by window slot in the object's time (first and last send, requests, reserved tokens). */
+  bySlot: Map<number, { first: number; last: number; requests: number; tokens: number }>
 }
 
 interface PoolLease {
   state: PoolState
   slices: Map<string, Slice>
-  /** For the object at the next renewal: settlements (summed per slice, named by its bucket when sent), and outcomes. */
-  settled: Map<Slice, { requests: number; tokens: number }>
+  /** For the object at the next renewal: settlements (summed per deployment and slot of their send), and outcomes. */
+  settled: Map<string, UsageDelta>
   outcomes: AttemptOutcome[]
   /** Sends by this isolate since `since` (under slices or through the object): what the next slices are sized on. */
   recent: Map<string, { requests: number; tokens: number }>
+  /** Requests refused as every window was full since `since`: demand the next slices are sized for too. */
+  refused: number
+  refusedTokens: number
   since: number
+  /** The object's last "every window is full" refusal, repeated without asking until `until`. */
+  full?: { at: number; until: number; decision: Extract<Decision, { kind: 'reject' }> }
   /** A request's report is waiting to renew (the others' reports leave it to that one). */
   scheduled: boolean
 }
@@ -58,14 +65,16 @@ export interface LeaseClock {
 const realClock: LeaseClock = { now: Date.now, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)), rng: Math.random }
 /** Outcomes kept for the next renewal while the object is unreachable (the oldest dropped). */
 const MAX_QUEUED_OUTCOMES = 1000
+/** How long the object's "every window is full" stands before a refused request asks again (simulated: no less served). */
+const FULL_BACKOFF_MS = 100
 /** Renewals one request's report may run in a row (its waitUntil lasts that long). */
 const MAX_ROUNDS = 20
 
 export class LeaseStateStore implements StateStore {
   private readonly pools = new Map<string, PoolLease>()
-  /** Reservations decided under a slice → that slice (their settlement names the bucket it is counted in). */
-  private readonly local = new WeakMap<Reservation, Slice>()
-  private readonly counts = { leaseDecisions: 0, objectDecisions: 0, renewals: 0, renewalFailures: 0 }
+  /** Reservations decided under a slice → when they were sent, in the object's time (their settlement names that bucket). */
+  private readonly local = new WeakMap<Reservation, number>()
+  private readonly counts = { leaseDecisions: 0, objectDecisions: 0, fullDecisions: 0, renewals: 0, renewalFailures: 0 }
 
   constructor(
     private readonly inner: StateStore & LeaseBackend,
@@ -87,6 +96,13 @@ export class LeaseStateStore implements StateStore {
       if (forObject) void this.inner.report(pool, forObject).catch(() => {}) // the object reserved it: it settles it
       return local.decision
     }
+    if (lease.full && now < lease.full.until && !forObject) {
+      // The object found every window full a moment ago: its refusal stands for FULL_BACKOFF_MS instead of every
+      // refused request asking again (the window frees as old requests leave it, not faster).
+      this.counts.fullDecisions++
+      this.refusedOne(lease, estimate)
+      return { ...lease.full.decision, retryAfterMs: Math.max(0, lease.full.decision.retryAfterMs - (now - lease.full.at)) }
+    }
     this.counts.objectDecisions++
     const asked = await this.inner.acquire(pool, estimate, tried, forObject)
     if (asked.kind === 'dispatch') {
@@ -102,6 +118,10 @@ export class LeaseStateStore implements StateStore {
         this.counts.leaseDecisions++
         return spare.decision
       }
+    }
+    if (asked.status === 429 && tried.length === 0) {
+      lease.full = { at: now, until: now + FULL_BACKOFF_MS, decision: asked }
+      this.refusedOne(lease, estimate)
     }
     return asked
   }
@@ -139,7 +159,7 @@ export class LeaseStateStore implements StateStore {
   private leaseOf(pool: PoolConfig): PoolLease {
     let lease = this.pools.get(pool.name)
     if (!lease) {
-      lease = { state: createPoolState(pool), slices: new Map(), settled: new Map(), outcomes: [], recent: new Map(), since: this.clock.now(), scheduled: false }
+      lease = { state: createPoolState(pool), slices: new Map(), settled: new Map(), outcomes: [], recent: new Map(), refused: 0, refusedTokens: 0, since: this.clock.now(), scheduled: false }
       this.pools.set(pool.name, lease)
     }
     return lease
@@ -172,25 +192,36 @@ export class LeaseStateStore implements StateStore {
     }
     slice.sentRequests++
     slice.sentTokens += r.tokens
-    this.local.set(r, slice)
+    const at = r.at + slice.offset
+    const slot = slotOf(at)
+    const inSlot = slice.bySlot.get(slot)
+    if (inSlot) (inSlot.requests++, (inSlot.tokens += r.tokens), (inSlot.last = Math.max(inSlot.last, at)), (inSlot.first = Math.min(inSlot.first, at)))
+    else slice.bySlot.set(slot, { first: at, last: at, requests: 1, tokens: r.tokens })
+    this.local.set(r, at)
     this.sent(lease, decision.deploymentId, r.tokens)
     return { decision, passedOver }
   }
 
   /** A slice's attempt ended: learned locally at once, and queued for the object (its window change at the grant's bucket). */
   private settle(pool: PoolConfig, lease: PoolLease, outcome: AttemptOutcome, now: number) {
-    const slice = this.local.get(outcome.reservation!)!
+    const at = this.local.get(outcome.reservation!)!
     record(pool, lease.state, outcome, now)
     const deployment = pool.deployments.find((d) => d.id === outcome.deploymentId)
     const change = deployment ? settlementOf(deployment, outcome) : null
     if (change && (change.requests || change.tokens)) {
-      const sum = lease.settled.get(slice)
+      const key = `${outcome.deploymentId}@${slotOf(at)}`
+      const sum = lease.settled.get(key)
       if (sum) (sum.requests += change.requests), (sum.tokens += change.tokens)
-      else lease.settled.set(slice, { ...change })
+      else lease.settled.set(key, { deploymentId: outcome.deploymentId, at, ...change })
     }
     const { reservation: _r, usage: _u, ...rest } = outcome
     lease.outcomes.push(rest)
     if (lease.outcomes.length > MAX_QUEUED_OUTCOMES) lease.outcomes.splice(0, lease.outcomes.length - MAX_QUEUED_OUTCOMES)
+  }
+
+  private refusedOne(lease: PoolLease, estimate: RequestEstimate) {
+    lease.refused++
+    lease.refusedTokens += estimate.inputTokens + (estimate.maxTokens ?? 0)
   }
 
   private sent(lease: PoolLease, deploymentId: string, tokens: number) {
@@ -212,7 +243,7 @@ export class LeaseStateStore implements StateStore {
         const wait = lease.since + settings.renewMs - this.clock.now()
         if (wait > 0) await this.clock.sleep(wait)
         await this.renew(pool, lease, settings)
-        if (lease.slices.size === 0) break
+        if (lease.slices.size === 0 && lease.refused === 0) break
       }
     } finally {
       lease.scheduled = false
@@ -221,31 +252,40 @@ export class LeaseStateStore implements StateStore {
 
   private async renew(pool: PoolConfig, lease: PoolLease, settings: LeaseSettings): Promise<void> {
     const asked = this.clock.now()
-    // Close the slices: each released from its grant's bucket, and what was sent under it counted again at the
-    // object's now — from before each request's end of counting was due, until after it (settlements follow it there).
+    // Close the slices: each released from its grant's bucket, and what was sent under it counted in the slots it
+    // was sent in — as the object would have counted it had it been asked — then the settlements, in their send's slot.
     const deltas: UsageDelta[] = []
-    const closed = [...lease.slices.values()]
-    for (const s of closed) {
-      // Its attempts' settlements so far are part of what it sent.
-      const sum = lease.settled.get(s)
-      lease.settled.delete(s)
+    for (const s of lease.slices.values()) {
       deltas.push({ deploymentId: s.deploymentId, at: s.at, requests: -s.heldRequests, tokens: -s.heldTokens })
-      const requests = s.sentRequests + (sum?.requests ?? 0)
-      const tokens = s.sentTokens + (sum?.tokens ?? 0)
-      if (requests > 0 || tokens > 0) deltas.push({ deploymentId: s.deploymentId, requests, tokens })
+      for (const b of s.bySlot.values()) {
+        // Two deltas when the slot saw several sends: the bucket then spans the first to the last of them.
+        deltas.push({ deploymentId: s.deploymentId, at: b.first, requests: 1, tokens: b.tokens })
+        if (b.requests > 1) deltas.push({ deploymentId: s.deploymentId, at: b.last, requests: b.requests - 1, tokens: 0 })
+      }
     }
-    for (const [slice, sum] of lease.settled) deltas.push({ deploymentId: slice.deploymentId, at: slice.countedAt, ...sum })
+    deltas.push(...lease.settled.values())
     lease.settled = new Map()
     lease.slices.clear()
     const elapsed = Math.max(settings.renewMs, asked - lease.since)
+    // Sized on demand, not only on sends: while the windows are full every request is refused, and slices sized on
+    // sends alone would claim none of the capacity as it frees. Refused demand is spread like the sends were (or
+    // evenly, when nothing was sent).
+    let sends = 0
+    for (const r of lease.recent.values()) sends += r.requests
     const wants: LeaseWant[] = []
-    for (const [deploymentId, r] of lease.recent) {
-      // `sliceFactor` periods of the recent rate, and room for a Poisson burst on top (two standard deviations):
-      // at a few requests per period the rate alone would leave every other request asking the object.
-      const expected = (r.requests * settings.renewMs) / elapsed
-      const requests = Math.ceil(expected * settings.sliceFactor + 2 * Math.sqrt(expected))
-      wants.push({ deploymentId, requests, tokens: Math.ceil(requests * (r.tokens / r.requests)) })
+    const want = (deploymentId: string, perPeriod: number, tokensEach: number) => {
+      const requests = Math.ceil(perPeriod * settings.sliceFactor + 2 * Math.sqrt(perPeriod))
+      wants.push({ deploymentId, requests, tokens: Math.ceil(requests * tokensEach) })
     }
+    const scale = sends > 0 ? (sends + lease.refused) / sends : 0
+    // `sliceFactor` periods of the recent rate, and room for a Poisson burst on top (two standard deviations):
+    // at a few requests per period the rate alone would leave every other request asking the object.
+    for (const [deploymentId, r] of lease.recent) want(deploymentId, (r.requests * scale * settings.renewMs) / elapsed, r.tokens / r.requests)
+    if (sends === 0 && lease.refused > 0) {
+      for (const d of pool.deployments) want(d.id, (lease.refused * settings.renewMs) / elapsed / pool.deployments.length, lease.refusedTokens / lease.refused)
+    }
+    lease.refused = 0
+    lease.refusedTokens = 0
     lease.recent = new Map()
     lease.since = asked
     if (wants.length === 0 && deltas.length === 0 && lease.outcomes.length === 0) return
@@ -262,10 +302,12 @@ export class LeaseStateStore implements StateStore {
       return
     }
     this.counts.renewals++
-    for (const s of closed) s.countedAt = answer.at
-    const until = asked + answer.validMs
-    for (const g of answer.grants) if (g.requests > 0) lease.slices.set(g.deploymentId, { ...g, until, sentRequests: 0, sentTokens: 0, countedAt: g.at })
     const now = this.clock.now()
+    // The object granted at some local moment between `asked` and now: mapping `asked` to its time maps every local
+    // time to the latest object time it can be, so a request never counts as sent earlier than it was.
+    const offset = answer.at - asked
+    const until = asked + answer.validMs
+    for (const g of answer.grants) if (g.requests > 0) lease.slices.set(g.deploymentId, { ...g, until, sentRequests: 0, sentTokens: 0, offset, bySlot: new Map() })
     for (const [id, view] of Object.entries(answer.views)) {
       const { window, ...rest } = view
       const ds = deploymentState(lease.state, id)
