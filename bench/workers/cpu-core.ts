@@ -357,17 +357,21 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
   }
 }
 
-/** `n` weighted Converse requests back to back (for measuring the process's CPU time around them). */
-export async function runConverseOnly(n: number): Promise<number> {
+/**
+ * `n` weighted Converse requests back to back (for measuring the process's CPU time around them, or profiling);
+ * with `streamDeltas`, ConverseStream requests of that many deltas, answered as SSE.
+ */
+export async function runConverseOnly(n: number, streamDeltas?: number): Promise<number> {
   const realFetch = globalThis.fetch
-  globalThis.fetch = stubFetch(() => ({ kind: 'json' }))
+  const frames = streamDeltas === undefined ? undefined : streamFrames(streamDeltas)
+  globalThis.fetch = stubFetch(() => (frames ? { kind: 'stream', frames } : { kind: 'json' }))
   try {
     const store = new MemoryStateStore()
     const app = createApp({ stateStore: () => store })
     for (let i = 0; i < n; i++) {
       const res = await app.request(
-        '/model/weighted/converse',
-        { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: 'application/json', 'content-length': String(utf8Length(REQUEST_BODY)) }, body: REQUEST_BODY },
+        frames ? '/model/weighted/converse-stream' : '/model/weighted/converse',
+        { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: frames ? 'text/event-stream' : 'application/json', 'content-length': String(utf8Length(REQUEST_BODY)) }, body: REQUEST_BODY },
         ENV,
         EXECUTION_CTX,
       )
