@@ -9,6 +9,7 @@
  *   deno/memory   : the same with ROUTER_STATE=memory (one instance)
  *   portkey       : Portkey's gateway (Node), OpenAI chat format, Bedrock provider with a custom host
  *   floor         : the passthrough Worker in workerd (pre-signed): the runtime's cost before any router code
+ *   deno/floor    : the passthrough Deno server (bench/deno-passthrough.ts, pre-signed): Deno's own cost
  * Shapes: a foundation-model ID and an inference-profile ID, a ~100-byte and an ~8 KB prompt, Converse and the
  * stream (ConverseStream / `stream: true`). Every path of a shape runs back to back in a rotating order, for `runs`
  * rounds; figures are medians over the rounds. Serving CPU per request = user + system time of the path's processes
@@ -30,7 +31,7 @@ const IP = 'us.amazon.nova-lite-v1:0'
 const SMALL = 'Say hello in one short sentence.'
 const LARGE = 'Summarise the following notes in one sentence. ' + 'The deployment served the request from its primary region. '.repeat(136)
 
-export type PeerPath = 'direct' | 'router' | 'router/openai' | 'deno' | 'deno/memory' | 'portkey' | 'floor'
+export type PeerPath = 'direct' | 'router' | 'router/openai' | 'deno' | 'deno/memory' | 'portkey' | 'floor' | 'deno/floor'
 export interface Shape {
   name: string
   model: string
@@ -148,9 +149,9 @@ async function waitHealthy(url: string, timeoutMs: number) {
   }
 }
 
-async function spawnDeno(env: Record<string, string>): Promise<{ url: string; pid: number; proc: ChildProcess }> {
+async function spawnDeno(env: Record<string, string>, script = 'src/adapter/deno/index.ts'): Promise<{ url: string; pid: number; proc: ChildProcess }> {
   const port = await freePort()
-  const proc = spawn(join(ROOT, 'node_modules/.bin/deno'), ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-write', 'src/adapter/deno/index.ts'], {
+  const proc = spawn(join(ROOT, 'node_modules/.bin/deno'), ['run', '--allow-net', '--allow-env', '--allow-read', '--allow-write', script], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DENO_DIR: process.env.DENO_DIR ?? '', PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'ignore', 'ignore'],
@@ -196,6 +197,8 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
     stops.push(() => void deno.proc.kill('SIGTERM'))
     const denoMemory = await spawnDeno({ ...routerEnv, ROUTER_STATE: 'memory' })
     stops.push(() => void denoMemory.proc.kill('SIGTERM'))
+    const denoFloor = await spawnDeno({ UPSTREAM: endpoint }, 'bench/deno-passthrough.ts')
+    stops.push(() => void denoFloor.proc.kill('SIGTERM'))
     let portkey: { pid: number; url: string; stop: () => Promise<void> } | undefined
     if (!portkeyReason) {
       try {
@@ -218,6 +221,7 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
         deno: { url: `${deno.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(deno.pid) },
         'deno/memory': { url: `${denoMemory.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoMemory.pid) },
         floor: { url: `${floor.info.url}${bedrockPath}`, headers: direct.headers, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(floor.pid) },
+        'deno/floor': { url: `${denoFloor.url}${bedrockPath}`, headers: direct.headers, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoFloor.pid) },
       }
       if (portkey) {
         out.portkey = {
@@ -252,7 +256,7 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
       const ts = await targetsFor(s)
       for (const [path, t] of Object.entries(ts) as Array<[PeerPath, Target]>) {
         // The floor forwards a pre-signed Converse only; it stands beside the first shape (the runtime's cost of a plain proxied request).
-        if (path === 'floor' && s !== SHAPES[0]) {
+        if ((path === 'floor' || path === 'deno/floor') && s !== SHAPES[0]) {
           delete ts[path]
           continue
         }

@@ -927,6 +927,7 @@ const PEER_LABEL: Record<PeerPath, string> = {
   'deno/memory': 'router, Deno entry, `ROUTER_STATE=memory`',
   portkey: 'Portkey (OpenAI format)',
   floor: 'floor: passthrough Worker (workerd, pre-signed)',
+  'deno/floor': 'Deno floor: passthrough Deno.serve + fetch (pre-signed)',
 }
 
 function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
@@ -1010,7 +1011,10 @@ function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
             : undefined
           : path === 'deno'
             ? 'Most of the difference with ROUTER_STATE=memory (the next line) is Deno KV: a read and a commit per attempt, on local SQLite here.'
-            : 'What is left is the router\'s own CPU on Deno (routing, signing, the log line) and Deno\'s HTTP server and fetch client.'
+            : 'What is left is the router\'s own CPU on Deno (routing, signing, the log line) and Deno\'s HTTP server and fetch client' +
+              (first?.['deno/floor'] && first.portkey && first['deno/memory']
+                ? ` (Deno's floor alone, a passthrough server, costs ${f2(first['deno/floor'].cpuMsPerRequest / first.portkey.cpuMsPerRequest)}× Portkey's CPU per request; the router with memory state adds ${f2(first['deno/memory'].cpuMsPerRequest - first['deno/floor'].cpuMsPerRequest)} ms above it).`
+                : '.')
       targets.push({ section: '2b', target: `${name}: serving CPU per request ≤ ½ Portkey's on every shape`, measured: `highest ${f2(w.cpu)}× (${w.cpuShape})`, met: w.cpu <= 0.5, note: cpuNote })
     }
   }
@@ -1021,7 +1025,11 @@ function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
       target: 'added latency p50 at concurrency 1 ≤ 1 ms through the Deno entry',
       measured: `${f2(added)} ms (Deno KV state); with \`ROUTER_STATE=memory\` ${p.serial['deno/memory'] ? f2(p.serial['deno/memory'].p50Ms - d.p50Ms) : '–'} ms`,
       met: added <= 1,
-      note: 'With KV state each attempt waits for a KV read and commit; with memory state what is added is the router\'s CPU per request (about a millisecond on Deno, see the CPU column) and one more HTTP hop.',
+      note:
+        'With KV state each attempt waits for a KV read and commit; with memory state what is added is the router\'s CPU per request and one more HTTP hop' +
+        (p.serial['deno/floor'] && p.serial['deno/memory']
+          ? `. Deno's own floor (a passthrough Deno.serve + fetch, pre-signed, no router code) adds ${f2(p.serial['deno/floor'].p50Ms - d.p50Ms)} ms here; the router with memory state adds ${f2(p.serial['deno/memory'].p50Ms - p.serial['deno/floor'].p50Ms)} ms above it.`
+          : '.'),
     })
   }
   return out
