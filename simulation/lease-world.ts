@@ -8,8 +8,10 @@
 import type { PoolConfig } from '../src/config/types'
 import { mulberry32 } from '../src/routing/random'
 import type { TokenUsage } from '../src/routing/types'
+import { settledTokens } from '../src/routing/quota'
 import { LeaseStateStore, type LeaseClock } from '../src/state/leases'
 import { MemoryStateStore } from '../src/state/memory'
+import type { LeaseBackend, StateStore } from '../src/state/types'
 
 export const WORLD_T0 = 1_700_000_000_000
 export const WORLD_USAGE: TokenUsage = { inputTokens: 100, outputTokens: 50 }
@@ -17,6 +19,10 @@ export const WORLD_USAGE: TokenUsage = { inputTokens: 100, outputTokens: 50 }
 export class VirtualTime {
   now = WORLD_T0
   private timers: Array<{ at: number; resolve: () => void }> = []
+  /** Runs `fn` when virtual time reaches now + `ms`. */
+  timer(ms: number, fn: () => void) {
+    this.timers.push({ at: this.now + ms, resolve: fn })
+  }
   clock(seed: number): LeaseClock {
     const rng = mulberry32(seed)
     return { now: () => this.now, sleep: (ms) => new Promise<void>((resolve) => this.timers.push({ at: this.now + ms, resolve })), rng }
@@ -43,31 +49,88 @@ async function settle() {
 
 export type LeaseWorld = ReturnType<typeof leaseWorld>
 
-export function leaseWorld(p: PoolConfig, isolates: number) {
+export interface WorldOptions {
+  /** The object's clock runs this far ahead of the isolates' (negative: behind), ms. */
+  skewMs?: number
+  /** Each call to the object takes this long there and back (half each way), virtual ms. */
+  rttMs?: number
+  /** Share of lease renewals that fail: before the object applied them, or after (the answer lost). */
+  leaseFaults?: { rate: number; when: 'before' | 'after' }
+  /** The first lease renewal never answers (a call the runtime dropped). */
+  hangFirstLease?: boolean
+  /** Share of attempts Bedrock throttles (not counted by it) and answer time, virtual ms (0: at once). */
+  throttleRate?: number
+  answerMs?: number
+  seed?: number
+}
+
+export function leaseWorld(p: PoolConfig, isolates: number, opts: WorldOptions = {}) {
   const time = new VirtualTime()
-  const object = new MemoryStateStore(() => time.now, mulberry32(99))
-  const stores = Array.from({ length: isolates }, (_, i) => new LeaseStateStore(object, time.clock(i + 1)))
-  const sends: Array<{ at: number; id: string }> = []
-  const pending: Promise<void>[] = []
-  /** One request on isolate `i`: decided, sent, answered at once with `result` (success by default). */
+  const rng = mulberry32(opts.seed ?? 5)
+  const skew = opts.skewMs ?? 0
+  const object = new MemoryStateStore(() => time.now + skew, mulberry32(99))
+  const half = (opts.rttMs ?? 0) / 2
+  let hung = false
+  const wire = async () => {
+    if (half > 0) await new Promise<void>((resolve) => time.timer(half, resolve))
+  }
+  // The object behind a wire (round trip, faults), as the Durable Object client would be.
+  const backend: StateStore & LeaseBackend = {
+    acquire: async (...a) => (await wire(), await object.acquire(...a).finally(wire)),
+    report: async (...a) => (await wire(), await object.report(...a)),
+    snapshot: (pool) => object.snapshot(pool),
+    addStats: (b) => object.addStats(b),
+    readStats: (f, t) => object.readStats(f, t),
+    lease: async (pool, report, validMs) => {
+      if (opts.hangFirstLease && !hung) {
+        hung = true
+        return new Promise<never>(() => {})
+      }
+      await wire()
+      const fault = opts.leaseFaults && rng() < opts.leaseFaults.rate ? opts.leaseFaults.when : undefined
+      if (fault === 'before') throw new Error('lease call failed before the object')
+      const answer = await object.lease(pool, report, validMs)
+      await wire()
+      if (fault === 'after') throw new Error('lease answer lost')
+      return answer
+    },
+  }
+  const stores = Array.from({ length: isolates }, (_, i) => new LeaseStateStore(backend, time.clock(i + 1)))
+  /** What Bedrock received: every send, and whether it counted it (a throttled one it did not). */
+  const sends: Array<{ at: number; id: string; counted: boolean; tokens: number }> = []
+  const pending: Promise<unknown>[] = []
+  /** One request on isolate `i`: decided, sent, answered (after `answerMs`) with success, or a throttle at `throttleRate`. */
   async function request(i: number, result: 'success' | 'unavailable' = 'success') {
     const d = await stores[i].acquire(p, { inputTokens: 100, maxTokens: 50, stream: false }, [])
     if (d.kind !== 'dispatch') return 'refused'
-    sends.push({ at: time.now, id: d.deploymentId })
+    const throttled = result === 'success' && opts.throttleRate !== undefined && rng() < opts.throttleRate
+    const deployment = p.deployments.find((x) => x.id === d.deploymentId)!
+    sends.push({ at: time.now, id: d.deploymentId, counted: !throttled, tokens: throttled ? 0 : settledTokens(deployment, WORLD_USAGE) })
     const outcome =
-      result === 'success'
-        ? { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success' as const, status: 200 }, usage: WORLD_USAGE, latencyMs: 500 }
-        : { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'unavailable' as const, status: 503 } }
-    pending.push(stores[i].report(p, outcome))
+      result === 'unavailable'
+        ? { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'unavailable' as const, status: 503 } }
+        : throttled
+          ? { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'throttled' as const, status: 429, errorType: 'ThrottlingException' } }
+          : { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success' as const, status: 200 }, usage: WORLD_USAGE, latencyMs: 500 }
+    const answer = async () => {
+      if (opts.answerMs) await new Promise<void>((resolve) => time.timer(opts.answerMs!, resolve))
+      await stores[i].report(p, outcome).catch(() => {})
+    }
+    pending.push(answer())
     return d.deploymentId
   }
-  /** The most a deployment's sends ever held in a sliding 60 s (what Bedrock counts). */
-  function peakWindow(id: string) {
-    const at = sends.filter((s) => s.id === id).map((s) => s.at)
+  /** The most a deployment's counted sends (requests, or tokens) ever held in a sliding 60 s (what Bedrock counts). */
+  function peakWindow(id: string, of: 'requests' | 'tokens' = 'requests') {
+    const xs = sends.filter((s) => s.id === id && s.counted)
     let peak = 0
-    for (let a = 0, b = 0; b < at.length; b++) {
-      while (at[b] - at[a] >= 60_000) a++
-      peak = Math.max(peak, b - a + 1)
+    let sum = 0
+    for (let a = 0, b = 0; b < xs.length; b++) {
+      sum += of === 'requests' ? 1 : xs[b].tokens
+      while (xs[b].at - xs[a].at >= 60_000) {
+        sum -= of === 'requests' ? 1 : xs[a].tokens
+        a++
+      }
+      peak = Math.max(peak, sum)
     }
     return peak
   }
@@ -83,9 +146,9 @@ export function leaseWorld(p: PoolConfig, isolates: number) {
 
 /**
  * `rps` requests per second for `seconds`, in 10 ms steps, each to an isolate drawn with Zipf weights of exponent
- * `skew` (0: even).
+ * `skew` (0: even); then `settleMs` (default 5 s) more for the last answers and renewals.
  */
-export async function drive(w: LeaseWorld, opts: { rps: number; seconds: number; skew?: number; seed?: number }) {
+export async function drive(w: LeaseWorld, opts: { rps: number; seconds: number; skew?: number; seed?: number; settleMs?: number }) {
   const rng = mulberry32(opts.seed ?? 7)
   const weights = w.stores.map((_, i) => 1 / (i + 1) ** (opts.skew ?? 0))
   const total = weights.reduce((a, b) => a + b, 0)
@@ -97,12 +160,17 @@ export async function drive(w: LeaseWorld, opts: { rps: number; seconds: number;
     return i
   }
   const start = w.time.now
-  const results: string[] = []
+  const results: Promise<string>[] = []
   for (let t = 0; t < opts.seconds * 1000; t += 10) {
     await w.time.advance(start + t)
     let n = Math.floor(opts.rps / 100)
     if (rng() < opts.rps / 100 - n) n++
-    for (let k = 0; k < n; k++) results.push(await w.request(pick()))
+    for (let k = 0; k < n; k++) {
+      const r = w.request(pick())
+      w.pending.push(r)
+      results.push(r)
+    }
   }
-  return results
+  await w.time.advance(w.time.now + (opts.settleMs ?? 5000)) // the last answers and renewals land
+  return Promise.all(results)
 }

@@ -16,6 +16,7 @@
  */
 import type { PoolConfig } from '../config/types'
 import { record } from './record'
+import { recordSends } from './pacing'
 import { deploymentState, usageOf } from './state'
 import type { AttemptOutcome, DeploymentState, PoolState } from './types'
 import { addUsage, pruneUsage, windowTotals } from './window'
@@ -70,12 +71,13 @@ export interface LeaseAnswer {
 export function applyLeaseReport(pool: PoolConfig, state: PoolState, report: LeaseReport, now: number): void {
   for (const delta of report.deltas) {
     const deployment = pool.deployments.find((d) => d.id === delta.deploymentId)
-    if (!deployment) continue
     const at = delta.at ?? now
-    if (!Number.isFinite(at)) continue
+    if (!deployment || !Number.isFinite(at) || !Number.isFinite(delta.requests) || !Number.isFinite(delta.tokens)) continue
     const usage = usageOf(state, deployment)
     pruneUsage(usage, now)
     addUsage(usage, at, delta.requests, delta.tokens)
+    // Sends under a slice (a closed slice's, counted in their slot) feed the measured send rate that pacing cuts from.
+    if (delta.requests > 0 && delta.at !== undefined && delta.tokens >= 0) recordSends(deploymentState(state, deployment.id).pacing, at, delta.requests)
   }
   for (const outcome of report.outcomes) record(pool, state, { ...outcome, reservation: undefined, usage: undefined }, now)
 }
@@ -96,8 +98,9 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
     const totals = windowTotals(usage, now)
     const freeRequests = deployment.rpm === undefined ? Infinity : deployment.rpm - totals.requests - totals.queuedRequests
     const freeTokens = deployment.tpm === undefined ? Infinity : deployment.tpm - totals.tokens - totals.queuedTokens
-    let requests = Math.max(0, Math.min(Math.ceil(want.requests), Math.floor(freeRequests)))
-    let tokens = Math.max(0, Math.min(Math.ceil(want.tokens), Math.floor(freeTokens)))
+    const wanted = (x: number) => (Number.isFinite(x) && x > 0 ? Math.ceil(x) : 0) // a bad want asks for nothing
+    let requests = Math.max(0, Math.min(wanted(want.requests), Math.floor(freeRequests)))
+    let tokens = Math.max(0, Math.min(wanted(want.tokens), Math.floor(freeTokens)))
     if (requests === 0 || tokens === 0) requests = tokens = 0
     const grant: LeaseGrant = {
       deploymentId: deployment.id,

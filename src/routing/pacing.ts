@@ -73,6 +73,17 @@ export function recordSend(p: PacingState, at: number): void {
   p.filledAt = Math.max(p.filledAt, at)
 }
 
+/**
+ * `n` sends made elsewhere at about `at` (an isolate's slice, reported at its renewal: routing/lease.ts): they count
+ * toward the measured rate, so a cut after a throttle starts from what was really sent, but take no send token.
+ */
+export function recordSends(p: PacingState, at: number, n: number): void {
+  if (n <= 0) return
+  const decay = p.sent === 0 ? 0 : p.sent * Math.exp(-Math.max(0, at - p.measuredAt) / MEASURE_TAU_MS)
+  p.sent = decay + (n * 1000) / MEASURE_TAU_MS
+  p.measuredAt = Math.max(p.measuredAt, at)
+}
+
 /** An upstream 429 for a request sent at `sentAt`. */
 export function recordThrottle(p: PacingState, now: number, sentAt: number): void {
   if (p.rate !== null && sentAt < p.cutAt) return // sent before the last cut: that cut already answered it

@@ -64,7 +64,7 @@ export function record(pool: PoolConfig, state: PoolState, outcome: AttemptOutco
       // paced and counts as just failed, so a failover prefers a deployment that draws on another quota.
       for (const d of deployment.quotaGroup === undefined ? [deployment] : pool.deployments.filter((x) => x.quotaGroup === deployment.quotaGroup)) {
         const member = d === deployment ? ds : deploymentState(state, d.id)
-        recordThrottle(member.pacing, now, outcome.reservation?.at ?? now)
+        recordThrottle(member.pacing, now, outcome.reservation?.at ?? outcome.sentAt ?? now)
         member.lastFailureAt = now
         if (result.retryAfterMs !== undefined && result.retryAfterMs > 0 && member !== ds) member.avoidUntil = Math.max(member.avoidUntil, now + Math.min(result.retryAfterMs, MAX_AVOID_MS))
       }

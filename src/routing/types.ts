@@ -122,6 +122,8 @@ export interface AttemptOutcome {
   invokedModelId?: string
   /** What the request cost, USD, when the caller priced it (a client's budget: at the deployment that served). */
   costUsd?: number
+  /** When it was sent, for an outcome reported without its reservation (a lease's attempt, routing/lease.ts). */
+  sentAt?: number
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

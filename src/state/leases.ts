@@ -24,6 +24,7 @@ import type { AttemptOutcome, Decision, RequestEstimate, Reservation } from '../
 import { addUsage, slotOf } from '../routing/window'
 import type { StatsBatch } from '../stats/rollup'
 import { acquireOn } from './apply'
+import { fingerprintOf } from './pool-ref'
 import type { LeaseBackend, StateStore, StatsRead } from './types'
 
 /** A slice as the isolate spends it. */
@@ -36,9 +37,16 @@ interface Slice extends LeaseGrant {
   offset: number
   /** What was sent under it, by window slot in the object's time (first and last send, requests, reserved tokens). */
   bySlot: Map<number, { first: number; last: number; requests: number; tokens: number }>
+  /**
+   * Its close was sent in a renewal that failed (or it was dropped with a changed config): whether the object counted
+   * its sends is unknown, so its attempts' settlements may only add to the window, never take from it.
+   */
+  lost?: boolean
 }
 
 interface PoolLease {
+  /** The config the slices were granted for (fingerprintOf): a changed config starts afresh. */
+  fingerprint: string
   state: PoolState
   slices: Map<string, Slice>
   /** For the object at the next renewal: settlements (summed per deployment and slot of their send), and outcomes. */
@@ -50,10 +58,13 @@ interface PoolLease {
   refused: number
   refusedTokens: number
   since: number
-  /** The object's last "every window is full" refusal, repeated without asking until `until`. */
-  full?: { at: number; until: number; decision: Extract<Decision, { kind: 'reject' }> }
-  /** A request's report is waiting to renew (the others' reports leave it to that one). */
-  scheduled: boolean
+  /** The object's last "every window is full" refusal, repeated without asking until `until` (for requests as large). */
+  full?: { at: number; until: number; decision: Extract<Decision, { kind: 'reject' }>; tokens: number }
+  /**
+   * When a request's report started renewing (the others' reports leave it to that one); 0: none. Stale after
+   * STALE_RENEWER_MS: a waitUntil the runtime cut off never clears it, and a stuck flag must not stop renewals for good.
+   */
+  renewingSince: number
 }
 
 export interface LeaseClock {
@@ -67,13 +78,21 @@ const realClock: LeaseClock = { now: Date.now, sleep: (ms) => new Promise((resol
 const MAX_QUEUED_OUTCOMES = 1000
 /** How long the object's "every window is full" stands before a refused request asks again (simulated: no less served). */
 const FULL_BACKOFF_MS = 100
-/** Renewals one request's report may run in a row (its waitUntil lasts that long). */
+/** Renewals one request's report may run in a row, and for how long at most (Workers ends a waitUntil 30 s after the response). */
 const MAX_ROUNDS = 20
+const MAX_RENEWING_MS = 10_000
+const WARN_EVERY_MS = 10_000
+/** A renewal call that has not answered by then is given up (its report counts as lost). */
+const LEASE_CALL_TIMEOUT_MS = 2000
+/** After this long a renewer is taken for gone and another report may renew. */
+const STALE_RENEWER_MS = MAX_RENEWING_MS + LEASE_CALL_TIMEOUT_MS
 
 export class LeaseStateStore implements StateStore {
   private readonly pools = new Map<string, PoolLease>()
-  /** Reservations decided under a slice → when they were sent, in the object's time (their settlement names that bucket). */
-  private readonly local = new WeakMap<Reservation, number>()
+  /** Reservations decided under a slice → when they were sent, in the object's time (their settlement names that bucket), and the slice. */
+  private readonly local = new WeakMap<Reservation, { at: number; slice: Slice }>()
+  /** One warning per WARN_EVERY_MS while renewals fail (an unreachable object would otherwise log twice a second). */
+  private warnedAt = Number.NEGATIVE_INFINITY
   private readonly counts = { leaseDecisions: 0, objectDecisions: 0, fullDecisions: 0, renewals: 0, renewalFailures: 0 }
 
   constructor(
@@ -82,21 +101,26 @@ export class LeaseStateStore implements StateStore {
   ) {}
 
   async acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
-    if (!pool.leases) return this.inner.acquire(pool, estimate, tried, previous)
+    const fromSlice = previous?.reservation !== undefined && this.local.has(previous.reservation)
+    if (!pool.leases && !fromSlice) return this.inner.acquire(pool, estimate, tried, previous)
     const lease = this.leaseOf(pool)
     const now = this.clock.now()
     let forObject = previous
-    if (previous?.reservation && this.local.has(previous.reservation)) {
-      this.settle(pool, lease, previous, now)
+    if (fromSlice) {
+      this.settle(pool, lease, previous!, now)
       forObject = undefined
+    } else if (previous) {
+      // Decided by the object, which settles it; its failure counts in this isolate's next choice too.
+      record(pool, lease.state, { ...previous, reservation: undefined, usage: undefined }, now)
     }
+    if (!pool.leases) return this.inner.acquire(pool, estimate, tried, forObject) // leases turned off meanwhile
     const local = this.decideLocally(pool, lease, estimate, tried, now)
     if (local.decision) {
       this.counts.leaseDecisions++
       if (forObject) void this.inner.report(pool, forObject).catch(() => {}) // the object reserved it: it settles it
       return local.decision
     }
-    if (lease.full && now < lease.full.until && !forObject) {
+    if (lease.full && now < lease.full.until && !forObject && this.sameRefusal(lease.full, estimate, tried)) {
       // The object found every window full a moment ago: its refusal stands for FULL_BACKOFF_MS instead of every
       // refused request asking again (the window frees as old requests leave it, not faster).
       this.counts.fullDecisions++
@@ -107,7 +131,7 @@ export class LeaseStateStore implements StateStore {
     const asked = await this.inner.acquire(pool, estimate, tried, forObject)
     if (asked.kind === 'dispatch') {
       this.sent(lease, asked.deploymentId, asked.reservation.tokens)
-      addUsage(deploymentState(lease.state, asked.deploymentId).usage, asked.reservation.at, 1, asked.reservation.tokens)
+      addUsage(deploymentState(lease.state, asked.deploymentId).usage, now, 1, asked.reservation.tokens) // local clock, as the local copy keeps
       return asked
     }
     // The object found every window full — counting this isolate's own slices as taken. A slice of a deployment the
@@ -120,24 +144,35 @@ export class LeaseStateStore implements StateStore {
       }
     }
     if (asked.status === 429 && tried.length === 0) {
-      lease.full = { at: now, until: now + FULL_BACKOFF_MS, decision: asked }
+      if (estimate.only === undefined && estimate.family === undefined) lease.full = { at: now, until: now + FULL_BACKOFF_MS, decision: asked, tokens: estimate.inputTokens + (estimate.maxTokens ?? 0) }
       this.refusedOne(lease, estimate)
     }
     return asked
   }
 
+  /**
+   * Whether the object's last "full" answers this request too: a first attempt open to every deployment (no rule's
+   * `only`, no native family) that needs at least as much as the refused one did — a smaller one might have fitted.
+   */
+  private sameRefusal(full: NonNullable<PoolLease['full']>, estimate: RequestEstimate, tried: readonly string[]): boolean {
+    return tried.length === 0 && estimate.only === undefined && estimate.family === undefined && estimate.inputTokens + (estimate.maxTokens ?? 0) >= full.tokens
+  }
+
   async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
-    if (!pool.leases) return this.inner.report(pool, outcome)
+    const fromSlice = outcome.reservation !== undefined && this.local.has(outcome.reservation)
+    if (!pool.leases && !fromSlice) return this.inner.report(pool, outcome)
     const lease = this.leaseOf(pool)
     const now = this.clock.now()
-    if (outcome.reservation && this.local.has(outcome.reservation)) {
+    if (fromSlice) {
       this.settle(pool, lease, outcome, now)
-      await this.renewSoon(pool, lease, pool.leases)
+      if (pool.leases) await this.renewSoon(pool, lease, pool.leases)
       return
     }
     // Decided by the object, which settles it; its breaker and latency news count here too until the next view.
     record(pool, lease.state, { ...outcome, reservation: undefined, usage: undefined }, now)
-    await Promise.all([this.inner.report(pool, outcome), this.renewSoon(pool, lease, pool.leases)])
+    // Both run to their end whatever the other does: the request's waitUntil holds this promise.
+    const [sent] = await Promise.allSettled([this.inner.report(pool, outcome), pool.leases ? this.renewSoon(pool, lease, pool.leases) : undefined])
+    if (sent.status === 'rejected') throw sent.reason
   }
 
   snapshot(pool: PoolConfig): Promise<unknown> {
@@ -158,8 +193,21 @@ export class LeaseStateStore implements StateStore {
 
   private leaseOf(pool: PoolConfig): PoolLease {
     let lease = this.pools.get(pool.name)
+    const fingerprint = fingerprintOf(pool)
+    if (lease && lease.fingerprint !== fingerprint) {
+      // A new config (limits, deployments, leases on or off): slices granted for the old one are dropped, not spent
+      // (their sends stay counted where the grant put them); what is queued for the object carries over.
+      for (const s of lease.slices.values()) s.lost = true
+      const old = lease
+      lease = undefined
+      this.pools.delete(pool.name)
+      const fresh = this.leaseOf(pool)
+      fresh.settled = old.settled
+      fresh.outcomes = old.outcomes
+      return fresh
+    }
     if (!lease) {
-      lease = { state: createPoolState(pool), slices: new Map(), settled: new Map(), outcomes: [], recent: new Map(), refused: 0, refusedTokens: 0, since: this.clock.now(), scheduled: false }
+      lease = { fingerprint, state: createPoolState(pool), slices: new Map(), settled: new Map(), outcomes: [], recent: new Map(), refused: 0, refusedTokens: 0, since: this.clock.now(), renewingSince: 0 }
       this.pools.set(pool.name, lease)
     }
     return lease
@@ -197,17 +245,20 @@ export class LeaseStateStore implements StateStore {
     const inSlot = slice.bySlot.get(slot)
     if (inSlot) (inSlot.requests++, (inSlot.tokens += r.tokens), (inSlot.last = Math.max(inSlot.last, at)), (inSlot.first = Math.min(inSlot.first, at)))
     else slice.bySlot.set(slot, { first: at, last: at, requests: 1, tokens: r.tokens })
-    this.local.set(r, at)
+    this.local.set(r, { at, slice })
     this.sent(lease, decision.deploymentId, r.tokens)
     return { decision, passedOver }
   }
 
   /** A slice's attempt ended: learned locally at once, and queued for the object (its window change at the grant's bucket). */
   private settle(pool: PoolConfig, lease: PoolLease, outcome: AttemptOutcome, now: number) {
-    const at = this.local.get(outcome.reservation!)!
+    const { at, slice } = this.local.get(outcome.reservation!)!
     record(pool, lease.state, outcome, now)
     const deployment = pool.deployments.find((d) => d.id === outcome.deploymentId)
-    const change = deployment ? settlementOf(deployment, outcome) : null
+    let change = deployment ? settlementOf(deployment, outcome) : null
+    // A lost slice's sends may not be in the window: giving back what may never have been counted would take it from
+    // someone else's requests. Only what adds is sent.
+    if (change && slice.lost) change = { requests: 0, tokens: Math.max(0, change.tokens) }
     if (change && (change.requests || change.tokens)) {
       const key = `${outcome.deploymentId}@${slotOf(at)}`
       const sum = lease.settled.get(key)
@@ -215,7 +266,7 @@ export class LeaseStateStore implements StateStore {
       else lease.settled.set(key, { deploymentId: outcome.deploymentId, at, ...change })
     }
     const { reservation: _r, usage: _u, ...rest } = outcome
-    lease.outcomes.push(rest)
+    lease.outcomes.push({ ...rest, sentAt: at })
     if (lease.outcomes.length > MAX_QUEUED_OUTCOMES) lease.outcomes.splice(0, lease.outcomes.length - MAX_QUEUED_OUTCOMES)
   }
 
@@ -236,17 +287,18 @@ export class LeaseStateStore implements StateStore {
    * a slice left held is released when the isolate next renews, or slides out of its window (an under-use).
    */
   private async renewSoon(pool: PoolConfig, lease: PoolLease, settings: LeaseSettings): Promise<void> {
-    if (lease.scheduled) return
-    lease.scheduled = true
+    const started = this.clock.now()
+    if (lease.renewingSince !== 0 && started - lease.renewingSince < STALE_RENEWER_MS) return
+    lease.renewingSince = started
     try {
-      for (let round = 0; round < MAX_ROUNDS; round++) {
+      for (let round = 0; round < MAX_ROUNDS && this.clock.now() - started < MAX_RENEWING_MS; round++) {
         const wait = lease.since + settings.renewMs - this.clock.now()
         if (wait > 0) await this.clock.sleep(wait)
         await this.renew(pool, lease, settings)
         if (lease.slices.size === 0 && lease.refused === 0) break
       }
     } finally {
-      lease.scheduled = false
+      if (lease.renewingSince === started) lease.renewingSince = 0
     }
   }
 
@@ -255,7 +307,8 @@ export class LeaseStateStore implements StateStore {
     // Close the slices: each released from its grant's bucket, and what was sent under it counted in the slots it
     // was sent in — as the object would have counted it had it been asked — then the settlements, in their send's slot.
     const deltas: UsageDelta[] = []
-    for (const s of lease.slices.values()) {
+    const closed = [...lease.slices.values()]
+    for (const s of closed) {
       deltas.push({ deploymentId: s.deploymentId, at: s.at, requests: -s.heldRequests, tokens: -s.heldTokens })
       for (const b of s.bySlot.values()) {
         // Two deltas when the slot saw several sends: the bucket then spans the first to the last of them.
@@ -293,12 +346,15 @@ export class LeaseStateStore implements StateStore {
     lease.outcomes = []
     let answer: LeaseAnswer
     try {
-      answer = await this.inner.lease(pool, report, settings.renewMs * 3)
+      answer = await withTimeout(this.inner.lease(pool, report, settings.renewMs * 3), LEASE_CALL_TIMEOUT_MS, this.clock)
     } catch (e) {
       // Whether the object applied it is unknown; not sent again. Releases lost this way stay counted until their
-      // bucket slides out (an under-use); a settlement above its reservation lost is the bound the design states.
+      // bucket slides out (an under-use); the closed slices' later settlements only add (Slice.lost).
+      for (const s of closed) s.lost = true
       this.counts.renewalFailures++
-      console.warn(JSON.stringify({ msg: 'lease renewal failed; asking the object per request', pool: pool.name, error: e instanceof Error ? e.message : String(e) }))
+      if (this.clock.now() - this.warnedAt < WARN_EVERY_MS) return
+      this.warnedAt = this.clock.now()
+      console.warn(JSON.stringify({ msg: 'lease renewal failed; asking the object per request', pool: pool.name, failures: this.counts.renewalFailures, error: e instanceof Error ? e.message : String(e) }))
       return
     }
     this.counts.renewals++
@@ -315,4 +371,9 @@ export class LeaseStateStore implements StateStore {
       ds.usage = window.requests > 0 || window.tokens > 0 ? [{ first: now, last: now, requests: window.requests, tokens: window.tokens }] : []
     }
   }
+}
+
+/** `promise`, or a rejection after `ms` on `clock` (the timer is not cleared: a virtual clock's sleep cannot be). */
+function withTimeout<T>(promise: Promise<T>, ms: number, clock: LeaseClock): Promise<T> {
+  return Promise.race([promise, clock.sleep(ms).then(() => Promise.reject(new Error(`the state object did not answer a lease renewal within ${ms} ms`)))])
 }
