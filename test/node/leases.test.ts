@@ -12,16 +12,16 @@ import { CLIENT_KEY, type Simulator } from './harness'
 const MODEL = 'us.amazon.nova-lite-v1:0'
 const ADMIN = 'admin-key-for-the-lease-test'
 const INSTANCES = 4
-let simulator: Simulator | undefined
-let router: RouterProcess | undefined
+/** What a run left open when an assertion stopped it (a finished run closes its own). */
+const open = new Set<{ close(): Promise<void> }>()
 afterEach(async () => {
-  await router?.close()
-  await simulator?.close()
-  router = simulator = undefined
+  for (const x of open) await x.close()
+  open.clear()
 })
 
 async function run(opts: { leases: boolean; rpm: number; seconds: number; loops: number }) {
-  simulator = await startSimulator({ regions: ['us-east-1', 'us-west-2'] })
+  const simulator: Simulator = await startSimulator({ regions: ['us-east-1', 'us-west-2'] })
+  open.add(simulator)
   const e = simulator.endpoints
   for (const region of ['us-east-1', 'us-west-2']) {
     await fetch(`${simulator.controlUrl}/__sim/quota`, { method: 'POST', body: JSON.stringify({ region, modelId: MODEL, rpm: opts.rpm }) })
@@ -34,7 +34,7 @@ async function run(opts: { leases: boolean; rpm: number; seconds: number; loops:
       { id: 'usw2', modelId: MODEL, region: 'us-west-2', rpm: opts.rpm, endpoint: e['us-west-2'] },
     ],
   }
-  router = await startRouter({
+  const router: RouterProcess = await startRouter({
     instances: INSTANCES,
     vars: {
       ROUTER_CONFIG: JSON.stringify({ pools: { p: pool } }),
@@ -44,6 +44,7 @@ async function run(opts: { leases: boolean; rpm: number; seconds: number; loops:
       AWS_SECRET_ACCESS_KEY: DEMO_SECRET_ACCESS_KEY,
     },
   })
+  open.add(router)
   const r = router
   const statuses: number[] = []
   const until = Date.now() + opts.seconds * 1000
@@ -77,9 +78,7 @@ async function run(opts: { leases: boolean; rpm: number; seconds: number; loops:
   let rejected = 0
   for (const region of Object.values(sim)) for (const m of Object.values(region)) (accepted += m.accepted), (rejected += m.rejected)
   const requests = statuses.length
-  await router.close()
-  await simulator.close()
-  router = simulator = undefined
+  for (const x of [router, simulator]) (await x.close(), open.delete(x))
   return { requests, ok: statuses.filter((s) => s === 200).length, refused: statuses.filter((s) => s === 429).length, accepted, rejected, callsPerRequest: calls / requests, leaseShare: leaseDecisions / requests }
 }
 
