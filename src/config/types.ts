@@ -178,8 +178,9 @@ export interface PoolConfig {
   /** Cascade (src/policy/cascade.ts): smaller pools tried first, escalating when their answer fails the checks. */
   cascade?: CascadeConfig
   /**
-   * Lease-based shared state (state/leases.ts): isolates decide within slices of the windows the pool's object grants
-   * them, so most requests make no round trip. Unset: every request asks the object.
+   * Lease-based shared state (state/leases.ts): isolates (Workers) or instances (Deno) decide within slices of the
+   * windows the pool's Durable Object or Deno KV grants them, so most requests make no round trip. Unset: every
+   * request asks the shared state.
    */
   leases?: LeaseSettings
   /** Prompt-cache affinity (src/routing/affinity.ts); config load always sets it (`enabled: false` when turned off). */

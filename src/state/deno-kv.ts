@@ -5,7 +5,7 @@
  * a versionstamp check on every key read (a decision reads them all), retry on conflict. Two instances therefore
  * never both spend the last tokens of a window. Costs two KV round trips per attempt (read + commit; pools of more
  * than nine deployments read in several batches); on Deno Deploy KV has a single primary region, so far-away
- * instances pay a cross-region round trip each.
+ * instances pay a cross-region round trip each. A pool with `leases` pays them per renewal instead (state/leases.ts).
  */
 import type { PoolConfig } from '../config/types'
 import { prunePoolState, record, snapshot, type PoolState } from '../routing/core'
@@ -14,7 +14,8 @@ import { acquireOn } from './apply'
 import { createDeploymentState } from '../routing/state'
 import { emptyCounters, HOUR_MS, MAX_RECENT_FAILOVERS, mergeCounters, rowKey, type FailoverEvent, type StatsBatch, type StatsRow } from '../stats/rollup'
 import { STATS_RETENTION_MS } from '../stats/ledger'
-import type { StateStore, StatsRead } from './types'
+import type { LeaseBackend, StateStore, StatsRead } from './types'
+import { applyLeaseReport, grantLeases, type LeaseAnswer, type LeaseReport } from '../routing/lease'
 
 /** The subset of Deno.Kv this store uses (so the module type-checks outside Deno). */
 export interface KvLike {
@@ -41,7 +42,7 @@ const STATS_CHUNK = 10
 /** Keys per getMany (Deno KV's limit). */
 const KV_BATCH = 10
 
-export class DenoKvStateStore implements StateStore {
+export class DenoKvStateStore implements StateStore, LeaseBackend {
   /** Updates from this instance to one pool run one at a time, so only other instances can conflict. */
   private readonly queues = new Map<string, Promise<unknown>>()
   /** Reports waiting to be written: they ride along the next update of their pool (one commit for many). */
@@ -69,6 +70,14 @@ export class DenoKvStateStore implements StateStore {
   async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
     this.queue(pool, outcome)
     await this.update(pool, () => undefined)
+  }
+
+  /** A lease renewal (routing/lease.ts): the report applied and the next slices granted, in one read-modify-write. */
+  lease(pool: PoolConfig, report: LeaseReport, validMs: number): Promise<LeaseAnswer> {
+    return this.update(pool, (state, now) => {
+      applyLeaseReport(pool, state, report, now)
+      return grantLeases(pool, state, report.wants, validMs, now)
+    })
   }
 
   async snapshot(pool: PoolConfig): Promise<unknown> {

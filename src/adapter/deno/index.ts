@@ -2,13 +2,15 @@
  * Deno entry (`deno task start`, Deno Deploy): the same Hono app served with Deno.serve, configured from the
  * process environment, with routing state in Deno KV (shared by every instance of the app) and the local
  * estimate as the fail-open fallback. `ROUTER_STATE=memory`: one instance alone keeps its state in its own memory —
- * no KV round trips or local SQLite writes per attempt; only right where no other instance shares the pools.
+ * no KV round trips or local SQLite writes per attempt; only right where no other instance shares the pools. Pools
+ * with `leases` decide within slices KV grants (state/leases.ts), so most requests make no KV round trip.
  */
 import { createApp } from '../../app'
 import type { RouterEnv } from '../../env'
 import { DenoKvResponseCache } from '../../cache/deno-kv'
 import { DenoKvStateStore, type KvLike } from '../../state/deno-kv'
 import { FailOpenStateStore } from '../../state/fail-open'
+import { LeaseStateStore } from '../../state/leases'
 import { MemoryStateStore } from '../../state/memory'
 import type { StateStore } from '../../state/types'
 import { MemoryResponseCache } from '../../cache/memory'
@@ -31,7 +33,7 @@ if (inMemory) {
   responseCache = new MemoryResponseCache()
 } else {
   const kv = await Deno.openKv(env.ROUTER_KV_PATH ? String(env.ROUTER_KV_PATH) : undefined)
-  store = new FailOpenStateStore(new DenoKvStateStore(kv, 'bedrock-router', stateTimeoutMs), new MemoryStateStore(), stateTimeoutMs)
+  store = new FailOpenStateStore(new LeaseStateStore(new DenoKvStateStore(kv, 'bedrock-router', stateTimeoutMs)), new MemoryStateStore(), stateTimeoutMs)
   responseCache = new DenoKvResponseCache(kv)
 }
 const app = createApp({ stateStore: () => store, responseCache: () => responseCache })
