@@ -7,6 +7,7 @@
  *   router/openai : the same process, OpenAI chat door (the request format Portkey takes)
  *   deno          : the Deno entry (src/adapter/deno/index.ts: Deno.serve, state in Deno KV), Bedrock door
  *   deno/memory   : the same with ROUTER_STATE=memory (one instance)
+ *   deno/leases   : the Deno entry with Deno KV state and the pools' `leases` on (decisions within slices KV grants)
  *   portkey       : Portkey's gateway (Node), OpenAI chat format, Bedrock provider with a custom host
  *   floor         : the passthrough Worker in workerd (pre-signed): the runtime's cost before any router code
  *   deno/floor    : the passthrough Deno server (bench/deno-passthrough.ts, pre-signed): Deno's own cost
@@ -31,7 +32,7 @@ const IP = 'us.amazon.nova-lite-v1:0'
 const SMALL = 'Say hello in one short sentence.'
 const LARGE = 'Summarise the following notes in one sentence. ' + 'The deployment served the request from its primary region. '.repeat(136)
 
-export type PeerPath = 'direct' | 'router' | 'router/openai' | 'deno' | 'deno/memory' | 'portkey' | 'floor' | 'deno/floor'
+export type PeerPath = 'direct' | 'router' | 'router/openai' | 'deno' | 'deno/memory' | 'deno/leases' | 'portkey' | 'floor' | 'deno/floor'
 export interface Shape {
   name: string
   model: string
@@ -197,6 +198,9 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
     stops.push(() => void deno.proc.kill('SIGTERM'))
     const denoMemory = await spawnDeno({ ...routerEnv, ROUTER_STATE: 'memory' })
     stops.push(() => void denoMemory.proc.kill('SIGTERM'))
+    const leased = Object.fromEntries(Object.entries(pools).map(([name, p]) => [name, { ...p, leases: true }]))
+    const denoLeases = await spawnDeno({ ...routerEnv, ROUTER_CONFIG: JSON.stringify({ pools: leased }), ROUTER_KV_PATH: join(dir, 'router-leases.kv') })
+    stops.push(() => void denoLeases.proc.kill('SIGTERM'))
     const denoFloor = await spawnDeno({ UPSTREAM: endpoint }, 'bench/deno-passthrough.ts')
     stops.push(() => void denoFloor.proc.kill('SIGTERM'))
     let portkey: { pid: number; url: string; stop: () => Promise<void> } | undefined
@@ -220,6 +224,7 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
         'router/openai': { url: `${router.info.url}/v1/chat/completions`, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: openaiBody(s), expect: openaiAnswer(s), pids: tree(router.pid) },
         deno: { url: `${deno.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(deno.pid) },
         'deno/memory': { url: `${denoMemory.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoMemory.pid) },
+        'deno/leases': { url: `${denoLeases.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoLeases.pid) },
         floor: { url: `${floor.info.url}${bedrockPath}`, headers: direct.headers, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(floor.pid) },
         'deno/floor': { url: `${denoFloor.url}${bedrockPath}`, headers: direct.headers, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoFloor.pid) },
       }

@@ -925,6 +925,7 @@ const PEER_LABEL: Record<PeerPath, string> = {
   'router/openai': 'router, `npm start`, OpenAI door',
   deno: 'router, Deno entry (Deno KV state)',
   'deno/memory': 'router, Deno entry, `ROUTER_STATE=memory`',
+  'deno/leases': 'router, Deno entry (Deno KV state), pools with `leases`',
   portkey: 'Portkey (OpenAI format)',
   floor: 'floor: passthrough Worker (workerd, pre-signed)',
   'deno/floor': 'Deno floor: passthrough Deno.serve + fetch (pre-signed)',
@@ -958,7 +959,7 @@ function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
       const thr = ratio(x, paths.portkey)
       const cpu = ratio(x, paths.portkey, 'cpuMsPerRequest')
       out.push(`| ${PEER_LABEL[path]} | ${x.rps.toFixed(0)} | ${path === 'portkey' || path === 'direct' ? '' : f2(thr) + '×'} | ${f2(x.p50Ms)} ms | ${f2(x.p99Ms)} ms | ${Number.isFinite(x.cpuMsPerRequest) ? f2(x.cpuMsPerRequest) + ' ms' : '–'} | ${path === 'portkey' || path === 'direct' ? '' : f2(cpu) + '×'} | ${f2(x.simCpuMsPerRequest)} ms | ${x.non2xx} |`)
-      if (path === 'router' || path === 'deno' || path === 'deno/memory') {
+      if (path === 'router' || path === 'deno' || path === 'deno/memory' || path === 'deno/leases') {
         const w = (worst[path] ??= { thr: Infinity, cpu: -Infinity, shape: '', cpuShape: '' })
         if (thr < w.thr) Object.assign(w, { thr, shape })
         if (cpu > w.cpu) Object.assign(w, { cpu, cpuShape: shape })
@@ -993,7 +994,7 @@ function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
   for (const [path, x] of Object.entries(p.serial) as Array<[PeerPath, WrkFigures]>) out.push(`| ${PEER_LABEL[path]} | ${f2(x.p50Ms)} ms | ${f2(x.p99Ms)} ms | ${path === 'direct' || !d ? '' : f2(x.p50Ms - d.p50Ms) + ' ms'} |`)
   out.push('')
   if (p.portkey.available) {
-    for (const [path, name] of [['router', '`npm start`'], ['deno', 'the Deno entry'], ['deno/memory', 'the Deno entry with `ROUTER_STATE=memory`']] as const) {
+    for (const [path, name] of [['router', '`npm start`'], ['deno', 'the Deno entry'], ['deno/memory', 'the Deno entry with `ROUTER_STATE=memory`'], ['deno/leases', 'the Deno entry with Deno KV and `leases`']] as const) {
       const w = worst[path]
       if (!w) continue
       const ceiling = p.shapes[w.shape]?.direct && p.shapes[w.shape]?.portkey ? p.shapes[w.shape].direct!.rps / p.shapes[w.shape].portkey!.rps : NaN
@@ -1011,6 +1012,8 @@ function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
             : undefined
           : path === 'deno'
             ? 'Most of the difference with ROUTER_STATE=memory (the next line) is Deno KV: a read and a commit per attempt, on local SQLite here.'
+            : path === 'deno/leases'
+              ? 'With leases Deno KV is read and written per renewal (every 500 ms per instance), not per attempt: what is left is the router\'s own CPU, as with memory state.'
             : 'What is left is the router\'s own CPU on Deno (routing, signing, the log line) and Deno\'s HTTP server and fetch client' +
               (first?.['deno/floor'] && first.portkey && first['deno/memory']
                 ? ` (Deno's floor alone, a passthrough server, costs ${f2(first['deno/floor'].cpuMsPerRequest / first.portkey.cpuMsPerRequest)}× Portkey's CPU per request; the router with memory state adds ${f2(first['deno/memory'].cpuMsPerRequest - first['deno/floor'].cpuMsPerRequest)} ms above it).`
@@ -1023,7 +1026,7 @@ function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
     targets.push({
       section: '2b',
       target: 'added latency p50 at concurrency 1 ≤ 1 ms through the Deno entry',
-      measured: `${f2(added)} ms (Deno KV state); with \`ROUTER_STATE=memory\` ${p.serial['deno/memory'] ? f2(p.serial['deno/memory'].p50Ms - d.p50Ms) : '–'} ms`,
+      measured: `${f2(added)} ms (Deno KV state); with \`ROUTER_STATE=memory\` ${p.serial['deno/memory'] ? f2(p.serial['deno/memory'].p50Ms - d.p50Ms) : '–'} ms; with Deno KV and \`leases\` ${p.serial['deno/leases'] ? f2(p.serial['deno/leases'].p50Ms - d.p50Ms) : '–'} ms`,
       met: added <= 1,
       note:
         'With KV state each attempt waits for a KV read and commit; with memory state what is added is the router\'s CPU per request and one more HTTP hop' +
