@@ -246,10 +246,7 @@ function renderStream(
               return
             }
             const batch = framer.push(value)
-            if (batch.length === 0) continue
-            const sent = forward(controller, batch)
-            // Read on while the client's queue has room: a pull per upstream chunk costs more than the chunk's own work.
-            if (sent === 'empty' || (sent === 'sent' && (controller.desiredSize ?? 0) > 0)) continue
+            if (batch.length === 0 || forward(controller, batch) === 'empty') continue
             return
           }
         } catch (e) {
