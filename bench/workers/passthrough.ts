@@ -4,17 +4,17 @@
  * headers), so it does no signing, routing, auth or state: what remains is the runtime's own cost of one proxied
  * request (Miniflare's entry worker, workerd's HTTP server and client).
  */
+import { FORWARDED_HEADERS } from '../lib/forwarded-headers'
 interface Env {
   UPSTREAM: string
 }
 
-const FORWARD = ['authorization', 'x-amz-date', 'x-amz-content-sha256', 'x-amz-security-token', 'content-type', 'accept']
 
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
     const url = new URL(request.url)
     const headers = new Headers()
-    for (const name of FORWARD) {
+    for (const name of FORWARDED_HEADERS) {
       const value = request.headers.get(name)
       if (value !== null) headers.set(name, value)
     }

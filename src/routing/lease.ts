@@ -55,7 +55,10 @@ export interface LeaseGrant {
   tokens: number
 }
 
-/** A deployment's state as the object sees it, without its window buckets: their totals instead, this grant's excluded. */
+/**
+ * A deployment's state as the object sees it, without its window buckets: their totals instead, this grant's excluded.
+ * It shares the state's objects: the answer is copied on its way to the isolate (RPC, or the memory store's clone).
+ */
 export type DeploymentView = Omit<DeploymentState, 'usage' | 'spend' | 'dayTokens'> & { window: { requests: number; tokens: number } }
 
 export interface LeaseAnswer {
@@ -120,7 +123,7 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
     const totals = windowTotals(usageOf(state, deployment), now)
     const mine = held.get(deployment.id)
     views[deployment.id] = {
-      ...structuredClone(rest),
+      ...rest,
       window: {
         requests: Math.max(0, totals.requests + totals.queuedRequests - (mine?.heldRequests ?? 0)),
         tokens: Math.max(0, totals.tokens + totals.queuedTokens - (mine?.heldTokens ?? 0)),

@@ -65,9 +65,7 @@ export function nextTokenAt(p: PacingState, now: number): number {
  * the measured rate. A send without a token (nothing better was available) does not run the bucket into debt.
  */
 export function recordSend(p: PacingState, at: number): void {
-  const decay = p.sent === 0 ? 0 : p.sent * Math.exp(-Math.max(0, at - p.measuredAt) / MEASURE_TAU_MS)
-  p.sent = decay + 1000 / MEASURE_TAU_MS
-  p.measuredAt = Math.max(p.measuredAt, at)
+  recordSends(p, at, 1)
   if (p.rate === null) return
   p.tokens = Math.max(0, tokensAt(p, at) - 1)
   p.filledAt = Math.max(p.filledAt, at)

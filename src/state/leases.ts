@@ -7,10 +7,11 @@
  * so a slice never changes which deployment a request goes to, only whether the object is asked.
  *
  * Renewal runs off the request's path: the report of a finished attempt starts it (in that request's `waitUntil`)
- * once `renewMs` has passed since the last one. It closes the current slices (their unused parts released), sends
- * what this isolate's attempts settled and how they ended, and asks for slices sized on the isolate's recent sends
- * (`sliceFactor` renewal periods of them). Requests arriving while it is in flight ask the object. A round after
- * traffic stops asks for nothing and so releases what was held.
+ * once `renewMs` has passed since the last one. It closes the current slices (their unused parts released, their
+ * sends counted in the slots they were sent in), sends what this isolate's attempts settled and how they ended, and
+ * asks for slices sized on the isolate's recent demand (`sliceFactor` renewal periods of its sends and refusals, plus
+ * room for a burst). Requests arriving while it is in flight ask the object. A round after traffic stops asks for
+ * nothing and so releases what was held.
  *
  * No promise is shared between requests (Workers does not allow it): state is plain data; whichever request renews
  * writes the answer into it.
@@ -144,7 +145,7 @@ export class LeaseStateStore implements StateStore {
       }
     }
     if (asked.status === 429 && tried.length === 0) {
-      if (estimate.only === undefined && estimate.family === undefined) lease.full = { at: now, until: now + FULL_BACKOFF_MS, decision: asked, tokens: estimate.inputTokens + (estimate.maxTokens ?? 0) }
+      if (estimate.only === undefined && estimate.family === undefined) lease.full = { at: now, until: now + FULL_BACKOFF_MS, decision: asked, tokens: demandOf(estimate) }
       this.refusedOne(lease, estimate)
     }
     return asked
@@ -155,7 +156,7 @@ export class LeaseStateStore implements StateStore {
    * `only`, no native family) that needs at least as much as the refused one did — a smaller one might have fitted.
    */
   private sameRefusal(full: NonNullable<PoolLease['full']>, estimate: RequestEstimate, tried: readonly string[]): boolean {
-    return tried.length === 0 && estimate.only === undefined && estimate.family === undefined && estimate.inputTokens + (estimate.maxTokens ?? 0) >= full.tokens
+    return tried.length === 0 && estimate.only === undefined && estimate.family === undefined && demandOf(estimate) >= full.tokens
   }
 
   async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
@@ -272,7 +273,7 @@ export class LeaseStateStore implements StateStore {
 
   private refusedOne(lease: PoolLease, estimate: RequestEstimate) {
     lease.refused++
-    lease.refusedTokens += estimate.inputTokens + (estimate.maxTokens ?? 0)
+    lease.refusedTokens += demandOf(estimate)
   }
 
   private sent(lease: PoolLease, deploymentId: string, tokens: number) {
@@ -371,6 +372,11 @@ export class LeaseStateStore implements StateStore {
       ds.usage = window.requests > 0 || window.tokens > 0 ? [{ first: now, last: now, requests: window.requests, tokens: window.tokens }] : []
     }
   }
+}
+
+/** Tokens a request asks for as far as the lease can tell without a deployment (input + its own output cap). */
+function demandOf(estimate: RequestEstimate): number {
+  return estimate.inputTokens + (estimate.maxTokens ?? 0)
 }
 
 /** `promise`, or a rejection after `ms` on `clock` (the timer is not cleared: a virtual clock's sleep cannot be). */

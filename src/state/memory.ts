@@ -43,8 +43,9 @@ export class MemoryStateStore implements StateStore, LeaseBackend {
   async lease(pool: PoolConfig, report: LeaseReport, validMs: number): Promise<LeaseAnswer> {
     const state = this.state(pool)
     const now = this.now()
-    applyLeaseReport(pool, state, structuredClone(report), now)
-    return grantLeases(pool, state, report.wants, validMs, now)
+    applyLeaseReport(pool, state, report, now)
+    // A copy, as an RPC would deliver it: the isolate's local state must not share objects with this one.
+    return structuredClone(grantLeases(pool, state, report.wants, validMs, now))
   }
 
   async snapshot(pool: PoolConfig) {
