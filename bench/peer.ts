@@ -67,6 +67,10 @@ export interface PeerSection {
   shapes: Record<string, Partial<Record<PeerPath, WrkFigures>>>
   /** Concurrency 1, first shape: p50 per path (ms). */
   serial: Partial<Record<PeerPath, WrkFigures>>
+  /** Rounds at concurrency 1 (every path once per round). */
+  serialRounds?: number
+  /** Concurrency 1: added p50 vs direct (ms), the median over rounds of the same-round difference. */
+  serialAdded?: Partial<Record<PeerPath, number>>
   /** Paths a check request failed on, and why (their figures are left out). */
   failed: Record<string, string>
 }
@@ -304,14 +308,23 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
     const serial: PeerSection['serial'] = {}
     const fresh = await targetsFor(SHAPES[0])
     const first = Object.fromEntries(Object.keys(targets.get(SHAPES[0].name)!).map((p) => [p, fresh[p as PeerPath]!])) as Partial<Record<PeerPath, Target>>
+    // At concurrency 1 a single busy moment moves a p50 by more than a hop costs, so the added latency is paired:
+    // each round measures every path once (rotating order), and a path's added p50 is the median over rounds of its
+    // p50 minus direct's p50 in the same round — not the difference of two medians taken at different times.
     const serialRuns: Partial<Record<PeerPath, WrkFigures[]>> = {}
-    for (let run = 0; run < opts.runs; run++) {
+    const serialRounds = Math.max(5, opts.runs)
+    for (let run = 0; run < serialRounds; run++) {
       const paths = Object.keys(first) as PeerPath[]
       for (const path of paths.map((_, i) => paths[(i + run) % paths.length])) (serialRuns[path] ??= []).push(await measure(first[path]!, 1, Math.max(2, Math.round(opts.durationS / 2))))
     }
     for (const [p, fs] of Object.entries(serialRuns)) serial[p as PeerPath] = med(fs!)
+    const serialAdded: PeerSection['serialAdded'] = {}
+    const directRuns = serialRuns.direct ?? []
+    for (const [p, fs] of Object.entries(serialRuns) as Array<[PeerPath, WrkFigures[]]>) {
+      if (p !== 'direct' && directRuns.length === fs.length) serialAdded[p] = median(fs.map((f, i) => f.p50Ms - directRuns[i].p50Ms))
+    }
     opts.log(`  concurrency 1, p50: ${Object.entries(serial).map(([p, f]) => `${p} ${f!.p50Ms.toFixed(2)} ms`).join(', ')}`)
-    return { connections: opts.connections, durationS: opts.durationS, runs: opts.runs, portkey: { available: Boolean(portkey), reason: portkeyReason }, shapes, serial, failed }
+    return { connections: opts.connections, durationS: opts.durationS, runs: opts.runs, portkey: { available: Boolean(portkey), reason: portkeyReason }, shapes, serial, serialRounds, serialAdded, failed }
   } finally {
     for (const stop of stops.reverse()) await stop()
     rmSync(dir, { recursive: true, force: true })

@@ -15,6 +15,8 @@ import type { DeploymentConfig } from '../../src/config/types'
 import { MemoryStateStore } from '../../src/state/memory'
 import { benchFraming } from '../lib/framing'
 import { EventStreamFramer, encodeEventFrame } from '../../src/wire/eventstream'
+import { Hono } from 'hono'
+import { AwsV4Signer } from 'aws4fetch'
 
 const CLIENT_KEY = 'bench-client-key-0001'
 const utf8Length = (text: string) => new TextEncoder().encode(text).length
@@ -116,6 +118,42 @@ function stubFetch(canned: () => Canned): typeof fetch {
   }) as typeof fetch
 }
 
+/**
+ * The floor of a routed Converse request in this runtime: what any Bedrock proxy on Hono does, and nothing the router
+ * adds — compare the key with a string, read and parse the body, sign with aws4fetch (cached signing key, as the
+ * router does), fetch, read the answer, answer it, and print one JSON log line. No routing, no state, no trace,
+ * no accounting. `log: false` drops the line.
+ */
+function floorApp(log: boolean) {
+  const signingKeys = new Map<string, ArrayBuffer>()
+  const app = new Hono()
+  app.post('/model/:modelId/converse', async (c) => {
+    if (c.req.header('authorization') !== `Bearer ${CLIENT_KEY}`) return c.json({ message: 'bad key' }, 403)
+    const body = await c.req.text()
+    const parsed = JSON.parse(body) as { messages?: unknown[] }
+    if (!Array.isArray(parsed.messages)) return c.json({ message: 'no messages' }, 400)
+    const started = Date.now()
+    const modelId = c.req.param('modelId')
+    const url = `https://bedrock-runtime.us-east-1.amazonaws.com/model/${encodeURIComponent(MODEL)}/converse`
+    const signed = await new AwsV4Signer({
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body,
+      accessKeyId: ENV.AWS_ACCESS_KEY_ID,
+      secretAccessKey: ENV.AWS_SECRET_ACCESS_KEY,
+      service: 'bedrock',
+      region: 'us-east-1',
+      cache: signingKeys,
+    }).sign()
+    const upstream = await fetch(signed.url, { method: 'POST', headers: signed.headers, body })
+    const answer = await upstream.text()
+    if (log) console.log(JSON.stringify({ msg: 'request', model: modelId, deployment: 'us-east-1', status: upstream.status, totalMs: Date.now() - started }))
+    return new Response(answer, { status: upstream.status, headers: { 'content-type': 'application/json' } })
+  })
+  return app
+}
+
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
 
 /** µs per call of `body`, median of `batches` timed batches of `n` calls (after a warm-up batch). */
@@ -168,6 +206,10 @@ export interface CpuBenchResult {
   framingLongStreamUs: number
   /** Framing + OpenAI chunk rendering per frame, the same stream. */
   chunksLongStreamUs: number
+  /** The floor (`floorApp`): a Hono proxy that signs and forwards, with its own one JSON log line. */
+  floorUs: number
+  /** The same floor without a log line. */
+  floorNoLogUs: number
   /** Converse (weighted) with `console.log` replaced by a no-op: the JSON log line's share. */
   converseNoLogUs: number
   /** Converse (weighted) with ROUTER_LOG_SAMPLE=0.01: plain successes logged one time in a hundred. */
@@ -208,6 +250,19 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       await res.arrayBuffer()
     }
 
+    const floorCase = (log: boolean) => {
+      const floor = floorApp(log)
+      return async () => {
+        const res = await floor.request(
+          '/model/weighted/converse',
+          { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: 'application/json', 'content-length': String(utf8Length(REQUEST_BODY)) }, body: REQUEST_BODY },
+          ENV,
+          EXECUTION_CTX,
+        )
+        if (res.status !== 200) throw new Error(`floor: HTTP ${res.status} ${await res.text()}`)
+        await res.arrayBuffer()
+      }
+    }
     const converse: Record<string, number> = {}
     let converseBatchesUs: number[] = []
     canned = { kind: 'json' }
@@ -282,6 +337,8 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     } finally {
       console.log = log
     }
+    const floorUs = (await timeIt(n, batches, floorCase(true))).us
+    const floorNoLogUs = (await timeIt(n, batches, floorCase(false))).us
     const converseSampledUs = (await timeIt(n, batches, request('/model/weighted/converse', 'application/json', REQUEST_BODY, { ...ENV, ROUTER_LOG_SAMPLE: '0.01' }))).us
     // A scoped key with rpm, tpm and a daily budget (never reached): the client's own window, acquired beside the pool's.
     const digest = [...new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(LIMITED_KEY)))].map((b) => b.toString(16).padStart(2, '0')).join('')
@@ -327,6 +384,8 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     const pullHwm16Us = perFrame((await timeIt(nRelay, batches, () => new Response(relay(upstream(), 16)).arrayBuffer())).us)
 
     return {
+      floorUs,
+      floorNoLogUs,
       converseNoLogUs,
       converseSampledUs,
       converseClientLimitUs,
