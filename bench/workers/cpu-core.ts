@@ -221,7 +221,7 @@ export interface CpuBenchResult {
    * the stub upstream alone; a pull-per-frame wrapper (what src/engine/converse-stream.ts does: return after one upstream
    * read); the same wrapper with highWaterMark 16 that keeps reading while the queue has room.
    */
-  relay: { upstreamOnlyUs: number; pullPerFrameUs: number; pullHwm16Us: number }
+  relay: { upstreamOnlyUs: number; pullPerFrameUs: number; pullHwm16Us: number; /** Read and enqueue each chunk unchanged: the floor of any JS relay. */ bareHopUs?: number }
   /** Spread: every batch, µs, for the headline converse case. */
   converseBatchesUs: number[]
 }
@@ -377,11 +377,26 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
         { highWaterMark },
       )
     }
+    // The floor of any JS relay: read a chunk, enqueue it as it is (no framing), reading ahead like the router's.
+    const bareHop = (src: ReadableStream<Uint8Array>) => {
+      const reader = src.getReader()
+      return new ReadableStream<Uint8Array>(
+        {
+          async pull(controller) {
+            const { done, value } = await reader.read()
+            if (done) controller.close()
+            else controller.enqueue(value)
+          },
+        },
+        { highWaterMark: 8 },
+      )
+    }
     const nRelay = Math.max(20, Math.round(n / 20))
     const perFrame = (us: number) => (us * 1) / long.length
     const upstreamOnlyUs = perFrame((await timeIt(nRelay, batches, () => new Response(upstream()).arrayBuffer())).us)
     const pullPerFrameUs = perFrame((await timeIt(nRelay, batches, () => new Response(relay(upstream(), 1)).arrayBuffer())).us)
     const pullHwm16Us = perFrame((await timeIt(nRelay, batches, () => new Response(relay(upstream(), 16)).arrayBuffer())).us)
+    const bareHopUs = perFrame((await timeIt(nRelay, batches, () => new Response(bareHop(upstream())).arrayBuffer())).us)
 
     return {
       floorUs,
@@ -389,7 +404,7 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       converseNoLogUs,
       converseSampledUs,
       converseClientLimitUs,
-      relay: { upstreamOnlyUs, pullPerFrameUs, pullHwm16Us },
+      relay: { upstreamOnlyUs, pullPerFrameUs, pullHwm16Us, bareHopUs },
       runtime: typeof navigator !== 'undefined' && navigator.userAgent ? navigator.userAgent : 'unknown',
       converse,
       signing: signing.us,

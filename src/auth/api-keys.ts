@@ -11,6 +11,25 @@ export async function keyDigest(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text)))
 }
 
+/**
+ * Digests of keys that authenticated lately, so a client does not pay a SHA-256 on every request. A pure
+ * memo of the hash: what a digest matches is still decided against the config in force, so a revoked key
+ * fails at once. Only keys that matched are remembered (a stranger's guesses cannot fill it), and it is
+ * bounded; a hit reveals nothing the answer itself does not (the key is good).
+ */
+const recentDigests = new Map<string, Uint8Array>()
+const MAX_RECENT_DIGESTS = 1024
+
+export function recentDigest(text: string): Uint8Array | undefined {
+  return recentDigests.get(text)
+}
+
+export function rememberDigest(text: string, digest: Uint8Array): void {
+  if (recentDigests.has(text)) return
+  if (recentDigests.size >= MAX_RECENT_DIGESTS) recentDigests.clear()
+  recentDigests.set(text, digest)
+}
+
 /** Constant-time comparison of two digests. */
 export function equalDigests(a: Uint8Array, b: Uint8Array): boolean {
   let diff = a.length ^ b.length

@@ -8,7 +8,7 @@
  */
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../app'
-import { apiKeyVerifier, keyDigest } from '../auth/api-keys'
+import { apiKeyVerifier, keyDigest, recentDigest, rememberDigest } from '../auth/api-keys'
 import { allowsFrontDoor, describeScope, type ClientIdentity } from '../auth/identity'
 import { findScopedKey } from '../auth/scoped-keys'
 import { looksLikeJwt, verifyToken } from '../auth/tokens'
@@ -66,13 +66,17 @@ export async function authenticate(authorization: string | undefined, apiKeyHead
     return checked.ok ? withTeam(checked.identity, clients) : { status: 401, message: checked.message }
   }
   // One digest of the presented key, compared with the scoped keys' and the shared keys'.
-  const digest = await keyDigest(bearer)
+  const digest = recentDigest(bearer) ?? (await keyDigest(bearer))
   const key = findScopedKey(clients.keys, digest)
   if (key) {
+    rememberDigest(bearer, digest)
     const { name, team, mint, admin, sha256: _digest, ...scope } = key
     return withTeam({ name, kind: 'key', team, mint, admin, scope }, clients)
   }
-  if (shared.count > 0 && (await shared.matches(digest))) return { name: 'api-key', kind: 'shared-key', scope: {} }
+  if (shared.count > 0 && (await shared.matches(digest))) {
+    rememberDigest(bearer, digest)
+    return { name: 'api-key', kind: 'shared-key', scope: {} }
+  }
   return { status: 401, message: 'The security token included in the request is invalid: send Authorization: Bearer <router key or token>.' }
 }
 
