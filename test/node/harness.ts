@@ -40,7 +40,8 @@ export async function startHarness(
     simulator,
     router,
     async control(path, body, method = body === undefined ? 'GET' : 'POST') {
-      const res = await fetch(`${simulator.controlUrl}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } })
+      // A bounded wait: a simulator that stops answering fails the step that asked, never hangs the test.
+      const res = await fetch(`${simulator.controlUrl}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10_000) })
       const text = await res.text()
       return text ? JSON.parse(text) : undefined
     },

@@ -212,16 +212,51 @@ interface CaseRecord {
 }
 const records: CaseRecord[] = []
 
+/**
+ * Where the running case is, so a case that runs out of time fails naming the step it was in (and how many
+ * requests had been answered) instead of a bare test timeout.
+ */
+const progress = { step: 'not started' }
+
+/** `n` requests, CONCURRENCY at a time, counting answers into the case's progress. */
+function countedLoad<T>(label: string, n: number, one: (i: number) => Promise<T>): Promise<T[]> {
+  let answered = 0
+  progress.step = `${label}: 0/${n} answered`
+  return runLoad(n, CONCURRENCY, async (i) => {
+    const r = await one(i)
+    progress.step = `${label}: ${++answered}/${n} answered`
+    return r
+  })
+}
+
+/** Runs a case with a deadline below the test's own timeout; past it, the failure says where the case was. */
+async function withinCase(ms: number, run: () => Promise<void>): Promise<void> {
+  progress.step = 'starting'
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the case did not finish within ${ms} ms; it was at: ${progress.step}`)), ms)
+  })
+  try {
+    await Promise.race([run(), deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** Runs one random-fault scenario through the router and through the baseline, with the same rules and seed. */
 async function compare(bench: Bench, name: string, pool: string, operation: Operation | 'mixed', s: RandomScenario, seed: number) {
   const down = new Set(s.down)
+  progress.step = 'installing the fault rules (router run)'
   await installRules(bench, seed, s.rules)
-  const viaRouterResults = await runLoad(s.n, CONCURRENCY, (i) => bench.router(pool, operation, i))
+  const viaRouterResults = await countedLoad('through the router', s.n, (i) => bench.router(pool, operation, i))
+  progress.step = 'reading the simulator totals (router run)'
   const routerUpstream = await upstreamTotals(bench)
 
+  progress.step = 'installing the fault rules (baseline run)'
   await installRules(bench, seed, s.rules)
   const client = new NoRouterClient(REGIONS.map((region) => ({ region, endpoint: bench.endpoints[region], modelId: MODEL })))
-  const direct = await runLoad(s.n, CONCURRENCY, (i) => client.send(operationOf(operation, i), requestBody(i)))
+  const direct = await countedLoad('the no-router baseline', s.n, (i) => client.send(operationOf(operation, i), requestBody(i)))
+  progress.step = 'reading the simulator totals (baseline run)'
   const baselineUpstream = await upstreamTotals(bench)
 
   const router = summarise(viaRouterResults, deploymentIds(pool), down)
@@ -261,13 +296,16 @@ async function probeRecovery(send: (i: number) => Promise<RequestResult>, t0: nu
 
 /** (e): a storm everywhere, then none. `send` is the router or the baseline; the same steps for both. */
 async function stormAndRecover(bench: Bench, seed: number, send: (i: number) => Promise<RequestResult>) {
+  progress.step = 'installing the storm'
   await installRules(bench, seed, [{ fault: 'throttle', message: tag('storm') }])
-  const storm = await runLoad(STORM_REQUESTS, CONCURRENCY, send)
+  const storm = await countedLoad('the storm', STORM_REQUESTS, send)
+  progress.step = 'ending the storm'
   await installRules(bench, seed, []) // the storm is over
   const t0 = Date.now()
   const probes: RequestResult[] = []
+  progress.step = 'probing for recovery'
   const recoveredMs = await probeRecovery((i) => send(STORM_REQUESTS + i), t0, probes)
-  const after = await runLoad(AFTER_STORM_REQUESTS, CONCURRENCY, (i) => send(10_000 + i))
+  const after = await countedLoad('after the storm', AFTER_STORM_REQUESTS, (i) => send(10_000 + i))
   return { storm, probes, recoveredMs, after }
 }
 
@@ -339,7 +377,7 @@ describe('one router isolate', () => {
         for (const operation of OPERATIONS) {
           const name = `${s.key} · ${strategy} · ${operation}`
           it(`${strategy} · ${operation}: router served ≥ no-router baseline − tolerance, ≥ ${s.floor * 100} %, no refusal while a region could serve`, async () => {
-            await compare(bench, name, poolName(strategy, operation, s.key), operation, s, caseSeed())
+            await withinCase(55_000, () => compare(bench, name, poolName(strategy, operation, s.key), operation, s, caseSeed()))
           }, 60_000)
         }
       }
@@ -361,11 +399,11 @@ describe('one router isolate', () => {
     }
     for (const s of RANDOM_SCENARIOS) {
       it(`${s.title}: the yardstick serves ≥ the baseline − tolerance and ≥ ${s.floor * 100} %`, async () => {
-        await compare(asRouter('yardstick'), `${s.key} · yardstick`, 'yardstick', 'converse', s, caseSeed())
+        await withinCase(55_000, () => compare(asRouter('yardstick'), `${s.key} · yardstick`, 'yardstick', 'converse', s, caseSeed()))
       }, 60_000)
     }
     it('(e) storm: the yardstick is back at once', async () => {
-      await stormCase(asRouter('yardstick'), 'e · yardstick', 'yardstick', 'converse', caseSeed())
+      await withinCase(55_000, () => stormCase(asRouter('yardstick'), 'e · yardstick', 'yardstick', 'converse', caseSeed()))
     }, 60_000)
   })
 
@@ -373,7 +411,7 @@ describe('one router isolate', () => {
     for (const strategy of STRATEGIES) {
       for (const operation of OPERATIONS) {
         it(`${strategy} · ${operation}: full service again within ${RECOVERY_WITHIN_MS} ms, then serves ≥ the no-router baseline`, async () => {
-          await stormCase(bench, `e · ${strategy} · ${operation}`, poolName(strategy, operation, 'e'), operation, caseSeed())
+          await withinCase(55_000, () => stormCase(bench, `e · ${strategy} · ${operation}`, poolName(strategy, operation, 'e'), operation, caseSeed()))
         }, 60_000)
       }
     }
@@ -401,7 +439,7 @@ describe('three router isolates sharing one Durable Object namespace', () => {
     const controlUrl = simulator.controlUrl
     bench = {
       async control(path, body) {
-        const res = await fetch(`${controlUrl}${path}`, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body) })
+        const res = await fetch(`${controlUrl}${path}`, { method: body === undefined ? 'GET' : 'POST', body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) })
         return res.json()
       },
       endpoints,
@@ -417,7 +455,7 @@ describe('three router isolates sharing one Durable Object namespace', () => {
   for (const s of RANDOM_SCENARIOS.filter((x) => x.key === 'a' || x.key === 'b')) {
     for (const strategy of SHARED_STRATEGIES) {
       it(`${s.title} · ${strategy} · Converse and ConverseStream over ${ISOLATES} isolates: router served ≥ no-router baseline − tolerance, ≥ ${s.floor * 100} %`, async () => {
-        await compare(bench, `${s.key} · ${strategy} · ${ISOLATES} isolates`, poolName(strategy, s.key), 'mixed', s, caseSeed())
+        await withinCase(110_000, () => compare(bench, `${s.key} · ${strategy} · ${ISOLATES} isolates`, poolName(strategy, s.key), 'mixed', s, caseSeed()))
       }, 120_000)
     }
   }
