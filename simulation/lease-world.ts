@@ -61,6 +61,8 @@ export interface WorldOptions {
   /** Share of attempts Bedrock throttles (not counted by it) and answer time, virtual ms (0: at once). */
   throttleRate?: number
   answerMs?: number
+  /** A share of requests this many input tokens long (the rest 100): sizes a slice sized on the average does not expect. */
+  bigRequests?: { share: number; inputTokens: number }
   seed?: number
 }
 
@@ -101,17 +103,19 @@ export function leaseWorld(p: PoolConfig, isolates: number, opts: WorldOptions =
   const pending: Promise<unknown>[] = []
   /** One request on isolate `i`: decided, sent, answered (after `answerMs`) with success, or a throttle at `throttleRate`. */
   async function request(i: number, result: 'success' | 'unavailable' = 'success') {
-    const d = await stores[i].acquire(p, { inputTokens: 100, maxTokens: 50, stream: false }, [])
+    const big = opts.bigRequests !== undefined && rng() < opts.bigRequests.share
+    const usage: TokenUsage = big ? { inputTokens: opts.bigRequests!.inputTokens, outputTokens: WORLD_USAGE.outputTokens } : WORLD_USAGE
+    const d = await stores[i].acquire(p, { inputTokens: usage.inputTokens, maxTokens: 50, stream: false }, [])
     if (d.kind !== 'dispatch') return 'refused'
     const throttled = result === 'success' && opts.throttleRate !== undefined && rng() < opts.throttleRate
     const deployment = p.deployments.find((x) => x.id === d.deploymentId)!
-    sends.push({ at: time.now, id: d.deploymentId, counted: !throttled, tokens: throttled ? 0 : settledTokens(deployment, WORLD_USAGE) })
+    sends.push({ at: time.now, id: d.deploymentId, counted: !throttled, tokens: throttled ? 0 : settledTokens(deployment, usage) })
     const outcome =
       result === 'unavailable'
         ? { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'unavailable' as const, status: 503 } }
         : throttled
           ? { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'throttled' as const, status: 429, errorType: 'ThrottlingException' } }
-          : { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success' as const, status: 200 }, usage: WORLD_USAGE, latencyMs: 500 }
+          : { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success' as const, status: 200 }, usage, latencyMs: 500 }
     const answer = async () => {
       if (opts.answerMs) await new Promise<void>((resolve) => time.timer(opts.answerMs!, resolve))
       await stores[i].report(p, outcome).catch(() => {})

@@ -118,6 +118,18 @@ describe('leases when the world is unkind', () => {
     expect(w.calls().local).toBeGreaterThan(1000)
   })
 
+  it('tokens the limit with a tenth of the requests 30× longer: no 60 s over tpm (a slice is spent by tokens, not only by requests)', async () => {
+    // Over the quota, 8 isolates: slices are sized on the average request, so a run of long ones would spend a
+    // slice's tokens while its request count still had room.
+    const p = pool([deployment('a', { rpm: 1e6, tpm: 200_000, burndown: 1 })], { strategy: 'rate-limit-aware', leases: { renewMs: 500, sliceFactor: 1.5 } })
+    const w = leaseWorld(p, 8, { rttMs: 2, bigRequests: { share: 0.1, inputTokens: 3000 } })
+    await drive(w, { rps: 80, seconds: 130 })
+    expect(w.peakWindow('a', 'tokens')).toBeLessThanOrEqual(200_000)
+    // …and the quota is used, not left idle by slices too small for the long requests.
+    expect(w.peakWindow('a', 'tokens')).toBeGreaterThan(0.9 * 200_000)
+    expect(w.calls().local).toBeGreaterThan(1000)
+  })
+
   it("after a renewal is lost, the give-backs of its slices' attempts are not sent (the object may never have counted them)", async () => {
     const p = pool([deployment('a', { rpm: 1000, burndown: 1 })], { strategy: 'rate-limit-aware', leases: { renewMs: 500, sliceFactor: 1.5 } })
     const object = new MemoryStateStore()
