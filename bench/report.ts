@@ -1042,7 +1042,7 @@ function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
             ? `The runtime's floor alone (a passthrough Worker, no router code) costs ${f2(first.floor.cpuMsPerRequest / first.portkey.cpuMsPerRequest)}× Portkey's CPU per request here (workerd plus Miniflare's Node proxy); the router adds ${f2(first.router!.cpuMsPerRequest - first.floor.cpuMsPerRequest)} ms above it.`
             : undefined
           : path === 'deno'
-            ? 'Most of the difference with ROUTER_STATE=memory (the next line) is Deno KV: a read and a commit per attempt, on local SQLite here.'
+            ? 'Most of the difference with ROUTER_STATE=memory (the next line) is Deno KV: a commit per attempt on local SQLite here (and a read whenever another instance wrote the pool since), see docs/state-design.md.'
             : path === 'deno/leases'
               ? 'With leases Deno KV is read and written per renewal (every 500 ms per instance), not per attempt: what is left is the router\'s own CPU, as with memory state.'
             : 'What is left is the router\'s own CPU on Deno (routing, signing, the log line) and Deno\'s HTTP server and fetch client' +
@@ -1061,7 +1061,7 @@ function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
       measured: `${f2(added)} ms (Deno KV state, the default); with \`ROUTER_STATE=memory\` ${addedText('deno/memory')} ms; with Deno KV and \`leases\` ${addedText('deno/leases')} ms`,
       met: added <= 1,
       note:
-        'With KV state each attempt waits for a KV read and commit; with memory state or leases what is added is the router\'s CPU per request and one more HTTP hop' +
+        'With KV state each attempt waits for a KV commit (a read too when another instance wrote the pool since: none here); with memory state or leases what is added is the router\'s CPU per request and one more HTTP hop' +
         (best <= 1 && added > 1 ? ' (those two meet the target)' : '') +
         (p.serial['deno/floor'] && p.serial['deno/memory']
           ? `. Deno's own floor (a passthrough Deno.serve + fetch, pre-signed, no router code) adds ${addedText('deno/floor')} ms here; the router with memory state adds ${f2((added1('deno/memory') ?? NaN) - (added1('deno/floor') ?? NaN))} ms above it.`

@@ -3,9 +3,15 @@
  * one for the rest (`[prefix, pool, 'meta']`: affinity, quota groups), so a large pool stays far below KV's 64 KiB
  * per value. Updated with optimistic concurrency: read every key, run the engine, commit the keys that changed with
  * a versionstamp check on every key read (a decision reads them all), retry on conflict. Two instances therefore
- * never both spend the last tokens of a window. Costs two KV round trips per attempt (read + commit; pools of more
- * than nine deployments read in several batches); on Deno Deploy KV has a single primary region, so far-away
- * instances pay a cross-region round trip each. A pool with `leases` pays them per renewal instead (state/leases.ts).
+ * never both spend the last tokens of a window.
+ *
+ * What an attempt costs: one KV round trip, the commit. The store keeps what it last committed (each key's JSON and
+ * versionstamp) and decides on that, checked against those versionstamps: while no other instance has written the
+ * pool, the commit goes through without a read; when one has, the check fails and the update reads and tries again
+ * (a read + commit, as without the copy). Reports wait up to REPORT_DELAY_MS for the pool's next update and ride it
+ * (one commit for many), so an instance under load writes once per decision, not twice. On Deno Deploy KV has a
+ * single primary region, so far-away instances pay a cross-region round trip per commit. A pool with `leases` pays
+ * it per renewal instead (state/leases.ts).
  */
 import type { PoolConfig } from '../config/types'
 import { prunePoolState, record, snapshot, type PoolState } from '../routing/core'
@@ -26,8 +32,17 @@ export interface KvLike {
     check(...checks: { key: unknown[]; versionstamp: string | null }[]): ReturnType<KvLike['atomic']>
     set(key: unknown[], value: unknown, options?: { expireIn?: number }): ReturnType<KvLike['atomic']>
     delete(key: unknown[]): ReturnType<KvLike['atomic']>
-    commit(): Promise<{ ok: boolean }>
+    /** On success, the versionstamp every key this commit wrote now has. */
+    commit(): Promise<{ ok: boolean; versionstamp?: string }>
   }
+}
+
+/** A pool's keys as this instance last committed them: each key's JSON (null: absent) and versionstamp. */
+interface CommittedCopy {
+  /** The keys, joined: a copy for another key list (the config changed) is not used. */
+  keyList: string
+  texts: Array<string | null>
+  versionstamps: Array<string | null>
 }
 
 /**
@@ -41,12 +56,24 @@ const MAX_TRIES = 64
 const STATS_CHUNK = 10
 /** Keys per getMany (Deno KV's limit). */
 const KV_BATCH = 10
+/** How long a report waits for its pool's next update to ride before it is written on its own. */
+export const REPORT_DELAY_MS = 50
+/** After the committed copy lost a race, the next updates read first for this long (other instances are writing). */
+const COPY_REST_MS = 1000
 
 export class DenoKvStateStore implements StateStore, LeaseBackend {
   /** Updates from this instance to one pool run one at a time, so only other instances can conflict. */
   private readonly queues = new Map<string, Promise<unknown>>()
   /** Reports waiting to be written: they ride along the next update of their pool (one commit for many). */
   private readonly pending = new Map<string, AttemptOutcome[]>()
+  /** Per pool, the write that carries its pending reports if no update comes first. */
+  private readonly flushes = new Map<string, Promise<void>>()
+  /** Per pool, what this instance last committed: decided on without a read while nobody else writes. */
+  private readonly copies = new Map<string, CommittedCopy>()
+  /** Per pool, when the copy last lost a race (reads come first for a while after). */
+  private readonly copyLostAt = new Map<string, number>()
+  /** KV operations made, for tests and the bench: reads (getMany batches) and commits. */
+  readonly ops = { reads: 0, commits: 0 }
 
   /**
    * @param staleAfterMs an acquire still queued after this long is dropped (the caller has routed on its local
@@ -67,9 +94,23 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
     })
   }
 
-  async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
+  /**
+   * Queues the report for the pool's next update; if none comes within REPORT_DELAY_MS, writes it then. Resolves
+   * once that write is done (the engine does not wait: reports run after the answer).
+   */
+  report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
     this.queue(pool, outcome)
-    await this.update(pool, () => undefined)
+    let flush = this.flushes.get(pool.name)
+    if (!flush) {
+      flush = new Promise<void>((resolve) => setTimeout(resolve, REPORT_DELAY_MS))
+        .then(() => {
+          this.flushes.delete(pool.name)
+          return this.update(pool, () => undefined)
+        })
+        .then(() => undefined)
+      this.flushes.set(pool.name, flush)
+    }
+    return flush
   }
 
   /** A lease renewal (routing/lease.ts): the report applied and the next slices granted, in one read-modify-write. */
@@ -88,13 +129,26 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
    * A pool's state from its keys (at most 10 per getMany), with every entry read (for the commit's checks) and each
    * key's JSON as read (to write only what changed). A pool still in the single key of earlier versions is read from it.
    */
-  private async read(pool: PoolConfig): Promise<{ state: PoolState; entries: Array<{ key: unknown[]; versionstamp: string | null }>; before: Map<string, string>; legacy: boolean }> {
+  private keysOf(pool: PoolConfig): unknown[][] {
     const keys: unknown[][] = [[this.prefix, pool.name, 'meta'], ...pool.deployments.map((d) => [this.prefix, pool.name, 'd', d.id])]
     // Quota-group windows under a key of their own, shared by every pool the groups join (stateKey).
+    if (pool.deployments.some((d) => d.quotaGroup !== undefined)) keys.push(this.groupsKey(pool))
+    return keys
+  }
+
+  private async read(pool: PoolConfig, copy?: CommittedCopy): Promise<{ state: PoolState; entries: Array<{ key: unknown[]; versionstamp: string | null }>; before: Map<string, string>; legacy: boolean }> {
+    const keys = this.keysOf(pool)
     const grouped = pool.deployments.some((d) => d.quotaGroup !== undefined)
-    if (grouped) keys.push(this.groupsKey(pool))
     const entries: Array<{ key: unknown[]; value: unknown; versionstamp: string | null }> = []
-    for (let i = 0; i < keys.length; i += KV_BATCH) entries.push(...(await this.kv.getMany<unknown>(keys.slice(i, i + KV_BATCH))))
+    if (copy) {
+      // What this instance last committed, parsed afresh (the update mutates it); the commit checks it is still so.
+      keys.forEach((key, i) => entries.push({ key, value: copy.texts[i] === null ? null : JSON.parse(copy.texts[i]!), versionstamp: copy.versionstamps[i] }))
+    } else {
+      for (let i = 0; i < keys.length; i += KV_BATCH) {
+        this.ops.reads++
+        entries.push(...(await this.kv.getMany<unknown>(keys.slice(i, i + KV_BATCH))))
+      }
+    }
     const before = new Map<string, string>()
     const meta = entries[0].value as Omit<PoolState, 'deployments'> | null
     if (meta === null && entries.slice(0, pool.deployments.length + 1).every((e) => e.value === null)) {
@@ -203,24 +257,45 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
 
   /** Read-modify-write with versionstamp checks, writing only the keys that changed; retries with jitter on conflict. */
   private async commit<T>(pool: PoolConfig, change: (state: PoolState, now: number) => T): Promise<T> {
+    const keyList = JSON.stringify(this.keysOf(pool))
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+      const held = this.copies.get(pool.name)
+      const copy = held?.keyList === keyList && Date.now() - (this.copyLostAt.get(pool.name) ?? -Infinity) > COPY_REST_MS ? held : undefined
+      this.copies.delete(pool.name)
       try {
-        const { state, entries, before, legacy } = await this.read(pool)
+        const { state, entries, before, legacy } = await this.read(pool, copy)
         for (const d of pool.deployments) state.deployments[d.id] ??= createDeploymentState()
         prunePoolState(pool, state)
         const result = change(state, Date.now())
         const op = this.kv.atomic().check(...entries)
         const { deployments, quotaGroups, ...meta } = state
-        const metaText = JSON.stringify(meta)
-        if (quotaGroups && (legacy || JSON.stringify(quotaGroups) !== before.get('#groups'))) op.set(this.groupsKey(pool), quotaGroups, { expireIn: EXPIRE_MS })
-        if (legacy || metaText !== before.get('meta')) op.set([this.prefix, pool.name, 'meta'], meta, { expireIn: EXPIRE_MS })
-        for (const d of pool.deployments) {
-          const value = deployments[d.id]
-          if (legacy || JSON.stringify(value) !== before.get(d.id)) op.set([this.prefix, pool.name, 'd', d.id], value, { expireIn: EXPIRE_MS })
+        // Each key's JSON after this commit (null: absent), and whether the commit writes it.
+        const texts: Array<string | null> = []
+        const written: boolean[] = []
+        const put = (key: unknown[], value: unknown, text: string, old: string | undefined) => {
+          const changed = legacy || text !== old
+          if (changed) op.set(key, value, { expireIn: EXPIRE_MS })
+          texts.push(text)
+          written.push(changed)
         }
+        put([this.prefix, pool.name, 'meta'], meta, JSON.stringify(meta), before.get('meta'))
+        for (const d of pool.deployments) put([this.prefix, pool.name, 'd', d.id], deployments[d.id], JSON.stringify(deployments[d.id]), before.get(d.id))
+        if (quotaGroups) put(this.groupsKey(pool), quotaGroups, JSON.stringify(quotaGroups), before.get('#groups'))
         if (legacy) op.delete([this.prefix, pool.name])
+        this.ops.commits++
         const commit = await op.commit()
-        if (commit.ok) return result
+        if (commit.ok) {
+          // Keep what was committed: the keys written now carry the commit's versionstamp, the others the one read.
+          if (!legacy && commit.versionstamp && texts.length === entries.length) {
+            this.copies.set(pool.name, { keyList, texts, versionstamps: entries.map((e, i) => (written[i] ? commit.versionstamp! : e.versionstamp)) })
+          }
+          return result
+        }
+        if (copy) {
+          // Another instance wrote the pool since this one did: read before deciding for a while.
+          this.copyLostAt.set(pool.name, Date.now())
+          continue
+        }
       } catch (e) {
         // A local (SQLite) KV opened by several processes answers "database is locked" under contention:
         // the same as a lost race, so try again. Anything else is a real failure.

@@ -1,0 +1,100 @@
+/**
+ * `deno test`: what a decision costs in Deno KV round trips. One instance decides on what it last committed (checked
+ * by versionstamp), so a decision is one commit and no read; reports ride the next decision. Several instances on
+ * one database still never overspend a window: a copy another instance has written past fails its check, and the
+ * decision reads and tries again.
+ */
+import { DenoKvStateStore, REPORT_DELAY_MS } from '../../src/state/deno-kv'
+import { parseRouterConfig } from '../../src/config/schema'
+
+declare const Deno: any
+
+function assert(ok: unknown, message: string): asserts ok {
+  if (!ok) throw new Error(message)
+}
+
+const poolWith = (rpm: number) =>
+  parseRouterConfig({
+    pools: { p: { strategy: 'rate-limit-aware', deployments: [{ id: 'a', modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', rpm }, { id: 'b', modelId: 'amazon.nova-micro-v1:0', region: 'us-west-2', rpm }] } },
+  }).pools.p
+const estimate = { inputTokens: 10, maxTokens: 10, stream: false }
+const usage = { inputTokens: 10, outputTokens: 5 }
+
+async function withKvFile(use: (path: string) => Promise<void>) {
+  const path = await Deno.makeTempFile({ suffix: '.kv' })
+  try {
+    await use(path)
+  } finally {
+    await Deno.remove(path).catch(() => {})
+  }
+}
+
+Deno.test('Deno KV round trips: one instance, 200 decisions and their reports: one commit per decision, no reads after the first', async () => {
+  await withKvFile(async (path) => {
+    const kv = await Deno.openKv(path)
+    try {
+      const pool = poolWith(1_000_000)
+      const store = new DenoKvStateStore(kv, 'r', 30_000)
+      let last: Promise<void> = Promise.resolve()
+      const started = Date.now()
+      for (let i = 0; i < 200; i++) {
+        const d = await store.acquire(pool, estimate, [])
+        assert(d.kind === 'dispatch', `decision ${i}: ${d.kind}`)
+        // As the engine does: the report is not waited for.
+        last = store.report(pool, { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success', status: 200 }, usage, latencyMs: 100 })
+      }
+      const elapsed = Date.now() - started
+      await last
+      assert(store.ops.reads <= 1, `${store.ops.reads} reads`)
+      // 200 decisions, the reports riding them; a report left waiting is written on its own once per delay.
+      const flushes = Math.ceil(elapsed / REPORT_DELAY_MS) + 1
+      assert(store.ops.commits <= 200 + flushes, `${store.ops.commits} commits for 200 decisions in ${elapsed} ms`)
+      const snap = (await store.snapshot(pool)) as Array<{ window: { requests: number; tokens: number } }>
+      const requests = snap.reduce((n, s) => n + s.window.requests, 0)
+      assert(requests === 200, `windows hold ${requests} requests`)
+    } finally {
+      kv.close()
+    }
+  })
+})
+
+Deno.test('Deno KV round trips: two instances on one database, alternating, never overspend 2 × 5 RPM (copies lose their races and read)', async () => {
+  await withKvFile(async (path) => {
+    const kvs = [await Deno.openKv(path), await Deno.openKv(path)]
+    try {
+      const pool = poolWith(5)
+      const stores = kvs.map((kv) => new DenoKvStateStore(kv, 'r', 30_000))
+      let sent = 0
+      for (let i = 0; i < 40; i++) if ((await stores[i % 2].acquire(pool, estimate, [])).kind === 'dispatch') sent++
+      assert(sent === 10, `sent ${sent} of 40 against 2 × 5 RPM`)
+      assert(stores.every((s) => s.ops.reads > 1), `reads ${stores.map((s) => s.ops.reads)}: a copy written past by the other instance must be read again`)
+      // And at once concurrent: 20 more from both, nothing left to spend.
+      const more = await Promise.all(Array.from({ length: 20 }, (_, i) => stores[i % 2].acquire(pool, estimate, [])))
+      assert(more.every((d) => d.kind !== 'dispatch'), 'a full window dispatched')
+    } finally {
+      for (const kv of kvs) kv.close()
+    }
+  })
+})
+
+Deno.test(`Deno KV round trips: a report waits at most ${REPORT_DELAY_MS} ms for a decision to ride, then is written on its own (another instance sees it)`, async () => {
+  await withKvFile(async (path) => {
+    const kvs = [await Deno.openKv(path), await Deno.openKv(path)]
+    try {
+      const pool = poolWith(100)
+      const [one, other] = kvs.map((kv) => new DenoKvStateStore(kv, 'r', 30_000))
+      const d = await one.acquire(pool, estimate, [])
+      assert(d.kind === 'dispatch', 'not a dispatch')
+      const held = (await other.snapshot(pool)) as Array<{ window: { requests: number } }>
+      assert(held.reduce((n, s) => n + s.window.requests, 0) === 1, 'the reservation is not in KV')
+      // A throttle releases the reservation: written within the delay, with no decision to carry it.
+      const started = Date.now()
+      await one.report(pool, { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'throttled', status: 429, errorType: 'ThrottlingException' } })
+      assert(Date.now() - started < REPORT_DELAY_MS + 1000, `the report took ${Date.now() - started} ms`)
+      const after = (await other.snapshot(pool)) as Array<{ window: { requests: number } }>
+      assert(after.reduce((n, s) => n + s.window.requests, 0) === 0, 'the throttle did not release the reservation')
+    } finally {
+      for (const kv of kvs) kv.close()
+    }
+  })
+})
