@@ -26,6 +26,8 @@ export interface BenchResults {
   overheadError?: string
   cpu?: CpuSection
   cpuError?: string
+  /** When §3 alone was measured again (`--only=cpu`) and merged into this run's results: its start time. */
+  cpuRerunAt?: string
   bundle?: BundleSection
   bundleError?: string
   routing?: RoutingSection
@@ -397,6 +399,10 @@ export function renderReport(r: BenchResults): string {
   out.push('')
   out.push('Command: `npm run bench` (this section alone: `npm run bench -- --only=cpu`).')
   out.push('')
+  if (r.cpuRerunAt) {
+    out.push(`This section was measured again on its own (\`npm run bench -- --only=cpu\`, started ${r.cpuRerunAt}) after its log-line rows were added, and merged into the full run of ${r.startedAt}; same code otherwise.`)
+    out.push('')
+  }
   const cpu = r.cpu
   if (!cpu || cpu.workerd.length === 0) {
     out.push(`Not measured: ${r.cpuError ?? 'section skipped'}.`)
@@ -424,9 +430,12 @@ export function renderReport(r: BenchResults): string {
       ['Converse, `latency` pool', us(mw((x) => x.converse.latency)), node ? us(node.converse.latency) : '–', '≤ 150 µs'],
       ['… of which SigV4 signing (`sendToBedrock` alone)', us(mw((x) => x.signing)), node ? us(node.signing) : '–', ''],
       ['… of which the JSON log line (`console.log`; difference with a no-op)', us(mw((x) => x.converse.weighted - x.converseNoLogUs)), '(dropped)', ''],
+      ['a `console.log` of the same size on its own, one per ≈ 10 µs of other work (a tight loop)', us(mw((x) => x.logLine?.tight.lineUs ?? Number.NaN), 1), '', ''],
+      ['… the same, one per ≈ 300 µs of arithmetic (about one routed request\'s spacing)', us(mw((x) => x.logLine?.spaced.lineUs ?? Number.NaN), 1), '', ''],
       ['**floor**: a minimal Hono proxy in the same isolate (string key check, body read and parse, aws4fetch signing, fetch, answer, one short JSON log line; no routing, state, trace or accounting)', us(mw((x) => x.floorUs ?? Number.NaN)), node ? us(node.floorUs ?? Number.NaN) : '–', ''],
       ['… the floor without its log line', us(mw((x) => x.floorNoLogUs ?? Number.NaN)), node ? us(node.floorNoLogUs ?? Number.NaN) : '–', ''],
       ['**router work above the floor** (Converse, `weighted` − floor)', `**${us(mw((x) => x.converse.weighted - (x.floorUs ?? Number.NaN)))}**`, node ? us(node.converse.weighted - (node.floorUs ?? Number.NaN)) : '–', ''],
+      ['… both without their log line (`console.log` a no-op)', us(mw((x) => x.converseNoLogUs - (x.floorNoLogUs ?? Number.NaN))), node ? us(node.converseNoLogUs - (node.floorNoLogUs ?? Number.NaN)) : '–', ''],
       ['Converse with `ROUTER_LOG_SAMPLE=0.01` (plain successes logged 1 in 100)', us(mw((x) => x.converseSampledUs ?? Number.NaN)), '', ''],
       ['Converse from a key with its own rpm, tpm and budget (a second window acquired in parallel, settled after; memory state)', us(mw((x) => x.converseClientLimitUs ?? Number.NaN)), '', ''],
       ['workerd process CPU per Converse request (/proc, user + system, incl. GC and native crypto)', Number.isFinite(procUs) ? us(procUs) : '–', '', ''],
@@ -441,8 +450,8 @@ export function renderReport(r: BenchResults): string {
       ['… **the relay floor**: the stub upstream through a bare JS hop (read a chunk, enqueue it unchanged, read on while the queue of 8 has room)', us(mw((x) => x.relay.bareHopUs ?? Number.NaN), 2), node ? us(node.relay.bareHopUs ?? Number.NaN, 2) : '–', ''],
       ['per streamed event, event stream → SSE, **above the relay floor** (per event − bare hop)', us(mw((x) => x.stream.ssePerEventUs - (x.relay.bareHopUs ?? Number.NaN)), 2), node ? us(node.stream.ssePerEventUs - (node.relay.bareHopUs ?? Number.NaN), 2) : '–', ''],
       ['per streamed event, event stream → OpenAI chunks, **above the relay floor**', us(mw((x) => x.stream.openAiPerEventUs - (x.relay.bareHopUs ?? Number.NaN)), 2), node ? us(node.stream.openAiPerEventUs - (node.relay.bareHopUs ?? Number.NaN), 2) : '–', ''],
-      ['… upstream → frame + SSE → client stream, one `pull()` per frame (the first relay shape)', us(mw((x) => x.relay.pullPerFrameUs), 2), node ? us(node.relay.pullPerFrameUs, 2) : '–', ''],
-      ['… same, read-ahead with a higher water mark (the shape stream.ts uses now)', us(mw((x) => x.relay.pullHwm16Us), 2), node ? us(node.relay.pullHwm16Us, 2) : '–', ''],
+      ['… upstream → frame + SSE → client stream, one `pull()` per upstream chunk (the shape src/engine/converse-stream.ts uses)', us(mw((x) => x.relay.pullPerFrameUs), 2), node ? us(node.relay.pullPerFrameUs, 2) : '–', ''],
+      ['… same, reading on within one `pull()` while the queue has room (tried in the relay and taken out: see §6)', us(mw((x) => x.relay.pullHwm16Us), 2), node ? us(node.relay.pullHwm16Us, 2) : '–', ''],
       [`bench/lib/framing.ts \`benchFraming\`, real capture (${w[0].framing.frames} frames, ${fmt(w[0].framing.bytesPerFrame, 0)} B/frame): framing + SSE, one chunk`, us(mw((x) => x.framing.usPerFrame), 2), node ? us(node.framing.usPerFrame, 2) : '–', ''],
       ['… same, 64-byte chunks (every frame reassembled)', us(mw((x) => x.framing.usPerFrameChunked), 2), node ? us(node.framing.usPerFrameChunked, 2) : '–', ''],
       ['… naive baseline (decode, JSON.parse, JSON.stringify)', us(mw((x) => x.framing.usPerFrameNaive), 2), node ? us(node.framing.usPerFrameNaive, 2) : '–', ''],
@@ -469,8 +478,9 @@ export function renderReport(r: BenchResults): string {
       met: conv <= 150,
       note:
         `The floor measured in the same isolate — a Hono proxy that only checks a key, parses, signs with aws4fetch, forwards and prints one short log line — costs ${us(floor)} ` +
-        `(${us(floorNoLog)} without the line: workerd charges a request's first \`console.log\` far more than its length, a second line costs next to nothing); ` +
-        `the router adds ${us(conv - floor)} above it (${us(noLog - floorNoLog)} with both log lines dropped). ` +
+        `(${us(floorNoLog)} without the line); the router adds ${us(mw((x) => x.converse.weighted - (x.floorUs ?? Number.NaN)))} above it, ` +
+        `${us(mw((x) => x.converseNoLogUs - (x.floorNoLogUs ?? Number.NaN)))} with both log lines dropped (${us(noLog)} against ${us(floorNoLog)}). ` +
+        `Without its line the router is ${fmt(noLog / 150, 1)}× the target; the line's own cost here is mostly the local runtime's (section 6, item 3). ` +
         `Workers' free plan allows 10 ms of CPU per request: this is ${fmt(conv / 100, 1)} % of it.`,
     })
     targets.push({
@@ -932,9 +942,11 @@ function findings(r: BenchResults): string {
     const conv = mw((x) => x.converse.weighted)
     if (Number.isFinite(logUs) && logUs > 0.15 * conv) {
       lines.push(
-        `3. **The request log line** (\`src/engine/trace.ts\`) is ${us(logUs)} of the ${us(conv)} a Converse request costs in workerd (${fmt((logUs / conv) * 100, 0)} %): ` +
-          'workerd charges the first `console.log` of a request a fixed cost (logging one character costs as much as the whole line, and a second line next to nothing), ' +
-          'so a shorter line would not help; `ROUTER_LOG_SAMPLE` logs plain successes one in N (failovers and errors always). One structured line per request is a product feature and stays the default.',
+        `3. **The request log line** (\`src/engine/trace.ts\`) is ${us(logUs)} of the ${us(conv)} a Converse request costs in workerd (${fmt((logUs / conv) * 100, 0)} %), ` +
+          `but most of that is what Miniflare's workerd does with a line, not the line: the same \`console.log\` on its own costs ${us(mw((x) => x.logLine?.tight.lineUs ?? Number.NaN), 1)} in a tight loop ` +
+          `and ${us(mw((x) => x.logLine?.spaced.lineUs ?? Number.NaN), 1)} one per ≈ 300 µs of arithmetic, the floor's shorter line ${us(mw((x) => (x.floorUs ?? Number.NaN) - (x.floorNoLogUs ?? Number.NaN)))}. ` +
+          '(In scratch runs, not part of this bench, logging one character cost as much as the whole line, a second line in the same request next to nothing, and a line printed after the request, outside router code, as much as one inside. That points at how Miniflare\'s workerd handles a line — each is written to a pipe Miniflare\'s Node process reads, and the cost grows with the time between writes — rather than at work in the isolate; what makes up the rest inside a request was not found. A deployed Worker has no such pipe.) ' +
+          'So the rows without the line are the ones to compare. `ROUTER_LOG_SAMPLE` logs plain successes one in N (failovers and errors always); one structured line per request is a product feature and stays the default.',
       )
     }
   }

@@ -206,6 +206,8 @@ export interface CpuBenchResult {
   framingLongStreamUs: number
   /** Framing + OpenAI chunk rendering per frame, the same stream. */
   chunksLongStreamUs: number
+  /** One `console.log` on its own (µs), after ≈ `workUs` of other work per line: what a line costs, by its spacing. */
+  logLine?: { tight: { workUs: number; lineUs: number }; spaced: { workUs: number; lineUs: number } }
   /** The floor (`floorApp`): a Hono proxy that signs and forwards, with its own one JSON log line. */
   floorUs: number
   /** The same floor without a log line. */
@@ -337,6 +339,22 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     } finally {
       console.log = log
     }
+    // A console.log alone, outside the router, at two spacings: after a Response read (≈ 10 µs of work) and after
+    // ≈ 300 µs of arithmetic (about one routed request). What the line costs as such, and what its spacing adds.
+    const logLine = async (spin: number) => {
+      const line = JSON.stringify({ msg: 'request', pad: PAD.repeat(10) })
+      const work = async (print: boolean) => {
+        let x = 0
+        for (let k = 0; k < spin; k++) x = (x * 31 + k) | 0
+        await new Response(line).text()
+        if (print) log(x === 0.5 ? '' : line)
+      }
+      const without = (await timeIt(n, batches, () => work(false))).us
+      const withLine = (await timeIt(n, batches, () => work(true))).us
+      return { workUs: without, lineUs: withLine - without }
+    }
+    const logTight = await logLine(0)
+    const logSpaced = await logLine(60_000)
     const floorUs = (await timeIt(n, batches, floorCase(true))).us
     const floorNoLogUs = (await timeIt(n, batches, floorCase(false))).us
     const converseSampledUs = (await timeIt(n, batches, request('/model/weighted/converse', 'application/json', REQUEST_BODY, { ...ENV, ROUTER_LOG_SAMPLE: '0.01' }))).us
@@ -403,6 +421,7 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     const bareHopUs = perFrame((await timeIt(nRelay, batches, () => new Response(bareHop(upstream())).arrayBuffer())).us)
 
     return {
+      logLine: { tight: logTight, spaced: logSpaced },
       floorUs,
       floorNoLogUs,
       converseNoLogUs,
