@@ -5,6 +5,7 @@
  *   direct        : wrk → simulator (pre-signed SigV4; the simulator verifies it every time)
  *   router        : wrk → the router as `npm start` runs it (workerd via Miniflare, DO state), Bedrock door
  *   router/openai : the same process, OpenAI chat door (the request format Portkey takes)
+ *   router/leases : `npm start` again with the pools' `leases` on (decisions within slices the Durable Object grants)
  *   deno          : the Deno entry (src/adapter/deno/index.ts: Deno.serve, state in Deno KV), Bedrock door
  *   deno/memory   : the same with ROUTER_STATE=memory (one instance)
  *   deno/leases   : the Deno entry with Deno KV state and the pools' `leases` on (decisions within slices KV grants)
@@ -32,7 +33,7 @@ const IP = 'us.amazon.nova-lite-v1:0'
 const SMALL = 'Say hello in one short sentence.'
 const LARGE = 'Summarise the following notes in one sentence. ' + 'The deployment served the request from its primary region. '.repeat(136)
 
-export type PeerPath = 'direct' | 'router' | 'router/openai' | 'deno' | 'deno/memory' | 'deno/leases' | 'portkey' | 'floor' | 'deno/floor'
+export type PeerPath = 'direct' | 'router' | 'router/openai' | 'router/leases' | 'deno' | 'deno/memory' | 'deno/leases' | 'portkey' | 'floor' | 'deno/floor'
 export interface Shape {
   name: string
   model: string
@@ -203,6 +204,10 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
     const denoMemory = await spawnDeno({ ...routerEnv, ROUTER_STATE: 'memory' })
     stops.push(() => void denoMemory.proc.kill('SIGTERM'))
     const leased = Object.fromEntries(Object.entries(pools).map(([name, p]) => [name, { ...p, leases: true }]))
+    const routerLeases = await spawnJson<{ url: string; pid: number }>(['--import', 'tsx'], 'bench/router-process.ts', [], {
+      env: { BENCH_WORKER: 'router', BENCH_ROUTER_VARS: JSON.stringify({ ...routerEnv, ROUTER_CONFIG: JSON.stringify({ pools: leased }) }) },
+    })
+    stops.push(() => routerLeases.stop())
     const denoLeases = await spawnDeno({ ...routerEnv, ROUTER_CONFIG: JSON.stringify({ pools: leased }), ROUTER_KV_PATH: join(dir, 'router-leases.kv') })
     stops.push(() => void denoLeases.proc.kill('SIGTERM'))
     const denoFloor = await spawnDeno({ UPSTREAM: endpoint }, 'bench/deno-passthrough.ts')
@@ -226,6 +231,7 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
         direct: { url: direct.url, headers: direct.headers, body: converseBody(s), expect: bedrockAnswer(s), pids: () => [] },
         router: { url: `${router.info.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(router.pid) },
         'router/openai': { url: `${router.info.url}/v1/chat/completions`, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: openaiBody(s), expect: openaiAnswer(s), pids: tree(router.pid) },
+        'router/leases': { url: `${routerLeases.info.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(routerLeases.pid) },
         deno: { url: `${deno.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(deno.pid) },
         'deno/memory': { url: `${denoMemory.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoMemory.pid) },
         'deno/leases': { url: `${denoLeases.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoLeases.pid) },

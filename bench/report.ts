@@ -26,8 +26,8 @@ export interface BenchResults {
   overheadError?: string
   cpu?: CpuSection
   cpuError?: string
-  /** When §3 alone was measured again (`--only=cpu`) and merged into this run's results: its start time. */
-  cpuRerunAt?: string
+  /** Sections measured again on their own (`--only=<section>`) and merged into this run's results: section → start time, and why. */
+  rerun?: Record<string, { at: string; why: string }>
   bundle?: BundleSection
   bundleError?: string
   routing?: RoutingSection
@@ -391,7 +391,7 @@ export function renderReport(r: BenchResults): string {
   }
 
   // ------------------------------------------------------------------ 2b
-  if (r.peer) out.push(...renderPeer(r.peer, targets))
+  if (r.peer) out.push(...renderPeer(r.peer, targets, r))
   else if (r.peerError) out.push('## 2b. Peer comparison with wrk', '', `Not measured: ${r.peerError}`, '')
 
   // ------------------------------------------------------------------ 3
@@ -399,10 +399,7 @@ export function renderReport(r: BenchResults): string {
   out.push('')
   out.push('Command: `npm run bench` (this section alone: `npm run bench -- --only=cpu`).')
   out.push('')
-  if (r.cpuRerunAt) {
-    out.push(`This section was measured again on its own (\`npm run bench -- --only=cpu\`, started ${r.cpuRerunAt}) after its log-line rows were added, and merged into the full run of ${r.startedAt}; same code otherwise.`)
-    out.push('')
-  }
+  out.push(...rerunNote(r, 'cpu'))
   const cpu = r.cpu
   if (!cpu || cpu.workerd.length === 0) {
     out.push(`Not measured: ${r.cpuError ?? 'section skipped'}.`)
@@ -958,6 +955,7 @@ const PEER_LABEL: Record<PeerPath, string> = {
   direct: 'direct (no router)',
   router: 'router, `npm start` (workerd, DO state), Bedrock door',
   'router/openai': 'router, `npm start`, OpenAI door',
+  'router/leases': 'router, `npm start`, pools with `leases`',
   deno: 'router, Deno entry (Deno KV state)',
   'deno/memory': 'router, Deno entry, `ROUTER_STATE=memory`',
   'deno/leases': 'router, Deno entry (Deno KV state), pools with `leases`',
@@ -966,11 +964,18 @@ const PEER_LABEL: Record<PeerPath, string> = {
   'deno/floor': 'Deno floor: passthrough Deno.serve + fetch (pre-signed)',
 }
 
-function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
+/** Says when a section was measured again on its own and merged into the full run's results. */
+function rerunNote(r: BenchResults, section: string): string[] {
+  const again = r.rerun?.[section]
+  return again ? [`This section was measured again on its own (\`npm run bench -- --only=${section}\`, started ${again.at}) ${again.why}, and merged into the full run of ${r.startedAt}.`, ''] : []
+}
+
+function renderPeer(p: PeerSection, targets: TargetLine[], r: BenchResults): string[] {
   const out: string[] = []
   const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–')
   out.push('## 2b. Peer comparison with wrk: both entries against Portkey, several request shapes')
   out.push('')
+  out.push(...rerunNote(r, 'peer'))
   out.push(
     `Command: \`npm run bench -- --only=peer\` (bench/peer.ts; needs \`wrk\`, Debian's package). The load generator is \`wrk\` (C, one thread, its own process: ` +
       `the measured processes pay nothing for it), ${p.connections} connections, ${p.durationS} s per path after a 1 s warm-up, ${p.runs} rounds with the paths of ` +
@@ -994,7 +999,7 @@ function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
       const thr = ratio(x, paths.portkey)
       const cpu = ratio(x, paths.portkey, 'cpuMsPerRequest')
       out.push(`| ${PEER_LABEL[path]} | ${x.rps.toFixed(0)} | ${path === 'portkey' || path === 'direct' ? '' : f2(thr) + '×'} | ${f2(x.p50Ms)} ms | ${f2(x.p99Ms)} ms | ${Number.isFinite(x.cpuMsPerRequest) ? f2(x.cpuMsPerRequest) + ' ms' : '–'} | ${path === 'portkey' || path === 'direct' ? '' : f2(cpu) + '×'} | ${f2(x.simCpuMsPerRequest)} ms | ${x.non2xx} |`)
-      if (path === 'router' || path === 'deno' || path === 'deno/memory' || path === 'deno/leases') {
+      if (path === 'router' || path === 'router/leases' || path === 'deno' || path === 'deno/memory' || path === 'deno/leases') {
         const w = (worst[path] ??= { thr: Infinity, cpu: -Infinity, shape: '', cpuShape: '' })
         if (thr < w.thr) Object.assign(w, { thr, shape })
         if (cpu > w.cpu) Object.assign(w, { cpu, cpuShape: shape })
@@ -1037,7 +1042,7 @@ function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
   for (const [path, x] of Object.entries(p.serial) as Array<[PeerPath, WrkFigures]>) out.push(`| ${PEER_LABEL[path]} | ${f2(x.p50Ms)} ms | ${f2(x.p99Ms)} ms | ${path === 'direct' || !d ? '' : addedText(path) + ' ms'} |`)
   out.push('')
   if (p.portkey.available) {
-    for (const [path, name] of [['router', '`npm start`'], ['deno', 'the Deno entry'], ['deno/memory', 'the Deno entry with `ROUTER_STATE=memory`'], ['deno/leases', 'the Deno entry with Deno KV and `leases`']] as const) {
+    for (const [path, name] of [['router', '`npm start`'], ['router/leases', '`npm start` with `leases`'], ['deno', 'the Deno entry'], ['deno/memory', 'the Deno entry with `ROUTER_STATE=memory`'], ['deno/leases', 'the Deno entry with Deno KV and `leases`']] as const) {
       const w = worst[path]
       if (!w) continue
       const ceiling = p.shapes[w.shape]?.direct && p.shapes[w.shape]?.portkey ? p.shapes[w.shape].direct!.rps / p.shapes[w.shape].portkey!.rps : NaN
@@ -1053,6 +1058,10 @@ function renderPeer(p: PeerSection, targets: TargetLine[]): string[] {
           ? first?.floor && first.portkey
             ? `The runtime's floor alone (a passthrough Worker, no router code) costs ${f2(first.floor.cpuMsPerRequest / first.portkey.cpuMsPerRequest)}× Portkey's CPU per request here (workerd plus Miniflare's Node proxy); the router adds ${f2(first.router!.cpuMsPerRequest - first.floor.cpuMsPerRequest)} ms above it.`
             : undefined
+          : path === 'router/leases'
+            ? first?.floor && first['router/leases']
+              ? `With leases most requests make no call to the Durable Object (its RPC and SQLite work are the difference with the line above); the router adds ${f2(first['router/leases'].cpuMsPerRequest - first.floor.cpuMsPerRequest)} ms above the passthrough Worker.`
+              : undefined
           : path === 'deno'
             ? 'Most of the difference with ROUTER_STATE=memory (the next line) is Deno KV: a commit per attempt on local SQLite here (and a read whenever another instance wrote the pool since), see docs/state-design.md.'
             : path === 'deno/leases'
