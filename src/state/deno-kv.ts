@@ -289,6 +289,11 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
           if (!legacy && commit.versionstamp && texts.length === entries.length) {
             this.copies.set(pool.name, { keyList, texts, versionstamps: entries.map((e, i) => (written[i] ? commit.versionstamp! : e.versionstamp)) })
           }
+          // Pools sharing this quota-group key hold its old versionstamp: they read it next (not commit, fail, read).
+          if (quotaGroups && written.at(-1)) {
+            const shared = JSON.stringify(this.groupsKey(pool))
+            for (const [name, other] of this.copies) if (name !== pool.name && other.keyList.includes(shared)) this.copies.delete(name)
+          }
           return result
         }
         if (copy) {

@@ -98,3 +98,21 @@ Deno.test(`Deno KV round trips: a report waits at most ${REPORT_DELAY_MS} ms for
     }
   })
 })
+
+Deno.test('Deno KV round trips: two pools sharing a quota group on one instance: exact, and no commit wasted on a copy the other pool outdated', async () => {
+  await withKvFile(async (path) => {
+    const kv = await Deno.openKv(path)
+    try {
+      const member = (id: string) => ({ id, modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', rpm: 10, quotaGroup: 'use1' })
+      const { pools } = parseRouterConfig({ pools: { chat: { strategy: 'rate-limit-aware', deployments: [member('chat-1')] }, batch: { strategy: 'rate-limit-aware', deployments: [member('batch-1')] } } })
+      const store = new DenoKvStateStore(kv, 'r', 30_000)
+      let sent = 0
+      for (let i = 0; i < 20; i++) if ((await store.acquire(i % 2 ? pools.chat : pools.batch, estimate, [])).kind === 'dispatch') sent++
+      assert(sent === 10, `sent ${sent} of 20 against one 10 RPM quota`)
+      // One commit per decision: a pool whose copy the other pool's commit outdated reads first, it does not try it.
+      assert(store.ops.commits === 20, `${store.ops.commits} commits for 20 decisions`)
+    } finally {
+      kv.close()
+    }
+  })
+})
