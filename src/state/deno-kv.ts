@@ -62,8 +62,13 @@ export const REPORT_DELAY_MS = 50
 const COPY_REST_MS = 1000
 
 export class DenoKvStateStore implements StateStore, LeaseBackend {
-  /** Updates from this instance to one pool run one at a time, so only other instances can conflict. */
+  /**
+   * Updates from this instance to one state (a pool, or the pools a quota group joins: `stateKey`) run one at a
+   * time, so only other instances can conflict.
+   */
   private readonly queues = new Map<string, Promise<unknown>>()
+  /** The newest config each pool was reported under: what its flush records with. */
+  private readonly reportedPools = new Map<string, PoolConfig>()
   /** Reports waiting to be written: they ride along the next update of their pool (one commit for many). */
   private readonly pending = new Map<string, AttemptOutcome[]>()
   /** Per pool, the write that carries its pending reports if no update comes first. */
@@ -100,12 +105,15 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
    */
   report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
     this.queue(pool, outcome)
+    this.reportedPools.set(pool.name, pool)
     let flush = this.flushes.get(pool.name)
     if (!flush) {
       flush = new Promise<void>((resolve) => setTimeout(resolve, REPORT_DELAY_MS))
         .then(() => {
           this.flushes.delete(pool.name)
-          return this.update(pool, () => undefined)
+          const latest = this.reportedPools.get(pool.name) ?? pool
+          this.reportedPools.delete(pool.name)
+          return this.update(latest, () => undefined)
         })
         .then(() => undefined)
       this.flushes.set(pool.name, flush)
@@ -232,7 +240,8 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
 
   /** Runs `change` after recording every pending report, in one commit; updates to one pool run in order. */
   private update<T>(pool: PoolConfig, change: (state: PoolState, now: number) => T): Promise<T> {
-    const previous = this.queues.get(pool.name) ?? Promise.resolve()
+    const queueKey = pool.stateKey ?? pool.name
+    const previous = this.queues.get(queueKey) ?? Promise.resolve()
     const next = previous.catch(() => {}).then(async () => {
       const outcomes = this.pending.get(pool.name) ?? []
       this.pending.delete(pool.name)
@@ -248,9 +257,9 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
         throw e
       }
     })
-    this.queues.set(pool.name, next)
+    this.queues.set(queueKey, next)
     void next.finally(() => {
-      if (this.queues.get(pool.name) === next) this.queues.delete(pool.name)
+      if (this.queues.get(queueKey) === next) this.queues.delete(queueKey)
     }).catch(() => {})
     return next
   }

@@ -116,3 +116,46 @@ Deno.test('Deno KV round trips: two pools sharing a quota group on one instance:
     }
   })
 })
+
+Deno.test('Deno KV round trips: two pools sharing a quota group on one instance, 40 decisions at once: run one at a time (no race between them), one commit each', async () => {
+  await withKvFile(async (path) => {
+    const kv = await Deno.openKv(path)
+    try {
+      const member = (id: string) => ({ id, modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', rpm: 30, quotaGroup: 'use1' })
+      const { pools } = parseRouterConfig({ pools: { chat: { strategy: 'rate-limit-aware', deployments: [member('chat-1')] }, batch: { strategy: 'rate-limit-aware', deployments: [member('batch-1')] } } })
+      const store = new DenoKvStateStore(kv, 'r', 30_000)
+      const decisions = await Promise.all(Array.from({ length: 40 }, (_, i) => store.acquire(i % 2 ? pools.chat : pools.batch, estimate, [])))
+      const sent = decisions.filter((d) => d.kind === 'dispatch').length
+      assert(sent === 30, `sent ${sent} of 40 against one 30 RPM quota`)
+      assert(store.ops.commits === 40, `${store.ops.commits} commits for 40 decisions (the two pools' updates raced each other)`)
+    } finally {
+      kv.close()
+    }
+  })
+})
+
+Deno.test('Deno KV round trips: reports waiting for one flush are recorded under the newest config they came with', async () => {
+  await withKvFile(async (path) => {
+    const kv = await Deno.openKv(path)
+    try {
+      const two = poolWith(100)
+      const three = parseRouterConfig({
+        pools: { p: { strategy: 'rate-limit-aware', deployments: [...two.deployments.map(({ id, modelId, region, rpm }) => ({ id, modelId, region, rpm })), { id: 'c', modelId: 'amazon.nova-micro-v1:0', region: 'eu-west-1', rpm: 100 }] } },
+      }).pools.p
+      const store = new DenoKvStateStore(kv, 'r', 30_000)
+      const onA = await store.acquire(two, estimate, ['b'])
+      const onC = await store.acquire(three, estimate, ['a', 'b'])
+      assert(onA.kind === 'dispatch' && onA.deploymentId === 'a' && onC.kind === 'dispatch' && onC.deploymentId === 'c', 'not the expected dispatches')
+      // Both throttled: each releases its reservation, the second under the config that knows deployment c.
+      const throttled = { class: 'throttled' as const, status: 429, errorType: 'ThrottlingException' }
+      const first = store.report(two, { deploymentId: 'a', reservation: onA.reservation, result: throttled })
+      const second = store.report(three, { deploymentId: 'c', reservation: onC.reservation, result: throttled })
+      await Promise.all([first, second])
+      const snap = (await store.snapshot(three)) as Array<{ id: string; window: { requests: number } }>
+      const held = snap.reduce((n, s) => n + s.window.requests, 0)
+      assert(held === 0, `windows still hold ${held} requests: ${JSON.stringify(snap.map((s) => [s.id, s.window.requests]))}`)
+    } finally {
+      kv.close()
+    }
+  })
+})
