@@ -56,6 +56,8 @@ const MAX_TRIES = 64
 const STATS_CHUNK = 10
 /** Keys per getMany (Deno KV's limit). */
 const KV_BATCH = 10
+/** Reports held per pool while they wait (or while KV fails): past this, new ones are dropped (their reservations slide out). */
+const MAX_PENDING_REPORTS = 1000
 /** How long a report waits for its pool's next update to ride before it is written on its own. */
 export const REPORT_DELAY_MS = 50
 /** After the committed copy lost a race, the next updates read first for this long (other instances are writing). */
@@ -234,7 +236,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
 
   private queue(pool: PoolConfig, outcome: AttemptOutcome) {
     const list = this.pending.get(pool.name) ?? []
-    if (list.length < 1000) list.push(outcome)
+    if (list.length < MAX_PENDING_REPORTS) list.push(outcome)
     this.pending.set(pool.name, list)
   }
 
@@ -253,7 +255,8 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
         })
       } catch (e) {
         // The reports were not written: keep them for the next update.
-        if (outcomes.length) this.pending.set(pool.name, [...outcomes, ...(this.pending.get(pool.name) ?? [])])
+        // Bounded like the queue: while KV keeps failing, the oldest reports are kept and the rest dropped.
+        if (outcomes.length) this.pending.set(pool.name, [...outcomes, ...(this.pending.get(pool.name) ?? [])].slice(0, MAX_PENDING_REPORTS))
         throw e
       }
     })

@@ -159,3 +159,52 @@ Deno.test('Deno KV round trips: reports waiting for one flush are recorded under
     }
   })
 })
+
+Deno.test('Deno KV round trips: while every commit fails, the reports kept stay bounded (1,000 per pool), and they are written once KV answers again', async () => {
+  await withKvFile(async (path) => {
+    const real = await Deno.openKv(path)
+    try {
+      let failing = true
+      // The real database behind a switch that makes every commit throw (not a lost race: an outage).
+      const kv = {
+        get: (k: unknown[]) => real.get(k),
+        getMany: (ks: unknown[][]) => real.getMany(ks),
+        list: (s: unknown, o?: unknown) => real.list(s, o),
+        atomic() {
+          const op = real.atomic()
+          const wrapped: any = {
+            check: (...c: unknown[]) => (op.check(...c), wrapped),
+            set: (k: unknown[], v: unknown, o?: unknown) => (op.set(k, v, o), wrapped),
+            delete: (k: unknown[]) => (op.delete(k), wrapped),
+            // A failing commit takes 30 ms to fail, so reports arrive while it is under way.
+            commit: () => (failing ? new Promise((_, reject) => setTimeout(() => reject(new Error('KV unavailable')), 30)) : op.commit()),
+          }
+          return wrapped
+        },
+      }
+      const pool = poolWith(1_000_000)
+      const store = new DenoKvStateStore(kv, 'r', 30_000)
+      failing = false
+      const d = await store.acquire(pool, estimate, [])
+      assert(d.kind === 'dispatch', 'not a dispatch')
+      failing = true
+      const reports: Promise<void>[] = []
+      const burst = () => {
+        for (let i = 0; i < 800; i++) reports.push(store.report(pool, { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success', status: 200 }, usage, latencyMs: 10 }).catch(() => {}))
+      }
+      for (let round = 0; round < 4; round++) {
+        burst()
+        await new Promise((r) => setTimeout(r, REPORT_DELAY_MS + 10)) // the flush has taken them and its commit is failing
+        burst() // these wait beside it
+        await Promise.all(reports.splice(0)) // the failed flush puts its reports back in front of them
+      }
+      const held = (store as any).pending.get(pool.name)?.length ?? 0
+      assert(held <= 1000, `${held} reports held after four rounds of failed flushes`)
+      failing = false
+      await store.report(pool, { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success', status: 200 }, usage, latencyMs: 10 })
+      assert(((store as any).pending.get(pool.name)?.length ?? 0) === 0, 'reports still pending after KV came back')
+    } finally {
+      real.close()
+    }
+  })
+})
