@@ -69,12 +69,10 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
    * time, so only other instances can conflict.
    */
   private readonly queues = new Map<string, Promise<unknown>>()
-  /** The newest config each pool was reported under: what its flush records with. */
-  private readonly reportedPools = new Map<string, PoolConfig>()
   /** Reports waiting to be written: they ride along the next update of their pool (one commit for many). */
   private readonly pending = new Map<string, AttemptOutcome[]>()
-  /** Per pool, the write that carries its pending reports if no update comes first. */
-  private readonly flushes = new Map<string, Promise<void>>()
+  /** Per pool, the write that carries its pending reports if no update comes first, and the newest config they came with. */
+  private readonly flushes = new Map<string, { done: Promise<void>; pool: PoolConfig }>()
   /** Per pool, what this instance last committed: decided on without a read while nobody else writes. */
   private readonly copies = new Map<string, CommittedCopy>()
   /** Per pool, when the copy last lost a race (reads come first for a while after). */
@@ -107,20 +105,20 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
    */
   report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
     this.queue(pool, outcome)
-    this.reportedPools.set(pool.name, pool)
-    let flush = this.flushes.get(pool.name)
-    if (!flush) {
-      flush = new Promise<void>((resolve) => setTimeout(resolve, REPORT_DELAY_MS))
-        .then(() => {
-          this.flushes.delete(pool.name)
-          const latest = this.reportedPools.get(pool.name) ?? pool
-          this.reportedPools.delete(pool.name)
-          return this.update(latest, () => undefined)
-        })
-        .then(() => undefined)
-      this.flushes.set(pool.name, flush)
+    const waiting = this.flushes.get(pool.name)
+    if (waiting) {
+      waiting.pool = pool
+      return waiting.done
     }
-    return flush
+    const flush = { pool, done: Promise.resolve() }
+    flush.done = new Promise<void>((resolve) => setTimeout(resolve, REPORT_DELAY_MS))
+      .then(() => {
+        this.flushes.delete(pool.name)
+        return this.update(flush.pool, () => undefined)
+      })
+      .then(() => undefined)
+    this.flushes.set(pool.name, flush)
+    return flush.done
   }
 
   /** A lease renewal (routing/lease.ts): the report applied and the next slices granted, in one read-modify-write. */
@@ -135,10 +133,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
     return snapshot(pool, (await this.read(pool)).state, Date.now())
   }
 
-  /**
-   * A pool's state from its keys (at most 10 per getMany), with every entry read (for the commit's checks) and each
-   * key's JSON as read (to write only what changed). A pool still in the single key of earlier versions is read from it.
-   */
+  /** A pool's keys: meta, one per deployment, and its quota groups' shared key if it has any. */
   private keysOf(pool: PoolConfig): unknown[][] {
     const keys: unknown[][] = [[this.prefix, pool.name, 'meta'], ...pool.deployments.map((d) => [this.prefix, pool.name, 'd', d.id])]
     // Quota-group windows under a key of their own, shared by every pool the groups join (stateKey).
@@ -146,9 +141,13 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
     return keys
   }
 
-  private async read(pool: PoolConfig, copy?: CommittedCopy): Promise<{ state: PoolState; entries: Array<{ key: unknown[]; versionstamp: string | null }>; before: Map<string, string>; legacy: boolean }> {
-    const keys = this.keysOf(pool)
-    const grouped = pool.deployments.some((d) => d.quotaGroup !== undefined)
+  /**
+   * A pool's state from its keys (at most 10 per getMany) or from the committed copy, with every entry (for the
+   * commit's checks) and each key's JSON as stored (to write only what changed). A pool still in the single key of
+   * earlier versions is read from it.
+   */
+  private async read(pool: PoolConfig, keys = this.keysOf(pool), copy?: CommittedCopy): Promise<{ state: PoolState; entries: Array<{ key: unknown[]; versionstamp: string | null }>; before: Map<string, string>; legacy: boolean }> {
+    const grouped = keys.length > pool.deployments.length + 1
     const entries: Array<{ key: unknown[]; value: unknown; versionstamp: string | null }> = []
     if (copy) {
       // What this instance last committed, parsed afresh (the update mutates it); the commit checks it is still so.
@@ -160,6 +159,8 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
       }
     }
     const before = new Map<string, string>()
+    // Each key's JSON as stored: the copy holds it already; a value read is serialised here, once.
+    const textAt = (i: number) => (copy ? (copy.texts[i] ?? '') : entries[i].value === null ? '' : JSON.stringify(entries[i].value))
     const meta = entries[0].value as Omit<PoolState, 'deployments'> | null
     if (meta === null && entries.slice(0, pool.deployments.length + 1).every((e) => e.value === null)) {
       const old = await this.kv.get<PoolState>([this.prefix, pool.name])
@@ -171,17 +172,17 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
       }
     }
     const state: PoolState = { ...(meta ?? { version: 1 }), deployments: {} }
-    before.set('meta', meta === null ? '' : JSON.stringify(meta))
+    before.set('meta', textAt(0))
     pool.deployments.forEach((d, i) => {
       const value = entries[i + 1].value as PoolState['deployments'][string] | null
       if (value !== null) state.deployments[d.id] = value
-      before.set(d.id, value === null ? '' : JSON.stringify(value))
+      before.set(d.id, textAt(i + 1))
     })
     delete state.quotaGroups
     if (grouped) {
       const groups = (entries[keys.length - 1].value ?? null) as PoolState['quotaGroups'] | null
       state.quotaGroups = groups ?? {}
-      before.set('#groups', groups === null ? '' : JSON.stringify(groups))
+      before.set('#groups', textAt(keys.length - 1))
     }
     return { state, entries, before, legacy: false }
   }
@@ -269,13 +270,14 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
 
   /** Read-modify-write with versionstamp checks, writing only the keys that changed; retries with jitter on conflict. */
   private async commit<T>(pool: PoolConfig, change: (state: PoolState, now: number) => T): Promise<T> {
-    const keyList = JSON.stringify(this.keysOf(pool))
+    const keys = this.keysOf(pool)
+    const keyList = JSON.stringify(keys)
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       const held = this.copies.get(pool.name)
       const copy = held?.keyList === keyList && Date.now() - (this.copyLostAt.get(pool.name) ?? -Infinity) > COPY_REST_MS ? held : undefined
       this.copies.delete(pool.name)
       try {
-        const { state, entries, before, legacy } = await this.read(pool, copy)
+        const { state, entries, before, legacy } = await this.read(pool, keys, copy)
         for (const d of pool.deployments) state.deployments[d.id] ??= createDeploymentState()
         prunePoolState(pool, state)
         const result = change(state, Date.now())
