@@ -5,6 +5,7 @@
  */
 import { DenoKvStateStore } from '../../src/state/deno-kv'
 import { parseRouterConfig } from '../../src/config/schema'
+import { groupedPools } from './grouped-pools'
 import { createPoolState, decide } from '../../src/routing/core'
 
 declare const Deno: any
@@ -93,8 +94,7 @@ Deno.test('Deno KV layout: a pool in the single key of earlier versions is carri
 
 Deno.test('Deno KV layout: a quota group across two pools is one window (its own key, shared by both pools)', async () => {
   await withKv(async (kv) => {
-    const member = (id: string) => ({ id, modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', rpm: 10, quotaGroup: 'use1' })
-    const { pools } = parseRouterConfig({ pools: { chat: { strategy: 'rate-limit-aware', deployments: [member('chat-1')] }, batch: { strategy: 'rate-limit-aware', deployments: [member('batch-1')] } } })
+    const pools = groupedPools(10)
     const store = new DenoKvStateStore(kv, 'r', 30_000)
     let sent = 0
     for (let i = 0; i < 20; i++) if ((await store.acquire(i % 2 ? pools.chat : pools.batch, estimate, [])).kind === 'dispatch') sent++
