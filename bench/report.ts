@@ -421,6 +421,12 @@ export function renderReport(r: BenchResults): string {
     )
     out.push('')
     const procUs = median(cpu.workerdProcessUsPerRequest)
+    // The floors, and the router above them (medians over runs of each run's difference), for the rows and the targets.
+    const floor = mw((x) => x.floorUs ?? Number.NaN)
+    const floorNoLog = mw((x) => x.floorNoLogUs ?? Number.NaN)
+    const aboveFloor = mw((x) => x.converse.weighted - (x.floorUs ?? Number.NaN))
+    const aboveFloorNoLog = mw((x) => x.converseNoLogUs - (x.floorNoLogUs ?? Number.NaN))
+    const bareHop = mw((x) => x.relay.bareHopUs ?? Number.NaN)
     const rows: string[][] = [
       ['Converse, `weighted` pool', us(mw((x) => x.converse.weighted)), node ? us(node.converse.weighted) : '–', '≤ 150 µs'],
       ['Converse, `rate-limit-aware` pool (rpm/tpm windows)', us(mw((x) => x.converse['rate-limit-aware'])), node ? us(node.converse['rate-limit-aware']) : '–', '≤ 150 µs'],
@@ -429,10 +435,10 @@ export function renderReport(r: BenchResults): string {
       ['… of which the JSON log line (`console.log`; difference with a no-op)', us(mw((x) => x.converse.weighted - x.converseNoLogUs)), '(dropped)', ''],
       ['a `console.log` of the same size on its own, one per ≈ 10 µs of other work (a tight loop)', us(mw((x) => x.logLine?.tight.lineUs ?? Number.NaN), 1), '', ''],
       ['… the same, one per ≈ 300 µs of arithmetic (about one routed request\'s spacing)', us(mw((x) => x.logLine?.spaced.lineUs ?? Number.NaN), 1), '', ''],
-      ['**floor**: a minimal Hono proxy in the same isolate (string key check, body read and parse, aws4fetch signing, fetch, answer, one short JSON log line; no routing, state, trace or accounting)', us(mw((x) => x.floorUs ?? Number.NaN)), node ? us(node.floorUs ?? Number.NaN) : '–', ''],
-      ['… the floor without its log line', us(mw((x) => x.floorNoLogUs ?? Number.NaN)), node ? us(node.floorNoLogUs ?? Number.NaN) : '–', ''],
-      ['**router work above the floor** (Converse, `weighted` − floor)', `**${us(mw((x) => x.converse.weighted - (x.floorUs ?? Number.NaN)))}**`, node ? us(node.converse.weighted - (node.floorUs ?? Number.NaN)) : '–', ''],
-      ['… both without their log line (`console.log` a no-op)', us(mw((x) => x.converseNoLogUs - (x.floorNoLogUs ?? Number.NaN))), node ? us(node.converseNoLogUs - (node.floorNoLogUs ?? Number.NaN)) : '–', ''],
+      ['**floor**: a minimal Hono proxy in the same isolate (string key check, body read and parse, aws4fetch signing, fetch, answer, one short JSON log line; no routing, state, trace or accounting)', us(floor), node ? us(node.floorUs ?? Number.NaN) : '–', ''],
+      ['… the floor without its log line', us(floorNoLog), node ? us(node.floorNoLogUs ?? Number.NaN) : '–', ''],
+      ['**router work above the floor** (Converse, `weighted` − floor)', `**${us(aboveFloor)}**`, node ? us(node.converse.weighted - (node.floorUs ?? Number.NaN)) : '–', ''],
+      ['… both without their log line (`console.log` a no-op)', us(aboveFloorNoLog), node ? us(node.converseNoLogUs - (node.floorNoLogUs ?? Number.NaN)) : '–', ''],
       ['Converse with `ROUTER_LOG_SAMPLE=0.01` (plain successes logged 1 in 100)', us(mw((x) => x.converseSampledUs ?? Number.NaN)), '', ''],
       ['Converse from a key with its own rpm, tpm and budget (a second window acquired in parallel, settled after; memory state)', us(mw((x) => x.converseClientLimitUs ?? Number.NaN)), '', ''],
       ['workerd process CPU per Converse request (/proc, user + system, incl. GC and native crypto)', Number.isFinite(procUs) ? us(procUs) : '–', '', ''],
@@ -444,7 +450,7 @@ export function renderReport(r: BenchResults): string {
       ['per streamed event, binary event stream passed through', us(mw((x) => x.stream.binaryPerEventUs), 2), node ? us(node.stream.binaryPerEventUs, 2) : '–', ''],
       ['… of which framing + CRC + SSE encoding (this bench\'s stream, frame by frame)', us(mw((x) => x.framingLongStreamUs), 2), node ? us(node.framingLongStreamUs, 2) : '–', ''],
       ['relay shapes, per frame, drained by the runtime: the stub upstream alone', us(mw((x) => x.relay.upstreamOnlyUs), 2), node ? us(node.relay.upstreamOnlyUs, 2) : '–', ''],
-      ['… **the relay floor**: the stub upstream through a bare JS hop (read a chunk, enqueue it unchanged, read on while the queue of 8 has room)', us(mw((x) => x.relay.bareHopUs ?? Number.NaN), 2), node ? us(node.relay.bareHopUs ?? Number.NaN, 2) : '–', ''],
+      ['… **the relay floor**: the stub upstream through a bare JS hop (read a chunk, enqueue it unchanged, read on while the queue of 8 has room)', us(bareHop, 2), node ? us(node.relay.bareHopUs ?? Number.NaN, 2) : '–', ''],
       ['per streamed event, event stream → SSE, **above the relay floor** (per event − bare hop)', us(mw((x) => x.stream.ssePerEventUs - (x.relay.bareHopUs ?? Number.NaN)), 2), node ? us(node.stream.ssePerEventUs - (node.relay.bareHopUs ?? Number.NaN), 2) : '–', ''],
       ['per streamed event, event stream → OpenAI chunks, **above the relay floor**', us(mw((x) => x.stream.openAiPerEventUs - (x.relay.bareHopUs ?? Number.NaN)), 2), node ? us(node.stream.openAiPerEventUs - (node.relay.bareHopUs ?? Number.NaN), 2) : '–', ''],
       ['… upstream → frame + SSE → client stream, one `pull()` per upstream chunk (the shape src/engine/converse-stream.ts uses)', us(mw((x) => x.relay.pullPerFrameUs), 2), node ? us(node.relay.pullPerFrameUs, 2) : '–', ''],
@@ -465,8 +471,6 @@ export function renderReport(r: BenchResults): string {
     const conv = mw((x) => x.converse.weighted)
     const ev = mw((x) => x.stream.ssePerEventUs)
     const fr = mw((x) => x.framingLongStreamUs)
-    const floor = mw((x) => x.floorUs ?? Number.NaN)
-    const floorNoLog = mw((x) => x.floorNoLogUs ?? Number.NaN)
     const noLog = mw((x) => x.converseNoLogUs)
     targets.push({
       section: '3',
@@ -475,8 +479,8 @@ export function renderReport(r: BenchResults): string {
       met: conv <= 150,
       note:
         `The floor measured in the same isolate — a Hono proxy that only checks a key, parses, signs with aws4fetch, forwards and prints one short log line — costs ${us(floor)} ` +
-        `(${us(floorNoLog)} without the line); the router adds ${us(mw((x) => x.converse.weighted - (x.floorUs ?? Number.NaN)))} above it, ` +
-        `${us(mw((x) => x.converseNoLogUs - (x.floorNoLogUs ?? Number.NaN)))} with both log lines dropped (${us(noLog)} against ${us(floorNoLog)}). ` +
+        `(${us(floorNoLog)} without the line); the router adds ${us(aboveFloor)} above it, ` +
+        `${us(aboveFloorNoLog)} with both log lines dropped (${us(noLog)} against ${us(floorNoLog)}). ` +
         `Without its line the router is ${fmt(noLog / 150, 1)}× the target; the line's own cost here is mostly the local runtime's (section 6, item 3). ` +
         `Workers' free plan allows 10 ms of CPU per request: this is ${fmt(conv / 100, 1)} % of it.`,
     })
@@ -487,8 +491,8 @@ export function renderReport(r: BenchResults): string {
       met: ev <= 2,
       note:
         `Framing, CRC and SSE encoding alone take ${us(fr, 2)} per frame; the rest is the per-chunk cost of workerd's JS streams, paid once per network chunk (see section 6). ` +
-        `The floor, measured in the same run: the stub upstream (one frame per chunk) through a bare JS hop that only reads and enqueues costs ${us(mw((x) => x.relay.bareHopUs ?? Number.NaN), 2)} per frame ` +
-        `(the stub alone ${us(mw((x) => x.relay.upstreamOnlyUs), 2)}), so any relay that sees the frames pays that much; the router adds ${us(ev - mw((x) => x.relay.bareHopUs ?? Number.NaN), 2)} above it.`,
+        `The floor, measured in the same run: the stub upstream (one frame per chunk) through a bare JS hop that only reads and enqueues costs ${us(bareHop, 2)} per frame ` +
+        `(the stub alone ${us(mw((x) => x.relay.upstreamOnlyUs), 2)}), so any relay that sees the frames pays that much; the router adds ${us(ev - bareHop, 2)} above it.`,
     })
     const oa = mw((x) => x.stream.openAiPerEventUs)
     const oaWork = mw((x) => x.stream.openAiPerEventUs - x.relay.upstreamOnlyUs)
@@ -497,7 +501,7 @@ export function renderReport(r: BenchResults): string {
       target: '≤ 2 µs CPU per streamed event (event stream → OpenAI chunks)',
       measured: `${by(oa, 2, ' µs')} (router work alone ${us(oaWork, 2)})`,
       met: oa <= 2,
-      note: `Framing, CRC and chunk translation alone take ${us(mw((x) => x.chunksLongStreamUs), 2)} per frame; above the relay floor (a bare JS hop, ${us(mw((x) => x.relay.bareHopUs ?? Number.NaN), 2)} per frame) the router adds ${us(oa - mw((x) => x.relay.bareHopUs ?? Number.NaN), 2)}. SSE pass-through on the same stream ${us(ev, 2)} per event.`,
+      note: `Framing, CRC and chunk translation alone take ${us(mw((x) => x.chunksLongStreamUs), 2)} per frame; above the relay floor (a bare JS hop, ${us(bareHop, 2)} per frame) the router adds ${us(oa - bareHop, 2)}. SSE pass-through on the same stream ${us(ev, 2)} per event.`,
     })
   }
 
@@ -1075,7 +1079,7 @@ function renderPeer(p: PeerSection, targets: TargetLine[], r: BenchResults): str
   }
   if (d && p.serial.deno) {
     const added = added1('deno')!
-    const best = Math.min(...(['deno', 'deno/memory', 'deno/leases'] as const).map((x) => added1(x) ?? Infinity))
+    const meeting = (['deno/memory', 'deno/leases'] as const).filter((x) => (added1(x) ?? Infinity) <= 1)
     targets.push({
       section: '2b',
       target: 'added latency p50 at concurrency 1 ≤ 1 ms through the Deno entry',
@@ -1083,7 +1087,7 @@ function renderPeer(p: PeerSection, targets: TargetLine[], r: BenchResults): str
       met: added <= 1,
       note:
         'With KV state each attempt waits for a KV commit (a read too when another instance wrote the pool since: none here); with memory state or leases what is added is the router\'s CPU per request and one more HTTP hop' +
-        (best <= 1 && added > 1 ? ' (those two meet the target)' : '') +
+        (added > 1 && meeting.length ? ` (${meeting.length === 2 ? 'both meet' : `${meeting[0] === 'deno/memory' ? 'memory state' : 'leases'} meets`} the target)` : '') +
         (p.serial['deno/floor'] && p.serial['deno/memory']
           ? `. Deno's own floor (a passthrough Deno.serve + fetch, pre-signed, no router code) adds ${addedText('deno/floor')} ms here; the router with memory state adds ${f2((added1('deno/memory') ?? NaN) - (added1('deno/floor') ?? NaN))} ms above it.`
           : '.'),

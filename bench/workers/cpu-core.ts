@@ -154,6 +154,11 @@ function floorApp(log: boolean) {
   return app
 }
 
+/** What the bench sends requests to: Hono's in-process `request` (the router's app, or the floor's). */
+interface AppLike {
+  request(path: string, init: RequestInit, env: unknown, ctx: typeof EXECUTION_CTX): Response | Promise<Response>
+}
+
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
 
 /** µs per call of `body`, median of `batches` timed batches of `n` calls (after a warm-up batch). */
@@ -240,8 +245,9 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       const store = new MemoryStateStore()
       return () => store
     })() })
-    const request = (path: string, accept: string, body = REQUEST_BODY, env: Record<string, string> = ENV, key = CLIENT_KEY) => async () => {
-      const res = await app.request(
+    /** One request through `target` (the router, or the floor), answered 200 and read to the end. */
+    const requestTo = (target: AppLike) => (path: string, accept: string, body = REQUEST_BODY, env: Record<string, string> = ENV, key = CLIENT_KEY) => async () => {
+      const res = await target.request(
         path,
         // Content-Length as every SDK sends it (a Request built in process has none of its own).
         { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept, 'content-length': String(utf8Length(body)) }, body },
@@ -251,20 +257,8 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       if (res.status !== 200) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`)
       await res.arrayBuffer()
     }
-
-    const floorCase = (log: boolean) => {
-      const floor = floorApp(log)
-      return async () => {
-        const res = await floor.request(
-          '/model/weighted/converse',
-          { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: 'application/json', 'content-length': String(utf8Length(REQUEST_BODY)) }, body: REQUEST_BODY },
-          ENV,
-          EXECUTION_CTX,
-        )
-        if (res.status !== 200) throw new Error(`floor: HTTP ${res.status} ${await res.text()}`)
-        await res.arrayBuffer()
-      }
-    }
+    const request = requestTo(app)
+    const floorCase = (log: boolean) => requestTo(floorApp(log))('/model/weighted/converse', 'application/json')
     const converse: Record<string, number> = {}
     let converseBatchesUs: number[] = []
     canned = { kind: 'json' }
