@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { DEMO_API_KEY, DEMO_SECRET_ACCESS_KEY } from './demo-credentials'
 import { createSimulator } from './handler'
 import { BASE, NOVA, PROFILE_ARN, bearer, client, errorTypeOf, signed, tamper, userBody } from './test-helpers'
+import { signSigV4 } from '../src/upstream/sigv4'
 
 const sim = createSimulator({
   credentials: {
@@ -132,6 +133,28 @@ describe('SigV4 verification (aws4fetch as the client signer)', () => {
     const fake = 'a'.repeat(64)
     const req = await signed(NOVA, userBody(), { headers: { 'x-amz-content-sha256': fake } })
     await expect403(await call(req), 'InvalidSignatureException', /x-amz-content-sha256/)
+  })
+})
+
+describe("SigV4 verification (the router's own signer, src/upstream/sigv4.ts)", () => {
+  const send = async (credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }, modelId: string, region = 'us-east-1', headers: Record<string, string> = {}) => {
+    const url = `${BASE}/model/${encodeURIComponent(modelId)}/converse`
+    const body = new TextEncoder().encode(userBody('héllo, 世界'))
+    const signedHeaders = await signSigV4({ url, headers: { 'content-type': 'application/json', accept: 'application/json', ...headers }, body, credentials, region, service: 'bedrock' })
+    return call(new Request(url, { method: 'POST', headers: signedHeaders, body }), region)
+  }
+
+  it('is accepted with long-term keys, for model IDs and ARNs, and with extra signed headers', async () => {
+    for (const id of [NOVA, PROFILE_ARN]) expect((await send({ accessKeyId: 'AKIDSIMULATOR00000001', secretAccessKey: DEMO_SECRET_ACCESS_KEY }, id)).status).toBe(200)
+    const res = await send({ accessKeyId: 'AKIDSIMULATOR00000001', secretAccessKey: DEMO_SECRET_ACCESS_KEY }, NOVA, 'us-east-1', { 'x-amzn-bedrock-trace': '  ENABLED  ' })
+    expect(res.status).toBe(200)
+  })
+
+  it('is accepted with session credentials; a wrong token or secret is refused', async () => {
+    const session = { accessKeyId: 'ASIASESSION000000001', secretAccessKey: 'session-secret', sessionToken: 'the-session-token' }
+    expect((await send(session, NOVA, 'us-west-2')).status).toBe(200)
+    await expect403(await send({ ...session, sessionToken: 'other-token' }, NOVA, 'us-west-2'), 'UnrecognizedClientException')
+    await expect403(await send({ ...session, secretAccessKey: 'wrong' }, NOVA, 'us-west-2'), 'InvalidSignatureException')
   })
 })
 

@@ -1,6 +1,6 @@
 /**
- * Upstream signing, run inside workerd against the Bedrock simulator, whose SigV4 verifier is independent of
- * aws4fetch (@smithy/signature-v4).
+ * Upstream signing, run inside workerd against the Bedrock simulator, whose SigV4 verifier (@smithy/signature-v4) is
+ * independent of the router's signer (./sigv4.ts) and of aws4fetch (the tampering test's client).
  */
 import { AwsClient } from 'aws4fetch'
 import { beforeEach, describe, expect, inject, it } from 'vitest'
@@ -25,7 +25,7 @@ const send = (d: DeploymentConfig, credentials: Credentials = sigv4, operation: 
 
 beforeEach(() => control('/__sim/reset', {}))
 
-describe('SigV4 signing (aws4fetch) as the simulator verifies it', () => {
+describe('SigV4 signing as the simulator verifies it', () => {
   const ids = [
     'us.anthropic.claude-sonnet-4-6',
     'anthropic.claude-3-haiku-20240307-v1:0',

@@ -1,8 +1,8 @@
 /**
- * The one module that talks to Bedrock: builds the upstream URL, signs (SigV4 via aws4fetch, or a Bedrock
- * API key as Bearer), sends, and reads error answers. No retries here: the router fails over.
+ * The one module that talks to Bedrock: builds the upstream URL, signs (SigV4, ./sigv4.ts, or a Bedrock API key as
+ * Bearer), sends, and reads error answers. No retries here: the router fails over.
  */
-import { AwsV4Signer } from 'aws4fetch'
+import { signSigV4 } from './sigv4'
 import type { DeploymentConfig } from '../config/types'
 import type { Credentials } from './credentials'
 import { parseRetryAfter, sanitizeErrorType } from '../routing/classify'
@@ -29,33 +29,6 @@ export function upstreamUrl(deployment: DeploymentConfig, operation: Operation):
   return `${deployment.endpoint}/model/${encodeURIComponent(deployment.modelId)}/${PATHS[operation]}`
 }
 
-/**
- * Derived signing keys (aws4fetch keys them by secret, date, region and service): computed once a day per
- * credential and region. Bounded: cleared if it ever holds more than a few hundred.
- */
-const signingKeys = new Map<string, ArrayBuffer>()
-
-/**
- * SigV4 through aws4fetch's signer directly: the signed URL and headers, without the Request object AwsClient
- * would build (and fetch would copy again) on every attempt.
- */
-async function signed(url: string, region: string, credentials: Extract<Credentials, { kind: 'sigv4' }>, headers: Record<string, string>, body: Uint8Array) {
-  if (signingKeys.size > 512) signingKeys.clear()
-  const signer = new AwsV4Signer({
-    method: 'POST',
-    url,
-    headers,
-    body: body as unknown as BodyInit,
-    accessKeyId: credentials.accessKeyId,
-    secretAccessKey: credentials.secretAccessKey,
-    sessionToken: credentials.sessionToken,
-    service: 'bedrock',
-    region,
-    cache: signingKeys,
-  })
-  return signer.sign()
-}
-
 export interface UpstreamRequest {
   deployment: DeploymentConfig
   credentials: Credentials
@@ -80,8 +53,8 @@ async function signedPost(url: string, region: string, credentials: Credentials,
   // Encoded once: signing hashes these bytes and the request sends them (a string would be encoded for the hash
   // and again for the wire — a second copy of a body that may be megabytes).
   const bytes = utf8.encode(body)
-  const sig = await signed(url, region, credentials, headers, bytes)
-  return fetch(sig.url, { method: 'POST', headers: sig.headers, body: bytes, signal })
+  const signedHeaders = await signSigV4({ url, headers, body: bytes, credentials, region, service: 'bedrock' })
+  return fetch(url, { method: 'POST', headers: signedHeaders, body: bytes, signal })
 }
 
 const utf8 = new TextEncoder()
