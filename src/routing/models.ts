@@ -96,19 +96,36 @@ function isGlobalProfile(modelId: string): boolean {
   return (arn ? arn[2] : modelId).startsWith('global.')
 }
 
+/**
+ * Facts and prices by model ID, worked out once per ID: they are read on every request (estimate, decision, cost)
+ * for the few IDs a config names. Bounded: cleared past a thousand IDs (an InvokeModel client can name any).
+ */
+const factsById = new Map<string, ModelFacts | null>()
+const pricesById = new Map<string, Price | null>()
+const MAX_MEMO = 1000
+
 export function modelFacts(modelId: string): ModelFacts | undefined {
-  const base = baseModelId(modelId)
-  if (!base) return undefined
-  for (const entry of MODELS) if (entry.pattern.test(base)) return entry
-  return undefined
+  let facts = factsById.get(modelId)
+  if (facts === undefined) {
+    const base = baseModelId(modelId)
+    facts = (base && MODELS.find((entry) => entry.pattern.test(base))) || null
+    if (factsById.size >= MAX_MEMO) factsById.clear()
+    factsById.set(modelId, facts)
+  }
+  return facts ?? undefined
 }
 
 /** List price for a model id (including the geographic premium), undefined when unknown. */
 export function defaultPrice(modelId: string): Price | undefined {
-  const facts = modelFacts(modelId)
-  if (!facts?.price) return undefined
-  const premium = facts.geoPremium && !isGlobalProfile(modelId) ? facts.geoPremium : 1
-  return premium === 1 ? facts.price : { input: facts.price.input * premium, output: facts.price.output * premium }
+  let price = pricesById.get(modelId)
+  if (price === undefined) {
+    const facts = modelFacts(modelId)
+    const premium = facts?.geoPremium && !isGlobalProfile(modelId) ? facts.geoPremium : 1
+    price = !facts?.price ? null : premium === 1 ? facts.price : { input: facts.price.input * premium, output: facts.price.output * premium }
+    if (pricesById.size >= MAX_MEMO) pricesById.clear()
+    pricesById.set(modelId, price)
+  }
+  return price ?? undefined
 }
 
 export function priceOf(deployment: DeploymentConfig): Price | undefined {

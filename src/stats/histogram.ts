@@ -22,7 +22,10 @@ export function observe(h: Histogram, ms: number): void {
 }
 
 export function mergeHistogram(into: Histogram, from: Histogram): void {
-  for (const [i, n] of Object.entries(from)) if (typeof n === 'number' && n > 0) into[i] = (into[i] ?? 0) + n
+  for (const i in from) {
+    const n = from[i]
+    if (typeof n === 'number' && n > 0) into[i] = (into[i] ?? 0) + n
+  }
 }
 
 export function countOf(h: Histogram): number {

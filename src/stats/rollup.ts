@@ -245,7 +245,10 @@ function rowOf(event: RequestEvent): StatsRow {
 /** Adds `from` into `into`; a field one side lacks (rows written before it existed) counts as zero. */
 export function mergeCounters(into: Counters, from: Counters): void {
   const target = into as unknown as Record<string, number | Histogram | undefined>
-  for (const [k, v] of Object.entries(from)) {
+  const source = from as unknown as Record<string, number | Histogram | undefined>
+  // for…in, not Object.entries: this runs twice per request (batch and isolate totals) over ~30 fields.
+  for (const k in source) {
+    const v = source[k]
     if (typeof v === 'number') target[k] = ((target[k] as number | undefined) ?? 0) + n(v)
     else if (v && typeof v === 'object') mergeHistogram((target[k] ??= {}) as Histogram, v as Histogram)
   }
