@@ -62,6 +62,27 @@ const MAX_PENDING_REPORTS = 1000
 export const REPORT_DELAY_MS = 50
 /** After the committed copy lost a race, the next updates read first for this long (other instances are writing). */
 const COPY_REST_MS = 1000
+/**
+ * How long one KV call (a read, a commit) may take. A call that never settles would otherwise hold its pool's queue,
+ * and every later update of the pool behind it, for good; past this the update fails (acquires fail open).
+ */
+export const KV_CALL_TIMEOUT_MS = 5000
+/** A flush that failed is tried again after this, doubling up to FLUSH_RETRY_MAX_MS while it keeps failing. */
+const FLUSH_RETRY_MS = 200
+const FLUSH_RETRY_MAX_MS = 10_000
+/** Dropped reports are logged at most this often per store. */
+const DROP_LOG_MS = 10_000
+
+/** A KV call that did not settle within KV_CALL_TIMEOUT_MS; `mayHaveLanded`: it was a commit, which may still go through. */
+class KvCallTimeout extends Error {
+  constructor(
+    what: string,
+    ms: number,
+    readonly mayHaveLanded: boolean,
+  ) {
+    super(`Deno KV: ${what} did not settle within ${ms} ms`)
+  }
+}
 
 export class DenoKvStateStore implements StateStore, LeaseBackend {
   /**
@@ -71,24 +92,45 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
   private readonly queues = new Map<string, Promise<unknown>>()
   /** Reports waiting to be written: they ride along the next update of their pool (one commit for many). */
   private readonly pending = new Map<string, AttemptOutcome[]>()
+  /** The newest config of each pool with reports pending (what `flush` writes them with). */
+  private readonly pendingPools = new Map<string, PoolConfig>()
   /** Per pool, the write that carries its pending reports if no update comes first, and the newest config they came with. */
   private readonly flushes = new Map<string, { done: Promise<void>; pool: PoolConfig }>()
+  /** Per pool, the delay before the next try of a flush that failed (absent: the last update went through). */
+  private readonly flushRetry = new Map<string, number>()
+  private droppedLoggedAt = -Infinity
+  private droppedSinceLog = 0
   /** Per pool, what this instance last committed: decided on without a read while nobody else writes. */
   private readonly copies = new Map<string, CommittedCopy>()
   /** Per pool, when the copy last lost a race (reads come first for a while after). */
   private readonly copyLostAt = new Map<string, number>()
-  /** KV operations made, for tests and the bench: reads (getMany batches) and commits. */
-  readonly ops = { reads: 0, commits: 0 }
+  /**
+   * KV operations made, for tests and the bench: reads (getMany batches) and commits; reports dropped (the queue
+   * full while KV failed, or written by a commit that timed out and may yet land: their reservations slide out of
+   * the window instead); calls timed out.
+   */
+  readonly ops = { reads: 0, commits: 0, droppedReports: 0, timeouts: 0 }
 
   /**
    * @param staleAfterMs an acquire still queued after this long is dropped (the caller has routed on its local
    * estimate by then, see fail-open.ts); its reservation would only hold capacity nobody uses.
+   * @param callTimeoutMs how long one KV call may take (KV_CALL_TIMEOUT_MS).
    */
   constructor(
     private readonly kv: KvLike,
     private readonly prefix: string = 'bedrock-router',
     private readonly staleAfterMs: number = 500,
+    private readonly callTimeoutMs: number = KV_CALL_TIMEOUT_MS,
   ) {}
+
+  /** `call`, or a KvCallTimeout once it has taken callTimeoutMs. */
+  private within<T>(call: Promise<T>, what: string, mayHaveLanded: boolean): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new KvCallTimeout(what, this.callTimeoutMs, mayHaveLanded)), this.callTimeoutMs)
+    })
+    return Promise.race([call, late]).finally(() => clearTimeout(timer))
+  }
 
   acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
     if (previous) this.queue(pool, previous)
@@ -105,20 +147,40 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
    */
   report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
     this.queue(pool, outcome)
+    return this.scheduleFlush(pool, REPORT_DELAY_MS)
+  }
+
+  /**
+   * Writes every report still waiting, now (a clean shutdown: the Deno entry calls it on SIGTERM/SIGINT). Resolves
+   * when the writes are done or have failed.
+   */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.pendingPools.values()].map((pool) => this.update(pool, () => undefined)))
+  }
+
+  /** The write that carries the pool's pending reports in `delayMs`, unless one is waiting already (it takes the newest config). */
+  private scheduleFlush(pool: PoolConfig, delayMs: number): Promise<void> {
     const waiting = this.flushes.get(pool.name)
     if (waiting) {
       waiting.pool = pool
       return waiting.done
     }
     const flush = { pool, done: Promise.resolve() }
-    flush.done = new Promise<void>((resolve) => setTimeout(resolve, REPORT_DELAY_MS))
+    flush.done = new Promise<void>((resolve) => setTimeout(resolve, delayMs))
       .then(() => {
         this.flushes.delete(pool.name)
         return this.update(flush.pool, () => undefined)
       })
       .then(() => undefined)
+    // Handled here: a flush nobody waits for (a retry) must not surface as an unhandled rejection.
+    flush.done.catch(() => {})
     this.flushes.set(pool.name, flush)
     return flush.done
+  }
+
+  /** For /metrics: KV reads and commits, reports dropped, calls timed out. */
+  counters(): Record<string, number> {
+    return { kvReads: this.ops.reads, kvCommits: this.ops.commits, kvReportsDropped: this.ops.droppedReports, kvTimeouts: this.ops.timeouts }
   }
 
   /** A lease renewal (routing/lease.ts): the report applied and the next slices granted, in one read-modify-write. */
@@ -155,7 +217,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
     } else {
       for (let i = 0; i < keys.length; i += KV_BATCH) {
         this.ops.reads++
-        entries.push(...(await this.kv.getMany<unknown>(keys.slice(i, i + KV_BATCH))))
+        entries.push(...(await this.within(this.kv.getMany<unknown>(keys.slice(i, i + KV_BATCH)), 'a read', false)))
       }
     }
     const before = new Map<string, string>()
@@ -163,7 +225,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
     const textAt = (i: number) => (copy ? (copy.texts[i] ?? '') : entries[i].value === null ? '' : JSON.stringify(entries[i].value))
     const meta = entries[0].value as Omit<PoolState, 'deployments'> | null
     if (meta === null && entries.slice(0, pool.deployments.length + 1).every((e) => e.value === null)) {
-      const old = await this.kv.get<PoolState>([this.prefix, pool.name])
+      const old = await this.within(this.kv.get<PoolState>([this.prefix, pool.name]), 'a read', false)
       if (old.value) {
         // A shared group window (another pool's) wins over one the old layout kept inside this pool.
         const shared = grouped ? (entries[keys.length - 1].value as PoolState['quotaGroups'] | null) : null
@@ -238,7 +300,20 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
   private queue(pool: PoolConfig, outcome: AttemptOutcome) {
     const list = this.pending.get(pool.name) ?? []
     if (list.length < MAX_PENDING_REPORTS) list.push(outcome)
+    else this.dropped(pool, 1, 'the queue of reports is full (Deno KV keeps failing)')
     this.pending.set(pool.name, list)
+    this.pendingPools.set(pool.name, pool)
+  }
+
+  /** Counts reports that will never be written, and says so in the log (at most once every DROP_LOG_MS). */
+  private dropped(pool: PoolConfig, count: number, why: string) {
+    this.ops.droppedReports += count
+    this.droppedSinceLog += count
+    const now = Date.now()
+    if (now - this.droppedLoggedAt < DROP_LOG_MS) return
+    console.error(JSON.stringify({ msg: 'deno kv: attempt reports dropped; their reservations slide out of the windows instead', pool: pool.name, dropped: this.droppedSinceLog, why }))
+    this.droppedLoggedAt = now
+    this.droppedSinceLog = 0
   }
 
   /** Runs `change` after recording every pending report, in one commit; updates to one pool run in order. */
@@ -248,16 +323,31 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
     const next = previous.catch(() => {}).then(async () => {
       const outcomes = this.pending.get(pool.name) ?? []
       this.pending.delete(pool.name)
+      this.pendingPools.delete(pool.name)
       if (outcomes.length === 0 && change.length === 0) return undefined as T // nothing left to write
       try {
-        return await this.commit(pool, (state, now) => {
+        const result = await this.commit(pool, (state, now) => {
           for (const outcome of outcomes) record(pool, state, outcome, now)
           return change(state, now)
         })
+        this.flushRetry.delete(pool.name)
+        return result
       } catch (e) {
-        // The reports were not written: keep them for the next update.
-        // Bounded like the queue: while KV keeps failing, the oldest reports are kept and the rest dropped.
-        if (outcomes.length) this.pending.set(pool.name, [...outcomes, ...(this.pending.get(pool.name) ?? [])].slice(0, MAX_PENDING_REPORTS))
+        if (outcomes.length === 0) throw e
+        if (e instanceof KvCallTimeout && e.mayHaveLanded) {
+          // The commit may still go through: writing these again could count them twice. Dropped instead.
+          this.dropped(pool, outcomes.length, e.message)
+          throw e
+        }
+        // The reports were not written: keep them, and write them later even if no request comes (backing off while
+        // KV fails). Bounded like the queue: the oldest reports are kept and the rest dropped.
+        const kept = [...outcomes, ...(this.pending.get(pool.name) ?? [])]
+        if (kept.length > MAX_PENDING_REPORTS) this.dropped(pool, kept.length - MAX_PENDING_REPORTS, 'the queue of reports is full (Deno KV keeps failing)')
+        this.pending.set(pool.name, kept.slice(0, MAX_PENDING_REPORTS))
+        this.pendingPools.set(pool.name, pool)
+        const delay = this.flushRetry.get(pool.name) ?? FLUSH_RETRY_MS
+        this.flushRetry.set(pool.name, Math.min(FLUSH_RETRY_MAX_MS, delay * 2))
+        void this.scheduleFlush(pool, delay)
         throw e
       }
     })
@@ -297,7 +387,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
         if (quotaGroups) put(this.groupsKey(pool), quotaGroups, JSON.stringify(quotaGroups), before.get('#groups'))
         if (legacy) op.delete([this.prefix, pool.name])
         this.ops.commits++
-        const commit = await op.commit()
+        const commit = await this.within(op.commit(), 'a commit', true)
         if (commit.ok) {
           // Keep what was committed: the keys written now carry the commit's versionstamp, the others the one read.
           if (!legacy && commit.versionstamp && texts.length === entries.length) {
@@ -318,6 +408,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
       } catch (e) {
         // A local (SQLite) KV opened by several processes answers "database is locked" under contention:
         // the same as a lost race, so try again. Anything else is a real failure.
+        if (e instanceof KvCallTimeout) this.ops.timeouts++
         if (!/locked|busy/i.test(String((e as Error)?.message))) throw e
       }
       await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)))

@@ -69,6 +69,10 @@ export class FailOpenStateStore implements StateStore {
     return this.shared.counters?.() ?? {}
   }
 
+  async flush(): Promise<void> {
+    await this.shared.flush?.()
+  }
+
   private degrade(op: string, e: unknown) {
     this.skipUntil = Date.now() + this.backoffMs
     console.warn(JSON.stringify({ msg: 'shared state unavailable; routing on local estimate', op, error: e instanceof Error ? e.message : String(e) }))

@@ -192,6 +192,11 @@ export class LeaseStateStore implements StateStore {
     return { ...this.inner.counters?.(), ...this.counts }
   }
 
+  /** The backend's pending writes. (Slices still held are not given back: they expire with their grant.) */
+  async flush(): Promise<void> {
+    await this.inner.flush?.()
+  }
+
   private leaseOf(pool: PoolConfig): PoolLease {
     let lease = this.pools.get(pool.name)
     const fingerprint = fingerprintOf(pool)

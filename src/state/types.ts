@@ -30,6 +30,8 @@ export interface StateStore {
   readStats(from: number, to: number): Promise<StatsRead>
   /** This isolate's counts of its calls to the shared state, by kind (for /metrics); absent for stores without calls. */
   counters?(): Record<string, number>
+  /** Writes now what waits to be written later (reports batched into a later write), for a clean shutdown. */
+  flush?(): Promise<void>
 }
 
 /**

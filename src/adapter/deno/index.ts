@@ -15,11 +15,17 @@ import { MemoryStateStore } from '../../state/memory'
 import type { StateStore } from '../../state/types'
 import { MemoryResponseCache } from '../../cache/memory'
 import type { ResponseCache } from '../../cache/types'
+import { recorderFor } from '../../stats/recorder'
+
+/** How long a shutdown waits for in-flight requests, then for the writes that were waiting (reports, accounting). */
+const SHUTDOWN_MS = 5000
 
 declare const Deno: {
   env: { toObject(): Record<string, string> }
   openKv(path?: string): Promise<KvLike>
-  serve(options: { port: number; hostname: string; onListen?: (addr: { hostname: string; port: number }) => void }, handler: (req: Request) => Response | Promise<Response>): unknown
+  serve(options: { port: number; hostname: string; onListen?: (addr: { hostname: string; port: number }) => void }, handler: (req: Request) => Response | Promise<Response>): { shutdown(): Promise<void> }
+  addSignalListener(signal: 'SIGTERM' | 'SIGINT', handler: () => void): void
+  exit(code: number): never
 }
 
 const env: RouterEnv = Deno.env.toObject()
@@ -44,7 +50,7 @@ const app = createApp({ stateStore: () => store, responseCache: () => responseCa
  */
 const executionCtx = { waitUntil: (p: Promise<unknown>) => void p.catch(() => {}), passThroughOnException: () => {}, props: {} }
 
-Deno.serve(
+const server = Deno.serve(
   {
     port: Number(env.PORT ?? 8787),
     hostname: String(env.HOST ?? '127.0.0.1'),
@@ -52,3 +58,26 @@ Deno.serve(
   },
   (req) => app.fetch(req, env, executionCtx),
 )
+
+/**
+ * SIGTERM (a deploy, `docker stop`) or SIGINT (Ctrl-C): stop taking requests, let those in flight finish, then write
+ * what waits to be written — attempt reports held to ride a later commit, the accounting batch of the last second —
+ * instead of losing it with the process. Bounded: SHUTDOWN_MS for each step, then exit.
+ */
+let stopping = false
+async function shutdown(signal: string) {
+  if (stopping) Deno.exit(1) // a second signal: stop now
+  stopping = true
+  const bounded = (p: Promise<unknown>) => Promise.race([p.catch(() => {}), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_MS))])
+  await bounded(server.shutdown())
+  await bounded(Promise.all([store.flush?.(), recorderFor(store).flush()]))
+  console.log(JSON.stringify({ msg: 'router stopped', signal }))
+  Deno.exit(0)
+}
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  try {
+    Deno.addSignalListener(signal, () => void shutdown(signal))
+  } catch {
+    // Not every platform lets a program listen for every signal (Windows: SIGINT only; some hosts: none).
+  }
+}
