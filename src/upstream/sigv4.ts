@@ -67,7 +67,9 @@ function targetOf(url: string): Target {
   let target = targets.get(url)
   if (target) return target
   const parsed = new URL(url)
-  const query = [...parsed.searchParams]
+  const params: Array<[string, string]> = []
+  parsed.searchParams.forEach((value, name) => void params.push([name, value]))
+  const query = params
     .filter(([name]) => name !== '')
     .map(([name, value]) => [rfc3986(encodeURIComponent(name)), rfc3986(encodeURIComponent(value))])
     .sort(([k1, v1], [k2, v2]) => (k1 < k2 ? -1 : k1 > k2 ? 1 : v1 < v2 ? -1 : v1 > v2 ? 1 : 0))
