@@ -66,7 +66,12 @@ export interface WorldOptions {
   seed?: number
 }
 
-export function leaseWorld(p: PoolConfig, isolates: number, opts: WorldOptions = {}) {
+/**
+ * `isolates` LeaseStateStores over one object. With several pools (joined by a quota group: one object keeps them),
+ * isolate i routes pool i mod n.
+ */
+export function leaseWorld(pools: PoolConfig | PoolConfig[], isolates: number, opts: WorldOptions = {}) {
+  const poolList = Array.isArray(pools) ? pools : [pools]
   const time = new VirtualTime()
   const rng = mulberry32(opts.seed ?? 5)
   const skew = opts.skewMs ?? 0
@@ -105,6 +110,7 @@ export function leaseWorld(p: PoolConfig, isolates: number, opts: WorldOptions =
   async function request(i: number, result: 'success' | 'unavailable' = 'success') {
     const big = opts.bigRequests !== undefined && rng() < opts.bigRequests.share
     const usage: TokenUsage = big ? { inputTokens: opts.bigRequests!.inputTokens, outputTokens: WORLD_USAGE.outputTokens } : WORLD_USAGE
+    const p = poolList[i % poolList.length]
     const d = await stores[i].acquire(p, { inputTokens: usage.inputTokens, maxTokens: 50, stream: false }, [])
     if (d.kind !== 'dispatch') return 'refused'
     const throttled = result === 'success' && opts.throttleRate !== undefined && rng() < opts.throttleRate
@@ -123,9 +129,10 @@ export function leaseWorld(p: PoolConfig, isolates: number, opts: WorldOptions =
     pending.push(answer())
     return d.deploymentId
   }
-  /** The most a deployment's counted sends (requests, or tokens) ever held in a sliding 60 s (what Bedrock counts). */
-  function peakWindow(id: string, of: 'requests' | 'tokens' = 'requests') {
-    const xs = sends.filter((s) => s.id === id && s.counted)
+  /** The most a deployment's (or a group's) counted sends (requests, or tokens) ever held in a sliding 60 s (what Bedrock counts). */
+  function peakWindow(id: string | string[], of: 'requests' | 'tokens' = 'requests') {
+    const ids = new Set(typeof id === 'string' ? [id] : id)
+    const xs = sends.filter((s) => ids.has(s.id) && s.counted)
     let peak = 0
     let sum = 0
     for (let a = 0, b = 0; b < xs.length; b++) {

@@ -370,12 +370,26 @@ export class LeaseStateStore implements StateStore {
     const offset = answer.at - asked
     const until = asked + answer.validMs
     for (const g of answer.grants) if (g.requests > 0) lease.slices.set(g.deploymentId, { ...g, until, sentRequests: 0, sentTokens: 0, offset, bySlot: new Map() })
+    const bucket = (requests: number, tokens: number) => (requests > 0 || tokens > 0 ? [{ first: now, last: now, requests, tokens }] : [])
+    // A quota group's window, as the local decisions read it (usageOf): the group's total — a member's view plus its own
+    // grant, which the view leaves out — less every grant this isolate now holds in the group.
+    const groups = new Map<string, { requests: number; tokens: number; heldRequests: number; heldTokens: number }>()
     for (const [id, view] of Object.entries(answer.views)) {
       const { window, ...rest } = view
       const ds = deploymentState(lease.state, id)
       Object.assign(ds, rest)
-      ds.usage = window.requests > 0 || window.tokens > 0 ? [{ first: now, last: now, requests: window.requests, tokens: window.tokens }] : []
+      ds.usage = bucket(window.requests, window.tokens)
+      const group = pool.deployments.find((d) => d.id === id)?.quotaGroup
+      if (group === undefined) continue
+      const grant = answer.grants.find((g) => g.deploymentId === id)
+      const g = groups.get(group) ?? { requests: 0, tokens: 0, heldRequests: 0, heldTokens: 0 }
+      g.requests = Math.max(g.requests, window.requests + (grant?.heldRequests ?? 0))
+      g.tokens = Math.max(g.tokens, window.tokens + (grant?.heldTokens ?? 0))
+      g.heldRequests += grant?.heldRequests ?? 0
+      g.heldTokens += grant?.heldTokens ?? 0
+      groups.set(group, g)
     }
+    for (const [name, g] of groups) (lease.state.quotaGroups ??= {})[name] = bucket(Math.max(0, g.requests - g.heldRequests), Math.max(0, g.tokens - g.heldTokens))
   }
 }
 

@@ -9,6 +9,7 @@ import type { PoolConfig } from '../../src/config/types'
 import type { DeploymentSnapshot } from '../../src/routing/types'
 import { DenoKvStateStore } from '../../src/state/deno-kv'
 import { LeaseStateStore } from '../../src/state/leases'
+import { groupedPools } from './grouped-pools'
 
 declare const Deno: any
 
@@ -67,4 +68,35 @@ Deno.test('leases on Deno KV, under the quota: every request served, most decide
   assert(r.local > r.asked, `${r.local} decided within slices, ${r.asked} asked KV`)
   const inWindow = r.snap.reduce((n, d) => n + d.window.requests, 0)
   assert(inWindow === 300, `the window holds ${inWindow} of 300 sent`)
+})
+
+Deno.test('leases on Deno KV, two pools over one quota group: never more than the group rpm sent in all, nearly all of it served', async () => {
+  const path = await Deno.makeTempFile({ suffix: '.kv' })
+  const handles = [await Deno.openKv(path), await Deno.openKv(path)]
+  const stores = handles.map((kv: unknown) => new LeaseStateStore(new DenoKvStateStore(kv as never, 'bedrock-router', 30_000)))
+  const pools = groupedPools(40, { renewMs: 100 })
+  let sent = 0
+  const reports: Promise<void>[] = []
+  try {
+    const one = async (i: number) => {
+      const store = stores[i % 2]
+      const pool = (i >> 1) % 2 ? pools.chat : pools.batch
+      const d = await store.acquire(pool, { inputTokens: 100, maxTokens: 50, stream: false }, [])
+      if (d.kind !== 'dispatch') return
+      sent++
+      reports.push(store.report(pool, { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success', status: 200 }, usage: { inputTokens: 100, outputTokens: 50 }, latencyMs: 5 }))
+    }
+    const inFlight: Promise<void>[] = []
+    for (let i = 0; i < 300; i++) {
+      inFlight.push(one(i))
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    await Promise.all(inFlight)
+    await Promise.all(reports)
+    assert(sent <= 40, `${sent} sent over a group of 40 rpm`)
+    assert(sent >= 36, `only ${sent} of 40 served`)
+  } finally {
+    for (const kv of handles) kv.close()
+    await Deno.remove(path).catch(() => {})
+  }
 })

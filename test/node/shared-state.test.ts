@@ -147,14 +147,15 @@ describe('Durable Object state shared by four isolates', () => {
     }
   })
 
-  it('a quota group across two pools: chat and batch over one us-east-1 quota (10 RPM), 4 isolates — 10 sent in all, none throttled upstream', async () => {
+  for (const leases of [false, true]) it(`a quota group across two pools${leases ? ', both with leases' : ''}: chat and batch over one us-east-1 quota (10 RPM), 4 isolates — 10 sent in all, none throttled upstream`, async () => {
     simulator = await startSimulator({ regions: ['us-east-1', 'us-west-2'] })
     const e = simulator.endpoints
     const member = (id: string) => ({ id, modelId: MODEL, region: 'us-east-1', rpm: 10, quotaGroup: 'use1', endpoint: e['us-east-1'] })
+    const pool = (id: string) => ({ strategy: 'rate-limit-aware', ...(leases ? { leases: true } : {}), deployments: [member(id)] })
     router = await startRouter({
       instances: 4,
       vars: {
-        ROUTER_CONFIG: JSON.stringify({ pools: { chat: { strategy: 'rate-limit-aware', deployments: [member('chat-use1')] }, batch: { strategy: 'rate-limit-aware', deployments: [member('batch-use1')] } } }),
+        ROUTER_CONFIG: JSON.stringify({ pools: { chat: pool('chat-use1'), batch: pool('batch-use1') } }),
         ROUTER_API_KEYS: CLIENT_KEY,
         AWS_ACCESS_KEY_ID: DEMO_ACCESS_KEY_ID,
         AWS_SECRET_ACCESS_KEY: DEMO_SECRET_ACCESS_KEY,
