@@ -374,12 +374,13 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  */
 /**
  * Leases (state/leases.ts): renewals every 500 ms, slices 1.5 renewal periods of an isolate's recent sends — the
- * settings simulated in BENCHMARKS.md §5d. Budgets and day quotas are kept by the object per request and are not yet
- * shared out in slices: a leased pool may not use them. Quota groups may: a grant is held in the group's shared window.
+ * settings simulated in BENCHMARKS.md §5d. Budgets are kept by the object per request and are not yet shared out in
+ * slices: a leased pool may not use them. Quota groups and day quotas may: a grant is held in the group's shared
+ * window, and against the day's tokens.
  */
 function leaseSettings(raw: true | { renewMs?: number; sliceFactor?: number }, deployments: DeploymentConfig[], where: string, problems: string[]): LeaseSettings {
   deployments.forEach((d, i) => {
-    const kept = [d.budgetUsdPerDay !== undefined && 'budgetUsdPerDay', d.budgetUsdPerMonth !== undefined && 'budgetUsdPerMonth', d.tokensPerDay !== undefined && 'tokensPerDay'].filter(Boolean)
+    const kept = [d.budgetUsdPerDay !== undefined && 'budgetUsdPerDay', d.budgetUsdPerMonth !== undefined && 'budgetUsdPerMonth'].filter(Boolean)
     if (kept.length) problems.push(`${where}.deployments[${i}]: ${kept.join(', ')} cannot be used in a pool with leases yet (the object keeps them per request; slices do not share them out): remove it or turn leases off`)
   })
   const o = raw === true ? {} : raw

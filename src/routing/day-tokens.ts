@@ -7,7 +7,7 @@
  * deployment is out, the router answers 429 saying so.
  */
 import type { DeploymentConfig } from '../config/types'
-import { budgetBlock, createSpendState, holdSpend, refreshSpend, settleSpend, type BudgetBlock } from './budget'
+import { budgetBlock, createSpendState, heldUsd, holdSpend, refreshSpend, settleSpend, type BudgetBlock } from './budget'
 import { settledTokens } from './quota'
 import type { AttemptOutcome, DeploymentState } from './types'
 
@@ -34,4 +34,21 @@ export function settleDayTokens(deployment: DeploymentConfig, ds: DeploymentStat
   const cls = outcome.result.class
   const used = outcome.usage ? settledTokens(deployment, outcome.usage) : cls === 'success' || cls === 'timeout' || cls === 'network' ? (r?.tokens ?? 0) : 0
   settleSpend((ds.dayTokens ??= createSpendState(now)), r ? { at: r.at, amount: r.tokens } : undefined, used, now)
+}
+
+/** What the day's quota has left now: the quota less what was used and what is held (0 when spent). */
+export function dayTokensLeft(deployment: DeploymentConfig, ds: DeploymentState, now: number): number {
+  if (deployment.tokensPerDay === undefined) return Infinity
+  ds.dayTokens ??= createSpendState(now)
+  refreshSpend(ds.dayTokens, now)
+  return Math.max(0, Math.floor(deployment.tokensPerDay - ds.dayTokens.dayUsd - heldUsd(ds.dayTokens)))
+}
+
+/** A lease report's change to the day (routing/lease.ts DayTokensDelta): a release, a hold, a use, in that order. */
+export function adjustDayTokens(ds: DeploymentState, delta: { at: number; release: number; hold: number; used: number }, now: number): void {
+  const spend = (ds.dayTokens ??= createSpendState(now))
+  const release = delta.release > 0 ? { at: delta.at, amount: delta.release } : undefined
+  settleSpend(spend, release, 0, now)
+  if (delta.hold > 0) holdSpend(spend, delta.at, delta.hold)
+  if (delta.used > 0) settleSpend(spend, undefined, delta.used, now)
 }

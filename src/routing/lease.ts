@@ -20,12 +20,15 @@ import { recordSends } from './pacing'
 import { deploymentState, usageOf } from './state'
 import type { AttemptOutcome, DeploymentState, PoolState } from './types'
 import { addUsage, pruneUsage, windowTotals } from './window'
+import { adjustDayTokens, dayTokensLeft, holdDayTokens } from './day-tokens'
 
 /** What an isolate would like to send to one deployment before its next renewal. */
 export interface LeaseWant {
   deploymentId: string
   requests: number
   tokens: number
+  /** A deployment with `tokensPerDay`: the day's tokens those requests may use at most (output burned down). */
+  dayTokens?: number
 }
 
 /** A change to a deployment's window at the bucket of `at` (a grant's time; absent: the object's now). */
@@ -36,11 +39,27 @@ export interface UsageDelta {
   tokens: number
 }
 
+/**
+ * A change to a deployment's tokens-per-day ledger (day-tokens.ts) for attempts decided under slices, applied in
+ * order: `release` taken off what is held at `at`, `hold` held at `at`, `used` counted as the day's use. A closed
+ * slice releases its grant's hold and holds its sends' reservations; an attempt's settlement releases its reservation
+ * and counts what it used — the ledger ends as it would had each attempt asked the object.
+ */
+export interface DayTokensDelta {
+  deploymentId: string
+  at: number
+  release: number
+  hold: number
+  used: number
+}
+
 export interface LeaseReport {
   wants: LeaseWant[]
   deltas: UsageDelta[]
   /** Outcomes of attempts decided under a slice, without reservation and usage (the deltas carry those). */
   outcomes: AttemptOutcome[]
+  /** Deployments with `tokensPerDay`: their day ledgers' changes (absent: none). */
+  dayTokens?: DayTokensDelta[]
 }
 
 export interface LeaseGrant {
@@ -53,6 +72,8 @@ export interface LeaseGrant {
   /** What the isolate may send under the slice: the held amounts, or Infinity in a dimension without a limit. */
   requests: number
   tokens: number
+  /** A deployment with `tokensPerDay`: the slice's tokens, held against the day until the slice closes. */
+  heldDayTokens?: number
 }
 
 /**
@@ -83,6 +104,11 @@ export function applyLeaseReport(pool: PoolConfig, state: PoolState, report: Lea
     if (delta.requests > 0 && delta.at !== undefined && delta.tokens >= 0) recordSends(deploymentState(state, deployment.id).pacing, at, delta.requests)
   }
   for (const outcome of report.outcomes) record(pool, state, { ...outcome, reservation: undefined, usage: undefined }, now)
+  for (const delta of report.dayTokens ?? []) {
+    const deployment = pool.deployments.find((d) => d.id === delta.deploymentId)
+    if (!deployment || deployment.tokensPerDay === undefined || !Number.isFinite(delta.at)) continue
+    adjustDayTokens(deploymentState(state, deployment.id), delta, now)
+  }
 }
 
 /**
@@ -102,9 +128,12 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
     const freeRequests = deployment.rpm === undefined ? Infinity : deployment.rpm - totals.requests - totals.queuedRequests
     const freeTokens = deployment.tpm === undefined ? Infinity : deployment.tpm - totals.tokens - totals.queuedTokens
     const wanted = (x: number) => (Number.isFinite(x) && x > 0 ? Math.ceil(x) : 0) // a bad want asks for nothing
+    // A day quota bounds the slice too: it may spend at most what the day has left, held against the day meanwhile.
+    const day = deployment.tokensPerDay === undefined ? undefined : dayTokensLeft(deployment, deploymentState(state, deployment.id), now)
     let requests = Math.max(0, Math.min(wanted(want.requests), Math.floor(freeRequests)))
     let tokens = Math.max(0, Math.min(wanted(want.tokens), Math.floor(freeTokens)))
-    if (requests === 0 || tokens === 0) requests = tokens = 0
+    let dayTokens = day === undefined ? 0 : Math.min(wanted(want.dayTokens ?? want.tokens), day)
+    if (requests === 0 || tokens === 0 || (day !== undefined && dayTokens === 0)) requests = tokens = dayTokens = 0
     const grant: LeaseGrant = {
       deploymentId: deployment.id,
       at: now,
@@ -112,6 +141,10 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
       heldTokens: deployment.tpm === undefined ? 0 : tokens,
       requests: deployment.rpm === undefined && requests > 0 ? Infinity : requests,
       tokens: deployment.tpm === undefined && tokens > 0 ? Infinity : tokens,
+    }
+    if (dayTokens > 0) {
+      grant.heldDayTokens = dayTokens
+      holdDayTokens(deploymentState(state, deployment.id), now, dayTokens)
     }
     addUsage(usage, now, grant.heldRequests, grant.heldTokens)
     grants.push(grant)

@@ -16,9 +16,11 @@
  * No promise is shared between requests (Workers does not allow it): state is plain data; whichever request renews
  * writes the answer into it.
  */
-import type { LeaseSettings, PoolConfig } from '../config/types'
+import type { DeploymentConfig, LeaseSettings, PoolConfig } from '../config/types'
+import { burndownOf, maxOutputTokensOf } from '../routing/models'
 import { createPoolState, record, type PoolState } from '../routing/core'
-import type { LeaseAnswer, LeaseGrant, LeaseWant, UsageDelta } from '../routing/lease'
+import type { DayTokensDelta, LeaseAnswer, LeaseGrant, LeaseWant, UsageDelta } from '../routing/lease'
+import { settledTokens } from '../routing/quota'
 import { settlementOf } from '../routing/record'
 import { deploymentState } from '../routing/state'
 import type { AttemptOutcome, Decision, RequestEstimate, Reservation } from '../routing/types'
@@ -39,6 +41,12 @@ interface Slice extends LeaseGrant {
   /** What was sent under it, by window slot in the object's time (first and last send, requests, reserved tokens). */
   bySlot: Map<number, { first: number; last: number; requests: number; tokens: number }>
   /**
+   * A deployment with `tokensPerDay`: the most its sends may use of the day (dayTokensOf), in all and by second of the
+   * object's time (the day ledger's hold slots).
+   */
+  sentDayTokens?: number
+  dayBySecond?: Map<number, number>
+  /**
    * Its close was sent in a renewal that failed (or it was dropped with a changed config): whether the object counted
    * its sends is unknown, so its attempts' settlements may only add to the window, never take from it.
    */
@@ -52,12 +60,16 @@ interface PoolLease {
   slices: Map<string, Slice>
   /** For the object at the next renewal: settlements (summed per deployment and slot of their send), and outcomes. */
   settled: Map<string, UsageDelta>
+  /** Day-ledger settlements of deployments with `tokensPerDay`, summed per deployment and second of their send. */
+  daySettled: Map<string, DayTokensDelta>
   outcomes: AttemptOutcome[]
   /** Sends by this isolate since `since` (under slices or through the object): what the next slices are sized on. */
-  recent: Map<string, { requests: number; tokens: number }>
+  recent: Map<string, { requests: number; tokens: number; dayTokens: number }>
   /** Requests refused as every window was full since `since`: demand the next slices are sized for too. */
   refused: number
   refusedTokens: number
+  /** Their output caps (of refusedTokens): a day quota burns output down. */
+  refusedOutput: number
   since: number
   /** The object's last "every window is full" refusal, repeated without asking until `until` (for requests as large). */
   full?: { at: number; until: number; decision: Extract<Decision, { kind: 'reject' }>; tokens: number }
@@ -91,7 +103,7 @@ const STALE_RENEWER_MS = MAX_RENEWING_MS + LEASE_CALL_TIMEOUT_MS
 export class LeaseStateStore implements StateStore {
   private readonly pools = new Map<string, PoolLease>()
   /** Reservations decided under a slice → when they were sent, in the object's time (their settlement names that bucket), and the slice. */
-  private readonly local = new WeakMap<Reservation, { at: number; slice: Slice }>()
+  private readonly local = new WeakMap<Reservation, { at: number; slice: Slice; dayTokens?: number }>()
   /** One warning per WARN_EVERY_MS while renewals fail (an unreachable object would otherwise log twice a second). */
   private warnedAt = Number.NEGATIVE_INFINITY
   private readonly counts = { leaseDecisions: 0, objectDecisions: 0, fullDecisions: 0, renewals: 0, renewalFailures: 0 }
@@ -131,7 +143,8 @@ export class LeaseStateStore implements StateStore {
     this.counts.objectDecisions++
     const asked = await this.inner.acquire(pool, estimate, tried, forObject)
     if (asked.kind === 'dispatch') {
-      this.sent(lease, asked.deploymentId, asked.reservation.tokens)
+      const deployment = pool.deployments.find((d) => d.id === asked.deploymentId)
+      this.sent(lease, asked.deploymentId, asked.reservation.tokens, deployment?.tokensPerDay !== undefined ? dayTokensOf(deployment, estimate) : 0)
       addUsage(deploymentState(lease.state, asked.deploymentId).usage, now, 1, asked.reservation.tokens) // local clock, as the local copy keeps
       return asked
     }
@@ -209,11 +222,12 @@ export class LeaseStateStore implements StateStore {
       this.pools.delete(pool.name)
       const fresh = this.leaseOf(pool)
       fresh.settled = old.settled
+      fresh.daySettled = old.daySettled
       fresh.outcomes = old.outcomes
       return fresh
     }
     if (!lease) {
-      lease = { fingerprint, state: createPoolState(pool), slices: new Map(), settled: new Map(), outcomes: [], recent: new Map(), refused: 0, refusedTokens: 0, since: this.clock.now(), renewingSince: 0 }
+      lease = { fingerprint, state: createPoolState(pool), slices: new Map(), settled: new Map(), daySettled: new Map(), outcomes: [], recent: new Map(), refused: 0, refusedTokens: 0, refusedOutput: 0, since: this.clock.now(), renewingSince: 0 }
       this.pools.set(pool.name, lease)
     }
     return lease
@@ -230,6 +244,8 @@ export class LeaseStateStore implements StateStore {
     if (decision.kind !== 'dispatch') return { passedOver } // a refusal is the object's to give: its view is exact
     const r = decision.reservation
     const slice = lease.slices.get(decision.deploymentId)
+    const deployment = pool.deployments.find((d) => d.id === decision.deploymentId)
+    const dayTokens = slice?.heldDayTokens !== undefined && deployment ? dayTokensOf(deployment, estimate) : undefined
     const covered =
       slice !== undefined &&
       now < slice.until &&
@@ -237,7 +253,8 @@ export class LeaseStateStore implements StateStore {
       !r.probe &&
       deploymentState(lease.state, decision.deploymentId).pacing.rate === null && // a paced deployment's send rate is the object's to share out
       slice.sentRequests + 1 <= slice.requests &&
-      slice.sentTokens + r.tokens <= slice.tokens
+      slice.sentTokens + r.tokens <= slice.tokens &&
+      (dayTokens === undefined || (slice.sentDayTokens ?? 0) + dayTokens <= slice.heldDayTokens!)
     if (!covered) {
       // Undo what deciding took on the local copy (the window's reservation, a probe slot): as an attempt never counted.
       record(pool, lease.state, { deploymentId: decision.deploymentId, reservation: r, result: { class: 'client', status: 499 } }, now)
@@ -251,14 +268,19 @@ export class LeaseStateStore implements StateStore {
     const inSlot = slice.bySlot.get(slot)
     if (inSlot) (inSlot.requests++, (inSlot.tokens += r.tokens), (inSlot.last = Math.max(inSlot.last, at)), (inSlot.first = Math.min(inSlot.first, at)))
     else slice.bySlot.set(slot, { first: at, last: at, requests: 1, tokens: r.tokens })
-    this.local.set(r, { at, slice })
-    this.sent(lease, decision.deploymentId, r.tokens)
+    if (dayTokens !== undefined) {
+      const second = Math.floor(at / 1000)
+      slice.sentDayTokens = (slice.sentDayTokens ?? 0) + dayTokens
+      ;(slice.dayBySecond ??= new Map()).set(second, (slice.dayBySecond.get(second) ?? 0) + dayTokens)
+    }
+    this.local.set(r, { at, slice, dayTokens })
+    this.sent(lease, decision.deploymentId, r.tokens, dayTokens ?? 0)
     return { decision, passedOver }
   }
 
   /** A slice's attempt ended: learned locally at once, and queued for the object (its window change at the grant's bucket). */
   private settle(pool: PoolConfig, lease: PoolLease, outcome: AttemptOutcome, now: number) {
-    const { at, slice } = this.local.get(outcome.reservation!)!
+    const { at, slice, dayTokens } = this.local.get(outcome.reservation!)!
     record(pool, lease.state, outcome, now)
     const deployment = pool.deployments.find((d) => d.id === outcome.deploymentId)
     let change = deployment ? settlementOf(deployment, outcome) : null
@@ -271,6 +293,18 @@ export class LeaseStateStore implements StateStore {
       if (sum) (sum.requests += change.requests), (sum.tokens += change.tokens)
       else lease.settled.set(key, { deploymentId: outcome.deploymentId, at, ...change })
     }
+    if (deployment && dayTokens !== undefined) {
+      // The day's ledger as the object would keep it: the reservation released (unless the slice's close may never
+      // have held it), what the attempt used counted — a refused one nothing, one that may have run its reservation.
+      const cls = outcome.result.class
+      const used = outcome.usage ? settledTokens(deployment, outcome.usage) : cls === 'success' || cls === 'timeout' || cls === 'network' ? outcome.reservation!.tokens : 0
+      const second = Math.floor(at / 1000)
+      const key = `${outcome.deploymentId}@${second}`
+      const sum = lease.daySettled.get(key) ?? { deploymentId: outcome.deploymentId, at: second * 1000, release: 0, hold: 0, used: 0 }
+      if (!slice.lost) sum.release += dayTokens
+      sum.used += used
+      lease.daySettled.set(key, sum)
+    }
     const { reservation: _r, usage: _u, ...rest } = outcome
     lease.outcomes.push({ ...rest, sentAt: at })
     if (lease.outcomes.length > MAX_QUEUED_OUTCOMES) lease.outcomes.splice(0, lease.outcomes.length - MAX_QUEUED_OUTCOMES)
@@ -279,12 +313,13 @@ export class LeaseStateStore implements StateStore {
   private refusedOne(lease: PoolLease, estimate: RequestEstimate) {
     lease.refused++
     lease.refusedTokens += demandOf(estimate)
+    lease.refusedOutput += estimate.maxTokens ?? 0
   }
 
-  private sent(lease: PoolLease, deploymentId: string, tokens: number) {
+  private sent(lease: PoolLease, deploymentId: string, tokens: number, dayTokens: number) {
     const r = lease.recent.get(deploymentId)
-    if (r) (r.requests++, (r.tokens += tokens))
-    else lease.recent.set(deploymentId, { requests: 1, tokens })
+    if (r) (r.requests++, (r.tokens += tokens), (r.dayTokens += dayTokens))
+    else lease.recent.set(deploymentId, { requests: 1, tokens, dayTokens })
   }
 
   /**
@@ -301,14 +336,20 @@ export class LeaseStateStore implements StateStore {
         const wait = lease.since + settings.renewMs - this.clock.now()
         if (wait > 0) await this.clock.sleep(wait)
         await this.renew(pool, lease, settings)
-        if (lease.slices.size === 0 && lease.refused === 0) break
+        // Done once nothing is held or waiting: settlements after the last round still go (a day's use must not be lost).
+        if (lease.slices.size === 0 && lease.refused === 0 && lease.settled.size === 0 && lease.daySettled.size === 0 && lease.outcomes.length === 0) break
       }
+      // Out of rounds with slices of a day quota still held: given back now rather than left open until a report comes
+      // (if none does, an open slice's sends would never be counted in the day, and its grant would stay held for
+      // HELD_TTL_MS). A window's slice left open only slides out (an under-use), so those wait for the next report.
+      if ([...lease.slices.values()].some((s) => s.heldDayTokens !== undefined) || lease.daySettled.size > 0) await this.renew(pool, lease, settings, true)
     } finally {
       if (lease.renewingSince === started) lease.renewingSince = 0
     }
   }
 
-  private async renew(pool: PoolConfig, lease: PoolLease, settings: LeaseSettings): Promise<void> {
+  /** One round: closes the slices and sends what is pending; asks for the next slices unless `giveBack`. */
+  private async renew(pool: PoolConfig, lease: PoolLease, settings: LeaseSettings, giveBack = false): Promise<void> {
     const asked = this.clock.now()
     // Close the slices: each released from its grant's bucket, and what was sent under it counted in the slots it
     // was sent in — as the object would have counted it had it been asked — then the settlements, in their send's slot.
@@ -324,6 +365,15 @@ export class LeaseStateStore implements StateStore {
     }
     deltas.push(...lease.settled.values())
     lease.settled = new Map()
+    // The day ledgers: each closed slice's grant released and its sends' reservations held, then the settlements.
+    const dayTokens: DayTokensDelta[] = []
+    for (const s of closed) {
+      if (s.heldDayTokens === undefined) continue
+      dayTokens.push({ deploymentId: s.deploymentId, at: s.at, release: s.heldDayTokens, hold: 0, used: 0 })
+      for (const [second, tokens] of s.dayBySecond ?? []) dayTokens.push({ deploymentId: s.deploymentId, at: second * 1000, release: 0, hold: tokens, used: 0 })
+    }
+    dayTokens.push(...lease.daySettled.values())
+    lease.daySettled = new Map()
     lease.slices.clear()
     const elapsed = Math.max(settings.renewMs, asked - lease.since)
     // Sized on demand, not only on sends: while the windows are full every request is refused, and slices sized on
@@ -332,23 +382,28 @@ export class LeaseStateStore implements StateStore {
     let sends = 0
     for (const r of lease.recent.values()) sends += r.requests
     const wants: LeaseWant[] = []
-    const want = (deploymentId: string, perPeriod: number, tokensEach: number) => {
+    const want = (deploymentId: string, perPeriod: number, tokensEach: number, dayTokensEach: number) => {
       const requests = Math.ceil(perPeriod * settings.sliceFactor + 2 * Math.sqrt(perPeriod))
-      wants.push({ deploymentId, requests, tokens: Math.ceil(requests * tokensEach) })
+      wants.push({ deploymentId, requests, tokens: Math.ceil(requests * tokensEach), ...(dayTokensEach > 0 ? { dayTokens: Math.ceil(requests * dayTokensEach) } : {}) })
     }
     const scale = sends > 0 ? (sends + lease.refused) / sends : 0
     // `sliceFactor` periods of the recent rate, and room for a Poisson burst on top (two standard deviations):
     // at a few requests per period the rate alone would leave every other request asking the object.
-    for (const [deploymentId, r] of lease.recent) want(deploymentId, (r.requests * scale * settings.renewMs) / elapsed, r.tokens / r.requests)
-    if (sends === 0 && lease.refused > 0) {
-      for (const d of pool.deployments) want(d.id, (lease.refused * settings.renewMs) / elapsed / pool.deployments.length, lease.refusedTokens / lease.refused)
+    if (!giveBack) for (const [deploymentId, r] of lease.recent) want(deploymentId, (r.requests * scale * settings.renewMs) / elapsed, r.tokens / r.requests, r.dayTokens / r.requests)
+    if (!giveBack && sends === 0 && lease.refused > 0) {
+      for (const d of pool.deployments) {
+        // A day quota counts output burned down: the refused requests' output caps weigh more there.
+        const dayEach = d.tokensPerDay === undefined ? 0 : (lease.refusedTokens + lease.refusedOutput * (burndownOf(d) - 1)) / lease.refused
+        want(d.id, (lease.refused * settings.renewMs) / elapsed / pool.deployments.length, lease.refusedTokens / lease.refused, dayEach)
+      }
     }
     lease.refused = 0
     lease.refusedTokens = 0
+    lease.refusedOutput = 0
     lease.recent = new Map()
     lease.since = asked
-    if (wants.length === 0 && deltas.length === 0 && lease.outcomes.length === 0) return
-    const report = { wants, deltas, outcomes: lease.outcomes }
+    if (wants.length === 0 && deltas.length === 0 && dayTokens.length === 0 && lease.outcomes.length === 0) return
+    const report = { wants, deltas, outcomes: lease.outcomes, ...(dayTokens.length ? { dayTokens } : {}) }
     lease.outcomes = []
     let answer: LeaseAnswer
     try {
@@ -391,6 +446,16 @@ export class LeaseStateStore implements StateStore {
     }
     for (const [name, g] of groups) (lease.state.quotaGroups ??= {})[name] = bucket(Math.max(0, g.requests - g.heldRequests), Math.max(0, g.tokens - g.heldTokens))
   }
+}
+
+/**
+ * The most a request may use of a deployment's day quota, as the day counts it (quota.ts settledTokens: input, and
+ * output with its burndown) — what a slice of the day is spent by, so no slice lets the day run over however much of
+ * its output cap a request uses. A reservation is smaller (its output is not burned down): spent by that, slices of a
+ * 5× burndown model ran a day over by a renewal's worth of sends.
+ */
+function dayTokensOf(deployment: DeploymentConfig, estimate: RequestEstimate): number {
+  return Math.ceil(estimate.inputTokens + (estimate.maxTokens ?? maxOutputTokensOf(deployment)) * burndownOf(deployment))
 }
 
 /** Tokens a request asks for as far as the lease can tell without a deployment (input + its own output cap). */

@@ -100,3 +100,37 @@ Deno.test('leases on Deno KV, two pools over one quota group: never more than th
     await Deno.remove(path).catch(() => {})
   }
 })
+
+Deno.test('leases on Deno KV, a day quota (tokensPerDay) spent by two instances: never more used than the quota and one request', async () => {
+  const path = await Deno.makeTempFile({ suffix: '.kv' })
+  const handles = [await Deno.openKv(path), await Deno.openKv(path)]
+  const stores = handles.map((kv: unknown) => new LeaseStateStore(new DenoKvStateStore(kv as never, 'bedrock-router', 30_000)))
+  const pool = parseRouterConfig({ pools: { p: { strategy: 'weighted', leases: { renewMs: 100 }, deployments: [{ id: 'a', modelId: 'us.amazon.nova-lite-v1:0', region: 'us-east-1', tokensPerDay: 15_000 }] } } }).pools.p
+  let used = 0
+  const reports: Promise<void>[] = []
+  try {
+    const one = async (i: number) => {
+      const store = stores[i % 2]
+      const d = await store.acquire(pool, { inputTokens: 100, maxTokens: 50, stream: false }, [])
+      if (d.kind !== 'dispatch') return
+      used += 150
+      reports.push(store.report(pool, { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success', status: 200 }, usage: { inputTokens: 100, outputTokens: 50 }, latencyMs: 5 }))
+    }
+    const inFlight: Promise<void>[] = []
+    for (let i = 0; i < 300; i++) {
+      inFlight.push(one(i))
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    await Promise.all(inFlight)
+    await Promise.all(reports)
+    await new Promise((r) => setTimeout(r, 400)) // the last renewals give the slices back
+    assert(used <= 15_000 + 150, `${used} tokens used of a 15,000 day`)
+    assert(used >= 13_500, `only ${used} of 15,000 used`)
+    const snap = (await stores[0].snapshot(pool)) as DeploymentSnapshot[]
+    assert(snap[0].tokensToday!.used === used, `the day counts ${snap[0].tokensToday!.used}, ${used} were used`)
+    assert(snap[0].tokensToday!.held === 0, `${snap[0].tokensToday!.held} still held`)
+  } finally {
+    for (const kv of handles) kv.close()
+    await Deno.remove(path).catch(() => {})
+  }
+})
