@@ -308,7 +308,7 @@ export function parseRouterConfig(input: unknown): RouterConfig {
       ...(raw.serviceTier ? { serviceTier: raw.serviceTier } : {}),
       ...(raw.cache ? { cache: raw.cache } : {}),
       ...(raw.cascade ? { cascade: raw.cascade } : {}),
-      ...(raw.leases ? { leases: leaseSettings(raw.leases, deployments, `pools.${name}`, problems) } : {}),
+      ...(raw.leases ? { leases: leaseSettings(raw.leases) } : {}),
       affinity: affinitySettings(raw.affinity),
     }
   }
@@ -374,15 +374,10 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  */
 /**
  * Leases (state/leases.ts): renewals every 500 ms, slices 1.5 renewal periods of an isolate's recent sends — the
- * settings simulated in BENCHMARKS.md §5d. Budgets are kept by the object per request and are not yet shared out in
- * slices: a leased pool may not use them. Quota groups and day quotas may: a grant is held in the group's shared
- * window, and against the day's tokens.
+ * settings simulated in BENCHMARKS.md §5d. Every limit a deployment may have is shared out in slices: windows, a quota
+ * group's window, the day's tokens and the budgets (routing/lease.ts).
  */
-function leaseSettings(raw: true | { renewMs?: number; sliceFactor?: number }, deployments: DeploymentConfig[], where: string, problems: string[]): LeaseSettings {
-  deployments.forEach((d, i) => {
-    const kept = [d.budgetUsdPerDay !== undefined && 'budgetUsdPerDay', d.budgetUsdPerMonth !== undefined && 'budgetUsdPerMonth'].filter(Boolean)
-    if (kept.length) problems.push(`${where}.deployments[${i}]: ${kept.join(', ')} cannot be used in a pool with leases yet (the object keeps them per request; slices do not share them out): remove it or turn leases off`)
-  })
+function leaseSettings(raw: true | { renewMs?: number; sliceFactor?: number }): LeaseSettings {
   const o = raw === true ? {} : raw
   return { renewMs: o.renewMs ?? 500, sliceFactor: o.sliceFactor ?? 1.5 }
 }

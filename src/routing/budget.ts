@@ -164,3 +164,23 @@ export function attemptCostUsd(deployment: DeploymentConfig, outcome: { costUsd?
 function safe(n: number): number {
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0
 }
+
+/** What the budgets have left now: the least of each period's budget less its spend and what is held (0 when spent). */
+export function budgetLeft(spend: SpendState, budgets: Budgets, now: number): number {
+  refreshSpend(spend, now)
+  const held = heldUsd(spend)
+  let left = Number.POSITIVE_INFINITY
+  if (budgets.day !== undefined) left = Math.min(left, budgets.day - spend.dayUsd - held)
+  if (budgets.month !== undefined) left = Math.min(left, budgets.month - spend.monthUsd - held)
+  return Math.max(0, left)
+}
+
+/**
+ * A lease report's change to a period ledger (routing/lease.ts LedgerDelta), in order: `release` off what is held at
+ * `at`, `hold` held at `at`, `used` spent in the current periods.
+ */
+export function adjustLedger(spend: SpendState, delta: { at: number; release: number; hold: number; used: number }, now: number): void {
+  settleSpend(spend, delta.release > 0 ? { at: delta.at, amount: delta.release } : undefined, 0, now)
+  if (delta.hold > 0) holdSpend(spend, delta.at, delta.hold)
+  if (delta.used > 0) settleSpend(spend, undefined, delta.used, now)
+}

@@ -43,12 +43,3 @@ export function dayTokensLeft(deployment: DeploymentConfig, ds: DeploymentState,
   refreshSpend(ds.dayTokens, now)
   return Math.max(0, Math.floor(deployment.tokensPerDay - ds.dayTokens.dayUsd - heldUsd(ds.dayTokens)))
 }
-
-/** A lease report's change to the day (routing/lease.ts DayTokensDelta): a release, a hold, a use, in that order. */
-export function adjustDayTokens(ds: DeploymentState, delta: { at: number; release: number; hold: number; used: number }, now: number): void {
-  const spend = (ds.dayTokens ??= createSpendState(now))
-  const release = delta.release > 0 ? { at: delta.at, amount: delta.release } : undefined
-  settleSpend(spend, release, 0, now)
-  if (delta.hold > 0) holdSpend(spend, delta.at, delta.hold)
-  if (delta.used > 0) settleSpend(spend, undefined, delta.used, now)
-}

@@ -20,7 +20,8 @@ import { recordSends } from './pacing'
 import { deploymentState, usageOf } from './state'
 import type { AttemptOutcome, DeploymentState, PoolState } from './types'
 import { addUsage, pruneUsage, windowTotals } from './window'
-import { adjustDayTokens, dayTokensLeft, holdDayTokens } from './day-tokens'
+import { dayTokensLeft, holdDayTokens } from './day-tokens'
+import { adjustLedger, budgetLeft, budgetsOf, createSpendState, holdSpend } from './budget'
 
 /** What an isolate would like to send to one deployment before its next renewal. */
 export interface LeaseWant {
@@ -29,6 +30,8 @@ export interface LeaseWant {
   tokens: number
   /** A deployment with `tokensPerDay`: the day's tokens those requests may use at most (output burned down). */
   dayTokens?: number
+  /** A deployment with a budget: what those requests may cost at most (USD). */
+  usd?: number
 }
 
 /** A change to a deployment's window at the bucket of `at` (a grant's time; absent: the object's now). */
@@ -40,12 +43,19 @@ export interface UsageDelta {
 }
 
 /**
- * A change to a deployment's tokens-per-day ledger (day-tokens.ts) for attempts decided under slices, applied in
- * order: `release` taken off what is held at `at`, `hold` held at `at`, `used` counted as the day's use. A closed
- * slice releases its grant's hold and holds its sends' reservations; an attempt's settlement releases its reservation
- * and counts what it used — the ledger ends as it would had each attempt asked the object.
+ * A deployment's period ledgers (budget.ts SpendState) that slices take shares of: its day's tokens (`tokensPerDay`,
+ * day-tokens.ts) and its USD budgets (per day and month).
  */
-export interface DayTokensDelta {
+export type LedgerKind = 'dayTokens' | 'usd'
+
+/**
+ * A change to one of a deployment's period ledgers for attempts decided under slices, applied in order: `release`
+ * taken off what is held at `at`, `hold` held at `at`, `used` counted as spent. A closed slice releases its grant's
+ * hold and holds its sends' shares; an attempt's settlement releases its share and counts what it used — the ledger
+ * ends as it would had each attempt asked the object.
+ */
+export interface LedgerDelta {
+  kind: LedgerKind
   deploymentId: string
   at: number
   release: number
@@ -58,8 +68,8 @@ export interface LeaseReport {
   deltas: UsageDelta[]
   /** Outcomes of attempts decided under a slice, without reservation and usage (the deltas carry those). */
   outcomes: AttemptOutcome[]
-  /** Deployments with `tokensPerDay`: their day ledgers' changes (absent: none). */
-  dayTokens?: DayTokensDelta[]
+  /** Deployments with `tokensPerDay` or a budget: their ledgers' changes (absent: none). */
+  ledgers?: LedgerDelta[]
 }
 
 export interface LeaseGrant {
@@ -74,6 +84,8 @@ export interface LeaseGrant {
   tokens: number
   /** A deployment with `tokensPerDay`: the slice's tokens, held against the day until the slice closes. */
   heldDayTokens?: number
+  /** A deployment with a budget: the slice's USD, held against the budgets until the slice closes. */
+  heldUsd?: number
 }
 
 /**
@@ -104,10 +116,12 @@ export function applyLeaseReport(pool: PoolConfig, state: PoolState, report: Lea
     if (delta.requests > 0 && delta.at !== undefined && delta.tokens >= 0) recordSends(deploymentState(state, deployment.id).pacing, at, delta.requests)
   }
   for (const outcome of report.outcomes) record(pool, state, { ...outcome, reservation: undefined, usage: undefined }, now)
-  for (const delta of report.dayTokens ?? []) {
+  for (const delta of report.ledgers ?? []) {
     const deployment = pool.deployments.find((d) => d.id === delta.deploymentId)
-    if (!deployment || deployment.tokensPerDay === undefined || !Number.isFinite(delta.at)) continue
-    adjustDayTokens(deploymentState(state, deployment.id), delta, now)
+    if (!deployment || !Number.isFinite(delta.at)) continue
+    const ds = deploymentState(state, deployment.id)
+    if (delta.kind === 'dayTokens' && deployment.tokensPerDay !== undefined) adjustLedger((ds.dayTokens ??= createSpendState(now)), delta, now)
+    else if (delta.kind === 'usd' && budgetsOf(deployment)) adjustLedger((ds.spend ??= createSpendState(now)), delta, now)
   }
 }
 
@@ -129,11 +143,17 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
     const freeTokens = deployment.tpm === undefined ? Infinity : deployment.tpm - totals.tokens - totals.queuedTokens
     const wanted = (x: number) => (Number.isFinite(x) && x > 0 ? Math.ceil(x) : 0) // a bad want asks for nothing
     // A day quota bounds the slice too: it may spend at most what the day has left, held against the day meanwhile.
-    const day = deployment.tokensPerDay === undefined ? undefined : dayTokensLeft(deployment, deploymentState(state, deployment.id), now)
+    // Budgets too: at most what they have left, for requests that cost something (a model without a price costs nothing).
+    const ds = deploymentState(state, deployment.id)
+    const day = deployment.tokensPerDay === undefined ? undefined : dayTokensLeft(deployment, ds, now)
+    const budgets = budgetsOf(deployment)
+    const usdLeft = budgets ? budgetLeft((ds.spend ??= createSpendState(now)), budgets, now) : undefined
+    const wantedUsd = typeof want.usd === 'number' && Number.isFinite(want.usd) && want.usd > 0 ? want.usd : 0
     let requests = Math.max(0, Math.min(wanted(want.requests), Math.floor(freeRequests)))
     let tokens = Math.max(0, Math.min(wanted(want.tokens), Math.floor(freeTokens)))
     let dayTokens = day === undefined ? 0 : Math.min(wanted(want.dayTokens ?? want.tokens), day)
-    if (requests === 0 || tokens === 0 || (day !== undefined && dayTokens === 0)) requests = tokens = dayTokens = 0
+    let usd = usdLeft === undefined ? 0 : Math.min(wantedUsd, usdLeft)
+    if (requests === 0 || tokens === 0 || (day !== undefined && dayTokens === 0) || (usdLeft !== undefined && wantedUsd > 0 && !(usd > 0))) requests = tokens = dayTokens = usd = 0
     const grant: LeaseGrant = {
       deploymentId: deployment.id,
       at: now,
@@ -144,7 +164,11 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
     }
     if (dayTokens > 0) {
       grant.heldDayTokens = dayTokens
-      holdDayTokens(deploymentState(state, deployment.id), now, dayTokens)
+      holdDayTokens(ds, now, dayTokens)
+    }
+    if (usd > 0) {
+      grant.heldUsd = usd
+      holdSpend(ds.spend!, now, usd)
     }
     addUsage(usage, now, grant.heldRequests, grant.heldTokens)
     grants.push(grant)

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { ConfigError, parseRouterConfig } from '../config/schema'
 import type { PoolConfig } from '../config/types'
 import { settledTokens } from '../routing/quota'
+import { costUsd } from '../routing/cost'
 import { deployment, pool, T0, USAGE } from '../routing/test-helpers'
 import type { DeploymentSnapshot } from '../routing/types'
 import { drive, leaseWorld } from '../../simulation/lease-world'
@@ -203,6 +204,49 @@ describe('leases and day quotas', () => {
   }
 })
 
+describe('leases and budgets', () => {
+  const withBudget = (budget: { budgetUsdPerDay?: number; budgetUsdPerMonth?: number }, rpm: number, leases: boolean) =>
+    pool([deployment('a', { rpm, ...budget }), deployment('b', { rpm })], { strategy: 'rate-limit-aware', ...(leases ? { leases: { renewMs: 500, sliceFactor: 1.5 } } : {}) })
+  const spentByA = (w: ReturnType<typeof leaseWorld>, p: PoolConfig) => w.sends.filter((s) => s.id === 'a' && s.counted).length * costUsd(p.deployments[0], USAGE)!
+  const budgetOf = async (w: ReturnType<typeof leaseWorld>, p: PoolConfig) => ((await w.object.snapshot(p)) as DeploymentSnapshot[])[0].budget!
+
+  it('a daily budget spent by 8 isolates in seconds: never more spent than one object per request lets through, as much served', async () => {
+    const run = async (leases: boolean) => {
+      const p = withBudget({ budgetUsdPerDay: 2 }, 600, leases)
+      const w = leaseWorld(p, 8)
+      await drive(w, { rps: 60, seconds: 150 })
+      const b = await budgetOf(w, p)
+      expect(b.spentToday).toBeCloseTo(spentByA(w, p), 9)
+      expect(b.heldUsd).toBe(0)
+      return spentByA(w, p)
+    }
+    const central = await run(false)
+    const perRequest = costUsd(deployment('a'), USAGE)!
+    expect(central).toBeGreaterThan(2 - perRequest)
+    expect(central).toBeLessThanOrEqual(2 + perRequest) // the budget's own rule: at most the last request admitted over
+    const leased = await run(true)
+    expect(leased).toBeLessThanOrEqual(central + 1e-9)
+    expect(leased).toBeGreaterThanOrEqual(central * 0.97)
+  })
+
+  it('a hot pool under its monthly budget decides ≥ 85 % locally, spreads like one object per request, and leaves nothing held', async () => {
+    const run = async (leases: boolean) => {
+      const p = withBudget({ budgetUsdPerMonth: 1_000_000 }, 60_000, leases)
+      const w = leaseWorld(p, 8)
+      const results = await drive(w, { rps: 100, seconds: 150 })
+      expect(results.filter((r) => r === 'refused')).toHaveLength(0)
+      const b = await budgetOf(w, p)
+      expect(b.spentThisMonth).toBeCloseTo(spentByA(w, p), 9)
+      expect(b.heldUsd).toBe(0)
+      return { w, results, a: w.sends.filter((s) => s.id === 'a').length }
+    }
+    const central = await run(false)
+    const leased = await run(true)
+    expect(leased.w.counters().reduce((n, c) => n + c.leaseDecisions, 0) / leased.results.length).toBeGreaterThan(0.85)
+    expect(Math.abs(leased.a - central.a) / central.a).toBeLessThan(0.05)
+  })
+})
+
 describe('leases when the world is unkind', () => {
   // burndown 1: a reservation (input + maxTokens) is what the attempt settles to, so the figures are the leases' own, not
   // the settlement bound every mode shares (a Claude 4 reservation settles to more: output × 5).
@@ -332,7 +376,7 @@ describe('the leases option', () => {
       throw e
     }
   }
-  it('true takes the simulated settings; an object sets them; bad values and what slices cannot share are refused', () => {
+  it('true takes the simulated settings; an object sets them; bad values are refused; every limit may be leased', () => {
     const { pools } = parseRouterConfig({ pools: { p: { strategy: 'rate-limit-aware', leases: true, deployments: [{ id: 'a', modelId: 'm', region: 'us-east-1', rpm: 10 }] } } })
     expect(pools.p.leases).toEqual({ renewMs: 500, sliceFactor: 1.5 })
     expect(parseRouterConfig({ pools: { p: { strategy: 'weighted', leases: false, deployments: [{ id: 'a', modelId: 'm', region: 'us-east-1' }] } } }).pools.p.leases).toBeUndefined()
@@ -340,9 +384,7 @@ describe('the leases option', () => {
     expect(problems({ renewMs: 10 })[0]).toMatch(/renewMs must be ≥ 50/)
     expect(problems({ sliceFactor: 0.5 })[0]).toMatch(/sliceFactor must be ≥ 1/)
     expect(problems('yes')[0]).toMatch(/leases must be true, false or/)
-    expect(problems(true, { budgetUsdPerDay: 1 })[0]).toMatch(/deployments\[0\]: budgetUsdPerDay cannot be used in a pool with leases yet/)
-    expect(problems(true, { tokensPerDay: 1000 })).toEqual([])
-    expect(problems(true, { budgetUsdPerDay: 5, budgetUsdPerMonth: 50, quotaGroup: 'g' })[0]).toMatch(/budgetUsdPerDay, budgetUsdPerMonth cannot be used/)
+    expect(problems(true, { tokensPerDay: 1000, budgetUsdPerDay: 1, budgetUsdPerMonth: 20 })).toEqual([])
     expect(problems(true, { quotaGroup: 'g' })).toEqual([])
   })
 })

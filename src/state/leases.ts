@@ -19,7 +19,8 @@
 import type { DeploymentConfig, LeaseSettings, PoolConfig } from '../config/types'
 import { burndownOf, maxOutputTokensOf } from '../routing/models'
 import { createPoolState, record, type PoolState } from '../routing/core'
-import type { DayTokensDelta, LeaseAnswer, LeaseGrant, LeaseWant, UsageDelta } from '../routing/lease'
+import type { LeaseAnswer, LeaseGrant, LeaseWant, LedgerDelta, LedgerKind, UsageDelta } from '../routing/lease'
+import { attemptCostUsd, budgetsOf, reservedUsd } from '../routing/budget'
 import { settledTokens } from '../routing/quota'
 import { settlementOf } from '../routing/record'
 import { deploymentState } from '../routing/state'
@@ -41,16 +42,21 @@ interface Slice extends LeaseGrant {
   /** What was sent under it, by window slot in the object's time (first and last send, requests, reserved tokens). */
   bySlot: Map<number, { first: number; last: number; requests: number; tokens: number }>
   /**
-   * A deployment with `tokensPerDay`: the most its sends may use of the day (dayTokensOf), in all and by second of the
-   * object's time (the day ledger's hold slots).
+   * Its shares of the deployment's period ledgers (a day quota, budgets): what it holds, the most its sends may use of
+   * it (ledgerCostsOf) in all and by second of the object's time (the ledger's hold slots).
    */
-  sentDayTokens?: number
-  dayBySecond?: Map<number, number>
+  ledgers?: Partial<Record<LedgerKind, SliceLedger>>
   /**
    * Its close was sent in a renewal that failed (or it was dropped with a changed config): whether the object counted
    * its sends is unknown, so its attempts' settlements may only add to the window, never take from it.
    */
   lost?: boolean
+}
+
+interface SliceLedger {
+  held: number
+  sent: number
+  bySecond: Map<number, number>
 }
 
 interface PoolLease {
@@ -60,11 +66,11 @@ interface PoolLease {
   slices: Map<string, Slice>
   /** For the object at the next renewal: settlements (summed per deployment and slot of their send), and outcomes. */
   settled: Map<string, UsageDelta>
-  /** Day-ledger settlements of deployments with `tokensPerDay`, summed per deployment and second of their send. */
-  daySettled: Map<string, DayTokensDelta>
+  /** Period-ledger settlements (day quotas, budgets), summed per ledger, deployment and second of their send. */
+  ledgerSettled: Map<string, LedgerDelta>
   outcomes: AttemptOutcome[]
   /** Sends by this isolate since `since` (under slices or through the object): what the next slices are sized on. */
-  recent: Map<string, { requests: number; tokens: number; dayTokens: number }>
+  recent: Map<string, { requests: number; tokens: number; dayTokens: number; usd: number }>
   /** Requests refused as every window was full since `since`: demand the next slices are sized for too. */
   refused: number
   refusedTokens: number
@@ -103,7 +109,7 @@ const STALE_RENEWER_MS = MAX_RENEWING_MS + LEASE_CALL_TIMEOUT_MS
 export class LeaseStateStore implements StateStore {
   private readonly pools = new Map<string, PoolLease>()
   /** Reservations decided under a slice → when they were sent, in the object's time (their settlement names that bucket), and the slice. */
-  private readonly local = new WeakMap<Reservation, { at: number; slice: Slice; dayTokens?: number }>()
+  private readonly local = new WeakMap<Reservation, { at: number; slice: Slice; costs: LedgerCosts }>()
   /** One warning per WARN_EVERY_MS while renewals fail (an unreachable object would otherwise log twice a second). */
   private warnedAt = Number.NEGATIVE_INFINITY
   private readonly counts = { leaseDecisions: 0, objectDecisions: 0, fullDecisions: 0, renewals: 0, renewalFailures: 0 }
@@ -144,7 +150,7 @@ export class LeaseStateStore implements StateStore {
     const asked = await this.inner.acquire(pool, estimate, tried, forObject)
     if (asked.kind === 'dispatch') {
       const deployment = pool.deployments.find((d) => d.id === asked.deploymentId)
-      this.sent(lease, asked.deploymentId, asked.reservation.tokens, deployment?.tokensPerDay !== undefined ? dayTokensOf(deployment, estimate) : 0)
+      this.sent(lease, asked.deploymentId, asked.reservation.tokens, deployment ? ledgerCostsOf(deployment, estimate, asked.reservation) : {})
       addUsage(deploymentState(lease.state, asked.deploymentId).usage, now, 1, asked.reservation.tokens) // local clock, as the local copy keeps
       return asked
     }
@@ -222,12 +228,12 @@ export class LeaseStateStore implements StateStore {
       this.pools.delete(pool.name)
       const fresh = this.leaseOf(pool)
       fresh.settled = old.settled
-      fresh.daySettled = old.daySettled
+      fresh.ledgerSettled = old.ledgerSettled
       fresh.outcomes = old.outcomes
       return fresh
     }
     if (!lease) {
-      lease = { fingerprint, state: createPoolState(pool), slices: new Map(), settled: new Map(), daySettled: new Map(), outcomes: [], recent: new Map(), refused: 0, refusedTokens: 0, refusedOutput: 0, since: this.clock.now(), renewingSince: 0 }
+      lease = { fingerprint, state: createPoolState(pool), slices: new Map(), settled: new Map(), ledgerSettled: new Map(), outcomes: [], recent: new Map(), refused: 0, refusedTokens: 0, refusedOutput: 0, since: this.clock.now(), renewingSince: 0 }
       this.pools.set(pool.name, lease)
     }
     return lease
@@ -245,7 +251,7 @@ export class LeaseStateStore implements StateStore {
     const r = decision.reservation
     const slice = lease.slices.get(decision.deploymentId)
     const deployment = pool.deployments.find((d) => d.id === decision.deploymentId)
-    const dayTokens = slice?.heldDayTokens !== undefined && deployment ? dayTokensOf(deployment, estimate) : undefined
+    const costs = deployment ? ledgerCostsOf(deployment, estimate, r) : {}
     const covered =
       slice !== undefined &&
       now < slice.until &&
@@ -254,7 +260,7 @@ export class LeaseStateStore implements StateStore {
       deploymentState(lease.state, decision.deploymentId).pacing.rate === null && // a paced deployment's send rate is the object's to share out
       slice.sentRequests + 1 <= slice.requests &&
       slice.sentTokens + r.tokens <= slice.tokens &&
-      (dayTokens === undefined || (slice.sentDayTokens ?? 0) + dayTokens <= slice.heldDayTokens!)
+      fitsLedgers(slice, costs)
     if (!covered) {
       // Undo what deciding took on the local copy (the window's reservation, a probe slot): as an attempt never counted.
       record(pool, lease.state, { deploymentId: decision.deploymentId, reservation: r, result: { class: 'client', status: 499 } }, now)
@@ -268,19 +274,20 @@ export class LeaseStateStore implements StateStore {
     const inSlot = slice.bySlot.get(slot)
     if (inSlot) (inSlot.requests++, (inSlot.tokens += r.tokens), (inSlot.last = Math.max(inSlot.last, at)), (inSlot.first = Math.min(inSlot.first, at)))
     else slice.bySlot.set(slot, { first: at, last: at, requests: 1, tokens: r.tokens })
-    if (dayTokens !== undefined) {
-      const second = Math.floor(at / 1000)
-      slice.sentDayTokens = (slice.sentDayTokens ?? 0) + dayTokens
-      ;(slice.dayBySecond ??= new Map()).set(second, (slice.dayBySecond.get(second) ?? 0) + dayTokens)
+    const second = Math.floor(at / 1000)
+    for (const [kind, cost] of Object.entries(costs) as Array<[LedgerKind, number]>) {
+      const ledger = slice.ledgers![kind]!
+      ledger.sent += cost
+      ledger.bySecond.set(second, (ledger.bySecond.get(second) ?? 0) + cost)
     }
-    this.local.set(r, { at, slice, dayTokens })
-    this.sent(lease, decision.deploymentId, r.tokens, dayTokens ?? 0)
+    this.local.set(r, { at, slice, costs })
+    this.sent(lease, decision.deploymentId, r.tokens, costs)
     return { decision, passedOver }
   }
 
   /** A slice's attempt ended: learned locally at once, and queued for the object (its window change at the grant's bucket). */
   private settle(pool: PoolConfig, lease: PoolLease, outcome: AttemptOutcome, now: number) {
-    const { at, slice, dayTokens } = this.local.get(outcome.reservation!)!
+    const { at, slice, costs } = this.local.get(outcome.reservation!)!
     record(pool, lease.state, outcome, now)
     const deployment = pool.deployments.find((d) => d.id === outcome.deploymentId)
     let change = deployment ? settlementOf(deployment, outcome) : null
@@ -293,17 +300,20 @@ export class LeaseStateStore implements StateStore {
       if (sum) (sum.requests += change.requests), (sum.tokens += change.tokens)
       else lease.settled.set(key, { deploymentId: outcome.deploymentId, at, ...change })
     }
-    if (deployment && dayTokens !== undefined) {
-      // The day's ledger as the object would keep it: the reservation released (unless the slice's close may never
-      // have held it), what the attempt used counted — a refused one nothing, one that may have run its reservation.
+    if (deployment) {
+      // The ledgers as the object would keep them: the send's share released (unless the slice's close may never have
+      // held it), what the attempt used counted — a refused one nothing, one that may have run its reservation.
       const cls = outcome.result.class
-      const used = outcome.usage ? settledTokens(deployment, outcome.usage) : cls === 'success' || cls === 'timeout' || cls === 'network' ? outcome.reservation!.tokens : 0
+      const mayHaveRun = cls === 'success' || cls === 'timeout' || cls === 'network'
       const second = Math.floor(at / 1000)
-      const key = `${outcome.deploymentId}@${second}`
-      const sum = lease.daySettled.get(key) ?? { deploymentId: outcome.deploymentId, at: second * 1000, release: 0, hold: 0, used: 0 }
-      if (!slice.lost) sum.release += dayTokens
-      sum.used += used
-      lease.daySettled.set(key, sum)
+      for (const [kind, cost] of Object.entries(costs) as Array<[LedgerKind, number]>) {
+        const used = kind === 'usd' ? attemptCostUsd(deployment, outcome) : outcome.usage ? settledTokens(deployment, outcome.usage) : mayHaveRun ? outcome.reservation!.tokens : 0
+        const key = `${kind}:${outcome.deploymentId}@${second}`
+        const sum = lease.ledgerSettled.get(key) ?? { kind, deploymentId: outcome.deploymentId, at: second * 1000, release: 0, hold: 0, used: 0 }
+        if (!slice.lost) sum.release += cost
+        sum.used += used
+        lease.ledgerSettled.set(key, sum)
+      }
     }
     const { reservation: _r, usage: _u, ...rest } = outcome
     lease.outcomes.push({ ...rest, sentAt: at })
@@ -316,10 +326,12 @@ export class LeaseStateStore implements StateStore {
     lease.refusedOutput += estimate.maxTokens ?? 0
   }
 
-  private sent(lease: PoolLease, deploymentId: string, tokens: number, dayTokens: number) {
+  private sent(lease: PoolLease, deploymentId: string, tokens: number, costs: LedgerCosts) {
     const r = lease.recent.get(deploymentId)
-    if (r) (r.requests++, (r.tokens += tokens), (r.dayTokens += dayTokens))
-    else lease.recent.set(deploymentId, { requests: 1, tokens, dayTokens })
+    const dayTokens = costs.dayTokens ?? 0
+    const usd = costs.usd ?? 0
+    if (r) (r.requests++, (r.tokens += tokens), (r.dayTokens += dayTokens), (r.usd += usd))
+    else lease.recent.set(deploymentId, { requests: 1, tokens, dayTokens, usd })
   }
 
   /**
@@ -337,12 +349,12 @@ export class LeaseStateStore implements StateStore {
         if (wait > 0) await this.clock.sleep(wait)
         await this.renew(pool, lease, settings)
         // Done once nothing is held or waiting: settlements after the last round still go (a day's use must not be lost).
-        if (lease.slices.size === 0 && lease.refused === 0 && lease.settled.size === 0 && lease.daySettled.size === 0 && lease.outcomes.length === 0) break
+        if (lease.slices.size === 0 && lease.refused === 0 && lease.settled.size === 0 && lease.ledgerSettled.size === 0 && lease.outcomes.length === 0) break
       }
-      // Out of rounds with slices of a day quota still held: given back now rather than left open until a report comes
-      // (if none does, an open slice's sends would never be counted in the day, and its grant would stay held for
-      // HELD_TTL_MS). A window's slice left open only slides out (an under-use), so those wait for the next report.
-      if ([...lease.slices.values()].some((s) => s.heldDayTokens !== undefined) || lease.daySettled.size > 0) await this.renew(pool, lease, settings, true)
+      // Out of rounds with slices of a day quota or budget still held: given back now rather than left open until a
+      // report comes (if none does, an open slice's sends would never be counted in the ledger, and its grant would stay
+      // held for HELD_TTL_MS). A window's slice left open only slides out (an under-use), so those wait for the next report.
+      if ([...lease.slices.values()].some((s) => s.ledgers !== undefined) || lease.ledgerSettled.size > 0) await this.renew(pool, lease, settings, true)
     } finally {
       if (lease.renewingSince === started) lease.renewingSince = 0
     }
@@ -365,15 +377,16 @@ export class LeaseStateStore implements StateStore {
     }
     deltas.push(...lease.settled.values())
     lease.settled = new Map()
-    // The day ledgers: each closed slice's grant released and its sends' reservations held, then the settlements.
-    const dayTokens: DayTokensDelta[] = []
+    // The period ledgers: each closed slice's grant released and its sends' shares held, then the settlements.
+    const ledgers: LedgerDelta[] = []
     for (const s of closed) {
-      if (s.heldDayTokens === undefined) continue
-      dayTokens.push({ deploymentId: s.deploymentId, at: s.at, release: s.heldDayTokens, hold: 0, used: 0 })
-      for (const [second, tokens] of s.dayBySecond ?? []) dayTokens.push({ deploymentId: s.deploymentId, at: second * 1000, release: 0, hold: tokens, used: 0 })
+      for (const [kind, l] of Object.entries(s.ledgers ?? {}) as Array<[LedgerKind, SliceLedger]>) {
+        ledgers.push({ kind, deploymentId: s.deploymentId, at: s.at, release: l.held, hold: 0, used: 0 })
+        for (const [second, amount] of l.bySecond) ledgers.push({ kind, deploymentId: s.deploymentId, at: second * 1000, release: 0, hold: amount, used: 0 })
+      }
     }
-    dayTokens.push(...lease.daySettled.values())
-    lease.daySettled = new Map()
+    ledgers.push(...lease.ledgerSettled.values())
+    lease.ledgerSettled = new Map()
     lease.slices.clear()
     const elapsed = Math.max(settings.renewMs, asked - lease.since)
     // Sized on demand, not only on sends: while the windows are full every request is refused, and slices sized on
@@ -382,19 +395,27 @@ export class LeaseStateStore implements StateStore {
     let sends = 0
     for (const r of lease.recent.values()) sends += r.requests
     const wants: LeaseWant[] = []
-    const want = (deploymentId: string, perPeriod: number, tokensEach: number, dayTokensEach: number) => {
+    const want = (deploymentId: string, perPeriod: number, tokensEach: number, dayTokensEach: number, usdEach: number) => {
       const requests = Math.ceil(perPeriod * settings.sliceFactor + 2 * Math.sqrt(perPeriod))
-      wants.push({ deploymentId, requests, tokens: Math.ceil(requests * tokensEach), ...(dayTokensEach > 0 ? { dayTokens: Math.ceil(requests * dayTokensEach) } : {}) })
+      wants.push({
+        deploymentId,
+        requests,
+        tokens: Math.ceil(requests * tokensEach),
+        ...(dayTokensEach > 0 ? { dayTokens: Math.ceil(requests * dayTokensEach) } : {}),
+        ...(usdEach > 0 ? { usd: requests * usdEach } : {}),
+      })
     }
     const scale = sends > 0 ? (sends + lease.refused) / sends : 0
     // `sliceFactor` periods of the recent rate, and room for a Poisson burst on top (two standard deviations):
     // at a few requests per period the rate alone would leave every other request asking the object.
-    if (!giveBack) for (const [deploymentId, r] of lease.recent) want(deploymentId, (r.requests * scale * settings.renewMs) / elapsed, r.tokens / r.requests, r.dayTokens / r.requests)
+    if (!giveBack) for (const [deploymentId, r] of lease.recent) want(deploymentId, (r.requests * scale * settings.renewMs) / elapsed, r.tokens / r.requests, r.dayTokens / r.requests, r.usd / r.requests)
     if (!giveBack && sends === 0 && lease.refused > 0) {
       for (const d of pool.deployments) {
         // A day quota counts output burned down: the refused requests' output caps weigh more there.
         const dayEach = d.tokensPerDay === undefined ? 0 : (lease.refusedTokens + lease.refusedOutput * (burndownOf(d) - 1)) / lease.refused
-        want(d.id, (lease.refused * settings.renewMs) / elapsed / pool.deployments.length, lease.refusedTokens / lease.refused, dayEach)
+        const output = lease.refusedOutput / lease.refused
+        const usdEach = budgetsOf(d) ? reservedUsd(d, { inputTokens: lease.refusedTokens / lease.refused - output, maxTokens: output, stream: false }) : 0
+        want(d.id, (lease.refused * settings.renewMs) / elapsed / pool.deployments.length, lease.refusedTokens / lease.refused, dayEach, usdEach)
       }
     }
     lease.refused = 0
@@ -402,8 +423,8 @@ export class LeaseStateStore implements StateStore {
     lease.refusedOutput = 0
     lease.recent = new Map()
     lease.since = asked
-    if (wants.length === 0 && deltas.length === 0 && dayTokens.length === 0 && lease.outcomes.length === 0) return
-    const report = { wants, deltas, outcomes: lease.outcomes, ...(dayTokens.length ? { dayTokens } : {}) }
+    if (wants.length === 0 && deltas.length === 0 && ledgers.length === 0 && lease.outcomes.length === 0) return
+    const report = { wants, deltas, outcomes: lease.outcomes, ...(ledgers.length ? { ledgers } : {}) }
     lease.outcomes = []
     let answer: LeaseAnswer
     try {
@@ -424,7 +445,13 @@ export class LeaseStateStore implements StateStore {
     // time to the latest object time it can be, so a request never counts as sent earlier than it was.
     const offset = answer.at - asked
     const until = asked + answer.validMs
-    for (const g of answer.grants) if (g.requests > 0) lease.slices.set(g.deploymentId, { ...g, until, sentRequests: 0, sentTokens: 0, offset, bySlot: new Map() })
+    for (const g of answer.grants) {
+      if (!(g.requests > 0)) continue
+      const ledgers: Partial<Record<LedgerKind, SliceLedger>> = {}
+      if (g.heldDayTokens !== undefined) ledgers.dayTokens = { held: g.heldDayTokens, sent: 0, bySecond: new Map() }
+      if (g.heldUsd !== undefined) ledgers.usd = { held: g.heldUsd, sent: 0, bySecond: new Map() }
+      lease.slices.set(g.deploymentId, { ...g, until, sentRequests: 0, sentTokens: 0, offset, bySlot: new Map(), ...(Object.keys(ledgers).length ? { ledgers } : {}) })
+    }
     const bucket = (requests: number, tokens: number) => (requests > 0 || tokens > 0 ? [{ first: now, last: now, requests, tokens }] : [])
     // A quota group's window, as the local decisions read it (usageOf): the group's total — a member's view plus its own
     // grant, which the view leaves out — less every grant this isolate now holds in the group.
@@ -456,6 +483,25 @@ export class LeaseStateStore implements StateStore {
  */
 function dayTokensOf(deployment: DeploymentConfig, estimate: RequestEstimate): number {
   return Math.ceil(estimate.inputTokens + (estimate.maxTokens ?? maxOutputTokensOf(deployment)) * burndownOf(deployment))
+}
+
+/** What a request takes of each of a deployment's period ledgers: its day's tokens (dayTokensOf), its cost at most (the reservation's USD). */
+type LedgerCosts = Partial<Record<LedgerKind, number>>
+
+function ledgerCostsOf(deployment: DeploymentConfig, estimate: RequestEstimate, reservation: Reservation): LedgerCosts {
+  const costs: LedgerCosts = {}
+  if (deployment.tokensPerDay !== undefined) costs.dayTokens = dayTokensOf(deployment, estimate)
+  if (budgetsOf(deployment) && (reservation.usd ?? 0) > 0) costs.usd = reservation.usd!
+  return costs
+}
+
+/** Whether the slice's shares of the ledgers cover the request: a ledger the request draws on and the slice holds none of does not. */
+function fitsLedgers(slice: Slice, costs: LedgerCosts): boolean {
+  for (const [kind, cost] of Object.entries(costs) as Array<[LedgerKind, number]>) {
+    const ledger = slice.ledgers?.[kind]
+    if (!ledger || ledger.sent + cost > ledger.held) return false
+  }
+  return true
 }
 
 /** Tokens a request asks for as far as the lease can tell without a deployment (input + its own output cap). */
