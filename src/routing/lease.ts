@@ -21,7 +21,7 @@ import { deploymentState, usageOf } from './state'
 import type { AttemptOutcome, DeploymentState, PoolState } from './types'
 import { addUsage, pruneUsage, windowTotals } from './window'
 import { dayTokensLeft, holdDayTokens } from './day-tokens'
-import { adjustLedger, budgetLeft, budgetsOf, createSpendState, holdSpend } from './budget'
+import { adjustLedger, budgetLeft, budgetsOf, createSpendState, heldUsd, holdSpend, type SpendState } from './budget'
 
 /** What an isolate would like to send to one deployment before its next renewal. */
 export interface LeaseWant {
@@ -89,10 +89,19 @@ export interface LeaseGrant {
 }
 
 /**
- * A deployment's state as the object sees it, without its window buckets: their totals instead, this grant's excluded.
- * It shares the state's objects: the answer is copied on its way to the isolate (RPC, or the memory store's clone).
+ * A deployment's state as the object sees it, without its window buckets: their totals instead, this grant's excluded;
+ * its ledgers (budgets, day's tokens) with what is held summed into one hold, this grant's excluded — so the isolate's
+ * own decisions see a spent budget or day as spent. It shares the state's objects: the answer is copied on its way to
+ * the isolate (RPC, or the memory store's clone).
  */
-export type DeploymentView = Omit<DeploymentState, 'usage' | 'spend' | 'dayTokens'> & { window: { requests: number; tokens: number } }
+export type DeploymentView = Omit<DeploymentState, 'usage'> & { window: { requests: number; tokens: number } }
+
+/** A ledger for a view: its periods' spend, and what others hold as one hold at `now`. */
+function ledgerView(spend: SpendState | undefined, own: number | undefined, now: number): SpendState | undefined {
+  if (!spend) return undefined
+  const held = heldUsd(spend) - (own ?? 0)
+  return { ...spend, held: held > 1e-12 ? [{ slot: Math.floor(now / 1000), usd: held }] : [] }
+}
 
 export interface LeaseAnswer {
   /** The object's time: the bucket the grants are held in and the closed slices' sends are counted in. */
@@ -153,7 +162,8 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
     let tokens = Math.max(0, Math.min(wanted(want.tokens), Math.floor(freeTokens)))
     let dayTokens = day === undefined ? 0 : Math.min(wanted(want.dayTokens ?? want.tokens), day)
     let usd = usdLeft === undefined ? 0 : Math.min(wantedUsd, usdLeft)
-    if (requests === 0 || tokens === 0 || (day !== undefined && dayTokens === 0) || (usdLeft !== undefined && wantedUsd > 0 && !(usd > 0))) requests = tokens = dayTokens = usd = 0
+    // A spent budget grants nothing, whatever the want: a request without a known cost must not be sent under a slice either.
+    if (requests === 0 || tokens === 0 || (day !== undefined && dayTokens === 0) || (usdLeft !== undefined && !(usdLeft > 0)) || (wantedUsd > 0 && !(usd > 0))) requests = tokens = dayTokens = usd = 0
     const grant: LeaseGrant = {
       deploymentId: deployment.id,
       at: now,
@@ -176,11 +186,15 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
   }
   const views: Record<string, DeploymentView> = {}
   for (const deployment of pool.deployments) {
-    const { usage: _buckets, spend: _spend, dayTokens: _day, ...rest } = deploymentState(state, deployment.id)
+    const { usage: _buckets, spend, dayTokens, ...rest } = deploymentState(state, deployment.id)
     const totals = windowTotals(usageOf(state, deployment), now)
     const mine = held.get(deployment.id)
+    const spendView = ledgerView(spend, mine?.heldUsd, now)
+    const dayView = ledgerView(dayTokens, mine?.heldDayTokens, now)
     views[deployment.id] = {
       ...rest,
+      ...(spendView ? { spend: spendView } : {}),
+      ...(dayView ? { dayTokens: dayView } : {}),
       window: {
         requests: Math.max(0, totals.requests + totals.queuedRequests - (mine?.heldRequests ?? 0)),
         tokens: Math.max(0, totals.tokens + totals.queuedTokens - (mine?.heldTokens ?? 0)),

@@ -23,7 +23,7 @@ import type { LeaseAnswer, LeaseGrant, LeaseWant, LedgerDelta, LedgerKind, Usage
 import { attemptCostUsd, budgetsOf, reservedUsd } from '../routing/budget'
 import { settledTokens } from '../routing/quota'
 import { settlementOf } from '../routing/record'
-import { deploymentState } from '../routing/state'
+import { deploymentState, usageOf } from '../routing/state'
 import type { AttemptOutcome, Decision, RequestEstimate, Reservation } from '../routing/types'
 import { addUsage, slotOf } from '../routing/window'
 import type { StatsBatch } from '../stats/rollup'
@@ -59,15 +59,35 @@ interface SliceLedger {
   bySecond: Map<number, number>
 }
 
+/** One attempt decided under a slice, settled: the window's change and each ledger's share and real use. */
+interface PendingSettlement {
+  slice: Slice
+  deploymentId: string
+  /** When it was sent, in the object's time. */
+  at: number
+  change: { requests: number; tokens: number } | null
+  ledgers: Array<{ kind: LedgerKind; cost: number; used: number }>
+}
+
 interface PoolLease {
   /** The config the slices were granted for (fingerprintOf): a changed config starts afresh. */
   fingerprint: string
   state: PoolState
   slices: Map<string, Slice>
-  /** For the object at the next renewal: settlements (summed per deployment and slot of their send), and outcomes. */
-  settled: Map<string, UsageDelta>
-  /** Period-ledger settlements (day quotas, budgets), summed per ledger, deployment and second of their send. */
-  ledgerSettled: Map<string, LedgerDelta>
+  /**
+   * For the object at the next renewal: the settlements of attempts decided under slices, and outcomes. What a
+   * settlement gives back is decided when the report is built, not when the attempt ended: by then it is known whether
+   * the renewal that closed its slice reached the object (Slice.lost).
+   */
+  settled: PendingSettlement[]
+  /** Slices to close at the next renewal without spending them: those of an earlier config (leaseOf), or granted to a retired lease. */
+  closing: Slice[]
+  /** The lease settings last in force: what a renewal after leases were turned off flushes with. */
+  settings?: LeaseSettings
+  /** Replaced by a lease for a newer config: its renewer stops, what it still holds goes to the new one. */
+  retired?: boolean
+  /** The config it was last used with (what a shutdown's flush renews it with). */
+  pool: PoolConfig
   outcomes: AttemptOutcome[]
   /** Sends by this isolate since `since` (under slices or through the object): what the next slices are sized on. */
   recent: Map<string, { requests: number; tokens: number; dayTokens: number; usd: number }>
@@ -150,8 +170,9 @@ export class LeaseStateStore implements StateStore {
     const asked = await this.inner.acquire(pool, estimate, tried, forObject)
     if (asked.kind === 'dispatch') {
       const deployment = pool.deployments.find((d) => d.id === asked.deploymentId)
-      this.sent(lease, asked.deploymentId, asked.reservation.tokens, deployment ? ledgerCostsOf(deployment, estimate, asked.reservation) : {})
-      addUsage(deploymentState(lease.state, asked.deploymentId).usage, now, 1, asked.reservation.tokens) // local clock, as the local copy keeps
+      this.sent(lease, asked.deploymentId, asked.reservation.tokens, (deployment && ledgerCostsOf(deployment, estimate, asked.reservation)) || {})
+      // Local clock, as the local copy keeps; a grouped deployment's send is in its group's window (what decisions read).
+      if (deployment) addUsage(usageOf(lease.state, deployment), now, 1, asked.reservation.tokens)
       return asked
     }
     // The object found every window full — counting this isolate's own slices as taken. A slice of a deployment the
@@ -185,7 +206,9 @@ export class LeaseStateStore implements StateStore {
     const now = this.clock.now()
     if (fromSlice) {
       this.settle(pool, lease, outcome, now)
-      if (pool.leases) await this.renewSoon(pool, lease, pool.leases)
+      // Leases turned off meanwhile: a renewal still sends this settlement (and gives back any slices), asking for nothing.
+      const settings = pool.leases ?? lease.settings
+      if (settings) await this.renewSoon(pool, lease, settings)
       return
     }
     // Decided by the object, which settles it; its breaker and latency news count here too until the next view.
@@ -211,31 +234,46 @@ export class LeaseStateStore implements StateStore {
     return { ...this.inner.counters?.(), ...this.counts }
   }
 
-  /** The backend's pending writes. (Slices still held are not given back: they expire with their grant.) */
+  /** A clean shutdown: every slice given back and every settlement sent (one renewal asking for nothing), then the backend's pending writes. */
   async flush(): Promise<void> {
+    await Promise.allSettled(
+      [...this.pools.values()].filter((l) => l.settings && (l.slices.size > 0 || this.pending(l))).map((l) => this.renew(l.pool, l, l.settings!, true)),
+    )
     await this.inner.flush?.()
+  }
+
+  /** Whether the lease has anything for the object: settlements, slices to close, outcomes. */
+  private pending(lease: PoolLease): boolean {
+    return lease.settled.length > 0 || lease.closing.length > 0 || lease.outcomes.length > 0
   }
 
   private leaseOf(pool: PoolConfig): PoolLease {
     let lease = this.pools.get(pool.name)
     const fingerprint = fingerprintOf(pool)
     if (lease && lease.fingerprint !== fingerprint) {
-      // A new config (limits, deployments, leases on or off): slices granted for the old one are dropped, not spent
-      // (their sends stay counted where the grant put them); what is queued for the object carries over.
-      for (const s of lease.slices.values()) s.lost = true
+      // A new config (limits, deployments, leases on or off): slices granted for the old one are no longer spent but
+      // closed by the new lease's next renewal (their sends counted, their grants released); what is queued for the
+      // object moves over — moved, not shared, so a renewal of the old lease still in flight cannot send it twice.
       const old = lease
-      lease = undefined
+      old.retired = true
       this.pools.delete(pool.name)
       const fresh = this.leaseOf(pool)
-      fresh.settled = old.settled
-      fresh.ledgerSettled = old.ledgerSettled
-      fresh.outcomes = old.outcomes
+      fresh.closing.push(...old.closing, ...old.slices.values())
+      fresh.settled.push(...old.settled)
+      fresh.outcomes.push(...old.outcomes)
+      fresh.settings ??= old.settings
+      old.slices.clear()
+      old.closing = []
+      old.settled = []
+      old.outcomes = []
       return fresh
     }
     if (!lease) {
-      lease = { fingerprint, state: createPoolState(pool), slices: new Map(), settled: new Map(), ledgerSettled: new Map(), outcomes: [], recent: new Map(), refused: 0, refusedTokens: 0, refusedOutput: 0, since: this.clock.now(), renewingSince: 0 }
+      lease = { fingerprint, pool, state: createPoolState(pool), slices: new Map(), settled: [], closing: [], outcomes: [], recent: new Map(), refused: 0, refusedTokens: 0, refusedOutput: 0, since: this.clock.now(), renewingSince: 0 }
       this.pools.set(pool.name, lease)
     }
+    if (pool.leases) lease.settings = pool.leases
+    lease.pool = pool
     return lease
   }
 
@@ -251,7 +289,7 @@ export class LeaseStateStore implements StateStore {
     const r = decision.reservation
     const slice = lease.slices.get(decision.deploymentId)
     const deployment = pool.deployments.find((d) => d.id === decision.deploymentId)
-    const costs = deployment ? ledgerCostsOf(deployment, estimate, r) : {}
+    const costs = deployment ? ledgerCostsOf(deployment, estimate, r) : null
     const covered =
       slice !== undefined &&
       now < slice.until &&
@@ -260,6 +298,7 @@ export class LeaseStateStore implements StateStore {
       deploymentState(lease.state, decision.deploymentId).pacing.rate === null && // a paced deployment's send rate is the object's to share out
       slice.sentRequests + 1 <= slice.requests &&
       slice.sentTokens + r.tokens <= slice.tokens &&
+      costs !== null &&
       fitsLedgers(slice, costs)
     if (!covered) {
       // Undo what deciding took on the local copy (the window's reservation, a probe slot): as an attempt never counted.
@@ -275,13 +314,13 @@ export class LeaseStateStore implements StateStore {
     if (inSlot) (inSlot.requests++, (inSlot.tokens += r.tokens), (inSlot.last = Math.max(inSlot.last, at)), (inSlot.first = Math.min(inSlot.first, at)))
     else slice.bySlot.set(slot, { first: at, last: at, requests: 1, tokens: r.tokens })
     const second = Math.floor(at / 1000)
-    for (const [kind, cost] of Object.entries(costs) as Array<[LedgerKind, number]>) {
+    for (const [kind, cost] of Object.entries(costs!) as Array<[LedgerKind, number]>) {
       const ledger = slice.ledgers![kind]!
       ledger.sent += cost
       ledger.bySecond.set(second, (ledger.bySecond.get(second) ?? 0) + cost)
     }
-    this.local.set(r, { at, slice, costs })
-    this.sent(lease, decision.deploymentId, r.tokens, costs)
+    this.local.set(r, { at, slice, costs: costs! })
+    this.sent(lease, decision.deploymentId, r.tokens, costs!)
     return { decision, passedOver }
   }
 
@@ -290,31 +329,19 @@ export class LeaseStateStore implements StateStore {
     const { at, slice, costs } = this.local.get(outcome.reservation!)!
     record(pool, lease.state, outcome, now)
     const deployment = pool.deployments.find((d) => d.id === outcome.deploymentId)
-    let change = deployment ? settlementOf(deployment, outcome) : null
-    // A lost slice's sends may not be in the window: giving back what may never have been counted would take it from
-    // someone else's requests. Only what adds is sent.
-    if (change && slice.lost) change = { requests: 0, tokens: Math.max(0, change.tokens) }
-    if (change && (change.requests || change.tokens)) {
-      const key = `${outcome.deploymentId}@${slotOf(at)}`
-      const sum = lease.settled.get(key)
-      if (sum) (sum.requests += change.requests), (sum.tokens += change.tokens)
-      else lease.settled.set(key, { deploymentId: outcome.deploymentId, at, ...change })
-    }
-    if (deployment) {
-      // The ledgers as the object would keep them: the send's share released (unless the slice's close may never have
-      // held it), what the attempt used counted — a refused one nothing, one that may have run its reservation.
-      const cls = outcome.result.class
-      const mayHaveRun = cls === 'success' || cls === 'timeout' || cls === 'network'
-      const second = Math.floor(at / 1000)
-      for (const [kind, cost] of Object.entries(costs) as Array<[LedgerKind, number]>) {
-        const used = kind === 'usd' ? attemptCostUsd(deployment, outcome) : outcome.usage ? settledTokens(deployment, outcome.usage) : mayHaveRun ? outcome.reservation!.tokens : 0
-        const key = `${kind}:${outcome.deploymentId}@${second}`
-        const sum = lease.ledgerSettled.get(key) ?? { kind, deploymentId: outcome.deploymentId, at: second * 1000, release: 0, hold: 0, used: 0 }
-        if (!slice.lost) sum.release += cost
-        sum.used += used
-        lease.ledgerSettled.set(key, sum)
-      }
-    }
+    const change = deployment ? settlementOf(deployment, outcome) : null
+    // The ledgers as the object would keep them: the send's share released, what the attempt used counted — a refused
+    // one nothing, one that may have run its reservation.
+    const cls = outcome.result.class
+    const mayHaveRun = cls === 'success' || cls === 'timeout' || cls === 'network'
+    const ledgers = deployment
+      ? (Object.entries(costs) as Array<[LedgerKind, number]>).map(([kind, cost]) => ({
+          kind,
+          cost,
+          used: kind === 'usd' ? attemptCostUsd(deployment, outcome) : outcome.usage ? settledTokens(deployment, outcome.usage) : mayHaveRun ? outcome.reservation!.tokens : 0,
+        }))
+      : []
+    if ((change && (change.requests || change.tokens)) || ledgers.length) lease.settled.push({ slice, deploymentId: outcome.deploymentId, at, change, ledgers })
     const { reservation: _r, usage: _u, ...rest } = outcome
     lease.outcomes.push({ ...rest, sentAt: at })
     if (lease.outcomes.length > MAX_QUEUED_OUTCOMES) lease.outcomes.splice(0, lease.outcomes.length - MAX_QUEUED_OUTCOMES)
@@ -349,12 +376,16 @@ export class LeaseStateStore implements StateStore {
         if (wait > 0) await this.clock.sleep(wait)
         await this.renew(pool, lease, settings)
         // Done once nothing is held or waiting: settlements after the last round still go (a day's use must not be lost).
-        if (lease.slices.size === 0 && lease.refused === 0 && lease.settled.size === 0 && lease.ledgerSettled.size === 0 && lease.outcomes.length === 0) break
+        if (lease.retired) return
+        if (lease.slices.size === 0 && lease.refused === 0 && !this.pending(lease)) break
       }
       // Out of rounds with slices of a day quota or budget still held: given back now rather than left open until a
       // report comes (if none does, an open slice's sends would never be counted in the ledger, and its grant would stay
       // held for HELD_TTL_MS). A window's slice left open only slides out (an under-use), so those wait for the next report.
-      if ([...lease.slices.values()].some((s) => s.ledgers !== undefined) || lease.ledgerSettled.size > 0) await this.renew(pool, lease, settings, true)
+      // Bounded: a few rounds for what arrived during the last one.
+      for (let round = 0; round < 3 && !lease.retired && ([...lease.slices.values()].some((s) => s.ledgers !== undefined) || this.pending(lease)); round++) {
+        await this.renew(pool, lease, settings, true)
+      }
     } finally {
       if (lease.renewingSince === started) lease.renewingSince = 0
     }
@@ -362,11 +393,13 @@ export class LeaseStateStore implements StateStore {
 
   /** One round: closes the slices and sends what is pending; asks for the next slices unless `giveBack`. */
   private async renew(pool: PoolConfig, lease: PoolLease, settings: LeaseSettings, giveBack = false): Promise<void> {
+    if (!pool.leases) giveBack = true // turned off: close what is held, send what is pending, ask for nothing
     const asked = this.clock.now()
     // Close the slices: each released from its grant's bucket, and what was sent under it counted in the slots it
     // was sent in — as the object would have counted it had it been asked — then the settlements, in their send's slot.
     const deltas: UsageDelta[] = []
-    const closed = [...lease.slices.values()]
+    const closed = [...lease.slices.values(), ...lease.closing]
+    lease.closing = []
     for (const s of closed) {
       deltas.push({ deploymentId: s.deploymentId, at: s.at, requests: -s.heldRequests, tokens: -s.heldTokens })
       for (const b of s.bySlot.values()) {
@@ -375,8 +408,30 @@ export class LeaseStateStore implements StateStore {
         if (b.requests > 1) deltas.push({ deploymentId: s.deploymentId, at: b.last, requests: b.requests - 1, tokens: 0 })
       }
     }
-    deltas.push(...lease.settled.values())
-    lease.settled = new Map()
+    // The settlements, summed per deployment and slot of their send. A lost slice's sends may not be in the window:
+    // giving back what may never have been counted would take it from someone else's requests — only what adds is sent.
+    const settledBySlot = new Map<string, UsageDelta>()
+    const ledgerBySecond = new Map<string, LedgerDelta>()
+    for (const p of lease.settled) {
+      const change = p.change && p.slice.lost ? { requests: 0, tokens: Math.max(0, p.change.tokens) } : p.change
+      if (change && (change.requests || change.tokens)) {
+        const key = `${p.deploymentId}@${slotOf(p.at)}`
+        const sum = settledBySlot.get(key)
+        if (sum) (sum.requests += change.requests), (sum.tokens += change.tokens)
+        else settledBySlot.set(key, { deploymentId: p.deploymentId, at: p.at, ...change })
+      }
+      const second = Math.floor(p.at / 1000)
+      for (const l of p.ledgers) {
+        const key = `${l.kind}:${p.deploymentId}@${second}`
+        const sum = ledgerBySecond.get(key) ?? { kind: l.kind, deploymentId: p.deploymentId, at: second * 1000, release: 0, hold: 0, used: 0 }
+        // A lost slice's close may never have held this share: nothing is released, the use still counts.
+        if (!p.slice.lost) sum.release += l.cost
+        sum.used += l.used
+        ledgerBySecond.set(key, sum)
+      }
+    }
+    lease.settled = []
+    deltas.push(...settledBySlot.values())
     // The period ledgers: each closed slice's grant released and its sends' shares held, then the settlements.
     const ledgers: LedgerDelta[] = []
     for (const s of closed) {
@@ -385,8 +440,7 @@ export class LeaseStateStore implements StateStore {
         for (const [second, amount] of l.bySecond) ledgers.push({ kind, deploymentId: s.deploymentId, at: second * 1000, release: 0, hold: amount, used: 0 })
       }
     }
-    ledgers.push(...lease.ledgerSettled.values())
-    lease.ledgerSettled = new Map()
+    ledgers.push(...ledgerBySecond.values())
     lease.slices.clear()
     const elapsed = Math.max(settings.renewMs, asked - lease.since)
     // Sized on demand, not only on sends: while the windows are full every request is refused, and slices sized on
@@ -445,13 +499,18 @@ export class LeaseStateStore implements StateStore {
     // time to the latest object time it can be, so a request never counts as sent earlier than it was.
     const offset = answer.at - asked
     const until = asked + answer.validMs
+    // Retired while this renewal was in flight (a new config): its grants go to the new lease, to be closed unspent.
+    const successor = lease.retired ? this.pools.get(pool.name) : undefined
     for (const g of answer.grants) {
       if (!(g.requests > 0)) continue
       const ledgers: Partial<Record<LedgerKind, SliceLedger>> = {}
       if (g.heldDayTokens !== undefined) ledgers.dayTokens = { held: g.heldDayTokens, sent: 0, bySecond: new Map() }
       if (g.heldUsd !== undefined) ledgers.usd = { held: g.heldUsd, sent: 0, bySecond: new Map() }
-      lease.slices.set(g.deploymentId, { ...g, until, sentRequests: 0, sentTokens: 0, offset, bySlot: new Map(), ...(Object.keys(ledgers).length ? { ledgers } : {}) })
+      const slice: Slice = { ...g, until, sentRequests: 0, sentTokens: 0, offset, bySlot: new Map(), ...(Object.keys(ledgers).length ? { ledgers } : {}) }
+      if (lease.retired) (successor ?? lease).closing.push(slice)
+      else lease.slices.set(g.deploymentId, slice)
     }
+    if (lease.retired) return
     const bucket = (requests: number, tokens: number) => (requests > 0 || tokens > 0 ? [{ first: now, last: now, requests, tokens }] : [])
     // A quota group's window, as the local decisions read it (usageOf): the group's total — a member's view plus its own
     // grant, which the view leaves out — less every grant this isolate now holds in the group.
@@ -485,13 +544,18 @@ function dayTokensOf(deployment: DeploymentConfig, estimate: RequestEstimate): n
   return Math.ceil(estimate.inputTokens + (estimate.maxTokens ?? maxOutputTokensOf(deployment)) * burndownOf(deployment))
 }
 
-/** What a request takes of each of a deployment's period ledgers: its day's tokens (dayTokensOf), its cost at most (the reservation's USD). */
+/** What a request takes of each of a deployment's period ledgers: its day's tokens (dayTokensOf), its cost at most (the reservation's USD); null: it must ask the object. */
 type LedgerCosts = Partial<Record<LedgerKind, number>>
 
-function ledgerCostsOf(deployment: DeploymentConfig, estimate: RequestEstimate, reservation: Reservation): LedgerCosts {
+function ledgerCostsOf(deployment: DeploymentConfig, estimate: RequestEstimate, reservation: Reservation): LedgerCosts | null {
   const costs: LedgerCosts = {}
   if (deployment.tokensPerDay !== undefined) costs.dayTokens = dayTokensOf(deployment, estimate)
-  if (budgetsOf(deployment) && (reservation.usd ?? 0) > 0) costs.usd = reservation.usd!
+  if (budgetsOf(deployment)) {
+    // A budgeted deployment whose request has no cost known in advance (no price: a prompt router bills its invoked
+    // model afterwards) cannot be spent from a slice: it asks the object, which knows every isolate's spend.
+    if (!((reservation.usd ?? 0) > 0)) return null
+    costs.usd = reservation.usd!
+  }
   return costs
 }
 
