@@ -22,19 +22,24 @@ function leasedPool(rpm: number): PoolConfig {
   return parseRouterConfig({ pools: { p: { strategy: 'rate-limit-aware', leases: { renewMs: 100 }, deployments: [d('a'), d('b')] } } }).pools.p
 }
 
-async function run(rpm: number, requests: number, spacingMs: number) {
+/**
+ * Two instances, each with its own KV handle on one new database; `requests` requests `spacingMs` apart, request i from
+ * instance i mod 2 to pool `poolOf(i)`, every attempt answered with 150 tokens; `check` reads the outcome (sends by
+ * deployment, the stores) before the database is closed and removed.
+ */
+async function twoInstances<T>(poolOf: (i: number) => PoolConfig, requests: number, spacingMs: number, check: (r: { sent: Record<string, number>; stores: LeaseStateStore[] }) => Promise<T>): Promise<T> {
   const path = await Deno.makeTempFile({ suffix: '.kv' })
   const handles = [await Deno.openKv(path), await Deno.openKv(path)]
   const stores = handles.map((kv: unknown) => new LeaseStateStore(new DenoKvStateStore(kv as never, 'bedrock-router', 30_000)))
-  const pool = leasedPool(rpm)
-  const sent: Record<string, number> = { a: 0, b: 0 }
+  const sent: Record<string, number> = {}
   const reports: Promise<void>[] = []
   try {
     const one = async (i: number) => {
       const store = stores[i % 2]
+      const pool = poolOf(i)
       const d = await store.acquire(pool, { inputTokens: 100, maxTokens: 50, stream: false }, [])
       if (d.kind !== 'dispatch') return
-      sent[d.deploymentId]++
+      sent[d.deploymentId] = (sent[d.deploymentId] ?? 0) + 1
       reports.push(store.report(pool, { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success', status: 200 }, usage: { inputTokens: 100, outputTokens: 50 }, latencyMs: 5 }))
     }
     const inFlight: Promise<void>[] = []
@@ -45,13 +50,20 @@ async function run(rpm: number, requests: number, spacingMs: number) {
     await Promise.all(inFlight)
     await Promise.all(reports)
     await new Promise((r) => setTimeout(r, 400)) // the last renewals give the slices back
-    const snap = (await stores[0].snapshot(pool)) as DeploymentSnapshot[]
-    const counters = stores.map((s) => s.counters())
-    return { sent, snap, local: counters.reduce((n, c) => n + c.leaseDecisions, 0), asked: counters.reduce((n, c) => n + c.objectDecisions, 0) }
+    return await check({ sent, stores })
   } finally {
     for (const kv of handles) kv.close()
     await Deno.remove(path).catch(() => {})
   }
+}
+
+function run(rpm: number, requests: number, spacingMs: number) {
+  const pool = leasedPool(rpm)
+  return twoInstances(() => pool, requests, spacingMs, async ({ sent, stores }) => {
+    const snap = (await stores[0].snapshot(pool)) as DeploymentSnapshot[]
+    const counters = stores.map((s) => s.counters())
+    return { sent: { a: sent.a ?? 0, b: sent.b ?? 0 } as Record<string, number>, snap, local: counters.reduce((n, c) => n + c.leaseDecisions, 0), asked: counters.reduce((n, c) => n + c.objectDecisions, 0) }
+  })
 }
 
 Deno.test('leases on Deno KV, over the quota: never more than the rpm sent, nearly all of it served', async () => {
@@ -71,66 +83,22 @@ Deno.test('leases on Deno KV, under the quota: every request served, most decide
 })
 
 Deno.test('leases on Deno KV, two pools over one quota group: never more than the group rpm sent in all, nearly all of it served', async () => {
-  const path = await Deno.makeTempFile({ suffix: '.kv' })
-  const handles = [await Deno.openKv(path), await Deno.openKv(path)]
-  const stores = handles.map((kv: unknown) => new LeaseStateStore(new DenoKvStateStore(kv as never, 'bedrock-router', 30_000)))
   const pools = groupedPools(40, { renewMs: 100 })
-  let sent = 0
-  const reports: Promise<void>[] = []
-  try {
-    const one = async (i: number) => {
-      const store = stores[i % 2]
-      const pool = (i >> 1) % 2 ? pools.chat : pools.batch
-      const d = await store.acquire(pool, { inputTokens: 100, maxTokens: 50, stream: false }, [])
-      if (d.kind !== 'dispatch') return
-      sent++
-      reports.push(store.report(pool, { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success', status: 200 }, usage: { inputTokens: 100, outputTokens: 50 }, latencyMs: 5 }))
-    }
-    const inFlight: Promise<void>[] = []
-    for (let i = 0; i < 300; i++) {
-      inFlight.push(one(i))
-      await new Promise((r) => setTimeout(r, 5))
-    }
-    await Promise.all(inFlight)
-    await Promise.all(reports)
-    assert(sent <= 40, `${sent} sent over a group of 40 rpm`)
-    assert(sent >= 36, `only ${sent} of 40 served`)
-  } finally {
-    for (const kv of handles) kv.close()
-    await Deno.remove(path).catch(() => {})
-  }
+  await twoInstances((i) => ((i >> 1) % 2 ? pools.chat : pools.batch), 300, 5, async ({ sent }) => {
+    const total = Object.values(sent).reduce((n, x) => n + x, 0)
+    assert(total <= 40, `${total} sent over a group of 40 rpm`)
+    assert(total >= 36, `only ${total} of 40 served`)
+  })
 })
 
 Deno.test('leases on Deno KV, a day quota (tokensPerDay) spent by two instances: never more used than the quota and one request', async () => {
-  const path = await Deno.makeTempFile({ suffix: '.kv' })
-  const handles = [await Deno.openKv(path), await Deno.openKv(path)]
-  const stores = handles.map((kv: unknown) => new LeaseStateStore(new DenoKvStateStore(kv as never, 'bedrock-router', 30_000)))
   const pool = parseRouterConfig({ pools: { p: { strategy: 'weighted', leases: { renewMs: 100 }, deployments: [{ id: 'a', modelId: 'us.amazon.nova-lite-v1:0', region: 'us-east-1', tokensPerDay: 15_000 }] } } }).pools.p
-  let used = 0
-  const reports: Promise<void>[] = []
-  try {
-    const one = async (i: number) => {
-      const store = stores[i % 2]
-      const d = await store.acquire(pool, { inputTokens: 100, maxTokens: 50, stream: false }, [])
-      if (d.kind !== 'dispatch') return
-      used += 150
-      reports.push(store.report(pool, { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success', status: 200 }, usage: { inputTokens: 100, outputTokens: 50 }, latencyMs: 5 }))
-    }
-    const inFlight: Promise<void>[] = []
-    for (let i = 0; i < 300; i++) {
-      inFlight.push(one(i))
-      await new Promise((r) => setTimeout(r, 5))
-    }
-    await Promise.all(inFlight)
-    await Promise.all(reports)
-    await new Promise((r) => setTimeout(r, 400)) // the last renewals give the slices back
+  await twoInstances(() => pool, 300, 5, async ({ sent, stores }) => {
+    const used = (sent.a ?? 0) * 150
     assert(used <= 15_000 + 150, `${used} tokens used of a 15,000 day`)
     assert(used >= 13_500, `only ${used} of 15,000 used`)
     const snap = (await stores[0].snapshot(pool)) as DeploymentSnapshot[]
     assert(snap[0].tokensToday!.used === used, `the day counts ${snap[0].tokensToday!.used}, ${used} were used`)
     assert(snap[0].tokensToday!.held === 0, `${snap[0].tokensToday!.held} still held`)
-  } finally {
-    for (const kv of handles) kv.close()
-    await Deno.remove(path).catch(() => {})
-  }
+  })
 })
