@@ -20,7 +20,7 @@ import { acquireOn } from './apply'
 import { createDeploymentState } from '../routing/state'
 import { emptyCounters, HOUR_MS, MAX_RECENT_FAILOVERS, mergeCounters, rowKey, type FailoverEvent, type StatsBatch, type StatsRow } from '../stats/rollup'
 import { STATS_RETENTION_MS } from '../stats/ledger'
-import type { LeaseBackend, StateStore, StatsRead } from './types'
+import { StatsWriteError, type LeaseBackend, type StateStore, type StatsRead } from './types'
 import { applyLeaseReport, grantLeases, type LeaseAnswer, type LeaseReport } from '../routing/lease'
 
 /** The subset of Deno.Kv this store uses (so the module type-checks outside Deno). */
@@ -257,11 +257,28 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
    * Adds an accounting batch: rows are merged into their hour's row of the same combination, a few per atomic commit
    * with versionstamp checks (retried on conflict), so batches from any number of instances add up exactly.
    */
+  /**
+   * Rows in commits of STATS_CHUNK, then the failovers. A failure says what was not written (StatsWriteError): the
+   * chunks committed before it are not sent again, nor a chunk whose commit timed out (it may have landed: its rows
+   * are dropped, as the reports of a timed-out commit are).
+   */
   async addStats(batch: StatsBatch): Promise<void> {
-    for (let i = 0; i < batch.rows.length; i += STATS_CHUNK) await this.addStatRows(batch.rows.slice(i, i + STATS_CHUNK))
+    for (let i = 0; i < batch.rows.length; i += STATS_CHUNK) {
+      try {
+        await this.addStatRows(batch.rows.slice(i, i + STATS_CHUNK))
+      } catch (e) {
+        const mayHaveLanded = e instanceof KvCallTimeout && e.mayHaveLanded
+        throw new StatsWriteError(`Deno KV: accounting rows not written: ${(e as Error)?.message ?? e}`, { rows: batch.rows.slice(mayHaveLanded ? i + STATS_CHUNK : i), failovers: batch.failovers })
+      }
+    }
     const expireIn = 24 * HOUR_MS
-    for (const f of batch.failovers) {
-      await this.kv.atomic().set([this.prefix, 'failovers', f.at, crypto.randomUUID()], f, { expireIn }).commit()
+    for (const [i, f] of batch.failovers.entries()) {
+      try {
+        await this.within(this.kv.atomic().set([this.prefix, 'failovers', f.at, crypto.randomUUID()], f, { expireIn }).commit(), 'a commit', true)
+      } catch (e) {
+        const mayHaveLanded = e instanceof KvCallTimeout && e.mayHaveLanded
+        throw new StatsWriteError(`Deno KV: failovers not written: ${(e as Error)?.message ?? e}`, { rows: [], failovers: batch.failovers.slice(mayHaveLanded ? i + 1 : i) })
+      }
     }
   }
 
@@ -269,7 +286,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
     const keyOf = (r: StatsRow) => [this.prefix, 'stats', r.hour, rowKey(r)]
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       try {
-        const entries = await this.kv.getMany<StatsRow>(rows.map(keyOf))
+        const entries = await this.within(this.kv.getMany<StatsRow>(rows.map(keyOf)), 'a read', false)
         const op = this.kv.atomic().check(...entries)
         const written = new Map<string, StatsRow>()
         for (const [i, incoming] of rows.entries()) {
@@ -279,8 +296,9 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
           written.set(k, merged)
         }
         for (const row of written.values()) op.set(keyOf(row), row, { expireIn: STATS_RETENTION_MS })
-        if ((await op.commit()).ok) return
+        if ((await this.within(op.commit(), 'a commit', true)).ok) return
       } catch (e) {
+        if (e instanceof KvCallTimeout) this.ops.timeouts++
         if (!/locked|busy/i.test(String((e as Error)?.message))) throw e
       }
       await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)))

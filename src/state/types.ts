@@ -42,6 +42,19 @@ export interface LeaseBackend {
   lease(pool: PoolConfig, report: LeaseReport, validMs: number): Promise<LeaseAnswer>
 }
 
+/**
+ * An `addStats` that wrote part of its batch: `unwritten` is what a retry may send again. Without it a caller must
+ * assume nothing was written — and a retry of a batch that partly landed would count its rows twice.
+ */
+export class StatsWriteError extends Error {
+  constructor(
+    message: string,
+    readonly unwritten: StatsBatch,
+  ) {
+    super(message)
+  }
+}
+
 export interface StatsRead {
   rows: StatsRow[]
   failovers: FailoverEvent[]

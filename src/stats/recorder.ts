@@ -8,7 +8,7 @@
  * Engine at once (in-process), OTLP spans with the batch.
  */
 import type { RouterEnv } from '../env'
-import type { StateStore } from '../state/types'
+import { StatsWriteError, type StateStore } from '../state/types'
 import { analyticsPoint, otlpBody, otlpHeaders, otlpSpan, parentOf, type AnalyticsDataset, type OtlpSpan } from './export'
 import { StatsLedger } from './ledger'
 import { emptyCounters, mergeCounters, rowsOf, type Counters, type FailoverEvent, type RequestEvent } from './rollup'
@@ -115,7 +115,9 @@ export class StatsRecorder {
     try {
       await this.store.addStats(batch)
     } catch (e) {
-      if (batch.rows.length + this.pending.size <= MAX_PENDING_ROWS) this.pending.add(batch)
+      // Only what the store says it did not write goes again (a part that landed, retried, would count twice).
+      const retry = e instanceof StatsWriteError ? e.unwritten : batch
+      if (retry.rows.length + this.pending.size <= MAX_PENDING_ROWS) this.pending.add(retry)
       console.error(JSON.stringify({ msg: 'stats write failed', rows: batch.rows.length, error: e instanceof Error ? e.message : String(e) }))
     }
   }

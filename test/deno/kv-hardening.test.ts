@@ -5,6 +5,7 @@
  */
 import { DenoKvStateStore, type KvLike } from '../../src/state/deno-kv'
 import { parseRouterConfig } from '../../src/config/schema'
+import { StatsRecorder } from '../../src/stats/recorder'
 import { createSimulator } from '../../simulator/handler'
 import { DEMO_ACCESS_KEY_ID, DEMO_SECRET_ACCESS_KEY } from '../../simulator/demo-credentials'
 
@@ -20,11 +21,12 @@ const pool = parseRouterConfig({
 const estimate = { inputTokens: 10, maxTokens: 10, stream: false }
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** A real KV handle on a new file, whose commits can be made to hang or fail on command. */
-async function withFaultyKv(use: (kv: KvLike, faults: { commit: 'ok' | 'hang' | 'fail' }, path: string) => Promise<void>) {
+/** A real KV handle on a new file, whose commits can be made to hang or fail on command (`after`: only once that many commits went through). */
+async function withFaultyKv(use: (kv: KvLike, faults: { commit: 'ok' | 'hang' | 'fail'; after?: number }, path: string) => Promise<void>) {
   const path = await Deno.makeTempFile({ suffix: '.kv' })
   const real = await Deno.openKv(path)
-  const faults = { commit: 'ok' as 'ok' | 'hang' | 'fail' }
+  const faults: { commit: 'ok' | 'hang' | 'fail'; after?: number } = { commit: 'ok' }
+  let commits = 0
   const kv: KvLike = {
     get: (key) => real.get(key),
     getMany: (keys) => real.getMany(keys),
@@ -35,7 +37,11 @@ async function withFaultyKv(use: (kv: KvLike, faults: { commit: 'ok' | 'hang' | 
         check: (...checks) => (op.check(...checks), wrapped),
         set: (key, value, options) => (op.set(key, value, options), wrapped),
         delete: (key) => (op.delete(key), wrapped),
-        commit: () => (faults.commit === 'hang' ? new Promise(() => {}) : faults.commit === 'fail' ? Promise.reject(new Error('KV unavailable')) : op.commit()),
+        commit: () => {
+          const fault = faults.after !== undefined && commits < faults.after ? 'ok' : faults.commit
+          commits++
+          return fault === 'hang' ? new Promise(() => {}) : fault === 'fail' ? Promise.reject(new Error('KV unavailable')) : op.commit()
+        },
       }
       return wrapped
     },
@@ -108,6 +114,38 @@ Deno.test('Deno KV: reports past the queue’s bound while KV fails are counted 
     assert((await windowRequests(store)) === 1, 'the kept reports were written by flush()')
   })
 })
+
+/** `n` accounting events of distinct clients (one row each), at one moment. */
+const events = (n: number, at: number) =>
+  Array.from({ length: n }, (_, i) => ({ at, pool: 'p', deployment: 'a', client: `client-${i}`, tags: [], outcome: 'success' as const, abandoned: [], failFast: false, latencyMs: 10 }))
+
+for (const fault of ['fail', 'hang'] as const) {
+  Deno.test(`Deno KV accounting: a batch whose third commit ${fault === 'fail' ? 'fails' : 'never settles'} is retried from what was not written — no row counted twice`, async () => {
+    await withFaultyKv(async (kv, faults) => {
+      const store = new DenoKvStateStore(kv, 'r', 30_000, 100)
+      const recorder = new StatsRecorder(store, 60_000)
+      const at = Date.now()
+      for (const e of events(25, at)) recorder.record(e, [], () => {})
+      faults.commit = fault
+      faults.after = 2 // chunks of 10 rows: the first two commit, the third (5 rows) does not
+      const error = console.error
+      console.error = () => {}
+      try {
+        await recorder.flush()
+      } finally {
+        console.error = error
+      }
+      faults.commit = 'ok'
+      await recorder.flush()
+      const read = await store.readStats(at - 3_600_000, at + 3_600_000)
+      const requests = read.rows.reduce((n, r) => n + r.c.requests, 0)
+      // A failed commit wrote nothing: its rows go again (25 in all). A commit that never settled may have landed:
+      // its rows are not sent again (20 written, the 5 dropped) rather than risk counting them twice.
+      assert(requests === (fault === 'fail' ? 25 : 20), `${requests} requests counted`)
+      assert(read.rows.every((r) => r.c.requests === 1), 'a row counted twice')
+    })
+  })
+}
 
 Deno.test('Deno entry: SIGTERM writes the accounting and reports that were waiting, then exits 0', async () => {
   const sim = createSimulator({})
