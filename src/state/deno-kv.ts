@@ -73,6 +73,13 @@ const FLUSH_RETRY_MAX_MS = 10_000
 /** Dropped reports are logged at most this often per store. */
 const DROP_LOG_MS = 10_000
 
+/** An acquire dropped unanswered: its caller has routed on the local estimate by then (fail-open.ts). */
+class StaleAcquire extends Error {
+  constructor() {
+    super('Deno KV: acquire dropped, its caller stopped waiting')
+  }
+}
+
 /** A KV call that did not settle within KV_CALL_TIMEOUT_MS; `mayHaveLanded`: it was a commit, which may still go through. */
 class KvCallTimeout extends Error {
   constructor(
@@ -135,10 +142,14 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
   acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
     if (previous) this.queue(pool, previous)
     const expires = Date.now() + this.staleAfterMs
-    return this.update(pool, (state, now) => {
-      if (now > expires) throw new Error('Deno KV: acquire dropped, its caller stopped waiting')
-      return acquireOn(pool, state, estimate, tried, undefined, now, Math.random)
-    })
+    return this.update(
+      pool,
+      (state, now) => {
+        if (now > expires) throw new StaleAcquire()
+        return acquireOn(pool, state, estimate, tried, undefined, now, Math.random)
+      },
+      expires,
+    )
   }
 
   /**
@@ -154,15 +165,28 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
    * Writes every report still waiting, now (a clean shutdown: the Deno entry calls it on SIGTERM/SIGINT). Resolves
    * when the writes are done or have failed.
    */
-  async flush(): Promise<void> {
-    await Promise.allSettled([...this.pendingPools.values()].map((pool) => this.update(pool, () => undefined)))
+  async flush(deadlineMs = 4000): Promise<void> {
+    const until = Date.now() + deadlineMs
+    // Updates already under way first (they took their pools' reports with them), then what is still pending; again
+    // while a failed write put reports back, until the deadline.
+    for (;;) {
+      const inFlight = [...this.queues.values()]
+      const pools = [...this.pendingPools.values()]
+      if (inFlight.length === 0 && pools.length === 0) return
+      await Promise.allSettled([...inFlight, ...pools.map((pool) => this.update(pool, () => undefined))])
+      if (Date.now() >= until) return
+      if (this.pendingPools.size > 0) await new Promise((resolve) => setTimeout(resolve, 50))
+    }
   }
 
-  /** The write that carries the pool's pending reports in `delayMs`, unless one is waiting already (it takes the newest config). */
-  private scheduleFlush(pool: PoolConfig, delayMs: number): Promise<void> {
+  /**
+   * The write that carries the pool's pending reports in `delayMs`, unless one is waiting already — which takes `pool`
+   * when it is `newest` (a report's, just arrived), not when it is a retry's (its config may be older).
+   */
+  private scheduleFlush(pool: PoolConfig, delayMs: number, newest = true): Promise<void> {
     const waiting = this.flushes.get(pool.name)
     if (waiting) {
-      waiting.pool = pool
+      if (newest) waiting.pool = pool
       return waiting.done
     }
     const flush = { pool, done: Promise.resolve() }
@@ -335,10 +359,16 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
   }
 
   /** Runs `change` after recording every pending report, in one commit; updates to one pool run in order. */
-  private update<T>(pool: PoolConfig, change: (state: PoolState, now: number) => T): Promise<T> {
+  private update<T>(pool: PoolConfig, change: (state: PoolState, now: number) => T, expires?: number): Promise<T> {
     const queueKey = pool.stateKey ?? pool.name
     const previous = this.queues.get(queueKey) ?? Promise.resolve()
     const next = previous.catch(() => {}).then(async () => {
+      // An acquire whose caller stopped waiting while it queued: dropped before any KV call (its place in the queue is
+      // one round trip for every update behind it); the reports it would have carried wait for their own flush.
+      if (expires !== undefined && Date.now() > expires) {
+        if (this.pending.has(pool.name)) void this.scheduleFlush(this.pendingPools.get(pool.name) ?? pool, REPORT_DELAY_MS)
+        throw new StaleAcquire()
+      }
       const outcomes = this.pending.get(pool.name) ?? []
       this.pending.delete(pool.name)
       this.pendingPools.delete(pool.name)
@@ -362,10 +392,11 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
         const kept = [...outcomes, ...(this.pending.get(pool.name) ?? [])]
         if (kept.length > MAX_PENDING_REPORTS) this.dropped(pool, kept.length - MAX_PENDING_REPORTS, 'the queue of reports is full (Deno KV keeps failing)')
         this.pending.set(pool.name, kept.slice(0, MAX_PENDING_REPORTS))
-        this.pendingPools.set(pool.name, pool)
+        // A report that came meanwhile brought a newer config: it stays (this update's may be older).
+        if (!this.pendingPools.has(pool.name)) this.pendingPools.set(pool.name, pool)
         const delay = this.flushRetry.get(pool.name) ?? FLUSH_RETRY_MS
         this.flushRetry.set(pool.name, Math.min(FLUSH_RETRY_MAX_MS, delay * 2))
-        void this.scheduleFlush(pool, delay)
+        void this.scheduleFlush(this.pendingPools.get(pool.name)!, delay, false)
         throw e
       }
     })
@@ -388,7 +419,14 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
         const { state, entries, before, legacy } = await this.read(pool, keys, copy)
         for (const d of pool.deployments) state.deployments[d.id] ??= createDeploymentState()
         prunePoolState(pool, state)
-        const result = change(state, Date.now())
+        let result: T
+        try {
+          result = change(state, Date.now())
+        } catch (e) {
+          // Nothing was written (a stale acquire, say): the copy still holds, for the next update to decide on.
+          if (copy) this.copies.set(pool.name, copy)
+          throw e
+        }
         const op = this.kv.atomic().check(...entries)
         const { deployments, quotaGroups, ...meta } = state
         // Each key's JSON after this commit (null: absent), and whether the commit writes it.

@@ -35,6 +35,11 @@ export class StatsLedger {
     return n
   }
 
+  /** Nothing held: no rows and no failovers (a batch of failovers alone is still a batch to send). */
+  get empty(): boolean {
+    return this.failovers.length === 0 && this.size === 0
+  }
+
   /** Everything held, emptied (a batch being sent). */
   take(): StatsBatch {
     const rows: StatsRow[] = []

@@ -11,7 +11,7 @@ import type { RouterEnv } from '../env'
 import { StatsWriteError, type StateStore } from '../state/types'
 import { analyticsPoint, otlpBody, otlpHeaders, otlpSpan, parentOf, type AnalyticsDataset, type OtlpSpan } from './export'
 import { StatsLedger } from './ledger'
-import { emptyCounters, mergeCounters, rowsOf, type Counters, type FailoverEvent, type RequestEvent } from './rollup'
+import { emptyCounters, mergeCounters, rowsOf, type Counters, type FailoverEvent, type RequestEvent, type StatsBatch } from './rollup'
 
 export const FLUSH_MS = 1000
 /** Rows kept for a store that keeps failing (beyond, the oldest batch is dropped). */
@@ -30,6 +30,8 @@ export interface ExportContext {
 
 export class StatsRecorder {
   private pending = new StatsLedger(Number.POSITIVE_INFINITY)
+  /** The accounting write under way, if any (a shutdown's flush waits for it: its failure puts rows back). */
+  private writing?: Promise<void>
   /** When a flush timer was set (in some request's waitUntil) that will send what is pending; 0: none. */
   private scheduledAt = 0
   private spans: Array<{ endpoint: string; headers: Record<string, string>; span: OtlpSpan }> = []
@@ -81,8 +83,9 @@ export class StatsRecorder {
     }
   }
 
-  /** Sends what has gathered (nothing if another timer already did). */
+  /** Sends what has gathered (nothing if another timer already did); a write already under way is waited for first. */
   async flush(): Promise<void> {
+    await this.writing?.catch(() => {})
     await Promise.all([this.flushStats(), this.flushSpans()])
   }
 
@@ -110,8 +113,17 @@ export class StatsRecorder {
   }
 
   private async flushStats(): Promise<void> {
-    if (this.pending.size === 0) return
-    const batch = this.pending.take()
+    if (this.pending.empty) return
+    const write = this.writeStats(this.pending.take())
+    this.writing = write
+    try {
+      await write
+    } finally {
+      if (this.writing === write) this.writing = undefined
+    }
+  }
+
+  private async writeStats(batch: StatsBatch): Promise<void> {
     try {
       await this.store.addStats(batch)
     } catch (e) {

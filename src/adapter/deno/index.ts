@@ -17,8 +17,12 @@ import { MemoryResponseCache } from '../../cache/memory'
 import type { ResponseCache } from '../../cache/types'
 import { recorderFor } from '../../stats/recorder'
 
-/** How long a shutdown waits for in-flight requests, then for the writes that were waiting (reports, accounting). */
-const SHUTDOWN_MS = 5000
+/**
+ * A shutdown's whole budget, under the 10 s grace that `docker stop` and most orchestrators give before SIGKILL:
+ * requests in flight get all but FLUSH_MS of it, the waiting writes (reports, accounting) the rest.
+ */
+const SHUTDOWN_MS = 8000
+const FLUSH_MS = 3000
 
 declare const Deno: {
   env: { toObject(): Record<string, string> }
@@ -62,15 +66,17 @@ const server = Deno.serve(
 /**
  * SIGTERM (a deploy, `docker stop`) or SIGINT (Ctrl-C): stop taking requests, let those in flight finish, then write
  * what waits to be written — attempt reports held to ride a later commit, the accounting batch of the last second —
- * instead of losing it with the process. Bounded: SHUTDOWN_MS for each step, then exit.
+ * instead of losing it with the process. Bounded: SHUTDOWN_MS in all, then exit.
  */
 let stopping = false
 async function shutdown(signal: string) {
   if (stopping) Deno.exit(1) // a second signal: stop now
   stopping = true
-  const bounded = (p: Promise<unknown>) => Promise.race([p.catch(() => {}), new Promise((resolve) => setTimeout(resolve, SHUTDOWN_MS))])
-  await bounded(server.shutdown())
-  await bounded(Promise.all([store.flush?.(), recorderFor(store).flush()]))
+  const deadline = Date.now() + SHUTDOWN_MS
+  const until = (ms: number, p: Promise<unknown>) => Promise.race([p.catch(() => {}), new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))])
+  await until(deadline - FLUSH_MS - Date.now(), server.shutdown())
+  // What requests still streaming report after this is not waited for: the deadline is the deadline.
+  await until(deadline - Date.now(), Promise.all([store.flush?.(), recorderFor(store).flush()]))
   console.log(JSON.stringify({ msg: 'router stopped', signal }))
   Deno.exit(0)
 }
