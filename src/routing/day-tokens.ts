@@ -7,7 +7,7 @@
  * deployment is out, the router answers 429 saying so.
  */
 import type { DeploymentConfig } from '../config/types'
-import { budgetBlock, createSpendState, heldUsd, holdSpend, refreshSpend, settleSpend, type BudgetBlock } from './budget'
+import { budgetBlock, budgetLeft, createSpendState, holdSpend, refreshSpend, settleSpend, type BudgetBlock } from './budget'
 import { settledTokens } from './quota'
 import type { AttemptOutcome, DeploymentState } from './types'
 
@@ -31,15 +31,17 @@ export function holdDayTokens(ds: DeploymentState, at: number, tokens: number): 
  */
 export function settleDayTokens(deployment: DeploymentConfig, ds: DeploymentState, outcome: AttemptOutcome, now: number): void {
   const r = outcome.reservation
+  settleSpend((ds.dayTokens ??= createSpendState(now)), r ? { at: r.at, amount: r.tokens } : undefined, dayTokensUsed(deployment, outcome), now)
+}
+
+/** What an attempt used of the day: its usage as Bedrock counts it; without one, nothing if it was refused, its reservation if it may have run. */
+export function dayTokensUsed(deployment: DeploymentConfig, outcome: Pick<AttemptOutcome, 'usage' | 'reservation' | 'result'>): number {
   const cls = outcome.result.class
-  const used = outcome.usage ? settledTokens(deployment, outcome.usage) : cls === 'success' || cls === 'timeout' || cls === 'network' ? (r?.tokens ?? 0) : 0
-  settleSpend((ds.dayTokens ??= createSpendState(now)), r ? { at: r.at, amount: r.tokens } : undefined, used, now)
+  return outcome.usage ? settledTokens(deployment, outcome.usage) : cls === 'success' || cls === 'timeout' || cls === 'network' ? (outcome.reservation?.tokens ?? 0) : 0
 }
 
 /** What the day's quota has left now: the quota less what was used and what is held (0 when spent). */
 export function dayTokensLeft(deployment: DeploymentConfig, ds: DeploymentState, now: number): number {
   if (deployment.tokensPerDay === undefined) return Infinity
-  ds.dayTokens ??= createSpendState(now)
-  refreshSpend(ds.dayTokens, now)
-  return Math.max(0, Math.floor(deployment.tokensPerDay - ds.dayTokens.dayUsd - heldUsd(ds.dayTokens)))
+  return Math.floor(budgetLeft((ds.dayTokens ??= createSpendState(now)), { day: deployment.tokensPerDay }, now))
 }

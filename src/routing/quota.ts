@@ -17,6 +17,14 @@ export function reservedTokens(deployment: DeploymentConfig, req: RequestEstimat
   return Math.ceil(count(req.inputTokens)) + Math.ceil(count(output))
 }
 
+/**
+ * The most a request may settle to (input, and its whole output cap burned down): what a day quota's slice is spent
+ * by (state/leases.ts), since a reservation, whose output is not burned down, can be less than the settlement.
+ */
+export function maxSettledTokens(deployment: DeploymentConfig, req: RequestEstimate): number {
+  return Math.ceil(settledTokens(deployment, { inputTokens: req.inputTokens, outputTokens: req.maxTokens ?? maxOutputTokensOf(deployment) }))
+}
+
 export function settledTokens(deployment: DeploymentConfig, usage: TokenUsage): number {
   return (
     count(usage.inputTokens) + count(usage.cacheWriteInputTokens) + count(usage.outputTokens) * count(burndownOf(deployment))

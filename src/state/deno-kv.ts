@@ -278,13 +278,11 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
   }
 
   /**
-   * Adds an accounting batch: rows are merged into their hour's row of the same combination, a few per atomic commit
-   * with versionstamp checks (retried on conflict), so batches from any number of instances add up exactly.
-   */
-  /**
-   * Rows in commits of STATS_CHUNK, then the failovers. A failure says what was not written (StatsWriteError): the
-   * chunks committed before it are not sent again, nor a chunk whose commit timed out (it may have landed: its rows
-   * are dropped, as the reports of a timed-out commit are).
+   * Adds an accounting batch: rows are merged into their hour's row of the same combination, STATS_CHUNK per atomic
+   * commit with versionstamp checks (retried on conflict), so batches from any number of instances add up exactly;
+   * then the failovers. A failure says what was not written (StatsWriteError): the chunks committed before it are not
+   * sent again, nor a chunk whose commit timed out (it may have landed: its rows are dropped, as the reports of a
+   * timed-out commit are).
    */
   async addStats(batch: StatsBatch): Promise<void> {
     for (let i = 0; i < batch.rows.length; i += STATS_CHUNK) {

@@ -17,11 +17,12 @@
  * writes the answer into it.
  */
 import type { DeploymentConfig, LeaseSettings, PoolConfig } from '../config/types'
-import { burndownOf, maxOutputTokensOf } from '../routing/models'
+import { burndownOf } from '../routing/models'
 import { createPoolState, record, type PoolState } from '../routing/core'
 import type { LeaseAnswer, LeaseGrant, LeaseWant, LedgerDelta, LedgerKind, UsageDelta } from '../routing/lease'
 import { attemptCostUsd, budgetsOf, reservedUsd } from '../routing/budget'
-import { settledTokens } from '../routing/quota'
+import { maxSettledTokens } from '../routing/quota'
+import { dayTokensUsed } from '../routing/day-tokens'
 import { settlementOf } from '../routing/record'
 import { deploymentState, usageOf } from '../routing/state'
 import type { AttemptOutcome, Decision, RequestEstimate, Reservation } from '../routing/types'
@@ -332,14 +333,8 @@ export class LeaseStateStore implements StateStore {
     const change = deployment ? settlementOf(deployment, outcome) : null
     // The ledgers as the object would keep them: the send's share released, what the attempt used counted — a refused
     // one nothing, one that may have run its reservation.
-    const cls = outcome.result.class
-    const mayHaveRun = cls === 'success' || cls === 'timeout' || cls === 'network'
     const ledgers = deployment
-      ? (Object.entries(costs) as Array<[LedgerKind, number]>).map(([kind, cost]) => ({
-          kind,
-          cost,
-          used: kind === 'usd' ? attemptCostUsd(deployment, outcome) : outcome.usage ? settledTokens(deployment, outcome.usage) : mayHaveRun ? outcome.reservation!.tokens : 0,
-        }))
+      ? (Object.entries(costs) as Array<[LedgerKind, number]>).map(([kind, cost]) => ({ kind, cost, used: kind === 'usd' ? attemptCostUsd(deployment, outcome) : dayTokensUsed(deployment, outcome) }))
       : []
     if ((change && (change.requests || change.tokens)) || ledgers.length) lease.settled.push({ slice, deploymentId: outcome.deploymentId, at, change, ledgers })
     const { reservation: _r, usage: _u, ...rest } = outcome
@@ -535,21 +530,16 @@ export class LeaseStateStore implements StateStore {
 }
 
 /**
- * The most a request may use of a deployment's day quota, as the day counts it (quota.ts settledTokens: input, and
- * output with its burndown) — what a slice of the day is spent by, so no slice lets the day run over however much of
- * its output cap a request uses. A reservation is smaller (its output is not burned down): spent by that, slices of a
- * 5× burndown model ran a day over by a renewal's worth of sends.
+ * What a request takes of each of a deployment's period ledgers; null: it must ask the object. Its day's tokens: the
+ * most it may settle to (quota.ts maxSettledTokens, output burned down), so no slice lets the day run over however much
+ * of its output cap a request uses — spent by reservations, which are smaller, slices of a 5× burndown model ran a day
+ * over by a renewal's worth of sends. Its USD: its reservation's cost at most.
  */
-function dayTokensOf(deployment: DeploymentConfig, estimate: RequestEstimate): number {
-  return Math.ceil(estimate.inputTokens + (estimate.maxTokens ?? maxOutputTokensOf(deployment)) * burndownOf(deployment))
-}
-
-/** What a request takes of each of a deployment's period ledgers: its day's tokens (dayTokensOf), its cost at most (the reservation's USD); null: it must ask the object. */
 type LedgerCosts = Partial<Record<LedgerKind, number>>
 
 function ledgerCostsOf(deployment: DeploymentConfig, estimate: RequestEstimate, reservation: Reservation): LedgerCosts | null {
   const costs: LedgerCosts = {}
-  if (deployment.tokensPerDay !== undefined) costs.dayTokens = dayTokensOf(deployment, estimate)
+  if (deployment.tokensPerDay !== undefined) costs.dayTokens = maxSettledTokens(deployment, estimate)
   if (budgetsOf(deployment)) {
     // A budgeted deployment whose request has no cost known in advance (no price: a prompt router bills its invoked
     // model afterwards) cannot be spent from a slice: it asks the object, which knows every isolate's spend.
