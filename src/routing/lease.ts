@@ -127,7 +127,8 @@ export function applyLeaseReport(pool: PoolConfig, state: PoolState, report: Lea
   for (const outcome of report.outcomes) record(pool, state, { ...outcome, reservation: undefined, usage: undefined }, now)
   for (const delta of report.ledgers ?? []) {
     const deployment = pool.deployments.find((d) => d.id === delta.deploymentId)
-    if (!deployment || !Number.isFinite(delta.at)) continue
+    // Non-finite amounts are ignored, as the window's deltas are: a bad report must not poison a day or a budget.
+    if (!deployment || ![delta.at, delta.release, delta.hold, delta.used].every(Number.isFinite)) continue
     const ds = deploymentState(state, deployment.id)
     if (delta.kind === 'dayTokens' && deployment.tokensPerDay !== undefined) adjustLedger((ds.dayTokens ??= createSpendState(now)), delta, now)
     else if (delta.kind === 'usd' && budgetsOf(deployment)) adjustLedger((ds.spend ??= createSpendState(now)), delta, now)
