@@ -58,6 +58,11 @@ const STATS_CHUNK = 10
 const KV_BATCH = 10
 /** Reports held per pool while they wait (or while KV fails): past this, new ones are dropped (their reservations slide out). */
 const MAX_PENDING_REPORTS = 1000
+/**
+ * A report not written within this long (KV kept failing, or a commit keeps being refused) is dropped: applied later it
+ * would count an old throttle or failure as news, and its reservation has slid out of the rolling windows by then.
+ */
+export const REPORT_MAX_AGE_MS = 60_000
 /** How long a report waits for its pool's next update to ride before it is written on its own. */
 export const REPORT_DELAY_MS = 50
 /** After the committed copy lost a race, the next updates read first for this long (other instances are writing). */
@@ -72,6 +77,12 @@ const FLUSH_RETRY_MS = 200
 const FLUSH_RETRY_MAX_MS = 10_000
 /** Dropped reports are logged at most this often per store. */
 const DROP_LOG_MS = 10_000
+
+/** A report waiting to be written, and when it was queued. */
+interface PendingReport {
+  outcome: AttemptOutcome
+  at: number
+}
 
 /** An acquire dropped unanswered: its caller has routed on the local estimate by then (fail-open.ts). */
 class StaleAcquire extends Error {
@@ -98,7 +109,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
    */
   private readonly queues = new Map<string, Promise<unknown>>()
   /** Reports waiting to be written: they ride along the next update of their pool (one commit for many). */
-  private readonly pending = new Map<string, AttemptOutcome[]>()
+  private readonly pending = new Map<string, PendingReport[]>()
   /** The newest config of each pool with reports pending (what `flush` writes them with). */
   private readonly pendingPools = new Map<string, PoolConfig>()
   /** Per pool, the write that carries its pending reports if no update comes first, and the newest config they came with. */
@@ -339,7 +350,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
 
   private queue(pool: PoolConfig, outcome: AttemptOutcome) {
     const list = this.pending.get(pool.name) ?? []
-    if (list.length < MAX_PENDING_REPORTS) list.push(outcome)
+    if (list.length < MAX_PENDING_REPORTS) list.push({ outcome, at: Date.now() })
     else this.dropped(pool, 1, 'the queue of reports is full (Deno KV keeps failing)')
     this.pending.set(pool.name, list)
     this.pendingPools.set(pool.name, pool)
@@ -367,27 +378,30 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
         if (this.pending.has(pool.name)) void this.scheduleFlush(this.pendingPools.get(pool.name) ?? pool, REPORT_DELAY_MS)
         throw new StaleAcquire()
       }
-      const outcomes = this.pending.get(pool.name) ?? []
+      const waiting = this.pending.get(pool.name) ?? []
       this.pending.delete(pool.name)
       this.pendingPools.delete(pool.name)
-      if (outcomes.length === 0 && change.length === 0) return undefined as T // nothing left to write
+      const oldest = Date.now() - REPORT_MAX_AGE_MS
+      const reports = waiting[0] && waiting[0].at < oldest ? waiting.filter((r) => r.at >= oldest) : waiting
+      if (reports.length < waiting.length) this.dropped(pool, waiting.length - reports.length, `not written within ${REPORT_MAX_AGE_MS / 1000} s (Deno KV keeps failing)`)
+      if (reports.length === 0 && change.length === 0) return undefined as T // nothing left to write
       try {
         const result = await this.commit(pool, (state, now) => {
-          for (const outcome of outcomes) record(pool, state, outcome, now)
+          for (const r of reports) record(pool, state, r.outcome, now)
           return change(state, now)
         })
         this.flushRetry.delete(pool.name)
         return result
       } catch (e) {
-        if (outcomes.length === 0) throw e
+        if (reports.length === 0) throw e
         if (e instanceof KvCallTimeout && e.mayHaveLanded) {
           // The commit may still go through: writing these again could count them twice. Dropped instead.
-          this.dropped(pool, outcomes.length, e.message)
+          this.dropped(pool, reports.length, e.message)
           throw e
         }
         // The reports were not written: keep them, and write them later even if no request comes (backing off while
         // KV fails). Bounded like the queue: the oldest reports are kept and the rest dropped.
-        const kept = [...outcomes, ...(this.pending.get(pool.name) ?? [])]
+        const kept = [...reports, ...(this.pending.get(pool.name) ?? [])]
         if (kept.length > MAX_PENDING_REPORTS) this.dropped(pool, kept.length - MAX_PENDING_REPORTS, 'the queue of reports is full (Deno KV keeps failing)')
         this.pending.set(pool.name, kept.slice(0, MAX_PENDING_REPORTS))
         // A report that came meanwhile brought a newer config: it stays (this update's may be older).

@@ -3,7 +3,7 @@
  * longer holds its pool's queue; reports an update failed to write are written later without any further request;
  * reports past the queue's bound are counted and logged, not lost silently; SIGTERM writes what was waiting.
  */
-import { DenoKvStateStore, type KvLike } from '../../src/state/deno-kv'
+import { DenoKvStateStore, REPORT_MAX_AGE_MS, type KvLike } from '../../src/state/deno-kv'
 import { parseRouterConfig } from '../../src/config/schema'
 import { StatsRecorder } from '../../src/stats/recorder'
 import { createSimulator } from '../../simulator/handler'
@@ -112,6 +112,35 @@ Deno.test('Deno KV: reports past the queue’s bound while KV fails are counted 
     faults.commit = 'ok'
     await store.flush()
     assert((await windowRequests(store)) === 1, 'the kept reports were written by flush()')
+  })
+})
+
+Deno.test('Deno KV: a report not written within REPORT_MAX_AGE_MS is dropped, not applied as news, and its retries end', async () => {
+  await withFaultyKv(async (kv, faults) => {
+    const store = new DenoKvStateStore(kv, 'r', 30_000, 1000)
+    const d = await store.acquire(pool, estimate, [])
+    assert(d.kind === 'dispatch', 'decision')
+    faults.commit = 'fail'
+    const outcome = { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'unavailable' as const, status: 503, errorType: 'ServiceUnavailableException' }, latencyMs: 20 }
+    await store.report(pool, outcome).catch(() => {})
+    const realNow = Date.now
+    const error = console.error
+    console.error = () => {}
+    try {
+      // A minute and more later (the clock moved, not the test): KV answers again.
+      Date.now = () => realNow() + REPORT_MAX_AGE_MS + 1000
+      faults.commit = 'ok'
+      await store.flush()
+      assert(store.ops.droppedReports === 1, `${store.ops.droppedReports} dropped`)
+      assert((await failuresOf(store)) === 0, 'the old failure was applied as if it had just happened')
+      const commits = store.ops.commits
+      faults.commit = 'fail'
+      await sleep(700)
+      assert(store.ops.commits === commits, `retries went on after the report was dropped: ${store.ops.commits - commits} more commits`)
+    } finally {
+      Date.now = realNow
+      console.error = error
+    }
   })
 })
 
