@@ -75,15 +75,67 @@ export function heldPrefixes(state: PoolState, hint: AffinityHint, now: number):
   return levels
 }
 
-/** `deploymentId` now holds every key `hint` remembers (a hit refreshes the TTL, as Bedrock's cache does). */
-export function rememberAffinity(state: PoolState, hint: AffinityHint, deploymentId: string, now: number, maxEntries: number): void {
+/**
+ * `deploymentId` now holds every key `hint` remembers (a hit refreshes the TTL, as Bedrock's cache does). `log`: a
+ * pool with leases, whose isolates learn the object's changes at their renewals (affinityChangesSince).
+ */
+export function rememberAffinity(state: PoolState, hint: AffinityHint, deploymentId: string, now: number, maxEntries: number, log = false): void {
   if (hint.remember.length === 0) return
   const map = (state.affinity ??= {})
   for (const { key, ttlMs } of hint.remember) {
     const entry = (Object.hasOwn(map, key) ? map[key] : undefined) ?? (map[key] = {})
     entry[deploymentId] = now + ttlMs
+    if (log) logChange(state, { at: now, key, id: deploymentId, until: now + ttlMs })
   }
   pruneAffinity(state, now, maxEntries)
+}
+
+/**
+ * A change to the map as leases share it (routing/lease.ts): `id` holds `key` until `until`; `at`, when the object
+ * learned it. Under leases an isolate decides on its own copy of the map, so what one isolate's requests cached
+ * reaches the others through the object: sent at its renewal, handed to each other isolate at theirs.
+ */
+export interface AffinityChange {
+  at: number
+  key: string
+  id: string
+  until: number
+}
+
+/**
+ * The object's recent changes kept for isolates to pick up (a bounded log in the pool's state: it rides in the same
+ * storage value as the map, which must stay small). An isolate renewing less often than this many changes come loses
+ * the older ones: their requests then spill as without the log.
+ */
+export const MAX_AFFINITY_LOG = 128
+
+function logChange(state: PoolState, change: AffinityChange) {
+  const log = (state.affinityLog ??= [])
+  log.push(change)
+  if (log.length > MAX_AFFINITY_LOG) log.splice(0, log.length - MAX_AFFINITY_LOG)
+}
+
+/**
+ * Holders learned elsewhere (another isolate's renewal, the object's answer): each kept until the later of what the map
+ * says and what the change says; expired ones ignored. `log`: the object, which passes them on.
+ */
+export function mergeAffinity(state: PoolState, changes: ReadonlyArray<Omit<AffinityChange, 'at'>>, now: number, maxEntries: number, log = false): void {
+  if (changes.length === 0) return
+  const map = (state.affinity ??= {})
+  for (const { key, id, until } of changes) {
+    if (!(until > now)) continue
+    const entry = (Object.hasOwn(map, key) ? map[key] : undefined) ?? (map[key] = {})
+    if (!(entry[id] >= until)) entry[id] = until
+    if (log) logChange(state, { at: now, key, id, until })
+  }
+  pruneAffinity(state, now, maxEntries)
+}
+
+/** The logged changes after `since` (the object's time of an isolate's last answer; undefined: all), still held at `now`. */
+export function affinityChangesSince(state: PoolState, since: number | undefined, now: number): AffinityChange[] {
+  const log = state.affinityLog
+  if (!log) return []
+  return log.filter((c) => (since === undefined || c.at > since) && c.until > now)
 }
 
 /** `deployments` do not hold the keys `hint` remembers (they were held for attempts that failed). */
@@ -116,6 +168,7 @@ export function pruneAffinity(state: PoolState, now: number, maxEntries: number)
     if (Object.keys(entry).length === 0) delete map[k]
   }
   keys = Object.keys(map)
+  if (state.affinityLog) state.affinityLog = state.affinityLog.filter((c) => c.until > now)
   if (keys.length <= maxEntries) return
   const until = new Map(keys.map((k) => [k, lastUntil(map[k])]))
   keys.sort((a, b) => until.get(a)! - until.get(b)!)

@@ -1,6 +1,6 @@
 /** The object's side of leases on bad reports: what a renewal carries is applied only when it is finite. */
 import { describe, expect, it } from 'vitest'
-import { applyLeaseReport } from './lease'
+import { applyLeaseReport, grantLeases } from './lease'
 import { createPoolState } from './core'
 import { deployment, pool, T0 } from './test-helpers'
 import { deploymentState } from './state'
@@ -33,5 +33,40 @@ describe('applyLeaseReport', () => {
     applyLeaseReport(plain, other, { wants: [], deltas: [], outcomes: [], ledgers: [ledger('dayTokens', { hold: 10 }), ledger('usd', { hold: 1 })] }, T0)
     expect(deploymentState(other, 'a').dayTokens).toBeUndefined()
     expect(deploymentState(other, 'a').spend).toBeUndefined()
+  })
+})
+
+describe('affinity in renewals', () => {
+  const p = pool([deployment('a'), deployment('b')], { leases: { renewMs: 500, sliceFactor: 1.5 } })
+  const none = { wants: [], deltas: [], outcomes: [] }
+
+  it("merges an isolate's holders by their latest hold and hands each isolate only what changed since its last answer", () => {
+    const state = createPoolState(p)
+    applyLeaseReport(p, state, { ...none, affinity: { held: [{ key: 'k1', id: 'a', until: T0 + 60_000 }] } }, T0)
+    expect(state.affinity?.k1).toEqual({ a: T0 + 60_000 })
+    // An older hold of the same key does not shorten it.
+    applyLeaseReport(p, state, { ...none, affinity: { held: [{ key: 'k1', id: 'a', until: T0 + 1000 }] } }, T0 + 10)
+    expect(state.affinity?.k1).toEqual({ a: T0 + 60_000 })
+    const first = grantLeases(p, state, [], 1500, T0 + 20)
+    expect(first.affinity?.map((c) => c.key)).toEqual(['k1', 'k1'])
+    applyLeaseReport(p, state, { ...none, affinity: { since: first.at, held: [{ key: 'k2', id: 'b', until: T0 + 60_000 }] } }, T0 + 30)
+    const next = grantLeases(p, state, [], 1500, T0 + 30, first.at)
+    expect(next.affinity).toEqual([{ at: T0 + 30, key: 'k2', id: 'b', until: T0 + 60_000 }])
+    expect(grantLeases(p, state, [], 1500, T0 + 40, T0 + 30).affinity).toBeUndefined()
+  })
+
+  it('ignores holders of unknown deployments, keys no request makes, and holds non-finite or past a day', () => {
+    const state = createPoolState(p)
+    const held = [
+      { key: 'k', id: 'zz', until: T0 + 1000 },
+      { key: 'x'.repeat(65), id: 'a', until: T0 + 1000 },
+      { key: 'k', id: 'a', until: Number.NaN },
+      { key: 'k', id: 'a', until: Infinity },
+      { key: 'k', id: 'b', until: T0 + 2 * 86_400_000 },
+      { key: 7 as unknown as string, id: 'a', until: T0 + 1000 },
+    ]
+    applyLeaseReport(p, state, { ...none, affinity: { held } }, T0)
+    expect(state.affinity ?? {}).toEqual({})
+    expect(grantLeases(p, state, [], 1500, T0).affinity).toBeUndefined()
   })
 })

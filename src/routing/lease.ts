@@ -21,6 +21,7 @@ import { deploymentState, usageOf } from './state'
 import type { AttemptOutcome, DeploymentState, PoolState } from './types'
 import { addUsage, pruneUsage, windowTotals } from './window'
 import { dayTokensLeft, holdDayTokens } from './day-tokens'
+import { affinityChangesSince, affinityOf, mergeAffinity, MAX_AFFINITY_LOG, type AffinityChange } from './affinity'
 import { adjustLedger, budgetLeft, budgetsOf, createSpendState, heldUsd, holdSpend, type SpendState } from './budget'
 
 /** What an isolate would like to send to one deployment before its next renewal. */
@@ -70,6 +71,11 @@ export interface LeaseReport {
   outcomes: AttemptOutcome[]
   /** Deployments with `tokensPerDay` or a budget: their ledgers' changes (absent: none). */
   ledgers?: LedgerDelta[]
+  /**
+   * Prompt-cache affinity: the holders this isolate's own decisions took since its last renewal (`until` in the
+   * object's time), and the object's time of its last answer (the changes it already has).
+   */
+  affinity?: { since?: number; held: Array<Omit<AffinityChange, 'at'>> }
 }
 
 export interface LeaseGrant {
@@ -110,6 +116,8 @@ export interface LeaseAnswer {
   validMs: number
   grants: LeaseGrant[]
   views: Record<string, DeploymentView>
+  /** Prompt-cache affinity holders the object learned since the isolate's last answer (absent: none). */
+  affinity?: AffinityChange[]
 }
 
 /** Applies a renewal's deltas and outcomes to the pool's state. */
@@ -133,14 +141,23 @@ export function applyLeaseReport(pool: PoolConfig, state: PoolState, report: Lea
     if (delta.kind === 'dayTokens' && deployment.tokensPerDay !== undefined) adjustLedger((ds.dayTokens ??= createSpendState(now)), delta, now)
     else if (delta.kind === 'usd' && budgetsOf(deployment)) adjustLedger((ds.spend ??= createSpendState(now)), delta, now)
   }
+  const held = report.affinity?.held
+  if (Array.isArray(held) && held.length) {
+    const valid = held.filter((c) => typeof c?.key === 'string' && c.key.length <= MAX_KEY_LENGTH && pool.deployments.some((d) => d.id === c.id) && Number.isFinite(c.until) && c.until <= now + MAX_HOLD_MS)
+    mergeAffinity(state, valid.slice(0, MAX_AFFINITY_LOG), now, affinityOf(pool).maxEntries, true)
+  }
 }
+
+/** Bounds on an isolate's affinity changes: a key as cache-keys.ts makes them, a hold no longer than Bedrock's longest cache TTL (1 h) or a long session. */
+const MAX_KEY_LENGTH = 64
+const MAX_HOLD_MS = 24 * 3_600_000
 
 /**
  * Grants each want what the window can give without ever being overrun: at most the capacity free now, where every
  * reservation and slice already held (queued ones too) counts as taken. A deployment that has no room in one of its
  * limits gets nothing (a slice of requests without tokens could send nothing).
  */
-export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly LeaseWant[], validMs: number, now: number): LeaseAnswer {
+export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly LeaseWant[], validMs: number, now: number, affinitySince?: number): LeaseAnswer {
   const grants: LeaseGrant[] = []
   const held = new Map<string, LeaseGrant>()
   for (const want of wants) {
@@ -202,5 +219,6 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
       },
     }
   }
-  return { at: now, validMs, grants, views }
+  const affinity = affinityChangesSince(state, affinitySince, now)
+  return { at: now, validMs, grants, views, ...(affinity.length ? { affinity } : {}) }
 }

@@ -2,7 +2,7 @@
  * Types of the pure routing core. Nothing here does I/O: the state is plain JSON-serialisable data
  * that a StateStore (memory, Durable Object, Deno KV) keeps and hands to `decide` / `record`.
  */
-import type { AffinityEntry, AffinityHint } from './affinity'
+import type { AffinityChange, AffinityEntry, AffinityHint } from './affinity'
 import type { SpendState } from './budget'
 import type { StrategyName } from './strategies'
 
@@ -238,6 +238,8 @@ export interface PoolState {
   deployments: Record<string, DeploymentState>
   /** Prompt-cache affinity: key → the deployment that last took it, and until when (affinity.ts). Bounded. */
   affinity?: Record<string, AffinityEntry>
+  /** A pool with leases: the map's recent changes, for the isolates' next renewals (affinity.ts; bounded). */
+  affinityLog?: AffinityChange[]
   /** The shared window of each quota group (deployments that draw on one Bedrock quota), in place of their own. */
   quotaGroups?: Record<string, UsageBucket[]>
 }

@@ -222,7 +222,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
   lease(pool: PoolConfig, report: LeaseReport, validMs: number): Promise<LeaseAnswer> {
     return this.update(pool, (state, now) => {
       applyLeaseReport(pool, state, report, now)
-      return grantLeases(pool, state, report.wants, validMs, now)
+      return grantLeases(pool, state, report.wants, validMs, now, report.affinity?.since)
     })
   }
 

@@ -97,6 +97,50 @@ describe('leases over one object', () => {
   })
 })
 
+describe('leases and prompt-cache affinity', () => {
+  const four = () => pool(['a', 'b', 'c', 'd'].map((id) => deployment(id, { rpm: 60_000 })), { strategy: 'weighted', leases: { renewMs: 500, sliceFactor: 1.5 } })
+  const cached = (key: string) => ({ inputTokens: 100, maxTokens: 50, stream: false, affinity: { lookup: [key], remember: [{ key, ttlMs: 300_000 }] } })
+  const ok = (d: { deploymentId: string; reservation: any }) => ({ deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success' as const, status: 200 }, usage: USAGE, latencyMs: 100 })
+
+  it("a prefix one isolate's request cached is a hit in another isolate, decided there without a call, after their renewals", async () => {
+    const p = four()
+    const w = leaseWorld(p, 2)
+    await drive(w, { rps: 80, seconds: 2, settleMs: 0 }) // both isolates hold slices of every deployment
+    const holders = new Map<string, string>()
+    for (let k = 0; k < 40; k++) {
+      const d = await w.stores[0].acquire(p, cached(`k${k}`), [])
+      if (d.kind !== 'dispatch') throw new Error('refused')
+      holders.set(`k${k}`, d.deploymentId)
+      w.pending.push(w.stores[0].report(p, ok(d)).catch(() => {}))
+    }
+    await w.time.advance(w.time.now + 600)
+    await drive(w, { rps: 80, seconds: 2, settleMs: 0 }) // both renew: isolate 0 sends its holders, isolate 1 picks them up
+    const before = w.counters()[1].leaseDecisions
+    let hits = 0
+    for (const [key, holder] of holders) {
+      await w.time.advance(w.time.now + 25) // at the rate the isolate's slices were sized for
+      const d = await w.stores[1].acquire(p, cached(key), [])
+      if (d.kind !== 'dispatch') throw new Error('refused')
+      if (d.deploymentId === holder && d.affinity === 'hit') hits++
+      w.pending.push(w.stores[1].report(p, ok(d)).catch(() => {}))
+    }
+    expect(hits).toBeGreaterThanOrEqual(38) // by chance alone one in four
+    expect(w.counters()[1].leaseDecisions - before).toBeGreaterThanOrEqual(38)
+  })
+
+  it('a holder the object decided, before the isolate held any slice, is a hit in the isolate’s own decisions after', async () => {
+    const p = four()
+    const w = leaseWorld(p, 1)
+    // No slices yet: the object decides and remembers; the isolate's copy learns the holder from its answer.
+    const first = await w.stores[0].acquire(p, cached('x'), [])
+    if (first.kind !== 'dispatch') throw new Error('refused')
+    w.pending.push(w.stores[0].report(p, ok(first)).catch(() => {}))
+    await drive(w, { rps: 80, seconds: 2, settleMs: 0 })
+    const again = await w.stores[0].acquire(p, cached('x'), [])
+    expect(again).toMatchObject({ kind: 'dispatch', deploymentId: first.deploymentId, affinity: 'hit' })
+  })
+})
+
 describe('leases and quota groups', () => {
   /** Two pools whose first deployments share one account quota (group `g`), each with one deployment of its own. */
   const joined = (groupRpm: number, ownRpm: number, leases: boolean) =>

@@ -19,7 +19,8 @@
 import type { DeploymentConfig, LeaseSettings, PoolConfig } from '../config/types'
 import { burndownOf } from '../routing/models'
 import { createPoolState, record, type PoolState } from '../routing/core'
-import type { LeaseAnswer, LeaseGrant, LeaseWant, LedgerDelta, LedgerKind, UsageDelta } from '../routing/lease'
+import type { LeaseAnswer, LeaseGrant, LeaseReport, LeaseWant, LedgerDelta, LedgerKind, UsageDelta } from '../routing/lease'
+import { affinityOf, forgetAffinity, mergeAffinity, rememberAffinity, MAX_AFFINITY_LOG, type AffinityChange } from '../routing/affinity'
 import { attemptCostUsd, budgetsOf, reservedUsd } from '../routing/budget'
 import { maxSettledTokens } from '../routing/quota'
 import { dayTokensUsed } from '../routing/day-tokens'
@@ -105,6 +106,15 @@ interface PoolLease {
    * STALE_RENEWER_MS: a waitUntil the runtime cut off never clears it, and a stuck flag must not stop renewals for good.
    */
   renewingSince: number
+  /**
+   * Prompt-cache affinity holders this isolate's own decisions took since its last renewal (local time), for the object
+   * to pass on to the other isolates; keyed by key and deployment.
+   */
+  affinityOut: Map<string, Omit<AffinityChange, 'at'>>
+  /** The object's time of the last answer: the object sends only the affinity changes after it. */
+  affinitySince?: number
+  /** Object time − local time, as of the last answer. */
+  offset: number
 }
 
 export interface LeaseClock {
@@ -174,6 +184,12 @@ export class LeaseStateStore implements StateStore {
       this.sent(lease, asked.deploymentId, asked.reservation.tokens, (deployment && ledgerCostsOf(deployment, estimate, asked.reservation)) || {})
       // Local clock, as the local copy keeps; a grouped deployment's send is in its group's window (what decisions read).
       if (deployment) addUsage(usageOf(lease.state, deployment), now, 1, asked.reservation.tokens)
+      // The object remembered its prompt-cache holder itself; the local copy learns it now, not at the next renewal.
+      const hint = affinityHintOf(pool, estimate)
+      if (hint) {
+        if (tried.length) forgetAffinity(lease.state, hint, tried)
+        rememberAffinity(lease.state, hint, asked.deploymentId, now, affinityOf(pool).maxEntries)
+      }
       return asked
     }
     // The object found every window full — counting this isolate's own slices as taken. A slice of a deployment the
@@ -263,6 +279,11 @@ export class LeaseStateStore implements StateStore {
       fresh.settled.push(...old.settled)
       fresh.outcomes.push(...old.outcomes)
       fresh.settings ??= old.settings
+      // Prompt caches outlive a config change: what the old copy knew of them still holds.
+      if (old.state.affinity) fresh.state.affinity = old.state.affinity
+      for (const [k, c] of old.affinityOut) fresh.affinityOut.set(k, c)
+      fresh.affinitySince = old.affinitySince
+      fresh.offset = old.offset
       old.slices.clear()
       old.closing = []
       old.settled = []
@@ -270,7 +291,7 @@ export class LeaseStateStore implements StateStore {
       return fresh
     }
     if (!lease) {
-      lease = { fingerprint, pool, state: createPoolState(pool), slices: new Map(), settled: [], closing: [], outcomes: [], recent: new Map(), refused: 0, refusedTokens: 0, refusedOutput: 0, since: this.clock.now(), renewingSince: 0 }
+      lease = { fingerprint, pool, state: createPoolState(pool), slices: new Map(), settled: [], closing: [], outcomes: [], recent: new Map(), refused: 0, refusedTokens: 0, refusedOutput: 0, since: this.clock.now(), renewingSince: 0, affinityOut: new Map(), offset: 0 }
       this.pools.set(pool.name, lease)
     }
     if (pool.leases) lease.settings = pool.leases
@@ -285,6 +306,17 @@ export class LeaseStateStore implements StateStore {
   private decideLocally(pool: PoolConfig, lease: PoolLease, estimate: RequestEstimate, tried: readonly string[], now: number): { decision?: Decision; passedOver: string[] } {
     const passedOver: string[] = []
     if (lease.slices.size === 0) return { passedOver }
+    const hint = affinityHintOf(pool, estimate)
+    // What deciding may change in the affinity map (the keys the request remembers), to put back if it is undone.
+    const map = lease.state.affinity
+    const before = hint?.remember.map(({ key }) => [key, map && Object.hasOwn(map, key) ? { ...map[key] } : undefined] as const)
+    const undoAffinity = () => {
+      for (const [key, entry] of before ?? []) {
+        const m = (lease.state.affinity ??= {})
+        if (entry) m[key] = entry
+        else delete m[key]
+      }
+    }
     const decision = acquireOn(pool, lease.state, estimate, tried, undefined, now, this.clock.rng)
     if (decision.kind !== 'dispatch') return { passedOver } // a refusal is the object's to give: its view is exact
     const r = decision.reservation
@@ -304,9 +336,11 @@ export class LeaseStateStore implements StateStore {
     if (!covered) {
       // Undo what deciding took on the local copy (the window's reservation, a probe slot): as an attempt never counted.
       record(pool, lease.state, { deploymentId: decision.deploymentId, reservation: r, result: { class: 'client', status: 499 } }, now)
+      undoAffinity()
       passedOver.push(decision.deploymentId)
       return { passedOver }
     }
+    if (hint) for (const { key, ttlMs } of hint.remember) this.heldAffinity(lease, key, decision.deploymentId, now + ttlMs)
     slice.sentRequests++
     slice.sentTokens += r.tokens
     const at = r.at + slice.offset
@@ -340,6 +374,14 @@ export class LeaseStateStore implements StateStore {
     const { reservation: _r, usage: _u, ...rest } = outcome
     lease.outcomes.push({ ...rest, sentAt: at })
     if (lease.outcomes.length > MAX_QUEUED_OUTCOMES) lease.outcomes.splice(0, lease.outcomes.length - MAX_QUEUED_OUTCOMES)
+  }
+
+  /** A holder this isolate's decision took, for the next renewal (the latest hold of each key and deployment, bounded). */
+  private heldAffinity(lease: PoolLease, key: string, id: string, until: number) {
+    const k = `${key}\n${id}`
+    lease.affinityOut.delete(k) // re-inserted last: the oldest go first when over the bound
+    lease.affinityOut.set(k, { key, id, until })
+    if (lease.affinityOut.size > MAX_AFFINITY_LOG) lease.affinityOut.delete(lease.affinityOut.keys().next().value!)
   }
 
   private refusedOne(lease: PoolLease, estimate: RequestEstimate) {
@@ -472,8 +514,11 @@ export class LeaseStateStore implements StateStore {
     lease.refusedOutput = 0
     lease.recent = new Map()
     lease.since = asked
-    if (wants.length === 0 && deltas.length === 0 && ledgers.length === 0 && lease.outcomes.length === 0) return
-    const report = { wants, deltas, outcomes: lease.outcomes, ...(ledgers.length ? { ledgers } : {}) }
+    if (wants.length === 0 && deltas.length === 0 && ledgers.length === 0 && lease.outcomes.length === 0 && lease.affinityOut.size === 0) return
+    const affinityOut = lease.affinityOut
+    lease.affinityOut = new Map()
+    const affinity = affinityOf(pool).enabled ? { since: lease.affinitySince, held: [...affinityOut.values()].map((c) => ({ ...c, until: c.until + lease.offset })) } : undefined
+    const report: LeaseReport = { wants, deltas, outcomes: lease.outcomes, ...(ledgers.length ? { ledgers } : {}), ...(affinity ? { affinity } : {}) }
     lease.outcomes = []
     let answer: LeaseAnswer
     try {
@@ -482,6 +527,8 @@ export class LeaseStateStore implements StateStore {
       // Whether the object applied it is unknown; not sent again. Releases lost this way stay counted until their
       // bucket slides out (an under-use); the closed slices' later settlements only add (Slice.lost).
       for (const s of closed) s.lost = true
+      // Holders merge by the latest hold, so sending them again is harmless: they go with the next renewal.
+      for (const [k, c] of affinityOut) if (!lease.affinityOut.has(k)) lease.affinityOut.set(k, c)
       this.counts.renewalFailures++
       if (this.clock.now() - this.warnedAt < WARN_EVERY_MS) return
       this.warnedAt = this.clock.now()
@@ -494,6 +541,10 @@ export class LeaseStateStore implements StateStore {
     // time to the latest object time it can be, so a request never counts as sent earlier than it was.
     const offset = answer.at - asked
     const until = asked + answer.validMs
+    lease.offset = offset
+    lease.affinitySince = answer.at
+    // What other isolates' requests cached, in local time (a retired lease's copy is gone: its successor asks afresh).
+    if (answer.affinity && !lease.retired) mergeAffinity(lease.state, answer.affinity.map((c) => ({ key: c.key, id: c.id, until: c.until - offset })), now, affinityOf(pool).maxEntries)
     // Retired while this renewal was in flight (a new config): its grants go to the new lease, to be closed unspent.
     const successor = lease.retired ? this.pools.get(pool.name) : undefined
     for (const g of answer.grants) {
@@ -556,6 +607,11 @@ function fitsLedgers(slice: Slice, costs: LedgerCosts): boolean {
     if (!ledger || ledger.sent + cost > ledger.held) return false
   }
   return true
+}
+
+/** The request's prompt-cache affinity hint, where decide uses it (affinity on; no custom strategy's ranking). */
+function affinityHintOf(pool: PoolConfig, estimate: RequestEstimate) {
+  return affinityOf(pool).enabled && !estimate.ranking && estimate.affinity && estimate.affinity.remember.length ? estimate.affinity : undefined
 }
 
 /** Tokens a request asks for as far as the lease can tell without a deployment (input + its own output cap). */

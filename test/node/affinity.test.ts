@@ -209,3 +209,50 @@ describe('three isolates sharing one Durable Object', () => {
     expect(turns.slice(1).map((t) => t.affinity)).toEqual(Array(5).fill('hit'))
   })
 })
+
+describe('three isolates, a pool with leases (decisions made in the isolates)', () => {
+  let router: RouterProcess
+  beforeAll(async () => {
+    const e = h.simulator.endpoints
+    const leased = { leases: true, deployments: REGIONS.map((region) => ({ id: `l-${region}`, modelId: CLAUDE, region, endpoint: e[region] })) }
+    router = await startRouter({
+      instances: 3,
+      vars: { ROUTER_CONFIG: JSON.stringify({ pools: { leased } }), ROUTER_API_KEYS: CLIENT_KEY, AWS_ACCESS_KEY_ID: DEMO_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: DEMO_SECRET_ACCESS_KEY },
+    })
+  })
+  afterAll(() => router?.close())
+
+  it("each turn through another isolate, under load that keeps every isolate deciding within its slices: the conversation stays on one deployment (the holders reach the other isolates through the object's renewals)", async () => {
+    // Background traffic without cache points on every isolate, so each holds slices of every deployment and decides
+    // locally; bounded by the conversation's end.
+    let done = false
+    const background = Array.from({ length: 6 }, async (_, i) => {
+      let n = 0
+      while (!done && n++ < 400) {
+        const res = await router.instances[i % 3]('http://router/model/leased/converse', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ messages: [{ role: 'user', content: [{ text: 'background' }] }], inferenceConfig: { maxTokens: 20 } }),
+        })
+        await res.arrayBuffer()
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    })
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1500)) // the isolates' first renewals: slices held
+      const turns = await conversation(
+        6,
+        async (hist, t) => {
+          if (t > 0) await new Promise((resolve) => setTimeout(resolve, 1200)) // two renewal periods: the holder reaches the next isolate
+          return converseTurn('http://router', 'leased', hist, router.instances[t % 3] as typeof fetch)
+        },
+        'leased',
+      )
+      expect(new Set(turns.map((t) => t.deployment)).size).toBe(1)
+      expect(turns.slice(1).map((t) => t.affinity)).toEqual(Array(5).fill('hit'))
+    } finally {
+      done = true
+      await Promise.all(background)
+    }
+  }, 60_000)
+})
