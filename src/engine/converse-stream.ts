@@ -246,7 +246,11 @@ function renderStream(
               return
             }
             const batch = framer.push(value)
-            if (batch.length === 0 || forward(controller, batch) === 'empty') continue
+            if (batch.length === 0) continue
+            const sent = forward(controller, batch)
+            // Read on while the client's queue has room: a pull per upstream chunk cost more than the chunk's own work
+            // (BENCHMARKS §3). `empty`: nothing enqueued, and a pull that enqueues nothing is not called again.
+            if (sent === 'empty' || (sent === 'sent' && (controller.desiredSize ?? 0) > 0)) continue
             return
           }
         } catch (e) {
