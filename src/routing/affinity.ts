@@ -76,66 +76,87 @@ export function heldPrefixes(state: PoolState, hint: AffinityHint, now: number):
 }
 
 /**
- * `deploymentId` now holds every key `hint` remembers (a hit refreshes the TTL, as Bedrock's cache does). `log`: a
- * pool with leases, whose isolates learn the object's changes at their renewals (affinityChangesSince).
+ * `deploymentId` now holds every key `hint` remembers (a hit refreshes the TTL, as Bedrock's cache does). `log`: the
+ * object's state of a pool with leases, whose isolates learn its changes at their renewals (affinityChangesSince).
  */
 export function rememberAffinity(state: PoolState, hint: AffinityHint, deploymentId: string, now: number, maxEntries: number, log = false): void {
   if (hint.remember.length === 0) return
   const map = (state.affinity ??= {})
   for (const { key, ttlMs } of hint.remember) {
     const entry = (Object.hasOwn(map, key) ? map[key] : undefined) ?? (map[key] = {})
+    if (log && isNews(entry[deploymentId], now + ttlMs)) logChange(state, { key, id: deploymentId, until: now + ttlMs })
     entry[deploymentId] = now + ttlMs
-    if (log) logChange(state, { at: now, key, id: deploymentId, until: now + ttlMs })
   }
   pruneAffinity(state, now, maxEntries)
 }
 
 /**
- * A change to the map as leases share it (routing/lease.ts): `id` holds `key` until `until`; `at`, when the object
- * learned it. Under leases an isolate decides on its own copy of the map, so what one isolate's requests cached
- * reaches the others through the object: sent at its renewal, handed to each other isolate at theirs.
+ * A change to the map as leases share it (routing/lease.ts): `id` holds `key` until `until` (the object's time).
+ * Under leases an isolate decides on its own copy of the map, so what one isolate's requests cached reaches the
+ * others through the object: sent at its renewal, handed to each other isolate at theirs. `seq`: its place in the
+ * object's log; `by`: the isolate that sent it (not handed back to it).
  */
 export interface AffinityChange {
-  at: number
+  seq: number
   key: string
   id: string
   until: number
+  by?: string
+}
+
+/** A holder as an isolate sends it: the change without its place in the log. */
+export type AffinityHeld = Omit<AffinityChange, 'seq' | 'by'>
+
+/**
+ * The object's recent changes kept for isolates to pick up (a bounded log in the pool's state). An isolate that
+ * renews after more changes than this came loses the older ones: their requests spill as without the log.
+ */
+export const MAX_AFFINITY_LOG = 256
+
+/**
+ * A hold extended by less than this is not news to share: a hot prefix refreshed by every request would otherwise fill
+ * the log with refreshes and push real changes out. Other isolates may see a hold end up to this much early.
+ */
+export const AFFINITY_REFRESH_SLACK_MS = 30_000
+
+/** Whether a hold until `until` says more than the `held` one (absent, or ending over the slack earlier). */
+export function isNews(held: number | undefined, until: number): boolean {
+  return !(held !== undefined && held >= until - AFFINITY_REFRESH_SLACK_MS)
+}
+
+function logChange(state: PoolState, change: Omit<AffinityChange, 'seq'>) {
+  const log = (state.affinityLog ??= { seq: 0, changes: [] })
+  log.changes.push({ ...change, seq: ++log.seq })
+  if (log.changes.length > MAX_AFFINITY_LOG) log.changes.splice(0, log.changes.length - MAX_AFFINITY_LOG)
 }
 
 /**
- * The object's recent changes kept for isolates to pick up (a bounded log in the pool's state: it rides in the same
- * storage value as the map, which must stay small). An isolate renewing less often than this many changes come loses
- * the older ones: their requests then spill as without the log.
+ * Holders learned elsewhere (an isolate's renewal, the object's answer): each kept until the later of what the map
+ * says and what the change says; expired ones ignored. `log`: the object, which passes on what is news (`by`: from
+ * which isolate).
  */
-export const MAX_AFFINITY_LOG = 128
-
-function logChange(state: PoolState, change: AffinityChange) {
-  const log = (state.affinityLog ??= [])
-  log.push(change)
-  if (log.length > MAX_AFFINITY_LOG) log.splice(0, log.length - MAX_AFFINITY_LOG)
-}
-
-/**
- * Holders learned elsewhere (another isolate's renewal, the object's answer): each kept until the later of what the map
- * says and what the change says; expired ones ignored. `log`: the object, which passes them on.
- */
-export function mergeAffinity(state: PoolState, changes: ReadonlyArray<Omit<AffinityChange, 'at'>>, now: number, maxEntries: number, log = false): void {
+export function mergeAffinity(state: PoolState, changes: readonly AffinityHeld[], now: number, maxEntries: number, log?: { by?: string }): void {
   if (changes.length === 0) return
   const map = (state.affinity ??= {})
   for (const { key, id, until } of changes) {
     if (!(until > now)) continue
     const entry = (Object.hasOwn(map, key) ? map[key] : undefined) ?? (map[key] = {})
+    if (log && isNews(entry[id], until)) logChange(state, { key, id, until, ...(log.by ? { by: log.by } : {}) })
     if (!(entry[id] >= until)) entry[id] = until
-    if (log) logChange(state, { at: now, key, id, until })
   }
   pruneAffinity(state, now, maxEntries)
 }
 
-/** The logged changes after `since` (the object's time of an isolate's last answer; undefined: all), still held at `now`. */
-export function affinityChangesSince(state: PoolState, since: number | undefined, now: number): AffinityChange[] {
+/**
+ * What an isolate has not seen of the log: the changes after `since` (the log's `seq` in its last answer; undefined:
+ * all), still held at `now`, not sent by `by` itself; and the log's `seq` now, its next `since`.
+ */
+export function affinityChangesSince(state: PoolState, since: number | undefined, now: number, by?: string): { seq: number; changes: AffinityChange[] } | undefined {
   const log = state.affinityLog
-  if (!log) return []
-  return log.filter((c) => (since === undefined || c.at > since) && c.until > now)
+  if (!log) return undefined
+  // A position past the log's (the object's state was lost and begun again): everything it has.
+  const from = since !== undefined && since <= log.seq ? since : -1
+  return { seq: log.seq, changes: log.changes.filter((c) => c.seq > from && c.until > now && (by === undefined || c.by !== by)) }
 }
 
 /** `deployments` do not hold the keys `hint` remembers (they were held for attempts that failed). */
@@ -168,7 +189,7 @@ export function pruneAffinity(state: PoolState, now: number, maxEntries: number)
     if (Object.keys(entry).length === 0) delete map[k]
   }
   keys = Object.keys(map)
-  if (state.affinityLog) state.affinityLog = state.affinityLog.filter((c) => c.until > now)
+  if (state.affinityLog) state.affinityLog.changes = state.affinityLog.changes.filter((c) => c.until > now)
   if (keys.length <= maxEntries) return
   const until = new Map(keys.map((k) => [k, lastUntil(map[k])]))
   keys.sort((a, b) => until.get(a)! - until.get(b)!)

@@ -56,7 +56,7 @@ export function decide(
   if (hint && decision.kind === 'dispatch') {
     // A deployment this request already tried failed it: it never cached this request's prefixes.
     if (tried.length) forgetAffinity(state, hint, tried)
-    rememberAffinity(state, hint, decision.deploymentId, now, settings.maxEntries, pool.leases !== undefined)
+    rememberAffinity(state, hint, decision.deploymentId, now, settings.maxEntries, pool.leases !== undefined && !state.replica)
     const level = held.findIndex((l) => l.holders.includes(decision.deploymentId))
     decision.affinity = held.length === 0 ? 'new' : level === 0 ? 'hit' : `${level > 0 ? 'shorter prefix' : 'spill'}: ${spill ?? 'its holders were not chosen'}`
   }

@@ -5,6 +5,7 @@ import { createPoolState } from './core'
 import { deployment, pool, T0 } from './test-helpers'
 import { deploymentState } from './state'
 import { heldUsd } from './budget'
+import { AFFINITY_REFRESH_SLACK_MS } from './affinity'
 
 describe('applyLeaseReport', () => {
   const p = pool([deployment('a', { tokensPerDay: 1000, budgetUsdPerDay: 5 })], { leases: { renewMs: 500, sliceFactor: 1.5 } })
@@ -39,20 +40,34 @@ describe('applyLeaseReport', () => {
 describe('affinity in renewals', () => {
   const p = pool([deployment('a'), deployment('b')], { leases: { renewMs: 500, sliceFactor: 1.5 } })
   const none = { wants: [], deltas: [], outcomes: [] }
+  const MIN = 60_000
 
-  it("merges an isolate's holders by their latest hold and hands each isolate only what changed since its last answer", () => {
+  it("merges an isolate's holders by their latest hold and hands each other isolate only what it has not seen", () => {
     const state = createPoolState(p)
-    applyLeaseReport(p, state, { ...none, affinity: { held: [{ key: 'k1', id: 'a', until: T0 + 60_000 }] } }, T0)
-    expect(state.affinity?.k1).toEqual({ a: T0 + 60_000 })
-    // An older hold of the same key does not shorten it.
-    applyLeaseReport(p, state, { ...none, affinity: { held: [{ key: 'k1', id: 'a', until: T0 + 1000 }] } }, T0 + 10)
-    expect(state.affinity?.k1).toEqual({ a: T0 + 60_000 })
-    const first = grantLeases(p, state, [], 1500, T0 + 20)
-    expect(first.affinity?.map((c) => c.key)).toEqual(['k1', 'k1'])
-    applyLeaseReport(p, state, { ...none, affinity: { since: first.at, held: [{ key: 'k2', id: 'b', until: T0 + 60_000 }] } }, T0 + 30)
-    const next = grantLeases(p, state, [], 1500, T0 + 30, first.at)
-    expect(next.affinity).toEqual([{ at: T0 + 30, key: 'k2', id: 'b', until: T0 + 60_000 }])
-    expect(grantLeases(p, state, [], 1500, T0 + 40, T0 + 30).affinity).toBeUndefined()
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k1', id: 'a', until: T0 + 5 * MIN }] } }, T0)
+    expect(state.affinity?.k1).toEqual({ a: T0 + 5 * MIN })
+    // An older hold does not shorten it, and is not news.
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k1', id: 'a', until: T0 + 1000 }] } }, T0 + 10)
+    expect(state.affinity?.k1).toEqual({ a: T0 + 5 * MIN })
+    const b1 = grantLeases(p, state, [], 1500, T0 + 20, { by: 'B' })
+    expect(b1.affinity).toEqual({ seq: 1, changes: [{ seq: 1, key: 'k1', id: 'a', until: T0 + 5 * MIN, by: 'A' }] })
+    // Not handed back to the isolate that sent it.
+    expect(grantLeases(p, state, [], 1500, T0 + 20, { by: 'A' }).affinity).toEqual({ seq: 1, changes: [] })
+    // A change in the same millisecond as B's last answer still reaches B (positions, not times).
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k2', id: 'b', until: T0 + 5 * MIN }] } }, T0 + 20)
+    expect(grantLeases(p, state, [], 1500, T0 + 20, { by: 'B', since: b1.affinity!.seq }).affinity?.changes.map((c) => c.key)).toEqual(['k2'])
+    expect(grantLeases(p, state, [], 1500, T0 + 30, { by: 'B', since: 2 }).affinity?.changes).toEqual([])
+    // A position past the log's (the object's state begun again) gets everything.
+    expect(grantLeases(p, state, [], 1500, T0 + 30, { by: 'B', since: 99 }).affinity?.changes).toHaveLength(2)
+  })
+
+  it('a refresh within the slack is not logged: a hot prefix refreshed by every request does not push real changes out', () => {
+    const state = createPoolState(p)
+    for (let k = 0; k < 1000; k++) applyLeaseReport(p, state, { ...none, affinity: { by: `i${k % 10}`, held: [{ key: 'hot', id: 'a', until: T0 + k * 10 + 5 * MIN }] } }, T0 + k * 10)
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'new', id: 'b', until: T0 + 20_000 + 5 * MIN }] } }, T0 + 20_000)
+    const seen = grantLeases(p, state, [], 1500, T0 + 20_000, { by: 'B' }).affinity!.changes
+    expect(seen.map((c) => c.key)).toContain('new')
+    expect(seen.filter((c) => c.key === 'hot').length).toBeLessThanOrEqual(1 + 10_000 / AFFINITY_REFRESH_SLACK_MS + 1)
   })
 
   it('ignores holders of unknown deployments, keys no request makes, and holds non-finite or past a day', () => {

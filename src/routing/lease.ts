@@ -21,7 +21,7 @@ import { deploymentState, usageOf } from './state'
 import type { AttemptOutcome, DeploymentState, PoolState } from './types'
 import { addUsage, pruneUsage, windowTotals } from './window'
 import { dayTokensLeft, holdDayTokens } from './day-tokens'
-import { affinityChangesSince, affinityOf, mergeAffinity, MAX_AFFINITY_LOG, type AffinityChange } from './affinity'
+import { affinityChangesSince, affinityOf, mergeAffinity, MAX_AFFINITY_LOG, type AffinityChange, type AffinityHeld } from './affinity'
 import { adjustLedger, budgetLeft, budgetsOf, createSpendState, heldUsd, holdSpend, type SpendState } from './budget'
 
 /** What an isolate would like to send to one deployment before its next renewal. */
@@ -73,9 +73,10 @@ export interface LeaseReport {
   ledgers?: LedgerDelta[]
   /**
    * Prompt-cache affinity: the holders this isolate's own decisions took since its last renewal (`until` in the
-   * object's time), and the object's time of its last answer (the changes it already has).
+   * object's time), the log's `seq` in its last answer (the changes it has seen) and who it is (`by`: its own
+   * changes are not handed back to it).
    */
-  affinity?: { since?: number; held: Array<Omit<AffinityChange, 'at'>> }
+  affinity?: { since?: number; by?: string; held: AffinityHeld[] }
 }
 
 export interface LeaseGrant {
@@ -116,8 +117,8 @@ export interface LeaseAnswer {
   validMs: number
   grants: LeaseGrant[]
   views: Record<string, DeploymentView>
-  /** Prompt-cache affinity holders the object learned since the isolate's last answer (absent: none). */
-  affinity?: AffinityChange[]
+  /** Prompt-cache affinity holders the object learned since the isolate's last answer, and the log's `seq` now (absent: no log). */
+  affinity?: { seq: number; changes: AffinityChange[] }
 }
 
 /** Applies a renewal's deltas and outcomes to the pool's state. */
@@ -144,7 +145,7 @@ export function applyLeaseReport(pool: PoolConfig, state: PoolState, report: Lea
   const held = report.affinity?.held
   if (Array.isArray(held) && held.length) {
     const valid = held.filter((c) => typeof c?.key === 'string' && c.key.length <= MAX_KEY_LENGTH && pool.deployments.some((d) => d.id === c.id) && Number.isFinite(c.until) && c.until <= now + MAX_HOLD_MS)
-    mergeAffinity(state, valid.slice(0, MAX_AFFINITY_LOG), now, affinityOf(pool).maxEntries, true)
+    mergeAffinity(state, valid.slice(0, MAX_AFFINITY_LOG), now, affinityOf(pool).maxEntries, { by: typeof report.affinity?.by === 'string' ? report.affinity.by.slice(0, 64) : undefined })
   }
 }
 
@@ -157,7 +158,7 @@ const MAX_HOLD_MS = 24 * 3_600_000
  * reservation and slice already held (queued ones too) counts as taken. A deployment that has no room in one of its
  * limits gets nothing (a slice of requests without tokens could send nothing).
  */
-export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly LeaseWant[], validMs: number, now: number, affinitySince?: number): LeaseAnswer {
+export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly LeaseWant[], validMs: number, now: number, affinity?: Pick<NonNullable<LeaseReport['affinity']>, 'since' | 'by'>): LeaseAnswer {
   const grants: LeaseGrant[] = []
   const held = new Map<string, LeaseGrant>()
   for (const want of wants) {
@@ -219,6 +220,6 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
       },
     }
   }
-  const affinity = affinityChangesSince(state, affinitySince, now)
-  return { at: now, validMs, grants, views, ...(affinity.length ? { affinity } : {}) }
+  const changes = affinityChangesSince(state, affinity?.since, now, affinity?.by)
+  return { at: now, validMs, grants, views, ...(changes ? { affinity: changes } : {}) }
 }

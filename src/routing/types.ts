@@ -238,8 +238,13 @@ export interface PoolState {
   deployments: Record<string, DeploymentState>
   /** Prompt-cache affinity: key → the deployment that last took it, and until when (affinity.ts). Bounded. */
   affinity?: Record<string, AffinityEntry>
-  /** A pool with leases: the map's recent changes, for the isolates' next renewals (affinity.ts; bounded). */
-  affinityLog?: AffinityChange[]
+  /**
+   * A pool with leases, the object's state: the map's recent changes for the isolates' next renewals, numbered
+   * (affinity.ts; bounded).
+   */
+  affinityLog?: { seq: number; changes: AffinityChange[] }
+  /** The isolate's own copy of a leased pool's state (state/leases.ts): it keeps no log (the object's is the one). */
+  replica?: true
   /** The shared window of each quota group (deployments that draw on one Bedrock quota), in place of their own. */
   quotaGroups?: Record<string, UsageBucket[]>
 }

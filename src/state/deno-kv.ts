@@ -1,7 +1,7 @@
 /**
- * Routing state in Deno KV: a pool's PoolState split over one key per deployment (`[prefix, pool, 'd', id]`) and
- * one for the rest (`[prefix, pool, 'meta']`: affinity, quota groups), so a large pool stays far below KV's 64 KiB
- * per value. Updated with optimistic concurrency: read every key, run the engine, commit the keys that changed with
+ * Routing state in Deno KV: a pool's PoolState split over one key per deployment (`[prefix, pool, 'd', id]`), the
+ * prompt-cache affinity map over four (`'a', i`), its change log with leases (`'alog'`), the quota groups' shared
+ * windows, and one for the rest (`[prefix, pool, 'meta']`), so a large pool stays far below KV's 64 KiB per value. Updated with optimistic concurrency: read every key, run the engine, commit the keys that changed with
  * a versionstamp check on every key read (a decision reads them all), retry on conflict. Two instances therefore
  * never both spend the last tokens of a window.
  *
@@ -17,6 +17,7 @@ import type { PoolConfig } from '../config/types'
 import { prunePoolState, record, snapshot, type PoolState } from '../routing/core'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import { acquireOn } from './apply'
+import { affinityOf } from '../routing/affinity'
 import { createDeploymentState } from '../routing/state'
 import { emptyCounters, HOUR_MS, MAX_RECENT_FAILOVERS, mergeCounters, rowKey, type FailoverEvent, type StatsBatch, type StatsRow } from '../stats/rollup'
 import { STATS_RETENTION_MS } from '../stats/ledger'
@@ -82,6 +83,21 @@ const DROP_LOG_MS = 10_000
 interface PendingReport {
   outcome: AttemptOutcome
   at: number
+}
+
+/** Keys the prompt-cache affinity map is split over (each under 64 KiB for a full map held by several deployments). */
+const AFFINITY_SHARDS = 4
+
+/** The map split by key: absent where a shard has no key. */
+function affinityShards(map: PoolState['affinity']): Array<PoolState['affinity']> {
+  const shards: Array<PoolState['affinity']> = []
+  if (!map) return shards
+  for (const key in map) {
+    let h = 0
+    for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) >>> 0
+    ;(shards[h % AFFINITY_SHARDS] ??= {})[key] = map[key]
+  }
+  return shards
 }
 
 /** An acquire dropped unanswered: its caller has routed on the local estimate by then (fail-open.ts). */
@@ -222,7 +238,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
   lease(pool: PoolConfig, report: LeaseReport, validMs: number): Promise<LeaseAnswer> {
     return this.update(pool, (state, now) => {
       applyLeaseReport(pool, state, report, now)
-      return grantLeases(pool, state, report.wants, validMs, now, report.affinity?.since)
+      return grantLeases(pool, state, report.wants, validMs, now, report.affinity)
     })
   }
 
@@ -230,9 +246,15 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
     return snapshot(pool, (await this.read(pool)).state, Date.now())
   }
 
-  /** A pool's keys: meta, one per deployment, and its quota groups' shared key if it has any. */
+  /**
+   * A pool's keys: meta, one per deployment, the prompt-cache affinity map in AFFINITY_SHARDS keys (a full map of
+   * 1,000 keys held by two deployments is over 64 KiB on its own), its change log with leases, and its quota groups'
+   * shared key if it has any (last).
+   */
   private keysOf(pool: PoolConfig): unknown[][] {
     const keys: unknown[][] = [[this.prefix, pool.name, 'meta'], ...pool.deployments.map((d) => [this.prefix, pool.name, 'd', d.id])]
+    if (affinityOf(pool).enabled) for (let i = 0; i < AFFINITY_SHARDS; i++) keys.push([this.prefix, pool.name, 'a', i])
+    if (pool.leases) keys.push([this.prefix, pool.name, 'alog'])
     // Quota-group windows under a key of their own, shared by every pool the groups join (stateKey).
     if (pool.deployments.some((d) => d.quotaGroup !== undefined)) keys.push(this.groupsKey(pool))
     return keys
@@ -244,7 +266,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
    * earlier versions is read from it.
    */
   private async read(pool: PoolConfig, keys = this.keysOf(pool), copy?: CommittedCopy): Promise<{ state: PoolState; entries: Array<{ key: unknown[]; versionstamp: string | null }>; before: Map<string, string>; legacy: boolean }> {
-    const grouped = keys.length > pool.deployments.length + 1
+    const grouped = pool.deployments.some((d) => d.quotaGroup !== undefined)
     const entries: Array<{ key: unknown[]; value: unknown; versionstamp: string | null }> = []
     if (copy) {
       // What this instance last committed, parsed afresh (the update mutates it); the commit checks it is still so.
@@ -276,6 +298,20 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
       before.set(d.id, textAt(i + 1))
     })
     delete state.quotaGroups
+    let at = pool.deployments.length + 1
+    if (affinityOf(pool).enabled) {
+      // Merged over what meta held (a pool written before the map had keys of its own moves out of meta at its next commit).
+      for (let i = 0; i < AFFINITY_SHARDS; i++, at++) {
+        const shard = entries[at].value as PoolState['affinity'] | null
+        if (shard) state.affinity = { ...state.affinity, ...shard }
+        before.set(`#a${i}`, textAt(at))
+      }
+    }
+    if (pool.leases) {
+      const log = entries[at].value as PoolState['affinityLog'] | null
+      if (log) state.affinityLog = log
+      before.set('#alog', textAt(at))
+    }
     if (grouped) {
       const groups = (entries[keys.length - 1].value ?? null) as PoolState['quotaGroups'] | null
       state.quotaGroups = groups ?? {}
@@ -440,7 +476,9 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
           throw e
         }
         const op = this.kv.atomic().check(...entries)
-        const { deployments, quotaGroups, ...meta } = state
+        const { deployments, quotaGroups, affinity, affinityLog, ...meta } = state
+        // Without its own keys (affinity off) the map stays in meta, as before.
+        if (!affinityOf(pool).enabled && affinity) (meta as PoolState).affinity = affinity
         // Each key's JSON after this commit (null: absent), and whether the commit writes it.
         const texts: Array<string | null> = []
         const written: boolean[] = []
@@ -452,6 +490,19 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
         }
         put([this.prefix, pool.name, 'meta'], meta, JSON.stringify(meta), before.get('meta'))
         for (const d of pool.deployments) put([this.prefix, pool.name, 'd', d.id], deployments[d.id], JSON.stringify(deployments[d.id]), before.get(d.id))
+        // An empty shard, or no log, is no key: absent stays absent, and one emptied is deleted.
+        const putOrDrop = (key: unknown[], value: unknown, old: string | undefined) => {
+          if (value !== undefined) return put(key, value, JSON.stringify(value), old)
+          const changed = legacy || (old !== undefined && old !== '')
+          if (changed) op.delete(key)
+          texts.push(null)
+          written.push(changed)
+        }
+        if (affinityOf(pool).enabled) {
+          const shards = affinityShards(affinity)
+          for (let i = 0; i < AFFINITY_SHARDS; i++) putOrDrop([this.prefix, pool.name, 'a', i], shards[i], before.get(`#a${i}`))
+        }
+        if (pool.leases) putOrDrop([this.prefix, pool.name, 'alog'], affinityLog, before.get('#alog'))
         if (quotaGroups) put(this.groupsKey(pool), quotaGroups, JSON.stringify(quotaGroups), before.get('#groups'))
         if (legacy) op.delete([this.prefix, pool.name])
         this.ops.commits++

@@ -97,7 +97,7 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     const state = this.load(pool)
     const now = Date.now()
     applyLeaseReport(pool, state, report, now)
-    const answer = grantLeases(pool, state, report.wants, validMs, now, report.affinity?.since)
+    const answer = grantLeases(pool, state, report.wants, validMs, now, report.affinity)
     this.changed(pool.name, true)
     return answer
   }

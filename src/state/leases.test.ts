@@ -128,6 +128,26 @@ describe('leases and prompt-cache affinity', () => {
     expect(w.counters()[1].leaseDecisions - before).toBeGreaterThanOrEqual(38)
   })
 
+  it("a holder whose attempt failed is not passed on: after the failover only the deployment that served holds the prefix, in the object and in the other isolate", async () => {
+    const p = four()
+    const w = leaseWorld(p, 2)
+    await drive(w, { rps: 80, seconds: 2, settleMs: 0 })
+    const d1 = await w.stores[0].acquire(p, cached('kf'), [])
+    if (d1.kind !== 'dispatch') throw new Error('refused')
+    const failed = { deploymentId: d1.deploymentId, reservation: d1.reservation, result: { class: 'unavailable' as const, status: 503 } }
+    const d2 = await w.stores[0].acquire(p, cached('kf'), [d1.deploymentId], failed)
+    if (d2.kind !== 'dispatch') throw new Error('refused')
+    w.pending.push(w.stores[0].report(p, ok(d2)).catch(() => {}))
+    await w.time.advance(w.time.now + 600)
+    await drive(w, { rps: 80, seconds: 2, settleMs: 0 })
+    for (let k = 0; k < 5; k++) {
+      await w.time.advance(w.time.now + 25)
+      const d = await w.stores[1].acquire(p, cached('kf'), [])
+      expect(d).toMatchObject({ kind: 'dispatch', deploymentId: d2.deploymentId, affinity: 'hit' })
+      if (d.kind === 'dispatch') w.pending.push(w.stores[1].report(p, ok(d)).catch(() => {}))
+    }
+  })
+
   it('a holder the object decided, before the isolate held any slice, is a hit in the isolate’s own decisions after', async () => {
     const p = four()
     const w = leaseWorld(p, 1)

@@ -20,7 +20,7 @@ import type { DeploymentConfig, LeaseSettings, PoolConfig } from '../config/type
 import { burndownOf } from '../routing/models'
 import { createPoolState, record, type PoolState } from '../routing/core'
 import type { LeaseAnswer, LeaseGrant, LeaseReport, LeaseWant, LedgerDelta, LedgerKind, UsageDelta } from '../routing/lease'
-import { affinityOf, forgetAffinity, mergeAffinity, rememberAffinity, MAX_AFFINITY_LOG, type AffinityChange } from '../routing/affinity'
+import { affinityOf, forgetAffinity, isNews, mergeAffinity, rememberAffinity, MAX_AFFINITY_LOG, type AffinityHeld } from '../routing/affinity'
 import { attemptCostUsd, budgetsOf, reservedUsd } from '../routing/budget'
 import { maxSettledTokens } from '../routing/quota'
 import { dayTokensUsed } from '../routing/day-tokens'
@@ -110,8 +110,8 @@ interface PoolLease {
    * Prompt-cache affinity holders this isolate's own decisions took since its last renewal (local time), for the object
    * to pass on to the other isolates; keyed by key and deployment.
    */
-  affinityOut: Map<string, Omit<AffinityChange, 'at'>>
-  /** The object's time of the last answer: the object sends only the affinity changes after it. */
+  affinityOut: Map<string, AffinityHeld>
+  /** The object's affinity log position in the last answer: it sends only the changes after it. */
   affinitySince?: number
   /** Object time − local time, as of the last answer. */
   offset: number
@@ -143,6 +143,8 @@ export class LeaseStateStore implements StateStore {
   private readonly local = new WeakMap<Reservation, { at: number; slice: Slice; costs: LedgerCosts }>()
   /** One warning per WARN_EVERY_MS while renewals fail (an unreachable object would otherwise log twice a second). */
   private warnedAt = Number.NEGATIVE_INFINITY
+  /** Names this isolate's affinity changes at the object, which hands them to every isolate but this one. */
+  private readonly id = crypto.randomUUID().slice(0, 13)
   private readonly counts = { leaseDecisions: 0, objectDecisions: 0, fullDecisions: 0, renewals: 0, renewalFailures: 0 }
 
   constructor(
@@ -292,6 +294,7 @@ export class LeaseStateStore implements StateStore {
     }
     if (!lease) {
       lease = { fingerprint, pool, state: createPoolState(pool), slices: new Map(), settled: [], closing: [], outcomes: [], recent: new Map(), refused: 0, refusedTokens: 0, refusedOutput: 0, since: this.clock.now(), renewingSince: 0, affinityOut: new Map(), offset: 0 }
+      lease.state.replica = true
       this.pools.set(pool.name, lease)
     }
     if (pool.leases) lease.settings = pool.leases
@@ -340,7 +343,14 @@ export class LeaseStateStore implements StateStore {
       passedOver.push(decision.deploymentId)
       return { passedOver }
     }
-    if (hint) for (const { key, ttlMs } of hint.remember) this.heldAffinity(lease, key, decision.deploymentId, now + ttlMs)
+    if (hint) {
+      const held = new Map(before)
+      for (const { key, ttlMs } of hint.remember) {
+        // A failover's holders that failed are not passed on (the local copy forgot them: decide.ts).
+        for (const id of tried) lease.affinityOut.delete(`${key}\n${id}`)
+        if (isNews(held.get(key)?.[decision.deploymentId], now + ttlMs)) this.heldAffinity(lease, key, decision.deploymentId, now + ttlMs)
+      }
+    }
     slice.sentRequests++
     slice.sentTokens += r.tokens
     const at = r.at + slice.offset
@@ -517,7 +527,7 @@ export class LeaseStateStore implements StateStore {
     if (wants.length === 0 && deltas.length === 0 && ledgers.length === 0 && lease.outcomes.length === 0 && lease.affinityOut.size === 0) return
     const affinityOut = lease.affinityOut
     lease.affinityOut = new Map()
-    const affinity = affinityOf(pool).enabled ? { since: lease.affinitySince, held: [...affinityOut.values()].map((c) => ({ ...c, until: c.until + lease.offset })) } : undefined
+    const affinity = affinityOf(pool).enabled ? { since: lease.affinitySince, by: this.id, held: [...affinityOut.values()].map((c) => ({ ...c, until: c.until + lease.offset })) } : undefined
     const report: LeaseReport = { wants, deltas, outcomes: lease.outcomes, ...(ledgers.length ? { ledgers } : {}), ...(affinity ? { affinity } : {}) }
     lease.outcomes = []
     let answer: LeaseAnswer
@@ -527,8 +537,10 @@ export class LeaseStateStore implements StateStore {
       // Whether the object applied it is unknown; not sent again. Releases lost this way stay counted until their
       // bucket slides out (an under-use); the closed slices' later settlements only add (Slice.lost).
       for (const s of closed) s.lost = true
-      // Holders merge by the latest hold, so sending them again is harmless: they go with the next renewal.
-      for (const [k, c] of affinityOut) if (!lease.affinityOut.has(k)) lease.affinityOut.set(k, c)
+      // Holders merge by the latest hold, so sending them again is harmless: they go with the next renewal (the
+      // successor's, when a new config retired this lease meanwhile).
+      const next = (lease.retired && this.pools.get(pool.name)) || lease
+      for (const [k, c] of affinityOut) if (!next.affinityOut.has(k)) next.affinityOut.set(k, c)
       this.counts.renewalFailures++
       if (this.clock.now() - this.warnedAt < WARN_EVERY_MS) return
       this.warnedAt = this.clock.now()
@@ -542,9 +554,11 @@ export class LeaseStateStore implements StateStore {
     const offset = answer.at - asked
     const until = asked + answer.validMs
     lease.offset = offset
-    lease.affinitySince = answer.at
     // What other isolates' requests cached, in local time (a retired lease's copy is gone: its successor asks afresh).
-    if (answer.affinity && !lease.retired) mergeAffinity(lease.state, answer.affinity.map((c) => ({ key: c.key, id: c.id, until: c.until - offset })), now, affinityOf(pool).maxEntries)
+    if (answer.affinity && !lease.retired) {
+      lease.affinitySince = answer.affinity.seq
+      mergeAffinity(lease.state, answer.affinity.changes.map((c) => ({ key: c.key, id: c.id, until: c.until - offset })), now, affinityOf(pool).maxEntries)
+    }
     // Retired while this renewal was in flight (a new config): its grants go to the new lease, to be closed unspent.
     const successor = lease.retired ? this.pools.get(pool.name) : undefined
     for (const g of answer.grants) {

@@ -45,7 +45,7 @@ export class MemoryStateStore implements StateStore, LeaseBackend {
     const now = this.now()
     applyLeaseReport(pool, state, report, now)
     // A copy, as an RPC would deliver it: the isolate's local state must not share objects with this one.
-    return structuredClone(grantLeases(pool, state, report.wants, validMs, now, report.affinity?.since))
+    return structuredClone(grantLeases(pool, state, report.wants, validMs, now, report.affinity))
   }
 
   async snapshot(pool: PoolConfig) {

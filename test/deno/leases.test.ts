@@ -102,3 +102,30 @@ Deno.test('leases on Deno KV, a day quota (tokensPerDay) spent by two instances:
     assert(snap[0].tokensToday!.held === 0, `${snap[0].tokensToday!.held} still held`)
   })
 })
+
+Deno.test('Deno KV: a full prompt-cache affinity map held by two deployments, with leases, stays under 64 KiB per key and every renewal commits', async () => {
+  const ids = ['us-east-1-sonnet-45-prov', 'us-west-2-sonnet-45-prov'] // long ids: the map's worst case
+  const pool = parseRouterConfig({ pools: { p: { strategy: 'weighted', leases: { renewMs: 500 }, deployments: ids.map((id) => ({ id, modelId: 'us.amazon.nova-lite-v1:0', region: 'us-east-1', rpm: 100_000 })) } } }).pools.p
+  const kv = await Deno.openKv(':memory:')
+  try {
+    const store = new DenoKvStateStore(kv, 'r', 30_000)
+    const key = (i: number) => 'p' + (2 ** 52 + i * 7919).toString(36) + '.' + (1000 + i).toString(36)
+    for (let r = 0; r < 16; r++) {
+      const held = Array.from({ length: 128 }, (_, i) => ({ key: key((r * 64 + (i >> 1)) % 1000), id: ids[i & 1], until: Date.now() + 300_000 }))
+      await store.lease(pool, { wants: [], deltas: [], outcomes: [], affinity: { by: 'x', held } }, 1500)
+    }
+    const d = await store.acquire(pool, { inputTokens: 10, maxTokens: 10, stream: false }, [])
+    assert(d.kind === 'dispatch', `acquire: ${d.kind}`)
+    let keys = 0
+    let largest = 0
+    for await (const e of kv.list({ prefix: ['r', 'p'] })) {
+      const size = new TextEncoder().encode(JSON.stringify(e.value)).length
+      largest = Math.max(largest, size)
+      if (e.key[2] === 'a') keys += Object.keys(e.value).length
+    }
+    assert(keys >= 900, `${keys} keys in the map`)
+    assert(largest < 40_000, `the largest value is ${largest} bytes of JSON`)
+  } finally {
+    kv.close()
+  }
+})
