@@ -83,8 +83,8 @@ export function rememberAffinity(state: PoolState, hint: AffinityHint, deploymen
   if (hint.remember.length === 0) return
   const map = (state.affinity ??= {})
   for (const { key, ttlMs } of hint.remember) {
-    const entry = (Object.hasOwn(map, key) ? map[key] : undefined) ?? (map[key] = {})
-    if (log && isNews(entry[deploymentId], now + ttlMs)) logChange(state, { key, id: deploymentId, until: now + ttlMs })
+    const entry = holdersOf(map, key, now)
+    if (log) logIfNews(state, { key, id: deploymentId, until: now + ttlMs })
     entry[deploymentId] = now + ttlMs
   }
   pruneAffinity(state, now, maxEntries)
@@ -114,20 +114,45 @@ export type AffinityHeld = Omit<AffinityChange, 'seq' | 'by'>
 export const MAX_AFFINITY_LOG = 256
 
 /**
- * A hold extended by less than this is not news to share: a hot prefix refreshed by every request would otherwise fill
- * the log with refreshes and push real changes out. Other isolates may see a hold end up to this much early.
+ * A hold extended by less than this past what the log last said of it is not news: a hot prefix refreshed by every
+ * request would otherwise fill the log with refreshes and push real changes out. Other isolates may see a hold end
+ * up to this much early.
  */
 export const AFFINITY_REFRESH_SLACK_MS = 30_000
 
-/** Whether a hold until `until` says more than the `held` one (absent, or ending over the slack earlier). */
-export function isNews(held: number | undefined, until: number): boolean {
-  return !(held !== undefined && held >= until - AFFINITY_REFRESH_SLACK_MS)
+/** The log, if it has the shape this version writes (anything else is dropped and begun again). */
+function logOf(state: PoolState): NonNullable<PoolState['affinityLog']> | undefined {
+  const log = state.affinityLog
+  if (log && typeof log.seq === 'number' && Array.isArray(log.changes)) return log
+  if (log) delete state.affinityLog
+  return undefined
 }
 
-function logChange(state: PoolState, change: Omit<AffinityChange, 'seq'>) {
-  const log = (state.affinityLog ??= { seq: 0, changes: [] })
+/**
+ * Logs the change, in place of the log's earlier word on the same holder, unless the log already says as much: its latest hold of the key by the deployment ends within the
+ * slack of this one. Compared with the log, not the map — each refresh moves the map's hold, so a hold refreshed more
+ * often than the slack would otherwise be shared once and seen to end a TTL later by every other isolate.
+ */
+function logIfNews(state: PoolState, change: Omit<AffinityChange, 'seq'>) {
+  const log = logOf(state) ?? (state.affinityLog = { seq: 0, changes: [] })
+  for (let i = log.changes.length - 1; i >= 0; i--) {
+    const c = log.changes[i]
+    if (c.key !== change.key || c.id !== change.id) continue
+    if (c.until >= change.until - AFFINITY_REFRESH_SLACK_MS) return
+    // Superseded: an isolate that has not seen it gets the newer one (a later position), so the log keeps one per holder.
+    log.changes.splice(i, 1)
+    break
+  }
   log.changes.push({ ...change, seq: ++log.seq })
   if (log.changes.length > MAX_AFFINITY_LOG) log.changes.splice(0, log.changes.length - MAX_AFFINITY_LOG)
+}
+
+/** The key's holders, those whose hold has ended dropped (so an entry holds at most the deployments holding it now). */
+function holdersOf(map: Record<string, AffinityEntry>, key: string, now: number): AffinityEntry {
+  const entry = Object.hasOwn(map, key) ? map[key] : undefined
+  if (!entry) return (map[key] = {})
+  for (const id in entry) if (!(entry[id] > now)) delete entry[id]
+  return entry
 }
 
 /**
@@ -140,8 +165,8 @@ export function mergeAffinity(state: PoolState, changes: readonly AffinityHeld[]
   const map = (state.affinity ??= {})
   for (const { key, id, until } of changes) {
     if (!(until > now)) continue
-    const entry = (Object.hasOwn(map, key) ? map[key] : undefined) ?? (map[key] = {})
-    if (log && isNews(entry[id], until)) logChange(state, { key, id, until, ...(log.by ? { by: log.by } : {}) })
+    const entry = holdersOf(map, key, now)
+    if (log) logIfNews(state, { key, id, until, ...(log.by ? { by: log.by } : {}) })
     if (!(entry[id] >= until)) entry[id] = until
   }
   pruneAffinity(state, now, maxEntries)
@@ -152,7 +177,7 @@ export function mergeAffinity(state: PoolState, changes: readonly AffinityHeld[]
  * all), still held at `now`, not sent by `by` itself; and the log's `seq` now, its next `since`.
  */
 export function affinityChangesSince(state: PoolState, since: number | undefined, now: number, by?: string): { seq: number; changes: AffinityChange[] } | undefined {
-  const log = state.affinityLog
+  const log = logOf(state)
   if (!log) return undefined
   // A position past the log's (the object's state was lost and begun again): everything it has.
   const from = since !== undefined && since <= log.seq ? since : -1
@@ -189,10 +214,11 @@ export function pruneAffinity(state: PoolState, now: number, maxEntries: number)
     if (Object.keys(entry).length === 0) delete map[k]
   }
   keys = Object.keys(map)
-  if (state.affinityLog) state.affinityLog.changes = state.affinityLog.changes.filter((c) => c.until > now)
+  const log = logOf(state)
+  if (log) log.changes = log.changes.filter((c) => c.until > now)
   if (keys.length <= maxEntries) return
   const until = new Map(keys.map((k) => [k, lastUntil(map[k])]))
   keys.sort((a, b) => until.get(a)! - until.get(b)!)
   // Down to 90 % of the cap, so a full map is not sorted again on every request.
-  for (const k of keys.slice(0, keys.length - Math.floor(maxEntries * 0.9))) delete map[k]
+  for (const k of keys.slice(0, keys.length - Math.max(1, Math.floor(maxEntries * 0.9)))) delete map[k]
 }

@@ -70,6 +70,26 @@ describe('affinity in renewals', () => {
     expect(seen.filter((c) => c.key === 'hot').length).toBeLessThanOrEqual(1 + 10_000 / AFFINITY_REFRESH_SLACK_MS + 1)
   })
 
+  it('a hold refreshed every 10 s for 6 minutes is still held in what a new isolate receives (shared once per slack, not once)', () => {
+    const state = createPoolState(p)
+    for (let t = 0; t <= 6 * MIN; t += 10_000) applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'talk', id: 'b', until: T0 + t + 5 * MIN }] } }, T0 + t)
+    const now = T0 + 6 * MIN
+    const seen = grantLeases(p, state, [], 1500, now, { by: 'B' }).affinity!.changes.filter((c) => c.key === 'talk')
+    expect(Math.max(...seen.map((c) => c.until))).toBeGreaterThanOrEqual(now + 5 * MIN - AFFINITY_REFRESH_SLACK_MS)
+    // One entry per holder in the log (its latest word), not one per refresh (37 refreshes).
+    expect(seen).toHaveLength(1)
+    expect(state.affinityLog!.seq).toBeLessThanOrEqual(1 + (6 * MIN) / AFFINITY_REFRESH_SLACK_MS)
+  })
+
+  it('a log of another shape (not this version’s) is dropped and begun again, not thrown on', () => {
+    const state = createPoolState(p)
+    ;(state as { affinityLog?: unknown }).affinityLog = [{ at: T0, key: 'old', id: 'a', until: T0 + MIN }]
+    expect(grantLeases(p, state, [], 1500, T0).affinity).toBeUndefined()
+    ;(state as { affinityLog?: unknown }).affinityLog = [{ at: T0, key: 'old', id: 'a', until: T0 + MIN }]
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k', id: 'a', until: T0 + MIN }] } }, T0)
+    expect(grantLeases(p, state, [], 1500, T0, { by: 'B' }).affinity?.changes.map((c) => c.key)).toEqual(['k'])
+  })
+
   it('ignores holders of unknown deployments, keys no request makes, and holds non-finite or past a day', () => {
     const state = createPoolState(p)
     const held = [

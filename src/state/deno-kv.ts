@@ -510,7 +510,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
         if (commit.ok) {
           // Keep what was committed: the keys written now carry the commit's versionstamp, the others the one read.
           if (!legacy && commit.versionstamp && texts.length === entries.length) {
-            this.copies.set(pool.name, { keyList, texts, versionstamps: entries.map((e, i) => (written[i] ? commit.versionstamp! : e.versionstamp)) })
+            this.copies.set(pool.name, { keyList, texts, versionstamps: entries.map((e, i) => (texts[i] === null ? null : written[i] ? commit.versionstamp! : e.versionstamp)) })
           }
           // Pools sharing this quota-group key hold its old versionstamp: they read it next (not commit, fail, read).
           if (quotaGroups && written.at(-1)) {

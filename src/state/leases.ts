@@ -20,7 +20,7 @@ import type { DeploymentConfig, LeaseSettings, PoolConfig } from '../config/type
 import { burndownOf } from '../routing/models'
 import { createPoolState, record, type PoolState } from '../routing/core'
 import type { LeaseAnswer, LeaseGrant, LeaseReport, LeaseWant, LedgerDelta, LedgerKind, UsageDelta } from '../routing/lease'
-import { affinityOf, forgetAffinity, isNews, mergeAffinity, rememberAffinity, MAX_AFFINITY_LOG, type AffinityHeld } from '../routing/affinity'
+import { affinityOf, forgetAffinity, mergeAffinity, rememberAffinity, MAX_AFFINITY_LOG, type AffinityHeld } from '../routing/affinity'
 import { attemptCostUsd, budgetsOf, reservedUsd } from '../routing/budget'
 import { maxSettledTokens } from '../routing/quota'
 import { dayTokensUsed } from '../routing/day-tokens'
@@ -344,11 +344,11 @@ export class LeaseStateStore implements StateStore {
       return { passedOver }
     }
     if (hint) {
-      const held = new Map(before)
       for (const { key, ttlMs } of hint.remember) {
         // A failover's holders that failed are not passed on (the local copy forgot them: decide.ts).
         for (const id of tried) lease.affinityOut.delete(`${key}\n${id}`)
-        if (isNews(held.get(key)?.[decision.deploymentId], now + ttlMs)) this.heldAffinity(lease, key, decision.deploymentId, now + ttlMs)
+        // Every hold, refreshes too (one per key and deployment per renewal): the object decides what is news.
+        this.heldAffinity(lease, key, decision.deploymentId, now + ttlMs)
       }
     }
     slice.sentRequests++
