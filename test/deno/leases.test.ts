@@ -129,3 +129,45 @@ Deno.test('Deno KV: a full prompt-cache affinity map held by two deployments, wi
     kv.close()
   }
 })
+
+Deno.test('leases on Deno KV, prompt-cache affinity: prefixes one instance’s requests cached are hits on the other, decided within its slices', async () => {
+  const pool = parseRouterConfig({
+    pools: { p: { strategy: 'weighted', leases: { renewMs: 100 }, deployments: ['a', 'b', 'c'].map((id) => ({ id, modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', rpm: 100_000 })) } },
+  }).pools.p
+  const path = await Deno.makeTempFile({ suffix: '.kv' })
+  const handles = [await Deno.openKv(path), await Deno.openKv(path)]
+  const stores = handles.map((kv: unknown) => new LeaseStateStore(new DenoKvStateStore(kv as never, 'bedrock-router', 30_000)))
+  const reports: Promise<void>[] = []
+  const send = async (i: number, key?: string) => {
+    const estimate = { inputTokens: 100, maxTokens: 50, stream: false, ...(key ? { affinity: { lookup: [key], remember: [{ key, ttlMs: 300_000 }] } } : {}) }
+    const d = await stores[i].acquire(pool, estimate, [])
+    if (d.kind !== 'dispatch') throw new Error(`refused: ${JSON.stringify(d)}`)
+    reports.push(stores[i].report(pool, { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success', status: 200 }, usage: { inputTokens: 100, outputTokens: 50 }, latencyMs: 5 }))
+    return d
+  }
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+  try {
+    for (let k = 0; k < 60; k++) (await send(k % 2), await sleep(5)) // both instances hold slices
+    const holders = new Map<string, string>()
+    for (let k = 0; k < 20; k++) {
+      holders.set(`kv${k}`, (await send(0, `kv${k}`)).deploymentId)
+      await send(1)
+      await sleep(5)
+    }
+    for (let k = 0; k < 40; k++) (await send(k % 2), await sleep(10)) // renewals: instance 0 sends its holders, instance 1 picks them up
+    const before = stores[1].counters().leaseDecisions
+    let hits = 0
+    for (const [key, holder] of holders) {
+      const d = await send(1, key)
+      if (d.deploymentId === holder && d.affinity === 'hit') hits++
+      await sleep(5)
+    }
+    await Promise.all(reports)
+    assert(hits === 20, `${hits} of 20 were hits on instance 1`)
+    assert(stores[1].counters().leaseDecisions - before >= 15, 'decided within its slices')
+  } finally {
+    await sleep(300)
+    for (const kv of handles) kv.close()
+    await Deno.remove(path).catch(() => {})
+  }
+})
