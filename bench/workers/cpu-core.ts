@@ -169,6 +169,24 @@ async function timeIt(n: number, batches: number, body: () => Promise<unknown>):
   return { us: sorted[sorted.length >> 1], batchesUs }
 }
 
+/** Like timeIt for several bodies, their batches interleaved (one batch of each in turn, the order rotating): µs each, median. */
+async function timeInterleaved<K extends string>(n: number, batches: number, bodies: Record<K, () => Promise<unknown>>): Promise<Record<K, number>> {
+  const keys = Object.keys(bodies) as K[]
+  for (const k of keys) for (let i = 0; i < Math.max(50, n >> 2); i++) await bodies[k]()
+  const times = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<K, number[]>
+  for (let b = 0; b < batches; b++) {
+    for (let j = 0; j < keys.length; j++) {
+      const k = keys[(b + j) % keys.length]
+      await tick()
+      const t0 = performance.now()
+      for (let i = 0; i < n; i++) await bodies[k]()
+      await tick()
+      times[k].push(((performance.now() - t0) * 1000) / n)
+    }
+  }
+  return Object.fromEntries(keys.map((k) => [k, [...times[k]].sort((a, c) => a - c)[times[k].length >> 1]])) as Record<K, number>
+}
+
 export interface CpuBenchOptions {
   /** Requests per timed batch (default 400). */
   n?: number
@@ -412,10 +430,18 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     }
     const nRelay = Math.max(20, Math.round(n / 20))
     const perFrame = (us: number) => (us * 1) / long.length
-    const upstreamOnlyUs = perFrame((await timeIt(nRelay, batches, () => new Response(upstream()).arrayBuffer())).us)
-    const pullPerFrameUs = perFrame((await timeIt(nRelay, batches, () => new Response(relay(upstream(), 1)).arrayBuffer())).us)
-    const pullHwm16Us = perFrame((await timeIt(nRelay, batches, () => new Response(relay(upstream(), 16)).arrayBuffer())).us)
-    const bareHopUs = perFrame((await timeIt(nRelay, batches, () => new Response(bareHop(upstream())).arrayBuffer())).us)
+    // Interleaved batch by batch (the shapes differ by a few µs per frame, less than the machine drifts over a
+    // section), three times the batches: medians of each shape's batches.
+    const shapes = await timeInterleaved(nRelay, batches * 3, {
+      upstream: () => new Response(upstream()).arrayBuffer(),
+      pullPerFrame: () => new Response(relay(upstream(), 1)).arrayBuffer(),
+      pullHwm16: () => new Response(relay(upstream(), 16)).arrayBuffer(),
+      bareHop: () => new Response(bareHop(upstream())).arrayBuffer(),
+    })
+    const upstreamOnlyUs = perFrame(shapes.upstream)
+    const pullPerFrameUs = perFrame(shapes.pullPerFrame)
+    const pullHwm16Us = perFrame(shapes.pullHwm16)
+    const bareHopUs = perFrame(shapes.bareHop)
 
     return {
       logLine: { tight: logTight, spaced: logSpaced },
