@@ -49,6 +49,23 @@ export const DEFAULT_AFFINITY: AffinitySettings = {
   sessionMetadataKey: 'session_id',
 }
 
+/**
+ * The request's affinity hint where routing uses it: affinity on, and no custom strategy's ranking (the user's own
+ * word on where to go, which affinity does not override).
+ */
+export function affinityHintOf(pool: PoolConfig, req: { affinity?: AffinityHint; ranking?: readonly string[] }): AffinityHint | undefined {
+  return affinityOf(pool).enabled && !req.ranking ? req.affinity : undefined
+}
+
+/**
+ * A request was dispatched to `deploymentId`: it holds the hint's keys now, and the deployments the request tried
+ * before (they failed it) never cached its prefixes. `log` as for rememberAffinity.
+ */
+export function holdAffinity(state: PoolState, hint: AffinityHint, tried: readonly string[], deploymentId: string, now: number, maxEntries: number, log = false): void {
+  if (tried.length) forgetAffinity(state, hint, tried)
+  rememberAffinity(state, hint, deploymentId, now, maxEntries, log)
+}
+
 /** The pool's affinity settings (config load fills them; hand-built test pools get the defaults). */
 export function affinityOf(pool: PoolConfig): AffinitySettings {
   return pool.affinity ?? DEFAULT_AFFINITY
@@ -129,9 +146,10 @@ function logOf(state: PoolState): NonNullable<PoolState['affinityLog']> | undefi
 }
 
 /**
- * Logs the change, in place of the log's earlier word on the same holder, unless the log already says as much: its latest hold of the key by the deployment ends within the
- * slack of this one. Compared with the log, not the map — each refresh moves the map's hold, so a hold refreshed more
- * often than the slack would otherwise be shared once and seen to end a TTL later by every other isolate.
+ * Logs the change, in place of the log's earlier word on the same holder, unless the log already says as much: its
+ * latest hold of the key by the deployment ends within the slack of this one. Compared with the log, not the map —
+ * each refresh moves the map's hold, so a hold refreshed more often than the slack would otherwise be shared once and
+ * seen to end a TTL later by every other isolate.
  */
 function logIfNews(state: PoolState, change: Omit<AffinityChange, 'seq'>) {
   const log = logOf(state) ?? (state.affinityLog = { seq: 0, changes: [] })

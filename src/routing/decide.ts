@@ -21,7 +21,7 @@
  * keys), so the caller persists state and decision together.
  */
 import type { PoolConfig } from '../config/types'
-import { affinityOf, forgetAffinity, heldPrefixes, IMBALANCE_SLACK, rememberAffinity, type AffinitySettings } from './affinity'
+import { affinityHintOf, affinityOf, heldPrefixes, holdAffinity, IMBALANCE_SLACK, type AffinitySettings } from './affinity'
 import { probeTimeoutMs, takeProbe } from './breaker'
 import { assess, availableAt, fullLimits, type Candidate } from './candidates'
 import { freshLatency, measurementPending } from './latency'
@@ -48,15 +48,12 @@ export function decide(
   rng: () => number,
 ): Decision {
   const settings = affinityOf(pool)
-  // A custom strategy's ranking is the user's own word on where to go: affinity does not override it.
-  const hint = settings.enabled && !req.ranking ? req.affinity : undefined
+  const hint = affinityHintOf(pool, req)
   const held = hint ? heldPrefixes(state, hint, now) : []
   let spill: string | undefined
   const decision = choose(pool, state, req, tried, now, rng, held, settings, (why) => (spill = why))
   if (hint && decision.kind === 'dispatch') {
-    // A deployment this request already tried failed it: it never cached this request's prefixes.
-    if (tried.length) forgetAffinity(state, hint, tried)
-    rememberAffinity(state, hint, decision.deploymentId, now, settings.maxEntries, pool.leases !== undefined && !state.replica)
+    holdAffinity(state, hint, tried, decision.deploymentId, now, settings.maxEntries, pool.leases !== undefined && !state.replica)
     const level = held.findIndex((l) => l.holders.includes(decision.deploymentId))
     decision.affinity = held.length === 0 ? 'new' : level === 0 ? 'hit' : `${level > 0 ? 'shorter prefix' : 'spill'}: ${spill ?? 'its holders were not chosen'}`
   }

@@ -1,9 +1,10 @@
 /**
  * Routing state in Deno KV: a pool's PoolState split over one key per deployment (`[prefix, pool, 'd', id]`), the
  * prompt-cache affinity map over four (`'a', i`), its change log with leases (`'alog'`), the quota groups' shared
- * windows, and one for the rest (`[prefix, pool, 'meta']`), so a large pool stays far below KV's 64 KiB per value. Updated with optimistic concurrency: read every key, run the engine, commit the keys that changed with
- * a versionstamp check on every key read (a decision reads them all), retry on conflict. Two instances therefore
- * never both spend the last tokens of a window.
+ * windows, and one for the rest (`[prefix, pool, 'meta']`), so a large pool stays far below KV's 64 KiB per value.
+ * Updated with optimistic concurrency: read every key, run the engine, commit the keys that changed with a
+ * versionstamp check on every key read (a decision reads them all), retry on conflict. Two instances therefore never
+ * both spend the last tokens of a window.
  *
  * What an attempt costs: one KV round trip, the commit. The store keeps what it last committed (each key's JSON and
  * versionstamp) and decides on that, checked against those versionstamps: while no other instance has written the
@@ -84,6 +85,9 @@ interface PendingReport {
   outcome: AttemptOutcome
   at: number
 }
+
+/** Whether the pool's state has a quota-groups key (its last key: keysOf). */
+const hasQuotaGroups = (pool: PoolConfig) => pool.deployments.some((d) => d.quotaGroup !== undefined)
 
 /** Keys the prompt-cache affinity map is split over (each under 64 KiB for a full map held by several deployments). */
 const AFFINITY_SHARDS = 4
@@ -256,7 +260,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
     if (affinityOf(pool).enabled) for (let i = 0; i < AFFINITY_SHARDS; i++) keys.push([this.prefix, pool.name, 'a', i])
     if (pool.leases) keys.push([this.prefix, pool.name, 'alog'])
     // Quota-group windows under a key of their own, shared by every pool the groups join (stateKey).
-    if (pool.deployments.some((d) => d.quotaGroup !== undefined)) keys.push(this.groupsKey(pool))
+    if (hasQuotaGroups(pool)) keys.push(this.groupsKey(pool))
     return keys
   }
 
@@ -266,7 +270,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
    * earlier versions is read from it.
    */
   private async read(pool: PoolConfig, keys = this.keysOf(pool), copy?: CommittedCopy): Promise<{ state: PoolState; entries: Array<{ key: unknown[]; versionstamp: string | null }>; before: Map<string, string>; legacy: boolean }> {
-    const grouped = pool.deployments.some((d) => d.quotaGroup !== undefined)
+    const grouped = hasQuotaGroups(pool)
     const entries: Array<{ key: unknown[]; value: unknown; versionstamp: string | null }> = []
     if (copy) {
       // What this instance last committed, parsed afresh (the update mutates it); the commit checks it is still so.

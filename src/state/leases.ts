@@ -20,7 +20,7 @@ import type { DeploymentConfig, LeaseSettings, PoolConfig } from '../config/type
 import { burndownOf } from '../routing/models'
 import { createPoolState, record, type PoolState } from '../routing/core'
 import type { LeaseAnswer, LeaseGrant, LeaseReport, LeaseWant, LedgerDelta, LedgerKind, UsageDelta } from '../routing/lease'
-import { affinityOf, forgetAffinity, mergeAffinity, rememberAffinity, MAX_AFFINITY_LOG, type AffinityHeld } from '../routing/affinity'
+import { affinityHintOf, affinityOf, holdAffinity, mergeAffinity, MAX_AFFINITY_LOG, type AffinityHeld } from '../routing/affinity'
 import { attemptCostUsd, budgetsOf, reservedUsd } from '../routing/budget'
 import { maxSettledTokens } from '../routing/quota'
 import { dayTokensUsed } from '../routing/day-tokens'
@@ -187,11 +187,8 @@ export class LeaseStateStore implements StateStore {
       // Local clock, as the local copy keeps; a grouped deployment's send is in its group's window (what decisions read).
       if (deployment) addUsage(usageOf(lease.state, deployment), now, 1, asked.reservation.tokens)
       // The object remembered its prompt-cache holder itself; the local copy learns it now, not at the next renewal.
-      const hint = affinityHintOf(pool, estimate)
-      if (hint) {
-        if (tried.length) forgetAffinity(lease.state, hint, tried)
-        rememberAffinity(lease.state, hint, asked.deploymentId, now, affinityOf(pool).maxEntries)
-      }
+      const hint = rememberingHint(pool, estimate)
+      if (hint) holdAffinity(lease.state, hint, tried, asked.deploymentId, now, affinityOf(pool).maxEntries)
       return asked
     }
     // The object found every window full — counting this isolate's own slices as taken. A slice of a deployment the
@@ -309,7 +306,7 @@ export class LeaseStateStore implements StateStore {
   private decideLocally(pool: PoolConfig, lease: PoolLease, estimate: RequestEstimate, tried: readonly string[], now: number): { decision?: Decision; passedOver: string[] } {
     const passedOver: string[] = []
     if (lease.slices.size === 0) return { passedOver }
-    const hint = affinityHintOf(pool, estimate)
+    const hint = rememberingHint(pool, estimate)
     // What deciding may change in the affinity map (the keys the request remembers), to put back if it is undone.
     const map = lease.state.affinity
     const before = hint?.remember.map(({ key }) => [key, map && Object.hasOwn(map, key) ? { ...map[key] } : undefined] as const)
@@ -623,9 +620,10 @@ function fitsLedgers(slice: Slice, costs: LedgerCosts): boolean {
   return true
 }
 
-/** The request's prompt-cache affinity hint, where decide uses it (affinity on; no custom strategy's ranking). */
-function affinityHintOf(pool: PoolConfig, estimate: RequestEstimate) {
-  return affinityOf(pool).enabled && !estimate.ranking && estimate.affinity && estimate.affinity.remember.length ? estimate.affinity : undefined
+/** The request's affinity hint where routing uses it (affinity.ts), when it has keys to remember. */
+function rememberingHint(pool: PoolConfig, estimate: RequestEstimate) {
+  const hint = affinityHintOf(pool, estimate)
+  return hint?.remember.length ? hint : undefined
 }
 
 /** Tokens a request asks for as far as the lease can tell without a deployment (input + its own output cap). */
