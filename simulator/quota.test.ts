@@ -96,3 +96,34 @@ describe('quotas (sliding 60 s window, injected clock)', () => {
     expect((await conv(sim)).status).toBe(200)
   })
 })
+
+describe('QuotaTracker window bookkeeping (running sums against a recount)', () => {
+  it('matches a brute-force recount through reserves, settles before and after expiry, and compaction', async () => {
+    const { QuotaTracker, WINDOW_MS } = await import('./quota')
+    let t = 0
+    const q = new QuotaTracker(() => t, () => 100)
+    q.add({ modelId: 'm', burndown: 0.5 })
+    const all: Array<{ t: number; tokens: () => number; r: import('./quota').Reservation }> = []
+    let seed = 7
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    for (let i = 0; i < 5000; i++) {
+      t += Math.floor(rnd() * 40) // a few thousand entries live at once, so the dead prefix is compacted many times
+      const res = q.reserve('r', 'm', 1 + Math.floor(rnd() * 50), rnd() < 0.5 ? undefined : Math.floor(rnd() * 300))
+      if (!res.ok) throw new Error('no quota: every reserve succeeds')
+      all.push({ t, tokens: () => res.reservation.entry.tokens, r: res.reservation })
+      // Settle a random earlier reservation, live or already out of the window.
+      if (rnd() < 0.6) {
+        const pick = all[Math.floor(rnd() * all.length)]
+        q.settle(pick.r, Math.floor(rnd() * 50), Math.floor(rnd() * 300))
+      }
+      if (i % 97 === 0) {
+        const live = all.filter((e) => e.t > t - WINDOW_MS)
+        const w = q.window('r', 'm')
+        expect(w.requests).toBe(live.length)
+        expect(w.tokens).toBeCloseTo(live.reduce((n, e) => n + e.tokens(), 0), 6)
+      }
+    }
+    t += WINDOW_MS + 1
+    expect(q.window('r', 'm')).toEqual({ requests: 0, tokens: 0 })
+  })
+})
