@@ -9,13 +9,84 @@ import { cpuOf, descendants, processName } from './lib/procs'
 import type { CpuBenchResult } from './workers/cpu-core'
 import type { Readable } from 'node:stream'
 import { bundleWorker } from '../scripts/router-runtime'
+import { createRequire } from 'node:module'
+import { spawn } from 'node:child_process'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort } from './overhead'
 
 export interface CpuSection {
   workerd: CpuBenchResult[]
   /** workerd process CPU (user+sys) per converse request, estimated from a dedicated converse-only batch. */
   workerdProcessUsPerRequest: number[]
+  /**
+   * The same bundle in workerd alone (the binary Miniflare runs, without Miniflare), its stdout written to a file:
+   * no process reads the log lines as they come, as none does in a deployed Worker's isolate.
+   */
+  alone: CpuBenchResult[]
+  aloneProcessUsPerRequest: number[]
+  aloneError?: string
   node?: CpuBenchResult
   nodeError?: string
+}
+
+/** The workerd binary Miniflare itself runs (its `workerd` dependency's default export is the path). */
+const workerdBinary = (): string => {
+  const fromMiniflare = createRequire(createRequire(import.meta.url).resolve('miniflare'))
+  const mod = fromMiniflare('workerd') as { default?: string } | string
+  return typeof mod === 'string' ? mod : mod.default!
+}
+
+/** workerd alone serving `script` on a free port, stdout and stderr to files in a temporary directory. */
+async function startAlone(script: string): Promise<{ url: string; pid: number; stop: () => void; stderr: () => string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'cpu-bench-'))
+  const port = await freePort()
+  writeFileSync(join(dir, 'worker.js'), script)
+  writeFileSync(
+    join(dir, 'config.capnp'),
+    [
+      'using Workerd = import "/workerd/workerd.capnp";',
+      `const config :Workerd.Config = ( services = [ (name = "main", worker = .w) ], sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ] );`,
+      'const w :Workerd.Worker = ( modules = [ (name = "worker", esModule = embed "worker.js") ], compatibilityDate = "2026-04-01" );',
+    ].join('\n'),
+  )
+  const out = openSync(join(dir, 'stdout.log'), 'w')
+  const err = openSync(join(dir, 'stderr.log'), 'w')
+  const child = spawn(workerdBinary(), ['serve', 'config.capnp'], { cwd: dir, stdio: ['ignore', out, err] })
+  closeSync(out)
+  closeSync(err)
+  const stderr = () => {
+    try {
+      return readFileSync(join(dir, 'stderr.log'), 'utf8').slice(-2000)
+    } catch {
+      return ''
+    }
+  }
+  const stop = () => {
+    child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (child.exitCode !== null) {
+      const text = stderr()
+      stop()
+      throw new Error(`workerd alone exited (${child.exitCode}): ${text}`)
+    }
+    try {
+      await (await fetch(`${url}/ready`)).arrayBuffer()
+      break
+    } catch {
+      if (Date.now() > deadline) {
+        stop()
+        throw new Error('workerd alone did not answer within 20 s')
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  return { url, pid: child.pid!, stop, stderr }
 }
 
 function bundle(): Promise<string> {
@@ -24,7 +95,13 @@ function bundle(): Promise<string> {
 
 export async function runCpu(opts: { runs: number; n: number; log: (s: string) => void }): Promise<CpuSection> {
   const script = await bundle()
-  const out: CpuSection = { workerd: [], workerdProcessUsPerRequest: [] }
+  const out: CpuSection = { workerd: [], workerdProcessUsPerRequest: [], alone: [], aloneProcessUsPerRequest: [] }
+  let alone: Awaited<ReturnType<typeof startAlone>> | undefined
+  try {
+    alone = await startAlone(script)
+  } catch (e) {
+    out.aloneError = e instanceof Error ? e.message : String(e)
+  }
   let stderrText = ''
   const mf = new Miniflare({
     modules: true,
@@ -59,9 +136,29 @@ export async function runCpu(opts: { runs: number; n: number; log: (s: string) =
       const spent = cpuOf(workerd) - before
       const body = (await r2.json()) as { requests?: number }
       if (body.requests) out.workerdProcessUsPerRequest.push((spent * 1000) / body.requests)
+      // The same run in workerd alone, straight after (the runs alternate, so both see the same machine).
+      if (alone) {
+        try {
+          const res = await fetch(`${alone.url}/run?n=${opts.n}&batches=5`)
+          const json = (await res.json()) as CpuBenchResult & { error?: string }
+          if (json.error) throw new Error(json.error)
+          out.alone.push(json)
+          opts.log(`  workerd alone run ${i + 1}: converse ${json.converse.weighted.toFixed(0)} µs/request, SSE ${json.stream.ssePerEventUs.toFixed(2)} µs/event`)
+          const before = cpuOf([alone.pid])
+          const r3 = await fetch(`${alone.url}/converse-only?n=${n}`)
+          const spentAlone = cpuOf([alone.pid]) - before
+          const b3 = (await r3.json()) as { requests?: number }
+          if (b3.requests) out.aloneProcessUsPerRequest.push((spentAlone * 1000) / b3.requests)
+        } catch (e) {
+          out.aloneError = `${e instanceof Error ? e.message : String(e)} ${alone.stderr()}`
+          alone.stop()
+          alone = undefined
+        }
+      }
     }
   } finally {
     await mf.dispose()
+    alone?.stop()
   }
   // Node cross-check (labelled as such in the report); the app's log line is dropped instead of printed.
   const log = console.log

@@ -169,22 +169,46 @@ async function timeIt(n: number, batches: number, body: () => Promise<unknown>):
   return { us: sorted[sorted.length >> 1], batchesUs }
 }
 
-/** Like timeIt for several bodies, their batches interleaved (one batch of each in turn, the order rotating): µs each, median. */
-async function timeInterleaved<K extends string>(n: number, batches: number, bodies: Record<K, () => Promise<unknown>>): Promise<Record<K, number>> {
+/** One case timed by timeInterleaved: a body, or a body with what to do around each of its batches (untimed). */
+type Timed = (() => Promise<unknown>) | { run: () => Promise<unknown>; enter?: () => void; exit?: () => void }
+
+/**
+ * Like timeIt for several bodies, their batches interleaved (one batch of each in turn, the order rotating), so a
+ * drift of the machine over the section falls on every case alike: µs each (median) and every batch.
+ */
+async function timeInterleaved<K extends string>(n: number, batches: number, bodies: Record<K, Timed>): Promise<Record<K, { us: number; batchesUs: number[] }>> {
   const keys = Object.keys(bodies) as K[]
-  for (const k of keys) for (let i = 0; i < Math.max(50, n >> 2); i++) await bodies[k]()
+  const parts = (k: K): { run: () => Promise<unknown>; enter?: () => void; exit?: () => void } => {
+    const b: Timed = bodies[k]
+    return typeof b === 'function' ? { run: b } : b
+  }
+  for (const k of keys) {
+    const { run, enter, exit } = parts(k)
+    enter?.()
+    try {
+      for (let i = 0; i < Math.max(50, n >> 2); i++) await run()
+    } finally {
+      exit?.()
+    }
+  }
   const times = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<K, number[]>
   for (let b = 0; b < batches; b++) {
     for (let j = 0; j < keys.length; j++) {
       const k = keys[(b + j) % keys.length]
-      await tick()
-      const t0 = performance.now()
-      for (let i = 0; i < n; i++) await bodies[k]()
-      await tick()
-      times[k].push(((performance.now() - t0) * 1000) / n)
+      const { run, enter, exit } = parts(k)
+      enter?.()
+      try {
+        await tick()
+        const t0 = performance.now()
+        for (let i = 0; i < n; i++) await run()
+        await tick()
+        times[k].push(((performance.now() - t0) * 1000) / n)
+      } finally {
+        exit?.()
+      }
     }
   }
-  return Object.fromEntries(keys.map((k) => [k, [...times[k]].sort((a, c) => a - c)[times[k].length >> 1]])) as Record<K, number>
+  return Object.fromEntries(keys.map((k) => [k, { us: [...times[k]].sort((a, c) => a - c)[times[k].length >> 1], batchesUs: times[k] }])) as Record<K, { us: number; batchesUs: number[] }>
 }
 
 export interface CpuBenchOptions {
@@ -272,14 +296,22 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     }
     const request = requestTo(app)
     const floorCase = (log: boolean) => requestTo(floorApp(log))('/model/weighted/converse', 'application/json')
-    const converse: Record<string, number> = {}
-    let converseBatchesUs: number[] = []
+    // The Converse cases (three pools, the router without its log line, with sampled lines, the floor with and
+    // without its line) interleaved batch by batch, three times the batches: they are compared with each other.
     canned = { kind: 'json' }
-    for (const pool of ['weighted', 'rla', 'latency']) {
-      const r = await timeIt(n, batches, request(`/model/${pool}/converse`, 'application/json'))
-      converse[pool === 'rla' ? 'rate-limit-aware' : pool] = r.us
-      if (pool === 'weighted') converseBatchesUs = r.batchesUs
-    }
+    const log = console.log
+    const quiet = { enter: () => void (console.log = () => {}), exit: () => void (console.log = log) }
+    const conv = await timeInterleaved(n, batches * 3, {
+      weighted: request('/model/weighted/converse', 'application/json'),
+      rla: request('/model/rla/converse', 'application/json'),
+      latency: request('/model/latency/converse', 'application/json'),
+      noLog: { run: request('/model/weighted/converse', 'application/json'), ...quiet },
+      sampled: request('/model/weighted/converse', 'application/json', REQUEST_BODY, { ...ENV, ROUTER_LOG_SAMPLE: '0.01' }),
+      floor: floorCase(true),
+      floorNoLog: { run: floorCase(false), ...quiet },
+    })
+    const converse: Record<string, number> = { weighted: conv.weighted.us, 'rate-limit-aware': conv.rla.us, latency: conv.latency.us }
+    const converseBatchesUs = conv.weighted.batchesUs
 
     const deployment: DeploymentConfig = {
       id: 'd',
@@ -345,15 +377,6 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       return bytes
     })
 
-    const log = console.log
-    let converseNoLogUs: number
-    canned = { kind: 'json' }
-    try {
-      console.log = () => {}
-      converseNoLogUs = (await timeIt(n, batches, request('/model/weighted/converse', 'application/json'))).us
-    } finally {
-      console.log = log
-    }
     // A console.log alone, outside the router, at two spacings: after a Response read (≈ 10 µs of work) and after
     // ≈ 300 µs of arithmetic (about one routed request). What the line costs as such, and what its spacing adds.
     const logLine = async (spin: number) => {
@@ -370,12 +393,10 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     }
     const logTight = await logLine(0)
     const logSpaced = await logLine(60_000)
-    const floorUs = (await timeIt(n, batches, floorCase(true))).us
-    const floorNoLogUs = (await timeIt(n, batches, floorCase(false))).us
-    const converseSampledUs = (await timeIt(n, batches, request('/model/weighted/converse', 'application/json', REQUEST_BODY, { ...ENV, ROUTER_LOG_SAMPLE: '0.01' }))).us
     // A scoped key with rpm, tpm and a daily budget (never reached): the client's own window, acquired beside the pool's.
     const digest = [...new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(LIMITED_KEY)))].map((b) => b.toString(16).padStart(2, '0')).join('')
     const limitedEnv = { ...ENV, ROUTER_CONFIG: JSON.stringify({ ...JSON.parse(ENV.ROUTER_CONFIG), clients: { keys: [{ name: 'limited', sha256: digest, rpm: 1_000_000_000, tpm: 1_000_000_000_000, budgetUsdPerDay: 1_000_000 }] } }) }
+    canned = { kind: 'json' }
     const converseClientLimitUs = (await timeIt(n, batches, request('/model/weighted/converse', 'application/json', REQUEST_BODY, limitedEnv, LIMITED_KEY))).us
 
     const upstream = () => {
@@ -438,17 +459,17 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       pullHwm16: () => new Response(relay(upstream(), 16)).arrayBuffer(),
       bareHop: () => new Response(bareHop(upstream())).arrayBuffer(),
     })
-    const upstreamOnlyUs = perFrame(shapes.upstream)
-    const pullPerFrameUs = perFrame(shapes.pullPerFrame)
-    const pullHwm16Us = perFrame(shapes.pullHwm16)
-    const bareHopUs = perFrame(shapes.bareHop)
+    const upstreamOnlyUs = perFrame(shapes.upstream.us)
+    const pullPerFrameUs = perFrame(shapes.pullPerFrame.us)
+    const pullHwm16Us = perFrame(shapes.pullHwm16.us)
+    const bareHopUs = perFrame(shapes.bareHop.us)
 
     return {
       logLine: { tight: logTight, spaced: logSpaced },
-      floorUs,
-      floorNoLogUs,
-      converseNoLogUs,
-      converseSampledUs,
+      floorUs: conv.floor.us,
+      floorNoLogUs: conv.floorNoLog.us,
+      converseNoLogUs: conv.noLog.us,
+      converseSampledUs: conv.sampled.us,
       converseClientLimitUs,
       relay: { upstreamOnlyUs, pullPerFrameUs, pullHwm16Us, bareHopUs },
       runtime: typeof navigator !== 'undefined' && navigator.userAgent ? navigator.userAgent : 'unknown',
