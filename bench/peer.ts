@@ -33,7 +33,7 @@ const IP = 'us.amazon.nova-lite-v1:0'
 const SMALL = 'Say hello in one short sentence.'
 const LARGE = 'Summarise the following notes in one sentence. ' + 'The deployment served the request from its primary region. '.repeat(136)
 
-export type PeerPath = 'direct' | 'router' | 'router/openai' | 'router/leases' | 'deno' | 'deno/memory' | 'deno/leases' | 'portkey' | 'floor' | 'deno/floor'
+export type PeerPath = 'direct' | 'router' | 'router/openai' | 'router/leases' | 'deno' | 'deno/memory' | 'deno/leases' | 'portkey' | 'floor' | 'deno/floor' | 'deno/floor-kv'
 export interface Shape {
   name: string
   model: string
@@ -212,6 +212,8 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
     stops.push(() => void denoLeases.proc.kill('SIGTERM'))
     const denoFloor = await spawnDeno({ UPSTREAM: endpoint }, 'bench/deno-passthrough.ts')
     stops.push(() => void denoFloor.proc.kill('SIGTERM'))
+    const denoFloorKv = await spawnDeno({ UPSTREAM: endpoint, KV_PATH: join(dir, 'floor.kv') }, 'bench/deno-passthrough.ts')
+    stops.push(() => void denoFloorKv.proc.kill('SIGTERM'))
     let portkey: { pid: number; url: string; stop: () => Promise<void> } | undefined
     if (!portkeyReason) {
       try {
@@ -237,6 +239,7 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
         'deno/leases': { url: `${denoLeases.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoLeases.pid) },
         floor: { url: `${floor.info.url}${bedrockPath}`, headers: direct.headers, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(floor.pid) },
         'deno/floor': { url: `${denoFloor.url}${bedrockPath}`, headers: direct.headers, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoFloor.pid) },
+        'deno/floor-kv': { url: `${denoFloorKv.url}${bedrockPath}`, headers: direct.headers, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoFloorKv.pid) },
       }
       if (portkey) {
         out.portkey = {
@@ -271,7 +274,7 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
       const ts = await targetsFor(s)
       for (const [path, t] of Object.entries(ts) as Array<[PeerPath, Target]>) {
         // The floor forwards a pre-signed Converse only; it stands beside the first shape (the runtime's cost of a plain proxied request).
-        if ((path === 'floor' || path === 'deno/floor') && s !== SHAPES[0]) {
+        if ((path === 'floor' || path === 'deno/floor' || path === 'deno/floor-kv') && s !== SHAPES[0]) {
           delete ts[path]
           continue
         }

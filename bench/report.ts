@@ -1019,6 +1019,7 @@ const PEER_LABEL: Record<PeerPath, string> = {
   portkey: 'Portkey (OpenAI format)',
   floor: 'floor: passthrough Worker (workerd, pre-signed)',
   'deno/floor': 'Deno floor: passthrough Deno.serve + fetch (pre-signed)',
+  'deno/floor-kv': 'Deno KV floor: the same passthrough + one Deno KV commit per request (the shape of the router\'s per-attempt commit)',
 }
 
 /** Says when a section was measured again on its own and merged into the full run's results. */
@@ -1139,7 +1140,9 @@ function renderPeer(p: PeerSection, targets: TargetLine[], r: BenchResults): str
       measured: `${f2(added)} ms (Deno KV state, the default); with \`ROUTER_STATE=memory\` ${addedText('deno/memory')} ms; with Deno KV and \`leases\` ${addedText('deno/leases')} ms`,
       met: added <= 1,
       note:
-        'With KV state each attempt waits for a KV commit (a read too when another instance wrote the pool since: none here); with memory state or leases what is added is the router\'s CPU per request and one more HTTP hop' +
+        'With KV state each attempt waits for a KV commit (a read too when another instance wrote the pool since: none here)' +
+        (p.serial['deno/floor-kv'] ? ` — the passthrough with one such commit and no router code adds ${addedText('deno/floor-kv')} ms, so the router adds ${f2(added - (added1('deno/floor-kv') ?? NaN))} ms above KV's own floor` : '') +
+        '; with memory state or leases what is added is the router\'s CPU per request and one more HTTP hop' +
         (added > 1 && meeting.length ? ` (${meeting.length === 2 ? 'both meet' : `${meeting[0] === 'deno/memory' ? 'memory state' : 'leases'} meets`} the target)` : '') +
         (p.serial['deno/floor'] && p.serial['deno/memory']
           ? `. Deno's own floor (a passthrough Deno.serve + fetch, pre-signed, no router code) adds ${addedText('deno/floor')} ms here; the router with memory state adds ${f2((added1('deno/memory') ?? NaN) - (added1('deno/floor') ?? NaN))} ms above it.`
