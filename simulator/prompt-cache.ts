@@ -53,13 +53,19 @@ function hash(s: string): string {
 export class PromptCache {
   /** scope + prefix hash → expiry (simulator clock, ms). */
   private entries = new Map<string, number>()
+  /** When expired entries were last dropped: at most once a second, not on every request (a sweep visits them all). */
+  private sweptAt = Number.NEGATIVE_INFINITY
 
   constructor(private readonly now: () => number) {}
 
   /** Reads the longest cached prefix, writes the rest up to the last breakpoint; `scope` = account + region + model. */
   use(scope: string, points: CachePoint[]): CacheUsage {
     const now = this.now()
-    for (const [k, expires] of this.entries) if (expires <= now) this.entries.delete(k)
+    if (now - this.sweptAt >= 1000 || now < this.sweptAt) {
+      for (const [k, expires] of this.entries) if (expires <= now) this.entries.delete(k)
+      this.sweptAt = now
+    }
+    const cached = (key: string) => (this.entries.get(key) ?? Number.NEGATIVE_INFINITY) > now
     // An entry is its bytes and its TTL: the same prefix asked for 1 h is not the 5 min entry.
     const keys = points.map((p) => `${scope}\n${p.ttl}\n${hash(p.key)}`)
     // The longest cached prefix: a breakpoint's own, else one at a boundary shortly before it.
@@ -67,14 +73,14 @@ export class PromptCache {
     let hit = -1
     let read = 0
     search: for (let i = points.length - 1; i >= 0; i--) {
-      if (this.entries.has(keys[i])) {
+      if (cached(keys[i])) {
         hit = i
         read = points[i].tokens
         break
       }
       for (const p of (points[i].lookback ?? []).slice(0, LOOKBACK_BLOCKS)) {
         if (i > 0 && p.tokens <= points[i - 1].tokens) break // from here on the earlier breakpoint is checked itself
-        if (this.entries.has(`${scope}\n${points[i].ttl}\n${hash(p.key)}`)) {
+        if (cached(`${scope}\n${points[i].ttl}\n${hash(p.key)}`)) {
           hit = i - 1
           read = p.tokens
           break search
@@ -96,5 +102,6 @@ export class PromptCache {
 
   clear(): void {
     this.entries.clear()
+    this.sweptAt = Number.NEGATIVE_INFINITY
   }
 }
