@@ -126,7 +126,8 @@ export type AffinityHeld = Omit<AffinityChange, 'seq' | 'by'>
 
 /**
  * The object's recent changes kept for isolates to pick up (a bounded log in the pool's state). An isolate that
- * renews after more changes than this came loses the older ones: their requests spill as without the log.
+ * renews after more changes than this came would miss the older ones: it is sent the whole map instead (the log's
+ * `lost` says how far it was cut), at most `maxEntries` keys, once.
  */
 export const MAX_AFFINITY_LOG = 256
 
@@ -140,7 +141,10 @@ export const AFFINITY_REFRESH_SLACK_MS = 30_000
 /** The log, if it has the shape this version writes (anything else is dropped and begun again). */
 function logOf(state: PoolState): NonNullable<PoolState['affinityLog']> | undefined {
   const log = state.affinityLog
-  if (log && typeof log.seq === 'number' && Array.isArray(log.changes)) return log
+  if (log && typeof log.seq === 'number' && Array.isArray(log.changes)) {
+    if (log.lost !== undefined && typeof log.lost !== 'number') log.lost = log.seq // unknown: as if all was cut
+    return log
+  }
   if (log) delete state.affinityLog
   return undefined
 }
@@ -162,7 +166,7 @@ function logIfNews(state: PoolState, change: Omit<AffinityChange, 'seq'>) {
     break
   }
   log.changes.push({ ...change, seq: ++log.seq })
-  if (log.changes.length > MAX_AFFINITY_LOG) log.changes.splice(0, log.changes.length - MAX_AFFINITY_LOG)
+  if (log.changes.length > MAX_AFFINITY_LOG) log.lost = log.changes.splice(0, log.changes.length - MAX_AFFINITY_LOG).at(-1)!.seq
 }
 
 /** The key's holders, those whose hold has ended dropped (so an entry holds at most the deployments holding it now). */
@@ -199,7 +203,18 @@ export function affinityChangesSince(state: PoolState, since: number | undefined
   if (!log) return undefined
   // A position past the log's (the object's state was lost and begun again): everything it has.
   const from = since !== undefined && since <= log.seq ? since : -1
+  // Changes it has not seen were cut from the log: every holder the map has now, in their place (the map holds what
+  // the log said and more; without its senders, so the isolate's own holds come back too, which merging ignores).
+  if (log.lost !== undefined && from < log.lost) return { seq: log.seq, changes: holdersNow(state, now, log.seq) }
   return { seq: log.seq, changes: log.changes.filter((c) => c.seq > from && c.until > now && (by === undefined || c.by !== by)) }
+}
+
+/** Every holder of every key in the map whose hold lasts past `now`, as changes at position `seq`. */
+function holdersNow(state: PoolState, now: number, seq: number): AffinityChange[] {
+  const changes: AffinityChange[] = []
+  const map = state.affinity ?? {}
+  for (const key in map) for (const id in map[key]) if (map[key][id] > now) changes.push({ seq, key, id, until: map[key][id] })
+  return changes
 }
 
 /** `deployments` do not hold the keys `hint` remembers (they were held for attempts that failed). */

@@ -5,7 +5,7 @@ import { createPoolState } from './core'
 import { deployment, pool, T0 } from './test-helpers'
 import { deploymentState } from './state'
 import { heldUsd } from './budget'
-import { AFFINITY_REFRESH_SLACK_MS } from './affinity'
+import { AFFINITY_REFRESH_SLACK_MS, MAX_AFFINITY_LOG } from './affinity'
 
 describe('applyLeaseReport', () => {
   const p = pool([deployment('a', { tokensPerDay: 1000, budgetUsdPerDay: 5 })], { leases: { renewMs: 500, sliceFactor: 1.5 } })
@@ -79,6 +79,26 @@ describe('affinity in renewals', () => {
     // One entry per holder in the log (its latest word), not one per refresh (37 refreshes).
     expect(seen).toHaveLength(1)
     expect(state.affinityLog!.seq).toBeLessThanOrEqual(1 + (6 * MIN) / AFFINITY_REFRESH_SLACK_MS)
+  })
+
+  it('an isolate that renews after the log overflowed gets the whole map, not only the newest changes; then the log again', () => {
+    const state = createPoolState(p)
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k0', id: 'a', until: T0 + 5 * MIN }] } }, T0)
+    const since = grantLeases(p, state, [], 1500, T0, { by: 'B' }).affinity!.seq
+    const keys = Array.from({ length: MAX_AFFINITY_LOG + 44 }, (_, i) => `k${i + 1}`)
+    for (const [i, key] of keys.entries()) applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key, id: i % 2 ? 'a' : 'b', until: T0 + 5 * MIN }] } }, T0 + i)
+    expect(state.affinityLog!.changes).toHaveLength(MAX_AFFINITY_LOG)
+    const now = T0 + 1000
+    const answer = grantLeases(p, state, [], 1500, now, { by: 'B', since }).affinity!
+    // Every key A took since B's last renewal, the 44 the log no longer has among them.
+    expect(new Set(answer.changes.map((c) => c.key))).toEqual(new Set(['k0', ...keys]))
+    expect(answer.changes.find((c) => c.key === 'k1')).toMatchObject({ id: 'b', until: T0 + 5 * MIN })
+    // Caught up: the next renewal gets only what is new.
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'next', id: 'a', until: T0 + 5 * MIN }] } }, now)
+    expect(grantLeases(p, state, [], 1500, now, { by: 'B', since: answer.seq }).affinity!.changes.map((c) => c.key)).toEqual(['next'])
+    // An isolate that saw everything the bound cut off still gets only the log.
+    const late = state.affinityLog!.changes[0].seq - 1
+    expect(grantLeases(p, state, [], 1500, now, { by: 'B', since: late }).affinity!.changes).toHaveLength(MAX_AFFINITY_LOG)
   })
 
   it('a log of another shape (not this version’s) is dropped and begun again, not thrown on', () => {

@@ -240,9 +240,9 @@ export interface PoolState {
   affinity?: Record<string, AffinityEntry>
   /**
    * A pool with leases, the object's state: the map's recent changes for the isolates' next renewals, numbered
-   * (affinity.ts; bounded).
+   * (affinity.ts; bounded: `lost` is the last position its bound cut off).
    */
-  affinityLog?: { seq: number; changes: AffinityChange[] }
+  affinityLog?: { seq: number; changes: AffinityChange[]; lost?: number }
   /** The isolate's own copy of a leased pool's state (state/leases.ts): it keeps no log (the object's is the one). */
   replica?: true
   /** The shared window of each quota group (deployments that draw on one Bedrock quota), in place of their own. */
