@@ -62,7 +62,7 @@ export function affinityHintOf(pool: PoolConfig, req: { affinity?: AffinityHint;
  * before (they failed it) never cached its prefixes. `log` as for rememberAffinity.
  */
 export function holdAffinity(state: PoolState, hint: AffinityHint, tried: readonly string[], deploymentId: string, now: number, maxEntries: number, log = false): void {
-  if (tried.length) forgetAffinity(state, hint, tried)
+  if (tried.length) forgetAffinity(state, hint, tried, now, log)
   rememberAffinity(state, hint, deploymentId, now, maxEntries, log)
 }
 
@@ -119,6 +119,11 @@ export interface AffinityChange {
   id: string
   until: number
   by?: string
+  /**
+   * `id` no longer holds `key`: a request it held failed there and went elsewhere. `until`: the end of the hold it
+   * cancels (past it the change is no longer news).
+   */
+  forget?: true
 }
 
 /** A holder as an isolate sends it: the change without its place in the log. */
@@ -160,13 +165,24 @@ function logIfNews(state: PoolState, change: Omit<AffinityChange, 'seq'>) {
   for (let i = log.changes.length - 1; i >= 0; i--) {
     const c = log.changes[i]
     if (c.key !== change.key || c.id !== change.id) continue
-    if (c.until >= change.until - AFFINITY_REFRESH_SLACK_MS) return
+    // A hold after a forget, or a forget after a hold, is always news.
+    if (!c.forget && !change.forget && c.until >= change.until - AFFINITY_REFRESH_SLACK_MS) return
     // Superseded: an isolate that has not seen it gets the newer one (a later position), so the log keeps one per holder.
     log.changes.splice(i, 1)
     break
   }
   log.changes.push({ ...change, seq: ++log.seq })
   if (log.changes.length > MAX_AFFINITY_LOG) log.lost = log.changes.splice(0, log.changes.length - MAX_AFFINITY_LOG).at(-1)!.seq
+}
+
+/** Whether the log's latest word on `id` holding `key` is a forget of a hold ending at or after `until`. */
+function forgottenSince(state: PoolState, key: string, id: string, until: number): boolean {
+  const changes = logOf(state)?.changes ?? []
+  for (let i = changes.length - 1; i >= 0; i--) {
+    const c = changes[i]
+    if (c.key === key && c.id === id) return c.forget === true && c.until >= until
+  }
+  return false
 }
 
 /** The key's holders, those whose hold has ended dropped (so an entry holds at most the deployments holding it now). */
@@ -185,8 +201,20 @@ function holdersOf(map: Record<string, AffinityEntry>, key: string, now: number)
 export function mergeAffinity(state: PoolState, changes: readonly AffinityHeld[], now: number, maxEntries: number, log?: { by?: string }): void {
   if (changes.length === 0) return
   const map = (state.affinity ??= {})
-  for (const { key, id, until } of changes) {
+  for (const { key, id, until, forget } of changes) {
     if (!(until > now)) continue
+    if (forget === true) {
+      // A key's holds all last one TTL, so a hold ending no later than the forgotten one was taken before the failure:
+      // it goes. One ending later came from a success since, and stays.
+      const entry = Object.hasOwn(map, key) ? map[key] : undefined
+      if (!entry || !(entry[id] <= until)) continue
+      delete entry[id]
+      if (Object.keys(entry).length === 0) delete map[key]
+      if (log) logIfNews(state, { key, id, until, forget: true, ...(log.by ? { by: log.by } : {}) })
+      continue
+    }
+    // A hold taken before a failure the log has since recorded (sent late by an isolate that had not heard): stale.
+    if (log && forgottenSince(state, key, id, until)) continue
     const entry = holdersOf(map, key, now)
     if (log) logIfNews(state, { key, id, until, ...(log.by ? { by: log.by } : {}) })
     if (!(entry[id] >= until)) entry[id] = until
@@ -217,14 +245,20 @@ function holdersNow(state: PoolState, now: number, seq: number): AffinityChange[
   return changes
 }
 
-/** `deployments` do not hold the keys `hint` remembers (they were held for attempts that failed). */
-export function forgetAffinity(state: PoolState, hint: AffinityHint, deployments: readonly string[]): void {
+/**
+ * `deployments` do not hold the keys `hint` remembers (they were held for attempts that failed). `log`: the object's
+ * state of a pool with leases — the isolates learn the forget at their renewals, as they learn holds.
+ */
+export function forgetAffinity(state: PoolState, hint: AffinityHint, deployments: readonly string[], now = 0, log = false): void {
   const map = state.affinity
   if (!map) return
   for (const { key } of hint.remember) {
     const entry = Object.hasOwn(map, key) ? map[key] : undefined
     if (!entry) continue
-    for (const id of deployments) delete entry[id]
+    for (const id of deployments) {
+      if (log && entry[id] > now) logIfNews(state, { key, id, until: entry[id], forget: true })
+      delete entry[id]
+    }
     if (Object.keys(entry).length === 0) delete map[key]
   }
 }

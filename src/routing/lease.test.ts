@@ -5,7 +5,7 @@ import { createPoolState } from './core'
 import { deployment, pool, T0 } from './test-helpers'
 import { deploymentState } from './state'
 import { heldUsd } from './budget'
-import { AFFINITY_REFRESH_SLACK_MS, MAX_AFFINITY_LOG } from './affinity'
+import { AFFINITY_REFRESH_SLACK_MS, MAX_AFFINITY_LOG, mergeAffinity } from './affinity'
 
 describe('applyLeaseReport', () => {
   const p = pool([deployment('a', { tokensPerDay: 1000, budgetUsdPerDay: 5 })], { leases: { renewMs: 500, sliceFactor: 1.5 } })
@@ -99,6 +99,38 @@ describe('affinity in renewals', () => {
     // An isolate that saw everything the bound cut off still gets only the log.
     const late = state.affinityLog!.changes[0].seq - 1
     expect(grantLeases(p, state, [], 1500, now, { by: 'B', since: late }).affinity!.changes).toHaveLength(MAX_AFFINITY_LOG)
+  })
+
+  it("a forget (a holder failed a request) reaches the other isolates and takes the holder out of their copies; a hold after it is news again", () => {
+    const state = createPoolState(p)
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k', id: 'a', until: T0 + 5 * MIN }] } }, T0)
+    const b1 = grantLeases(p, state, [], 1500, T0, { by: 'B' }).affinity!
+    const copy = createPoolState(p)
+    mergeAffinity(copy, b1.changes, T0, 1000)
+    expect(copy.affinity?.k).toEqual({ a: T0 + 5 * MIN })
+    // B refreshed the hold meanwhile, before A's failure (a key's holds last one TTL: it ends before A's): it goes too.
+    mergeAffinity(copy, [{ key: 'k', id: 'a', until: T0 + 5 * MIN - 50 }], T0 + 10, 1000)
+    const later = createPoolState(p)
+    mergeAffinity(later, [{ key: 'k', id: 'a', until: T0 + 5 * MIN + 50 }], T0 + 10, 1000)
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k', id: 'a', until: T0 + 5 * MIN, forget: true }] } }, T0 + 100)
+    expect(state.affinity?.k).toBeUndefined()
+    const b2 = grantLeases(p, state, [], 1500, T0 + 200, { by: 'B', since: b1.seq }).affinity!
+    expect(b2.changes).toMatchObject([{ key: 'k', id: 'a', forget: true }])
+    mergeAffinity(copy, b2.changes, T0 + 200, 1000)
+    expect(copy.affinity?.k).toBeUndefined()
+    // A copy whose hold came from a success after the failure keeps it.
+    mergeAffinity(later, b2.changes, T0 + 200, 1000)
+    expect(later.affinity?.k).toEqual({ a: T0 + 5 * MIN + 50 })
+    // A hold taken before the failure, sent late by an isolate that had not heard of it, is stale: not applied or logged.
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'D', held: [{ key: 'k', id: 'a', until: T0 + 5 * MIN - 10 }] } }, T0 + 150)
+    expect(state.affinity?.k).toBeUndefined()
+    // Not handed back to A; a forget of a hold that has ended is not news.
+    expect(grantLeases(p, state, [], 1500, T0 + 200, { by: 'A', since: b1.seq }).affinity!.changes).toEqual([])
+    expect(grantLeases(p, state, [], 1500, T0 + 6 * MIN, { by: 'B', since: b1.seq }).affinity!.changes).toEqual([])
+    // A hold within the slack of the forgotten one is logged: the forget is not the last word.
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'C', held: [{ key: 'k', id: 'a', until: T0 + 5 * MIN + 1000 }] } }, T0 + 300)
+    expect(grantLeases(p, state, [], 1500, T0 + 300, { by: 'B', since: b2.seq }).affinity!.changes).toMatchObject([{ key: 'k', id: 'a', until: T0 + 5 * MIN + 1000 }])
+    expect(state.affinity?.k).toEqual({ a: T0 + 5 * MIN + 1000 })
   })
 
   it('a log of another shape (not this version’s) is dropped and begun again, not thrown on', () => {

@@ -148,6 +148,37 @@ describe('leases and prompt-cache affinity', () => {
     }
   })
 
+  it('a holder known to both isolates that fails a request in one is forgotten in the other too: its next requests go where the failover went', async () => {
+    const p = four()
+    const w = leaseWorld(p, 2)
+    await drive(w, { rps: 80, seconds: 2, settleMs: 0 })
+    const first = await w.stores[0].acquire(p, cached('kh'), [])
+    if (first.kind !== 'dispatch') throw new Error('refused')
+    w.pending.push(w.stores[0].report(p, ok(first)).catch(() => {}))
+    await w.time.advance(w.time.now + 600)
+    await drive(w, { rps: 80, seconds: 2, settleMs: 0 })
+    // The other isolate has learned the holder.
+    const seen = await w.stores[1].acquire(p, cached('kh'), [])
+    expect(seen).toMatchObject({ kind: 'dispatch', deploymentId: first.deploymentId, affinity: 'hit' })
+    if (seen.kind === 'dispatch') w.pending.push(w.stores[1].report(p, ok(seen)).catch(() => {}))
+    // In the first isolate the holder fails the next request; the failover goes elsewhere.
+    const d1 = await w.stores[0].acquire(p, cached('kh'), [])
+    if (d1.kind !== 'dispatch') throw new Error('refused')
+    expect(d1.deploymentId).toBe(first.deploymentId)
+    const failed = { deploymentId: d1.deploymentId, reservation: d1.reservation, result: { class: 'unavailable' as const, status: 503 } }
+    const d2 = await w.stores[0].acquire(p, cached('kh'), [d1.deploymentId], failed)
+    if (d2.kind !== 'dispatch') throw new Error('refused')
+    w.pending.push(w.stores[0].report(p, ok(d2)).catch(() => {}))
+    await w.time.advance(w.time.now + 600)
+    await drive(w, { rps: 80, seconds: 2, settleMs: 0 })
+    for (let k = 0; k < 8; k++) {
+      await w.time.advance(w.time.now + 25)
+      const d = await w.stores[1].acquire(p, cached('kh'), [])
+      expect(d).toMatchObject({ kind: 'dispatch', deploymentId: d2.deploymentId, affinity: 'hit' })
+      if (d.kind === 'dispatch') w.pending.push(w.stores[1].report(p, ok(d)).catch(() => {}))
+    }
+  })
+
   it('a holder the object decided, before the isolate held any slice, is a hit in the isolate’s own decisions after', async () => {
     const p = four()
     const w = leaseWorld(p, 1)

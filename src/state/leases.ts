@@ -188,7 +188,11 @@ export class LeaseStateStore implements StateStore {
       if (deployment) addUsage(usageOf(lease.state, deployment), now, 1, asked.reservation.tokens)
       // The object remembered its prompt-cache holder itself; the local copy learns it now, not at the next renewal.
       const hint = rememberingHint(pool, estimate)
-      if (hint) holdAffinity(lease.state, hint, tried, asked.deploymentId, now, affinityOf(pool).maxEntries)
+      if (hint) {
+        holdAffinity(lease.state, hint, tried, asked.deploymentId, now, affinityOf(pool).maxEntries)
+        // The object logged the failed holders' forgets itself: this isolate's holds of them are not sent on.
+        for (const { key } of hint.remember) for (const id of tried) lease.affinityOut.delete(`${key}\n${id}`)
+      }
       return asked
     }
     // The object found every window full — counting this isolate's own slices as taken. A slice of a deployment the
@@ -342,8 +346,13 @@ export class LeaseStateStore implements StateStore {
     }
     if (hint) {
       for (const { key, ttlMs } of hint.remember) {
-        // A failover's holders that failed are not passed on (the local copy forgot them: decide.ts).
-        for (const id of tried) lease.affinityOut.delete(`${key}\n${id}`)
+        // A failover's holders that failed: the local copy forgot them (decide.ts), and so will the other isolates
+        // (a forget for the object to log, in place of any hold of theirs still to send).
+        const held = before?.find(([k]) => k === key)?.[1]
+        for (const id of tried) {
+          if (held && held[id] > now) this.changedAffinity(lease, { key, id, until: held[id], forget: true })
+          else lease.affinityOut.delete(`${key}\n${id}`)
+        }
         // Every hold, refreshes too (one per key and deployment per renewal): the object decides what is news.
         this.heldAffinity(lease, key, decision.deploymentId, now + ttlMs)
       }
@@ -385,9 +394,14 @@ export class LeaseStateStore implements StateStore {
 
   /** A holder this isolate's decision took, for the next renewal (the latest hold of each key and deployment, bounded). */
   private heldAffinity(lease: PoolLease, key: string, id: string, until: number) {
-    const k = `${key}\n${id}`
+    this.changedAffinity(lease, { key, id, until })
+  }
+
+  /** A hold or a forget for the next renewal: the latest word on each key and deployment, bounded. */
+  private changedAffinity(lease: PoolLease, change: AffinityHeld) {
+    const k = `${change.key}\n${change.id}`
     lease.affinityOut.delete(k) // re-inserted last: the oldest go first when over the bound
-    lease.affinityOut.set(k, { key, id, until })
+    lease.affinityOut.set(k, change)
     if (lease.affinityOut.size > MAX_AFFINITY_LOG) lease.affinityOut.delete(lease.affinityOut.keys().next().value!)
   }
 
@@ -554,7 +568,7 @@ export class LeaseStateStore implements StateStore {
     // What other isolates' requests cached, in local time (a retired lease's copy is gone: its successor asks afresh).
     if (answer.affinity && !lease.retired) {
       lease.affinitySince = answer.affinity.seq
-      mergeAffinity(lease.state, answer.affinity.changes.map((c) => ({ key: c.key, id: c.id, until: c.until - offset })), now, affinityOf(pool).maxEntries)
+      mergeAffinity(lease.state, answer.affinity.changes.map((c) => ({ key: c.key, id: c.id, until: c.until - offset, ...(c.forget === true ? { forget: true as const } : {}) })), now, affinityOf(pool).maxEntries)
     }
     // Retired while this renewal was in flight (a new config): its grants go to the new lease, to be closed unspent.
     const successor = lease.retired ? this.pools.get(pool.name) : undefined
