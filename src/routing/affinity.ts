@@ -233,7 +233,8 @@ export function affinityChangesSince(state: PoolState, since: number | undefined
   const from = since !== undefined && since <= log.seq ? since : -1
   // Changes it has not seen were cut from the log: every holder the map has now, in their place (the map holds what
   // the log said and more; without its senders, so the isolate's own holds come back too, which merging ignores).
-  if (log.lost !== undefined && from < log.lost) return { seq: log.seq, changes: holdersNow(state, now, log.seq) }
+  // The log's forgets still count come after (a hold the map took since ends later than its forget, so it stays).
+  if (log.lost !== undefined && from < log.lost) return { seq: log.seq, changes: [...holdersNow(state, now, log.seq), ...log.changes.filter((c) => c.forget === true && c.until > now)] }
   return { seq: log.seq, changes: log.changes.filter((c) => c.seq > from && c.until > now && (by === undefined || c.by !== by)) }
 }
 

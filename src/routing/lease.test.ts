@@ -96,6 +96,10 @@ describe('affinity in renewals', () => {
     // Caught up: the next renewal gets only what is new.
     applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'next', id: 'a', until: T0 + 5 * MIN }] } }, now)
     expect(grantLeases(p, state, [], 1500, now, { by: 'B', since: answer.seq }).affinity!.changes.map((c) => c.key)).toEqual(['next'])
+    // A forget the log still has comes with the map's holders (the isolate's copy may hold the forgotten one).
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k1', id: 'b', until: T0 + 5 * MIN, forget: true }] } }, now)
+    const resync = grantLeases(p, state, [], 1500, now, { by: 'B', since }).affinity!.changes
+    expect(resync.filter((c) => c.key === 'k1')).toMatchObject([{ id: 'b', forget: true }])
     // An isolate that saw everything the bound cut off still gets only the log.
     const late = state.affinityLog!.changes[0].seq - 1
     expect(grantLeases(p, state, [], 1500, now, { by: 'B', since: late }).affinity!.changes).toHaveLength(MAX_AFFINITY_LOG)
