@@ -120,11 +120,19 @@ export interface AffinityChange {
   until: number
   by?: string
   /**
-   * `id` no longer holds `key`: a request it held failed there and went elsewhere. `until`: the end of the hold it
-   * cancels (past it the change is no longer news).
+   * `id` no longer holds `key`: a request it held failed there and went elsewhere. `until`: how long the forget is
+   * news (FORGET_KEEP_MS after it, the longest hold it can cancel).
    */
   forget?: true
+  /**
+   * When the hold was taken or the failure happened (the object's time): a hold taken before a forget the log has
+   * is stale. Holds compare by this, not by `until` — a key's holds need not share one TTL.
+   */
+  at?: number
 }
+
+/** How long a forget stays news: Bedrock's longest prompt-cache TTL (1 h), the longest hold it can cancel. */
+export const FORGET_KEEP_MS = 3_600_000
 
 /** A holder as an isolate sends it: the change without its place in the log. */
 export type AffinityHeld = Omit<AffinityChange, 'seq' | 'by'>
@@ -147,7 +155,7 @@ export const AFFINITY_REFRESH_SLACK_MS = 30_000
 function logOf(state: PoolState): NonNullable<PoolState['affinityLog']> | undefined {
   const log = state.affinityLog
   if (log && typeof log.seq === 'number' && Array.isArray(log.changes)) {
-    if (log.lost !== undefined && typeof log.lost !== 'number') log.lost = log.seq // unknown: as if all was cut
+    if (log.lost !== undefined && !(Number.isFinite(log.lost) && log.lost <= log.seq)) log.lost = log.seq // unknown: as if all was cut
     return log
   }
   if (log) delete state.affinityLog
@@ -175,14 +183,11 @@ function logIfNews(state: PoolState, change: Omit<AffinityChange, 'seq'>) {
   if (log.changes.length > MAX_AFFINITY_LOG) log.lost = log.changes.splice(0, log.changes.length - MAX_AFFINITY_LOG).at(-1)!.seq
 }
 
-/** Whether the log's latest word on `id` holding `key` is a forget of a hold ending at or after `until`. */
-function forgottenSince(state: PoolState, key: string, id: string, until: number): boolean {
+/** The log's latest word on `id` holding `key`, if it has one. */
+function lastWord(state: PoolState, key: string, id: string): AffinityChange | undefined {
   const changes = logOf(state)?.changes ?? []
-  for (let i = changes.length - 1; i >= 0; i--) {
-    const c = changes[i]
-    if (c.key === key && c.id === id) return c.forget === true && c.until >= until
-  }
-  return false
+  for (let i = changes.length - 1; i >= 0; i--) if (changes[i].key === key && changes[i].id === id) return changes[i]
+  return undefined
 }
 
 /** The key's holders, those whose hold has ended dropped (so an entry holds at most the deployments holding it now). */
@@ -201,22 +206,31 @@ function holdersOf(map: Record<string, AffinityEntry>, key: string, now: number)
 export function mergeAffinity(state: PoolState, changes: readonly AffinityHeld[], now: number, maxEntries: number, log?: { by?: string }): void {
   if (changes.length === 0) return
   const map = (state.affinity ??= {})
-  for (const { key, id, until, forget } of changes) {
-    if (!(until > now)) continue
+  const by = log?.by ? { by: log.by } : {}
+  for (const { key, id, until, forget, at } of changes) {
     if (forget === true) {
-      // A key's holds all last one TTL, so a hold ending no later than the forgotten one was taken before the failure:
-      // it goes. One ending later came from a success since, and stays.
+      // The object: when it happened (never later than now), news for FORGET_KEEP_MS; a success the log has since wins.
+      const when = log ? (Number.isFinite(at) ? Math.min(at!, now) : now) : at
+      if (log && lastWord(state, key, id)?.forget !== true && (lastWord(state, key, id)?.at ?? -Infinity) > when!) continue
+      const keep = log ? when! + FORGET_KEEP_MS : until
+      if (!(keep > now)) continue
       const entry = Object.hasOwn(map, key) ? map[key] : undefined
-      if (!entry || !(entry[id] <= until)) continue
-      delete entry[id]
-      if (Object.keys(entry).length === 0) delete map[key]
-      if (log) logIfNews(state, { key, id, until, forget: true, ...(log.by ? { by: log.by } : {}) })
+      if (entry && id in entry) {
+        delete entry[id]
+        if (Object.keys(entry).length === 0) delete map[key]
+      }
+      // Logged even when this map had no such holder (pruned, or begun again): other copies may hold it.
+      if (log) logIfNews(state, { key, id, until: keep, forget: true, at: when!, ...by })
       continue
     }
+    if (!(until > now)) continue
     // A hold taken before a failure the log has since recorded (sent late by an isolate that had not heard): stale.
-    if (log && forgottenSince(state, key, id, until)) continue
+    if (log) {
+      const last = lastWord(state, key, id)
+      if (last?.forget === true && Number.isFinite(at) && at! <= last.at!) continue
+    }
     const entry = holdersOf(map, key, now)
-    if (log) logIfNews(state, { key, id, until, ...(log.by ? { by: log.by } : {}) })
+    if (log) logIfNews(state, { key, id, until, ...(Number.isFinite(at) ? { at: Math.min(at!, now) } : {}), ...by })
     if (!(entry[id] >= until)) entry[id] = until
   }
   pruneAffinity(state, now, maxEntries)
@@ -226,7 +240,7 @@ export function mergeAffinity(state: PoolState, changes: readonly AffinityHeld[]
  * What an isolate has not seen of the log: the changes after `since` (the log's `seq` in its last answer; undefined:
  * all), still held at `now`, not sent by `by` itself; and the log's `seq` now, its next `since`.
  */
-export function affinityChangesSince(state: PoolState, since: number | undefined, now: number, by?: string): { seq: number; changes: AffinityChange[] } | undefined {
+export function affinityChangesSince(state: PoolState, since: number | undefined, now: number, by?: string): { seq: number; changes: AffinityChange[]; full?: true } | undefined {
   const log = logOf(state)
   if (!log) return undefined
   // A position past the log's (the object's state was lost and begun again): everything it has.
@@ -234,7 +248,8 @@ export function affinityChangesSince(state: PoolState, since: number | undefined
   // Changes it has not seen were cut from the log: every holder the map has now, in their place (the map holds what
   // the log said and more; without its senders, so the isolate's own holds come back too, which merging ignores).
   // The log's forgets still count come after (a hold the map took since ends later than its forget, so it stays).
-  if (log.lost !== undefined && from < log.lost) return { seq: log.seq, changes: [...holdersNow(state, now, log.seq), ...log.changes.filter((c) => c.forget === true && c.until > now)] }
+  // `full`: the copy is replaced by it, so a forget the bound cut does not leave its holder in the copy.
+  if (log.lost !== undefined && from < log.lost) return { seq: log.seq, full: true, changes: [...holdersNow(state, now, log.seq), ...log.changes.filter((c) => c.forget === true && c.until > now)] }
   return { seq: log.seq, changes: log.changes.filter((c) => c.seq > from && c.until > now && (by === undefined || c.by !== by)) }
 }
 
@@ -257,7 +272,7 @@ export function forgetAffinity(state: PoolState, hint: AffinityHint, deployments
     const entry = Object.hasOwn(map, key) ? map[key] : undefined
     if (!entry) continue
     for (const id of deployments) {
-      if (log && entry[id] > now) logIfNews(state, { key, id, until: entry[id], forget: true })
+      if (log && id in entry) logIfNews(state, { key, id, until: now + FORGET_KEEP_MS, forget: true, at: now })
       delete entry[id]
     }
     if (Object.keys(entry).length === 0) delete map[key]

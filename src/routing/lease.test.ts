@@ -5,7 +5,7 @@ import { createPoolState } from './core'
 import { deployment, pool, T0 } from './test-helpers'
 import { deploymentState } from './state'
 import { heldUsd } from './budget'
-import { AFFINITY_REFRESH_SLACK_MS, MAX_AFFINITY_LOG, mergeAffinity } from './affinity'
+import { AFFINITY_REFRESH_SLACK_MS, FORGET_KEEP_MS, MAX_AFFINITY_LOG, mergeAffinity } from './affinity'
 
 describe('applyLeaseReport', () => {
   const p = pool([deployment('a', { tokensPerDay: 1000, budgetUsdPerDay: 5 })], { leases: { renewMs: 500, sliceFactor: 1.5 } })
@@ -90,14 +90,17 @@ describe('affinity in renewals', () => {
     expect(state.affinityLog!.changes).toHaveLength(MAX_AFFINITY_LOG)
     const now = T0 + 1000
     const answer = grantLeases(p, state, [], 1500, now, { by: 'B', since }).affinity!
-    // Every key A took since B's last renewal, the 44 the log no longer has among them.
+    // Every key A took since B's last renewal, the 44 the log no longer has among them: the whole map, to replace B's copy.
+    expect(answer.full).toBe(true)
     expect(new Set(answer.changes.map((c) => c.key))).toEqual(new Set(['k0', ...keys]))
     expect(answer.changes.find((c) => c.key === 'k1')).toMatchObject({ id: 'b', until: T0 + 5 * MIN })
     // Caught up: the next renewal gets only what is new.
     applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'next', id: 'a', until: T0 + 5 * MIN }] } }, now)
-    expect(grantLeases(p, state, [], 1500, now, { by: 'B', since: answer.seq }).affinity!.changes.map((c) => c.key)).toEqual(['next'])
+    const caughtUp = grantLeases(p, state, [], 1500, now, { by: 'B', since: answer.seq }).affinity!
+    expect(caughtUp.changes.map((c) => c.key)).toEqual(['next'])
+    expect(caughtUp.full).toBeUndefined()
     // A forget the log still has comes with the map's holders (the isolate's copy may hold the forgotten one).
-    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k1', id: 'b', until: T0 + 5 * MIN, forget: true }] } }, now)
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k1', id: 'b', until: now + FORGET_KEEP_MS, forget: true, at: now }] } }, now)
     const resync = grantLeases(p, state, [], 1500, now, { by: 'B', since }).affinity!.changes
     expect(resync.filter((c) => c.key === 'k1')).toMatchObject([{ id: 'b', forget: true }])
     // An isolate that saw everything the bound cut off still gets only the log.
@@ -105,36 +108,39 @@ describe('affinity in renewals', () => {
     expect(grantLeases(p, state, [], 1500, now, { by: 'B', since: late }).affinity!.changes).toHaveLength(MAX_AFFINITY_LOG)
   })
 
-  it("a forget (a holder failed a request) reaches the other isolates and takes the holder out of their copies; a hold after it is news again", () => {
+  it("a forget (a holder failed a request) reaches the other isolates and takes the holder out of their copies, whatever their holds' ends; holds taken before it are stale, after it news", () => {
     const state = createPoolState(p)
-    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k', id: 'a', until: T0 + 5 * MIN }] } }, T0)
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k', id: 'a', until: T0 + 60 * MIN, at: T0 }] } }, T0)
     const b1 = grantLeases(p, state, [], 1500, T0, { by: 'B' }).affinity!
     const copy = createPoolState(p)
     mergeAffinity(copy, b1.changes, T0, 1000)
-    expect(copy.affinity?.k).toEqual({ a: T0 + 5 * MIN })
-    // B refreshed the hold meanwhile, before A's failure (a key's holds last one TTL: it ends before A's): it goes too.
-    mergeAffinity(copy, [{ key: 'k', id: 'a', until: T0 + 5 * MIN - 50 }], T0 + 10, 1000)
-    const later = createPoolState(p)
-    mergeAffinity(later, [{ key: 'k', id: 'a', until: T0 + 5 * MIN + 50 }], T0 + 10, 1000)
-    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k', id: 'a', until: T0 + 5 * MIN, forget: true }] } }, T0 + 100)
+    // B's copy holds it with an end of its own (its clock offset, its refreshes): the forget takes it out anyway.
+    mergeAffinity(copy, [{ key: 'k', id: 'a', until: T0 + 61 * MIN - 3 }], T0 + 10, 1000)
+    // A's forget: the hold A knew ended elsewhere than the object's (offsets move); it still applies.
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'k', id: 'a', until: T0 + 100 + FORGET_KEEP_MS, forget: true, at: T0 + 100 }] } }, T0 + 100)
     expect(state.affinity?.k).toBeUndefined()
     const b2 = grantLeases(p, state, [], 1500, T0 + 200, { by: 'B', since: b1.seq }).affinity!
-    expect(b2.changes).toMatchObject([{ key: 'k', id: 'a', forget: true }])
+    expect(b2.changes).toMatchObject([{ key: 'k', id: 'a', forget: true, at: T0 + 100 }])
     mergeAffinity(copy, b2.changes, T0 + 200, 1000)
     expect(copy.affinity?.k).toBeUndefined()
-    // A copy whose hold came from a success after the failure keeps it.
-    mergeAffinity(later, b2.changes, T0 + 200, 1000)
-    expect(later.affinity?.k).toEqual({ a: T0 + 5 * MIN + 50 })
-    // A hold taken before the failure, sent late by an isolate that had not heard of it, is stale: not applied or logged.
-    applyLeaseReport(p, state, { ...none, affinity: { by: 'D', held: [{ key: 'k', id: 'a', until: T0 + 5 * MIN - 10 }] } }, T0 + 150)
-    expect(state.affinity?.k).toBeUndefined()
-    // Not handed back to A; a forget of a hold that has ended is not news.
+    // Not handed back to A.
     expect(grantLeases(p, state, [], 1500, T0 + 200, { by: 'A', since: b1.seq }).affinity!.changes).toEqual([])
-    expect(grantLeases(p, state, [], 1500, T0 + 6 * MIN, { by: 'B', since: b1.seq }).affinity!.changes).toEqual([])
-    // A hold within the slack of the forgotten one is logged: the forget is not the last word.
-    applyLeaseReport(p, state, { ...none, affinity: { by: 'C', held: [{ key: 'k', id: 'a', until: T0 + 5 * MIN + 1000 }] } }, T0 + 300)
-    expect(grantLeases(p, state, [], 1500, T0 + 300, { by: 'B', since: b2.seq }).affinity!.changes).toMatchObject([{ key: 'k', id: 'a', until: T0 + 5 * MIN + 1000 }])
-    expect(state.affinity?.k).toEqual({ a: T0 + 5 * MIN + 1000 })
+    // A hold taken before the failure, sent late by an isolate that had not heard of it, is stale: not applied or logged.
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'D', held: [{ key: 'k', id: 'a', until: T0 + 60 * MIN + 50, at: T0 + 50 }] } }, T0 + 250)
+    expect(state.affinity?.k).toBeUndefined()
+    // A success after it, with a shorter TTL than the forgotten hold (a key's holds need not share one), is news.
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'C', held: [{ key: 'k', id: 'a', until: T0 + 300 + 5 * MIN, at: T0 + 300 }] } }, T0 + 300)
+    expect(state.affinity?.k).toEqual({ a: T0 + 300 + 5 * MIN })
+    expect(grantLeases(p, state, [], 1500, T0 + 300, { by: 'B', since: b2.seq }).affinity!.changes).toMatchObject([{ key: 'k', id: 'a', until: T0 + 300 + 5 * MIN }])
+    // A forget older than that success (it arrived late) does not undo it.
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'E', held: [{ key: 'k', id: 'a', until: T0 + 200 + FORGET_KEEP_MS, forget: true, at: T0 + 200 }] } }, T0 + 400)
+    expect(state.affinity?.k).toEqual({ a: T0 + 300 + 5 * MIN })
+    // A forget the object's map has no holder for (pruned, or begun again) is logged all the same: copies may hold it.
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'gone', id: 'b', until: T0 + 500 + FORGET_KEEP_MS, forget: true, at: T0 + 500 }] } }, T0 + 500)
+    expect(grantLeases(p, state, [], 1500, T0 + 500, { by: 'B', since: b2.seq }).affinity!.changes.filter((c) => c.key === 'gone')).toMatchObject([{ id: 'b', forget: true }])
+    // Its `at` is never later than the object's now, and it is news for FORGET_KEEP_MS at most.
+    applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'f', id: 'b', until: T0 + 86_000_000, forget: true, at: T0 + 86_000_000 }] } }, T0 + 600)
+    expect(state.affinityLog!.changes.at(-1)).toMatchObject({ key: 'f', at: T0 + 600, until: T0 + 600 + FORGET_KEEP_MS })
   })
 
   it('a log of another shape (not this version’s) is dropped and begun again, not thrown on', () => {

@@ -118,7 +118,7 @@ export interface LeaseAnswer {
   grants: LeaseGrant[]
   views: Record<string, DeploymentView>
   /** Prompt-cache affinity holders the object learned since the isolate's last answer, and the log's `seq` now (absent: no log). */
-  affinity?: { seq: number; changes: AffinityChange[] }
+  affinity?: { seq: number; changes: AffinityChange[]; full?: true }
 }
 
 /** Applies a renewal's deltas and outcomes to the pool's state. */

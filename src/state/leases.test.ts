@@ -165,6 +165,9 @@ describe('leases and prompt-cache affinity', () => {
     const d1 = await w.stores[0].acquire(p, cached('kh'), [])
     if (d1.kind !== 'dispatch') throw new Error('refused')
     expect(d1.deploymentId).toBe(first.deploymentId)
+    // A long request: its hold goes to the object with one renewal, the forget after its failure with a later one.
+    await w.time.advance(w.time.now + 600)
+    await drive(w, { rps: 80, seconds: 1, settleMs: 0 })
     const failed = { deploymentId: d1.deploymentId, reservation: d1.reservation, result: { class: 'unavailable' as const, status: 503 } }
     const d2 = await w.stores[0].acquire(p, cached('kh'), [d1.deploymentId], failed)
     if (d2.kind !== 'dispatch') throw new Error('refused')

@@ -20,7 +20,7 @@ import type { DeploymentConfig, LeaseSettings, PoolConfig } from '../config/type
 import { burndownOf } from '../routing/models'
 import { createPoolState, record, type PoolState } from '../routing/core'
 import type { LeaseAnswer, LeaseGrant, LeaseReport, LeaseWant, LedgerDelta, LedgerKind, UsageDelta } from '../routing/lease'
-import { affinityHintOf, affinityOf, holdAffinity, mergeAffinity, MAX_AFFINITY_LOG, type AffinityHeld } from '../routing/affinity'
+import { affinityHintOf, affinityOf, FORGET_KEEP_MS, holdAffinity, mergeAffinity, MAX_AFFINITY_LOG, type AffinityHeld } from '../routing/affinity'
 import { attemptCostUsd, budgetsOf, reservedUsd } from '../routing/budget'
 import { maxSettledTokens } from '../routing/quota'
 import { dayTokensUsed } from '../routing/day-tokens'
@@ -350,7 +350,7 @@ export class LeaseStateStore implements StateStore {
         // (a forget for the object to log, in place of any hold of theirs still to send).
         const held = before?.find(([k]) => k === key)?.[1]
         for (const id of tried) {
-          if (held && held[id] > now) this.changedAffinity(lease, { key, id, until: held[id], forget: true })
+          if (held && held[id] > now) this.changedAffinity(lease, { key, id, until: now + FORGET_KEEP_MS, forget: true, at: now })
           else lease.affinityOut.delete(`${key}\n${id}`)
         }
         // Every hold, refreshes too (one per key and deployment per renewal): the object decides what is news.
@@ -394,7 +394,7 @@ export class LeaseStateStore implements StateStore {
 
   /** A holder this isolate's decision took, for the next renewal (the latest hold of each key and deployment, bounded). */
   private heldAffinity(lease: PoolLease, key: string, id: string, until: number) {
-    this.changedAffinity(lease, { key, id, until })
+    this.changedAffinity(lease, { key, id, until, at: this.clock.now() })
   }
 
   /** A hold or a forget for the next renewal: the latest word on each key and deployment, bounded. */
@@ -538,7 +538,7 @@ export class LeaseStateStore implements StateStore {
     if (wants.length === 0 && deltas.length === 0 && ledgers.length === 0 && lease.outcomes.length === 0 && lease.affinityOut.size === 0) return
     const affinityOut = lease.affinityOut
     lease.affinityOut = new Map()
-    const affinity = affinityOf(pool).enabled ? { since: lease.affinitySince, by: this.id, held: [...affinityOut.values()].map((c) => ({ ...c, until: c.until + lease.offset })) } : undefined
+    const affinity = affinityOf(pool).enabled ? { since: lease.affinitySince, by: this.id, held: [...affinityOut.values()].map((c) => ({ ...c, until: c.until + lease.offset, ...(c.at !== undefined ? { at: c.at + lease.offset } : {}) })) } : undefined
     const report: LeaseReport = { wants, deltas, outcomes: lease.outcomes, ...(ledgers.length ? { ledgers } : {}), ...(affinity ? { affinity } : {}) }
     lease.outcomes = []
     let answer: LeaseAnswer
@@ -568,7 +568,16 @@ export class LeaseStateStore implements StateStore {
     // What other isolates' requests cached, in local time (a retired lease's copy is gone: its successor asks afresh).
     if (answer.affinity && !lease.retired) {
       lease.affinitySince = answer.affinity.seq
-      mergeAffinity(lease.state, answer.affinity.changes.map((c) => ({ key: c.key, id: c.id, until: c.until - offset, ...(c.forget === true ? { forget: true as const } : {}) })), now, affinityOf(pool).maxEntries)
+      // A forget of a holder this isolate has since seen succeed (a hold still to send, taken after it) is not applied.
+      const changes = answer.affinity.changes
+        .map((c) => ({ key: c.key, id: c.id, until: c.until - offset, ...(c.forget === true ? { forget: true as const, at: (c.at ?? answer.at) - offset } : {}) }))
+        .filter((c) => !c.forget || !((lease.affinityOut.get(`${c.key}\n${c.id}`)?.at ?? -Infinity) > c.at!))
+      // The whole map (the log overflowed past this isolate): it replaces the copy, with this isolate's holds not yet sent.
+      if (answer.affinity.full) {
+        lease.state.affinity = {}
+        mergeAffinity(lease.state, [...lease.affinityOut.values()].filter((c) => !c.forget), now, affinityOf(pool).maxEntries)
+      }
+      mergeAffinity(lease.state, changes, now, affinityOf(pool).maxEntries)
     }
     // Retired while this renewal was in flight (a new config): its grants go to the new lease, to be closed unspent.
     const successor = lease.retired ? this.pools.get(pool.name) : undefined
