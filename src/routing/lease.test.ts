@@ -1,7 +1,8 @@
 /** The object's side of leases on bad reports: what a renewal carries is applied only when it is finite. */
 import { describe, expect, it } from 'vitest'
 import { applyLeaseReport, grantLeases } from './lease'
-import { createPoolState } from './core'
+import { createPoolState, record } from './core'
+import { decide } from './decide'
 import { deployment, pool, T0 } from './test-helpers'
 import { deploymentState } from './state'
 import { heldUsd } from './budget'
@@ -141,6 +142,23 @@ describe('affinity in renewals', () => {
     // Its `at` is never later than the object's now, and it is news for FORGET_KEEP_MS at most.
     applyLeaseReport(p, state, { ...none, affinity: { by: 'A', held: [{ key: 'f', id: 'b', until: T0 + 86_000_000, forget: true, at: T0 + 86_000_000 }] } }, T0 + 600)
     expect(state.affinityLog!.changes.at(-1)).toMatchObject({ key: 'f', at: T0 + 600, until: T0 + 600 + FORGET_KEEP_MS })
+  })
+
+  it('the object deciding a failover logs the failed holder’s forget itself, and the next renewals hand it on', () => {
+    const state = createPoolState(p)
+    const est = { inputTokens: 100, maxTokens: 50, stream: false, affinity: { lookup: ['conv'], remember: [{ key: 'conv', ttlMs: 5 * MIN }] } }
+    const first = decide(p, state, est, [], T0, () => 0.1)
+    if (first.kind !== 'dispatch') throw new Error('refused')
+    const since = grantLeases(p, state, [], 1500, T0, { by: 'B' }).affinity!.seq
+    const failed = { deploymentId: first.deploymentId, reservation: first.reservation, result: { class: 'unavailable' as const, status: 503 } }
+    record(p, state, failed, T0 + 100)
+    const second = decide(p, state, est, [first.deploymentId], T0 + 100, () => 0.1)
+    if (second.kind !== 'dispatch') throw new Error('refused')
+    expect(second.deploymentId).not.toBe(first.deploymentId)
+    expect(state.affinity?.conv).toEqual({ [second.deploymentId]: T0 + 100 + 5 * MIN })
+    const changes = grantLeases(p, state, [], 1500, T0 + 200, { by: 'B', since }).affinity!.changes
+    expect(changes.find((c) => c.id === first.deploymentId)).toMatchObject({ key: 'conv', forget: true, at: T0 + 100 })
+    expect(changes.find((c) => c.id === second.deploymentId)).toMatchObject({ key: 'conv', until: T0 + 100 + 5 * MIN })
   })
 
   it('a log of another shape (not this version’s) is dropped and begun again, not thrown on', () => {
