@@ -211,14 +211,11 @@ export function mergeAffinity(state: PoolState, changes: readonly AffinityHeld[]
     if (forget === true) {
       // The object: when it happened (never later than now), news for FORGET_KEEP_MS; a success the log has since wins.
       const when = log ? (Number.isFinite(at) ? Math.min(at!, now) : now) : at
-      if (log && lastWord(state, key, id)?.forget !== true && (lastWord(state, key, id)?.at ?? -Infinity) > when!) continue
+      const last = log && lastWord(state, key, id)
+      if (last && last.forget !== true && (last.at ?? -Infinity) > when!) continue
       const keep = log ? when! + FORGET_KEEP_MS : until
       if (!(keep > now)) continue
-      const entry = Object.hasOwn(map, key) ? map[key] : undefined
-      if (entry && id in entry) {
-        delete entry[id]
-        if (Object.keys(entry).length === 0) delete map[key]
-      }
+      dropHolders(map, key, [id])
       // Logged even when this map had no such holder (pruned, or begun again): other copies may hold it.
       if (log) logIfNews(state, { key, id, until: keep, forget: true, at: when!, ...by })
       continue
@@ -271,12 +268,17 @@ export function forgetAffinity(state: PoolState, hint: AffinityHint, deployments
   for (const { key } of hint.remember) {
     const entry = Object.hasOwn(map, key) ? map[key] : undefined
     if (!entry) continue
-    for (const id of deployments) {
-      if (log && id in entry) logIfNews(state, { key, id, until: now + FORGET_KEEP_MS, forget: true, at: now })
-      delete entry[id]
-    }
-    if (Object.keys(entry).length === 0) delete map[key]
+    if (log) for (const id of deployments) if (id in entry) logIfNews(state, { key, id, until: now + FORGET_KEEP_MS, forget: true, at: now })
+    dropHolders(map, key, deployments)
   }
+}
+
+/** `ids` no longer hold `key` in `map` (a key nobody holds goes). */
+function dropHolders(map: Record<string, AffinityEntry>, key: string, ids: readonly string[]): void {
+  const entry = Object.hasOwn(map, key) ? map[key] : undefined
+  if (!entry) return
+  for (const id of ids) delete entry[id]
+  if (Object.keys(entry).length === 0) delete map[key]
 }
 
 const lastUntil = (entry: AffinityEntry) => {

@@ -10,7 +10,7 @@ import type { PoolConfig } from '../config/types'
 import { settledTokens } from '../routing/quota'
 import { costUsd } from '../routing/cost'
 import { deployment, pool, T0, USAGE } from '../routing/test-helpers'
-import type { DeploymentSnapshot } from '../routing/types'
+import type { Decision, DeploymentSnapshot } from '../routing/types'
 import { drive, leaseWorld } from '../../simulation/lease-world'
 import type { LeaseReport } from '../routing/lease'
 import { LeaseStateStore } from './leases'
@@ -101,6 +101,27 @@ describe('leases and prompt-cache affinity', () => {
   const four = () => pool(['a', 'b', 'c', 'd'].map((id) => deployment(id, { rpm: 60_000 })), { strategy: 'weighted', leases: { renewMs: 500, sliceFactor: 1.5 } })
   const cached = (key: string) => ({ inputTokens: 100, maxTokens: 50, stream: false, affinity: { lookup: [key], remember: [{ key, ttlMs: 300_000 }] } })
   const ok = (d: { deploymentId: string; reservation: any }) => ({ deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success' as const, status: 200 }, usage: USAGE, latencyMs: 100 })
+  type World = ReturnType<typeof leaseWorld>
+  /** In the first isolate, `d1`'s deployment fails the request, which fails over and is served; then renewals run. */
+  const failOver = async (w: World, p: PoolConfig, key: string, d1: Decision) => {
+    if (d1.kind !== 'dispatch') throw new Error('refused')
+    const failed = { deploymentId: d1.deploymentId, reservation: d1.reservation, result: { class: 'unavailable' as const, status: 503 } }
+    const d2 = await w.stores[0].acquire(p, cached(key), [d1.deploymentId], failed)
+    if (d2.kind !== 'dispatch') throw new Error('refused')
+    w.pending.push(w.stores[0].report(p, ok(d2)).catch(() => {}))
+    await w.time.advance(w.time.now + 600)
+    await drive(w, { rps: 80, seconds: 2, settleMs: 0 })
+    return d2
+  }
+  /** The second isolate's next `n` requests for `key` are hits on `deploymentId`. */
+  const expectHits = async (w: World, p: PoolConfig, key: string, deploymentId: string, n: number) => {
+    for (let k = 0; k < n; k++) {
+      await w.time.advance(w.time.now + 25)
+      const d = await w.stores[1].acquire(p, cached(key), [])
+      expect(d).toMatchObject({ kind: 'dispatch', deploymentId, affinity: 'hit' })
+      if (d.kind === 'dispatch') w.pending.push(w.stores[1].report(p, ok(d)).catch(() => {}))
+    }
+  }
 
   it("a prefix one isolate's request cached is a hit in another isolate, decided there without a call, after their renewals", async () => {
     const p = four()
@@ -132,20 +153,8 @@ describe('leases and prompt-cache affinity', () => {
     const p = four()
     const w = leaseWorld(p, 2)
     await drive(w, { rps: 80, seconds: 2, settleMs: 0 })
-    const d1 = await w.stores[0].acquire(p, cached('kf'), [])
-    if (d1.kind !== 'dispatch') throw new Error('refused')
-    const failed = { deploymentId: d1.deploymentId, reservation: d1.reservation, result: { class: 'unavailable' as const, status: 503 } }
-    const d2 = await w.stores[0].acquire(p, cached('kf'), [d1.deploymentId], failed)
-    if (d2.kind !== 'dispatch') throw new Error('refused')
-    w.pending.push(w.stores[0].report(p, ok(d2)).catch(() => {}))
-    await w.time.advance(w.time.now + 600)
-    await drive(w, { rps: 80, seconds: 2, settleMs: 0 })
-    for (let k = 0; k < 5; k++) {
-      await w.time.advance(w.time.now + 25)
-      const d = await w.stores[1].acquire(p, cached('kf'), [])
-      expect(d).toMatchObject({ kind: 'dispatch', deploymentId: d2.deploymentId, affinity: 'hit' })
-      if (d.kind === 'dispatch') w.pending.push(w.stores[1].report(p, ok(d)).catch(() => {}))
-    }
+    const d2 = await failOver(w, p, 'kf', await w.stores[0].acquire(p, cached('kf'), []))
+    await expectHits(w, p, 'kf', d2.deploymentId, 5)
   })
 
   it('a holder known to both isolates that fails a request in one is forgotten in the other too: its next requests go where the failover went', async () => {
@@ -168,18 +177,8 @@ describe('leases and prompt-cache affinity', () => {
     // A long request: its hold goes to the object with one renewal, the forget after its failure with a later one.
     await w.time.advance(w.time.now + 600)
     await drive(w, { rps: 80, seconds: 1, settleMs: 0 })
-    const failed = { deploymentId: d1.deploymentId, reservation: d1.reservation, result: { class: 'unavailable' as const, status: 503 } }
-    const d2 = await w.stores[0].acquire(p, cached('kh'), [d1.deploymentId], failed)
-    if (d2.kind !== 'dispatch') throw new Error('refused')
-    w.pending.push(w.stores[0].report(p, ok(d2)).catch(() => {}))
-    await w.time.advance(w.time.now + 600)
-    await drive(w, { rps: 80, seconds: 2, settleMs: 0 })
-    for (let k = 0; k < 8; k++) {
-      await w.time.advance(w.time.now + 25)
-      const d = await w.stores[1].acquire(p, cached('kh'), [])
-      expect(d).toMatchObject({ kind: 'dispatch', deploymentId: d2.deploymentId, affinity: 'hit' })
-      if (d.kind === 'dispatch') w.pending.push(w.stores[1].report(p, ok(d)).catch(() => {}))
-    }
+    const d2 = await failOver(w, p, 'kh', d1)
+    await expectHits(w, p, 'kh', d2.deploymentId, 8)
   })
 
   it('a holder the object decided, before the isolate held any slice, is a hit in the isolate’s own decisions after', async () => {
