@@ -181,6 +181,30 @@ describe('leases and prompt-cache affinity', () => {
     await expectHits(w, p, 'kh', d2.deploymentId, 8)
   })
 
+  it('a hold not yet sent of a holder that failed, with the failover decided by the object: never sent on, the other isolate hits only where the failover went', async () => {
+    const p = four()
+    const w = leaseWorld(p, 2)
+    const plain = { inputTokens: 100, maxTokens: 50, stream: false }
+    // Isolate 0 sends only to `a` (a rule's `only`), so its slices are of `a` alone; isolate 1 holds slices of every deployment.
+    for (let t = 0; t < 80; t++) {
+      await w.time.advance(w.time.now + 25)
+      for (const [i, estimate] of [[0, { ...plain, only: ['a'] }], [1, plain]] as const) {
+        const d = await w.stores[i].acquire(p, estimate, [])
+        if (d.kind === 'dispatch') w.pending.push(w.stores[i].report(p, ok(d)).catch(() => {}))
+      }
+    }
+    const before = w.counters()[0]
+    // Decided in the isolate: its hold of `a` waits for the next renewal.
+    const d1 = await w.stores[0].acquire(p, { ...cached('kn'), only: ['a'] }, [])
+    expect(d1).toMatchObject({ kind: 'dispatch', deploymentId: 'a' })
+    expect(w.counters()[0].leaseDecisions).toBe(before.leaseDecisions + 1)
+    // `a` fails it at once; no slice of the others here, so the object decides the failover (and never knew `a` held it).
+    const d2 = await failOver(w, p, 'kn', d1)
+    expect(w.counters()[0].objectDecisions).toBeGreaterThan(before.objectDecisions)
+    expect(d2.deploymentId).not.toBe('a')
+    await expectHits(w, p, 'kn', d2.deploymentId, 8)
+  })
+
   it('a holder the object decided, before the isolate held any slice, is a hit in the isolate’s own decisions after', async () => {
     const p = four()
     const w = leaseWorld(p, 1)
