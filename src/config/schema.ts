@@ -13,6 +13,7 @@ const positiveInt = (what: string) =>
   v.pipe(v.number(`${what} must be a number`), v.integer(`${what} must be a whole number`), v.minValue(1, `${what} must be ≥ 1`))
 const nonNegative = (what: string) => v.pipe(v.number(`${what} must be a number`), v.minValue(0, `${what} must be ≥ 0`))
 const text = (what: string) => v.pipe(v.string(`${what} must be a string`), v.trim(), v.nonEmpty(`${what} must not be empty`))
+const LEASES_SHAPE = 'leases must be true, false, "auto" or { renewMs, sliceFactor, auto }'
 
 const PriceSchema = v.strictObject({
   input: nonNegative('price.input'),
@@ -106,13 +107,15 @@ const PoolSchema = v.strictObject({
   leases: v.optional(
     v.union(
       [
-        v.boolean('leases must be true, false or { renewMs, sliceFactor }'),
+        v.boolean(LEASES_SHAPE),
+        v.literal('auto', LEASES_SHAPE),
         v.strictObject({
           renewMs: v.optional(v.pipe(positiveInt('leases.renewMs'), v.minValue(50, 'leases.renewMs must be ≥ 50'), v.maxValue(10_000, 'leases.renewMs must be ≤ 10000'))),
           sliceFactor: v.optional(v.pipe(v.number('leases.sliceFactor must be a number'), v.minValue(1, 'leases.sliceFactor must be ≥ 1'), v.maxValue(10, 'leases.sliceFactor must be ≤ 10'))),
+          auto: v.optional(v.boolean('leases.auto must be true or false')),
         }),
       ],
-      'leases must be true, false or { renewMs, sliceFactor }',
+      LEASES_SHAPE,
     ),
   ),
   affinity: v.optional(
@@ -377,9 +380,9 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * settings simulated in BENCHMARKS.md §5d. Every limit a deployment may have is shared out in slices: windows, a quota
  * group's window, the day's tokens and the budgets (routing/lease.ts).
  */
-function leaseSettings(raw: true | { renewMs?: number; sliceFactor?: number }): LeaseSettings {
-  const o = raw === true ? {} : raw
-  return { renewMs: o.renewMs ?? 500, sliceFactor: o.sliceFactor ?? 1.5 }
+function leaseSettings(raw: true | 'auto' | { renewMs?: number; sliceFactor?: number; auto?: boolean }): LeaseSettings {
+  const o = raw === true ? {} : raw === 'auto' ? { auto: true } : raw
+  return { renewMs: o.renewMs ?? 500, sliceFactor: o.sliceFactor ?? 1.5, ...(o.auto ? { auto: true as const } : {}) }
 }
 
 function quotaGroups(pools: Record<string, PoolConfig>): string[] {

@@ -128,6 +128,11 @@ export interface LeaseSettings {
   renewMs: number
   /** A slice covers this many renewal periods of the isolate's recent sends to the deployment. */
   sliceFactor: number
+  /**
+   * `"auto"`: each isolate leases only while its own rate to the pool makes it worth it (state/leases.ts, AUTO_ON_PER_PERIOD
+   * first attempts in a renewal period), and asks the object per request below that.
+   */
+  auto?: true
 }
 
 export interface PoolConfig {
@@ -180,7 +185,7 @@ export interface PoolConfig {
   /**
    * Lease-based shared state (state/leases.ts): isolates (Workers) or instances (Deno) decide within slices of the
    * windows the pool's Durable Object or Deno KV grants them, so most requests make no round trip. Unset: every
-   * request asks the shared state.
+   * request asks the shared state. With `auto`, each isolate switches leasing on and off by its own rate to the pool.
    */
   leases?: LeaseSettings
   /** Prompt-cache affinity (src/routing/affinity.ts); config load always sets it (`enabled: false` when turned off). */

@@ -136,6 +136,26 @@ const WARN_EVERY_MS = 10_000
 const LEASE_CALL_TIMEOUT_MS = 2000
 /** After this long a renewer is taken for gone and another report may renew. */
 const STALE_RENEWER_MS = MAX_RENEWING_MS + LEASE_CALL_TIMEOUT_MS
+/**
+ * `leases: "auto"`: an isolate starts leasing a pool after a renewal period in which it made this many first attempts
+ * to it, and stops after AUTO_OFF_PERIODS periods in a row with fewer than AUTO_OFF_PER_PERIOD. Leasing costs about
+ * one object call per period (the renewal) and saves one per request decided locally (reports ride acquires either
+ * way), so it pays from about two requests a period; switching on at eight leaves room for slices sized on a
+ * Poisson rate (at two a period most requests would still outrun their slice and ask), and the gap between the two
+ * thresholds keeps an isolate near either from switching every period.
+ */
+export const AUTO_ON_PER_PERIOD = 8
+export const AUTO_OFF_PER_PERIOD = 2
+export const AUTO_OFF_PERIODS = 4
+
+/** An isolate's own rate to one pool, for `leases: "auto"`: first attempts counted per renewal period. */
+interface AutoLeasing {
+  on: boolean
+  periodStart: number
+  count: number
+  /** Periods in a row below AUTO_OFF_PER_PERIOD while on. */
+  quiet: number
+}
 
 export class LeaseStateStore implements StateStore {
   private readonly pools = new Map<string, PoolLease>()
@@ -145,7 +165,9 @@ export class LeaseStateStore implements StateStore {
   private warnedAt = Number.NEGATIVE_INFINITY
   /** Names this isolate's affinity changes at the object, which hands them to every isolate but this one. */
   private readonly id = crypto.randomUUID().slice(0, 13)
-  private readonly counts = { leaseDecisions: 0, objectDecisions: 0, fullDecisions: 0, renewals: 0, renewalFailures: 0 }
+  private readonly counts = { leaseDecisions: 0, objectDecisions: 0, fullDecisions: 0, renewals: 0, renewalFailures: 0, autoOn: 0, autoOff: 0 }
+  /** Per pool with `leases: "auto"`: whether this isolate leases it now, by its own rate. */
+  private readonly auto = new Map<string, AutoLeasing>()
 
   constructor(
     private readonly inner: StateStore & LeaseBackend,
@@ -154,9 +176,13 @@ export class LeaseStateStore implements StateStore {
 
   async acquire(pool: PoolConfig, estimate: RequestEstimate, tried: readonly string[], previous?: AttemptOutcome): Promise<Decision> {
     const fromSlice = previous?.reservation !== undefined && this.local.has(previous.reservation)
-    if (!pool.leases && !fromSlice) return this.inner.acquire(pool, estimate, tried, previous)
-    const lease = this.leaseOf(pool)
     const now = this.clock.now()
+    const leasing = this.leasing(pool, now, tried.length === 0)
+    if (!leasing && !fromSlice) {
+      if (pool.leases) this.counts.objectDecisions++ // `auto`, not leasing now
+      return this.inner.acquire(pool, estimate, tried, previous)
+    }
+    const lease = this.leaseOf(pool)
     let forObject = previous
     if (fromSlice) {
       this.settle(pool, lease, previous!, now)
@@ -165,7 +191,7 @@ export class LeaseStateStore implements StateStore {
       // Decided by the object, which settles it; its failure counts in this isolate's next choice too.
       record(pool, lease.state, { ...previous, reservation: undefined, usage: undefined }, now)
     }
-    if (!pool.leases) return this.inner.acquire(pool, estimate, tried, forObject) // leases turned off meanwhile
+    if (!leasing) return this.inner.acquire(pool, estimate, tried, forObject) // leases turned off meanwhile
     const local = this.decideLocally(pool, lease, estimate, tried, now)
     if (local.decision) {
       this.counts.leaseDecisions++
@@ -221,20 +247,21 @@ export class LeaseStateStore implements StateStore {
 
   async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
     const fromSlice = outcome.reservation !== undefined && this.local.has(outcome.reservation)
-    if (!pool.leases && !fromSlice) return this.inner.report(pool, outcome)
+    const leasing = this.leasing(pool, this.clock.now())
+    if (!leasing && !fromSlice) return this.inner.report(pool, outcome)
     const lease = this.leaseOf(pool)
     const now = this.clock.now()
     if (fromSlice) {
       this.settle(pool, lease, outcome, now)
       // Leases turned off meanwhile: a renewal still sends this settlement (and gives back any slices), asking for nothing.
-      const settings = pool.leases ?? lease.settings
+      const settings = leasing ? pool.leases : lease.settings
       if (settings) await this.renewSoon(pool, lease, settings)
       return
     }
     // Decided by the object, which settles it; its breaker and latency news count here too until the next view.
     record(pool, lease.state, { ...outcome, reservation: undefined, usage: undefined }, now)
     // Both run to their end whatever the other does: the request's waitUntil holds this promise.
-    const [sent] = await Promise.allSettled([this.inner.report(pool, outcome), pool.leases ? this.renewSoon(pool, lease, pool.leases) : undefined])
+    const [sent] = await Promise.allSettled([this.inner.report(pool, outcome), leasing ? this.renewSoon(pool, lease, pool.leases!) : undefined])
     if (sent.status === 'rejected') throw sent.reason
   }
 
@@ -252,6 +279,35 @@ export class LeaseStateStore implements StateStore {
 
   counters(): Record<string, number> {
     return { ...this.inner.counters?.(), ...this.counts }
+  }
+
+  /**
+   * Whether this isolate leases the pool now: `leases` set, and with `auto` only while its own rate pays for it.
+   * `firstAttempt`: the request counts towards that rate (a failover's further attempts do not: it is one request).
+   */
+  private leasing(pool: PoolConfig, now: number, firstAttempt = false): boolean {
+    const settings = pool.leases
+    if (!settings) return false
+    if (!settings.auto) return true
+    let a = this.auto.get(pool.name)
+    if (!a) this.auto.set(pool.name, (a = { on: false, periodStart: now, count: 0, quiet: 0 }))
+    const period = settings.renewMs
+    if (now >= a.periodStart + period) {
+      // The periods that ended: the first with what was counted, any after it (no request came) empty.
+      const ended = Math.floor((now - a.periodStart) / period)
+      const counts = [a.count, ...Array<number>(Math.min(ended, AUTO_OFF_PERIODS + 1) - 1).fill(0)]
+      for (const n of counts) {
+        if (!a.on && n >= AUTO_ON_PER_PERIOD) ((a.on = true), (a.quiet = 0), this.counts.autoOn++)
+        else if (a.on) {
+          a.quiet = n < AUTO_OFF_PER_PERIOD ? a.quiet + 1 : 0
+          if (a.quiet >= AUTO_OFF_PERIODS) ((a.on = false), this.counts.autoOff++)
+        }
+      }
+      a.periodStart += ended * period
+      a.count = 0
+    }
+    if (firstAttempt) a.count++
+    return a.on
   }
 
   /** A clean shutdown: every slice given back and every settlement sent (one renewal asking for nothing), then the backend's pending writes. */
@@ -451,8 +507,8 @@ export class LeaseStateStore implements StateStore {
 
   /** One round: closes the slices and sends what is pending; asks for the next slices unless `giveBack`. */
   private async renew(pool: PoolConfig, lease: PoolLease, settings: LeaseSettings, giveBack = false): Promise<void> {
-    if (!pool.leases) giveBack = true // turned off: close what is held, send what is pending, ask for nothing
     const asked = this.clock.now()
+    if (!this.leasing(pool, asked)) giveBack = true // turned off: close what is held, send what is pending, ask for nothing
     // Close the slices: each released from its grant's bucket, and what was sent under it counted in the slots it
     // was sent in — as the object would have counted it had it been asked — then the settlements, in their send's slot.
     const deltas: UsageDelta[] = []
