@@ -20,6 +20,50 @@ export interface LeasesSection {
   rows: LeaseRow[]
   /** The built code (src/state/leases.ts over the memory store's grant code), same load and quotas. */
   built?: BuiltLeaseRow[]
+  /** The built code with `leases: "auto"` against leases off and on everywhere, at pool rates from cold to hot. */
+  auto?: AutoLeaseRow[]
+}
+
+export interface AutoLeaseRow {
+  isolates: number
+  skew: number
+  rps: number
+  /** Per mode: object calls (renewals + asks) per request, share decided within a slice, sends after the first 60 s, peak window / quota. */
+  modes: Record<'off' | 'on' | 'auto', { callsPerRequest: number; localShare: number; served: number; peakWindowShare: number }>
+  /** Isolates leasing at the end of the auto run. */
+  leasingIsolates: number
+}
+
+/**
+ * `leases: "auto"` (src/state/leases.ts) in virtual time: 100 isolates at a pool rate from one request per isolate
+ * per renewal period to 5,000 req/s, the quota 1.5× the load; the same load with leases off (one call per request)
+ * and on in every isolate.
+ */
+export async function runAutoLeases(opts: { quick: boolean; log: (line: string) => void }): Promise<AutoLeaseRow[]> {
+  const seconds = opts.quick ? 75 : 90
+  const rows: AutoLeaseRow[] = []
+  for (const c of [
+    { isolates: 100, skew: 0, rps: 200 },
+    { isolates: 100, skew: 1, rps: 1000 },
+    { isolates: 100, skew: 1, rps: 5000 },
+  ]) {
+    const modes = {} as AutoLeaseRow['modes']
+    let leasingIsolates = 0
+    for (const mode of ['off', 'on', 'auto'] as const) {
+      const leases = mode === 'off' ? {} : { leases: { renewMs: 500, sliceFactor: 1.5, ...(mode === 'auto' ? { auto: true as const } : {}) } }
+      const p = pool([deployment('a', { rpm: Math.round(c.rps * 60 * 1.5) })], { strategy: 'rate-limit-aware', ...leases })
+      const w = leaseWorld(p, c.isolates)
+      const results = await drive(w, { rps: c.rps, seconds, skew: c.skew, seed: 1 })
+      const calls = w.calls()
+      // Leases off: the stores pass every request to the object (one call each), uncounted by them.
+      const callsPerRequest = mode === 'off' ? 1 : (calls.asked + calls.renewals) / results.length
+      modes[mode] = { callsPerRequest, localShare: calls.local / results.length, served: w.sends.filter((s) => s.at >= WORLD_T0 + 60_000).length, peakWindowShare: w.peakWindow('a') / p.deployments[0].rpm! }
+      if (mode === 'auto') leasingIsolates = w.counters().filter((x) => (x.autoOn ?? 0) > (x.autoOff ?? 0)).length
+    }
+    rows.push({ ...c, modes, leasingIsolates })
+    opts.log(`  leases auto, ${c.isolates} isolates, skew ${c.skew}, ${c.rps} req/s: calls/req off 1, on ${modes.on.callsPerRequest.toFixed(3)}, auto ${modes.auto.callsPerRequest.toFixed(3)} (${leasingIsolates} leasing)`)
+  }
+  return rows
 }
 
 export interface BuiltLeaseRow {

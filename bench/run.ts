@@ -22,7 +22,7 @@ import { runRouting } from './routing'
 import { runSpendingLess } from './savings'
 import { runSoak } from './soak'
 import { runPeer } from './peer'
-import { runBuiltLeases, runLeases } from './leases'
+import { runAutoLeases, runBuiltLeases, runLeases } from './leases'
 import { runLargeBodies } from './large-bodies'
 
 const SECTIONS = ['overhead', 'peer', 'cpu', 'bundle', 'routing', 'noise', 'savings', 'soak'] as const
@@ -99,7 +99,7 @@ async function section(name: Section, body: () => Promise<void>) {
 try {
   await section('routing', async () => {
     results.routing = runRouting({ seeds: quick ? [1] : [1, 2, 3], log })
-    results.leases = { ...runLeases({ seeds: quick ? [1] : [1, 2, 3], log }), built: await runBuiltLeases({ quick, log }) }
+    results.leases = { ...runLeases({ seeds: quick ? [1] : [1, 2, 3], log }), built: await runBuiltLeases({ quick, log }), auto: await runAutoLeases({ quick, log }) }
   })
   await section('noise', async () => {
     results.noise = runNoise({ seeds: quick ? [1] : [1, 2, 3], log })

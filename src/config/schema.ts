@@ -311,7 +311,8 @@ export function parseRouterConfig(input: unknown): RouterConfig {
       ...(raw.serviceTier ? { serviceTier: raw.serviceTier } : {}),
       ...(raw.cache ? { cache: raw.cache } : {}),
       ...(raw.cascade ? { cascade: raw.cascade } : {}),
-      ...(raw.leases ? { leases: leaseSettings(raw.leases) } : {}),
+      // Default "auto": an isolate leases only while its own rate pays for it; `false`: every request asks the object.
+      ...(raw.leases !== false ? { leases: leaseSettings(raw.leases ?? 'auto') } : {}),
       affinity: affinitySettings(raw.affinity),
     }
   }

@@ -518,7 +518,7 @@ describe('leases: "auto"', () => {
   it('over the quota with leased and unleased isolates side by side: no 60 s over rpm, and as much served as one object per request', async () => {
     const served = async (p: PoolConfig) => {
       const w = leaseWorld(p, 8)
-      await drive(w, { rps: 60, seconds: 150, skew: 1.2 })
+      await drive(w, { rps: 60, seconds: 150, skew: 2 })
       expect(w.peakWindow('a')).toBeLessThanOrEqual(600)
       expect(w.peakWindow('b')).toBeLessThanOrEqual(600)
       const c = w.counters()
@@ -565,6 +565,8 @@ describe('the leases option', () => {
     const { pools } = parseRouterConfig({ pools: { p: { strategy: 'rate-limit-aware', leases: true, deployments: [{ id: 'a', modelId: 'm', region: 'us-east-1', rpm: 10 }] } } })
     expect(pools.p.leases).toEqual({ renewMs: 500, sliceFactor: 1.5 })
     expect(parseRouterConfig({ pools: { p: { strategy: 'weighted', leases: false, deployments: [{ id: 'a', modelId: 'm', region: 'us-east-1' }] } } }).pools.p.leases).toBeUndefined()
+    // Unset: "auto" (each isolate by its own rate); `false` turns it off.
+    expect(parseRouterConfig({ pools: { p: { strategy: 'weighted', deployments: [{ id: 'a', modelId: 'm', region: 'us-east-1' }] } } }).pools.p.leases).toEqual({ renewMs: 500, sliceFactor: 1.5, auto: true })
     expect(problems({ renewMs: 250, sliceFactor: 2 })).toEqual([])
     expect(problems({ renewMs: 10 })[0]).toMatch(/renewMs must be ≥ 50/)
     expect(problems({ sliceFactor: 0.5 })[0]).toMatch(/sliceFactor must be ≥ 1/)

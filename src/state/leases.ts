@@ -139,12 +139,12 @@ const STALE_RENEWER_MS = MAX_RENEWING_MS + LEASE_CALL_TIMEOUT_MS
 /**
  * `leases: "auto"`: an isolate starts leasing a pool after a renewal period in which it made this many first attempts
  * to it, and stops after AUTO_OFF_PERIODS periods in a row with fewer than AUTO_OFF_PER_PERIOD. Leasing costs about
- * one object call per period (the renewal) and saves one per request decided locally (reports ride acquires either
- * way), so it pays from about two requests a period; switching on at eight leaves room for slices sized on a
- * Poisson rate (at two a period most requests would still outrun their slice and ask), and the gap between the two
- * thresholds keeps an isolate near either from switching every period.
+ * one object call per period (the renewal, and a give-back round after traffic stops) and saves one per request
+ * decided locally (reports ride acquires either way): simulated (BENCHMARKS.md §5d), leasing everywhere costs 1.25
+ * calls per request at one request per isolate and period, and 0.25 at a few. Four is where it pays; the gap to the
+ * off threshold keeps an isolate near either from switching every period.
  */
-export const AUTO_ON_PER_PERIOD = 8
+export const AUTO_ON_PER_PERIOD = 4
 export const AUTO_OFF_PER_PERIOD = 2
 export const AUTO_OFF_PERIODS = 4
 

@@ -19,7 +19,7 @@ afterEach(async () => {
   open.clear()
 })
 
-async function run(opts: { leases: boolean; rpm: number; seconds: number; loops: number }) {
+async function run(opts: { leases: boolean | 'auto'; rpm: number; seconds: number; loops: number }) {
   const simulator: Simulator = await startSimulator({ regions: ['us-east-1', 'us-west-2'] })
   open.add(simulator)
   const e = simulator.endpoints
@@ -28,7 +28,7 @@ async function run(opts: { leases: boolean; rpm: number; seconds: number; loops:
   }
   const pool = {
     strategy: 'rate-limit-aware',
-    ...(opts.leases ? { leases: true } : {}),
+    leases: opts.leases,
     deployments: [
       { id: 'use1', modelId: MODEL, region: 'us-east-1', rpm: opts.rpm, endpoint: e['us-east-1'] },
       { id: 'usw2', modelId: MODEL, region: 'us-west-2', rpm: opts.rpm, endpoint: e['us-west-2'] },
@@ -86,14 +86,18 @@ describe('leases across four isolates (Durable Objects, workerd)', () => {
   it('under the quota: every request served, none throttled upstream, and far fewer object calls per request than without leases', async () => {
     const without = await run({ leases: false, rpm: 100_000, seconds: 4, loops: 4 })
     const withLeases = await run({ leases: true, rpm: 100_000, seconds: 4, loops: 4 })
-    console.log(JSON.stringify({ test: 'leases under quota', without, withLeases }))
-    for (const r of [without, withLeases]) {
+    // The default: each isolate here takes ~4 sequential clients' requests, far past the rate where leasing pays.
+    const auto = await run({ leases: 'auto', rpm: 100_000, seconds: 4, loops: 4 })
+    console.log(JSON.stringify({ test: 'leases under quota', without, withLeases, auto }))
+    for (const r of [without, withLeases, auto]) {
       expect(r.ok).toBe(r.requests)
       expect(r.rejected).toBe(0)
     }
     expect(without.callsPerRequest).toBeGreaterThanOrEqual(1) // an acquire per request, and reports
     expect(withLeases.leaseShare).toBeGreaterThan(0.8)
     expect(withLeases.callsPerRequest).toBeLessThan(without.callsPerRequest / 3)
+    expect(auto.leaseShare).toBeGreaterThan(0.7) // the first period of each isolate asks, before it switches on
+    expect(auto.callsPerRequest).toBeLessThan(without.callsPerRequest / 3)
   }, 60_000)
 
   it('over the quota: never a request the quota refuses, and as much served as without leases', async () => {
