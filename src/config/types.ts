@@ -184,8 +184,9 @@ export interface PoolConfig {
   cascade?: CascadeConfig
   /**
    * Lease-based shared state (state/leases.ts): isolates (Workers) or instances (Deno) decide within slices of the
-   * windows the pool's Durable Object or Deno KV grants them, so most requests make no round trip. Unset: every
-   * request asks the shared state. With `auto`, each isolate switches leasing on and off by its own rate to the pool.
+   * windows the pool's Durable Object or Deno KV grants them, so most requests make no round trip. The config's default is `auto`:
+   * each isolate switches leasing on and off by its own rate to the pool. Unset here (`leases: false`): every request
+   * asks the shared state.
    */
   leases?: LeaseSettings
   /** Prompt-cache affinity (src/routing/affinity.ts); config load always sets it (`enabled: false` when turned off). */
