@@ -1208,7 +1208,7 @@ function renderLeases(l: LeasesSection, targets: TargetLine[]): string[] {
   }
   if (l.auto?.length) {
     out.push(
-      '**`leases: "auto"`** (the built code, same world): each isolate leases only while it made at least 4 first attempts to the pool in a renewal period, and ' +
+      '**`leases: "auto"`** (the built code, same world): each isolate leases once it has made 5 first attempts to the pool within a renewal period, and ' +
         'stops after 4 periods in a row under 2. 100 isolates, the quota 1.5× the load, 90 s, seed 1; the same load with leases off (one call per request) and on in every ' +
         'isolate. Calls per request: renewals + requests that asked the object.',
     )

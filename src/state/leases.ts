@@ -137,14 +137,15 @@ const LEASE_CALL_TIMEOUT_MS = 2000
 /** After this long a renewer is taken for gone and another report may renew. */
 const STALE_RENEWER_MS = MAX_RENEWING_MS + LEASE_CALL_TIMEOUT_MS
 /**
- * `leases: "auto"`: an isolate starts leasing a pool after a renewal period in which it made this many first attempts
- * to it, and stops after AUTO_OFF_PERIODS periods in a row with fewer than AUTO_OFF_PER_PERIOD. Leasing costs about
+ * `leases: "auto"`: an isolate starts leasing a pool once it has made this many first attempts to it within one renewal
+ * period, and stops after AUTO_OFF_PERIODS periods in a row with fewer than AUTO_OFF_PER_PERIOD. Leasing costs about
  * one object call per period (the renewal, and a give-back round after traffic stops) and saves one per request
  * decided locally (reports ride acquires either way): simulated (BENCHMARKS.md §5d), leasing everywhere costs 1.25
- * calls per request at one request per isolate and period, and 0.25 at a few. Four is where it pays; the gap to the
- * off threshold keeps an isolate near either from switching every period.
+ * calls per request at one request per isolate and period, and 0.25 at a few. At 5 an isolate at one a period seldom
+ * crosses the threshold by chance (at 4: 5 % more calls than never leasing); the gap to the off threshold keeps an
+ * isolate near either from switching every period.
  */
-export const AUTO_ON_PER_PERIOD = 4
+export const AUTO_ON_PER_PERIOD = 5
 export const AUTO_OFF_PER_PERIOD = 2
 export const AUTO_OFF_PERIODS = 4
 
@@ -297,16 +298,16 @@ export class LeaseStateStore implements StateStore {
       const ended = Math.floor((now - a.periodStart) / period)
       const counts = [a.count, ...Array<number>(Math.min(ended, AUTO_OFF_PERIODS + 1) - 1).fill(0)]
       for (const n of counts) {
-        if (!a.on && n >= AUTO_ON_PER_PERIOD) ((a.on = true), (a.quiet = 0), this.counts.autoOn++)
-        else if (a.on) {
-          a.quiet = n < AUTO_OFF_PER_PERIOD ? a.quiet + 1 : 0
-          if (a.quiet >= AUTO_OFF_PERIODS) ((a.on = false), this.counts.autoOff++)
-        }
+        if (!a.on) continue
+        a.quiet = n < AUTO_OFF_PER_PERIOD ? a.quiet + 1 : 0
+        if (a.quiet >= AUTO_OFF_PERIODS) ((a.on = false), this.counts.autoOff++)
       }
       a.periodStart += ended * period
       a.count = 0
     }
     if (firstAttempt) a.count++
+    // On as soon as the period reaches the rate, not at its end: a busy isolate's first renewal comes a period sooner.
+    if (!a.on && a.count >= AUTO_ON_PER_PERIOD) ((a.on = true), (a.quiet = 0), this.counts.autoOn++)
     return a.on
   }
 
