@@ -3,12 +3,12 @@
  * measured processes pay nothing for it) drives each path with a fixed request for a fixed time; the simulator runs in
  * its own process. Paths, all against the same simulator:
  *   direct        : wrk → simulator (pre-signed SigV4; the simulator verifies it every time)
- *   router        : wrk → the router as `npm start` runs it (workerd via Miniflare, DO state), Bedrock door
+ *   router        : wrk → the router as `npm start` runs it (workerd via Miniflare, DO state, leases "auto": the default), Bedrock door
  *   router/openai : the same process, OpenAI chat door (the request format Portkey takes)
- *   router/leases : `npm start` again with the pools' `leases` on (decisions within slices the Durable Object grants)
- *   deno          : the Deno entry (src/adapter/deno/index.ts: Deno.serve, state in Deno KV), Bedrock door
+ *   router/no-leases : `npm start` again with the pools' `leases: false` (every request asks the Durable Object)
+ *   deno          : the Deno entry (src/adapter/deno/index.ts: Deno.serve, state in Deno KV, leases "auto"), Bedrock door
  *   deno/memory   : the same with ROUTER_STATE=memory (one instance)
- *   deno/leases   : the Deno entry with Deno KV state and the pools' `leases` on (decisions within slices KV grants)
+ *   deno/no-leases : the Deno entry with Deno KV state and the pools' `leases: false` (a KV commit per attempt)
  *   portkey       : Portkey's gateway (Node), OpenAI chat format, Bedrock provider with a custom host
  *   floor         : the passthrough Worker in workerd (pre-signed): the runtime's cost before any router code
  *   deno/floor    : the passthrough Deno server (bench/deno-passthrough.ts, pre-signed): Deno's own cost
@@ -33,7 +33,7 @@ const IP = 'us.amazon.nova-lite-v1:0'
 const SMALL = 'Say hello in one short sentence.'
 const LARGE = 'Summarise the following notes in one sentence. ' + 'The deployment served the request from its primary region. '.repeat(136)
 
-export type PeerPath = 'direct' | 'router' | 'router/openai' | 'router/leases' | 'deno' | 'deno/memory' | 'deno/leases' | 'portkey' | 'floor' | 'deno/floor' | 'deno/floor-kv'
+export type PeerPath = 'direct' | 'router' | 'router/openai' | 'router/no-leases' | 'deno' | 'deno/memory' | 'deno/no-leases' | 'portkey' | 'floor' | 'deno/floor' | 'deno/floor-kv'
 export interface Shape {
   name: string
   model: string
@@ -203,13 +203,13 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
     stops.push(() => void deno.proc.kill('SIGTERM'))
     const denoMemory = await spawnDeno({ ...routerEnv, ROUTER_STATE: 'memory' })
     stops.push(() => void denoMemory.proc.kill('SIGTERM'))
-    const leased = Object.fromEntries(Object.entries(pools).map(([name, p]) => [name, { ...p, leases: true }]))
-    const routerLeases = await spawnJson<{ url: string; pid: number }>(['--import', 'tsx'], 'bench/router-process.ts', [], {
-      env: { BENCH_WORKER: 'router', BENCH_ROUTER_VARS: JSON.stringify({ ...routerEnv, ROUTER_CONFIG: JSON.stringify({ pools: leased }) }) },
+    const unleased = Object.fromEntries(Object.entries(pools).map(([name, p]) => [name, { ...p, leases: false }]))
+    const routerUnleased = await spawnJson<{ url: string; pid: number }>(['--import', 'tsx'], 'bench/router-process.ts', [], {
+      env: { BENCH_WORKER: 'router', BENCH_ROUTER_VARS: JSON.stringify({ ...routerEnv, ROUTER_CONFIG: JSON.stringify({ pools: unleased }) }) },
     })
-    stops.push(() => routerLeases.stop())
-    const denoLeases = await spawnDeno({ ...routerEnv, ROUTER_CONFIG: JSON.stringify({ pools: leased }), ROUTER_KV_PATH: join(dir, 'router-leases.kv') })
-    stops.push(() => void denoLeases.proc.kill('SIGTERM'))
+    stops.push(() => routerUnleased.stop())
+    const denoUnleased = await spawnDeno({ ...routerEnv, ROUTER_CONFIG: JSON.stringify({ pools: unleased }), ROUTER_KV_PATH: join(dir, 'router-unleased.kv') })
+    stops.push(() => void denoUnleased.proc.kill('SIGTERM'))
     const denoFloor = await spawnDeno({ UPSTREAM: endpoint }, 'bench/deno-passthrough.ts')
     stops.push(() => void denoFloor.proc.kill('SIGTERM'))
     const denoFloorKv = await spawnDeno({ UPSTREAM: endpoint, KV_PATH: join(dir, 'floor.kv') }, 'bench/deno-passthrough.ts')
@@ -233,10 +233,10 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
         direct: { url: direct.url, headers: direct.headers, body: converseBody(s), expect: bedrockAnswer(s), pids: () => [] },
         router: { url: `${router.info.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(router.pid) },
         'router/openai': { url: `${router.info.url}/v1/chat/completions`, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: openaiBody(s), expect: openaiAnswer(s), pids: tree(router.pid) },
-        'router/leases': { url: `${routerLeases.info.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(routerLeases.pid) },
+        'router/no-leases': { url: `${routerUnleased.info.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(routerUnleased.pid) },
         deno: { url: `${deno.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(deno.pid) },
         'deno/memory': { url: `${denoMemory.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoMemory.pid) },
-        'deno/leases': { url: `${denoLeases.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoLeases.pid) },
+        'deno/no-leases': { url: `${denoUnleased.url}${bedrockPath}`, headers: routerHeaders, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoUnleased.pid) },
         floor: { url: `${floor.info.url}${bedrockPath}`, headers: direct.headers, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(floor.pid) },
         'deno/floor': { url: `${denoFloor.url}${bedrockPath}`, headers: direct.headers, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoFloor.pid) },
         'deno/floor-kv': { url: `${denoFloorKv.url}${bedrockPath}`, headers: direct.headers, body: converseBody(s), expect: bedrockAnswer(s), pids: tree(denoFloorKv.pid) },
@@ -324,7 +324,10 @@ export async function runPeer(opts: { runs: number; durationS: number; connectio
     const serialRounds = Math.max(5, opts.runs)
     for (let run = 0; run < serialRounds; run++) {
       const paths = Object.keys(first) as PeerPath[]
-      for (const path of paths.map((_, i) => paths[(i + run) % paths.length])) (serialRuns[path] ??= []).push(await measure(first[path]!, 1, Math.max(2, Math.round(opts.durationS / 2))))
+      for (const path of paths.map((_, i) => paths[(i + run) % paths.length])) {
+        await measure(first[path]!, 1, 1) // warm-up, as at 32 connections: a steady client's figures, not a cold start's
+        ;(serialRuns[path] ??= []).push(await measure(first[path]!, 1, Math.max(2, Math.round(opts.durationS / 2))))
+      }
     }
     for (const [p, fs] of Object.entries(serialRuns)) serial[p as PeerPath] = med(fs!)
     const serialAdded: PeerSection['serialAdded'] = {}

@@ -1010,12 +1010,12 @@ function findings(r: BenchResults): string {
 
 const PEER_LABEL: Record<PeerPath, string> = {
   direct: 'direct (no router)',
-  router: 'router, `npm start` (workerd, DO state), Bedrock door',
+  router: 'router, `npm start` (workerd, DO state, leases `"auto"`: the default), Bedrock door',
   'router/openai': 'router, `npm start`, OpenAI door',
-  'router/leases': 'router, `npm start`, pools with `leases`',
-  deno: 'router, Deno entry (Deno KV state)',
+  'router/no-leases': 'router, `npm start`, pools with `leases: false` (every request asks the Durable Object)',
+  deno: 'router, Deno entry (Deno KV state, leases `"auto"`: the default)',
   'deno/memory': 'router, Deno entry, `ROUTER_STATE=memory`',
-  'deno/leases': 'router, Deno entry (Deno KV state), pools with `leases`',
+  'deno/no-leases': 'router, Deno entry (Deno KV state), pools with `leases: false` (a KV commit per attempt)',
   portkey: 'Portkey (OpenAI format)',
   floor: 'floor: passthrough Worker (workerd, pre-signed)',
   'deno/floor': 'Deno floor: passthrough Deno.serve + fetch (pre-signed)',
@@ -1057,7 +1057,7 @@ function renderPeer(p: PeerSection, targets: TargetLine[], r: BenchResults): str
       const thr = ratio(x, paths.portkey)
       const cpu = ratio(x, paths.portkey, 'cpuMsPerRequest')
       out.push(`| ${PEER_LABEL[path]} | ${x.rps.toFixed(0)} | ${path === 'portkey' || path === 'direct' ? '' : f2(thr) + '×'} | ${f2(x.p50Ms)} ms | ${f2(x.p99Ms)} ms | ${Number.isFinite(x.cpuMsPerRequest) ? f2(x.cpuMsPerRequest) + ' ms' : '–'} | ${path === 'portkey' || path === 'direct' ? '' : f2(cpu) + '×'} | ${f2(x.simCpuMsPerRequest)} ms | ${x.non2xx} |`)
-      if (path === 'router' || path === 'router/leases' || path === 'deno' || path === 'deno/memory' || path === 'deno/leases') {
+      if (path === 'router' || path === 'router/no-leases' || path === 'deno' || path === 'deno/memory' || path === 'deno/no-leases') {
         const w = (worst[path] ??= { thr: Infinity, cpu: -Infinity, shape: '', cpuShape: '' })
         if (thr < w.thr) Object.assign(w, { thr, shape })
         if (cpu > w.cpu) Object.assign(w, { cpu, cpuShape: shape })
@@ -1100,7 +1100,7 @@ function renderPeer(p: PeerSection, targets: TargetLine[], r: BenchResults): str
   for (const [path, x] of Object.entries(p.serial) as Array<[PeerPath, WrkFigures]>) out.push(`| ${PEER_LABEL[path]} | ${f2(x.p50Ms)} ms | ${f2(x.p99Ms)} ms | ${path === 'direct' || !d ? '' : addedText(path) + ' ms'} |`)
   out.push('')
   if (p.portkey.available) {
-    for (const [path, name] of [['router', '`npm start`'], ['router/leases', '`npm start` with `leases`'], ['deno', 'the Deno entry'], ['deno/memory', 'the Deno entry with `ROUTER_STATE=memory`'], ['deno/leases', 'the Deno entry with Deno KV and `leases`']] as const) {
+    for (const [path, name] of [['router', '`npm start`'], ['router/no-leases', '`npm start` with `leases: false`'], ['deno', 'the Deno entry'], ['deno/memory', 'the Deno entry with `ROUTER_STATE=memory`'], ['deno/no-leases', 'the Deno entry with Deno KV and `leases: false`']] as const) {
       const w = worst[path]
       if (!w) continue
       const ceiling = p.shapes[w.shape]?.direct && p.shapes[w.shape]?.portkey ? p.shapes[w.shape].direct!.rps / p.shapes[w.shape].portkey!.rps : NaN
@@ -1116,14 +1116,14 @@ function renderPeer(p: PeerSection, targets: TargetLine[], r: BenchResults): str
           ? first?.floor && first.portkey
             ? `The runtime's floor alone (a passthrough Worker, no router code) costs ${f2(first.floor.cpuMsPerRequest / first.portkey.cpuMsPerRequest)}× Portkey's CPU per request here (workerd plus Miniflare's Node proxy); the router adds ${f2(first.router!.cpuMsPerRequest - first.floor.cpuMsPerRequest)} ms above it.`
             : undefined
-          : path === 'router/leases'
-            ? first?.floor && first['router/leases']
-              ? `With leases most requests make no call to the Durable Object (its RPC and SQLite work are the difference with the line above); the router adds ${f2(first['router/leases'].cpuMsPerRequest - first.floor.cpuMsPerRequest)} ms above the passthrough Worker.`
+          : path === 'router/no-leases'
+            ? first?.floor && first['router/no-leases']
+              ? `Without leases every request makes a call to the Durable Object (its RPC and SQLite work are the difference with the default, where most requests make none); the router adds ${f2(first['router/no-leases'].cpuMsPerRequest - first.floor.cpuMsPerRequest)} ms above the passthrough Worker.`
               : undefined
-          : path === 'deno'
-            ? 'Most of the difference with ROUTER_STATE=memory (the next line) is Deno KV: a commit per attempt on local SQLite here (and a read whenever another instance wrote the pool since), see docs/state-design.md.'
-            : path === 'deno/leases'
-              ? 'With leases Deno KV is read and written per renewal (every 500 ms per instance), not per attempt: what is left is the router\'s own CPU, as with memory state.'
+          : path === 'deno/no-leases'
+            ? 'Most of the difference with the default and with ROUTER_STATE=memory is Deno KV: a commit per attempt on local SQLite here (and a read whenever another instance wrote the pool since), see docs/state-design.md.'
+            : path === 'deno'
+              ? 'By default (leases "auto") a busy instance reads and writes Deno KV per renewal (every 500 ms), not per attempt: what is left is the router\'s own CPU, as with memory state.'
             : 'What is left is the router\'s own CPU on Deno (routing, signing, the log line) and Deno\'s HTTP server and fetch client' +
               (first?.['deno/floor'] && first.portkey && first['deno/memory']
                 ? ` (Deno's floor alone, a passthrough server, costs ${f2(first['deno/floor'].cpuMsPerRequest / first.portkey.cpuMsPerRequest)}× Portkey's CPU per request; the router with memory state adds ${f2(first['deno/memory'].cpuMsPerRequest - first['deno/floor'].cpuMsPerRequest)} ms above it).`
@@ -1133,17 +1133,17 @@ function renderPeer(p: PeerSection, targets: TargetLine[], r: BenchResults): str
   }
   if (d && p.serial.deno) {
     const added = added1('deno')!
-    const meeting = (['deno/memory', 'deno/leases'] as const).filter((x) => (added1(x) ?? Infinity) <= 1)
+    const meeting = (['deno/memory'] as const).filter((x) => (added1(x) ?? Infinity) <= 1)
     targets.push({
       section: '2b',
       target: 'added latency p50 at concurrency 1 ≤ 1 ms through the Deno entry',
-      measured: `${f2(added)} ms (Deno KV state, the default); with \`ROUTER_STATE=memory\` ${addedText('deno/memory')} ms; with Deno KV and \`leases\` ${addedText('deno/leases')} ms`,
+      measured: `${f2(added)} ms (Deno KV state and leases \`"auto"\`, the defaults); with \`ROUTER_STATE=memory\` ${addedText('deno/memory')} ms; with Deno KV and \`leases: false\` ${addedText('deno/no-leases')} ms`,
       met: added <= 1,
       note:
-        'With KV state each attempt waits for a KV commit (a read too when another instance wrote the pool since: none here)' +
-        (p.serial['deno/floor-kv'] ? ` — the passthrough with one such commit and no router code adds ${addedText('deno/floor-kv')} ms, so the router adds ${f2(added - (added1('deno/floor-kv') ?? NaN))} ms above KV's own floor` : '') +
-        '; with memory state or leases what is added is the router\'s CPU per request and one more HTTP hop' +
-        (added > 1 && meeting.length ? ` (${meeting.length === 2 ? 'both meet' : `${meeting[0] === 'deno/memory' ? 'memory state' : 'leases'} meets`} the target)` : '') +
+        'By default a steady client\'s requests are decided within slices KV grants (renewed every 500 ms), so what is added is the router\'s CPU per request and one more HTTP hop, as with memory state' +
+        '; with `leases: false` each attempt waits for a KV commit (a read too when another instance wrote the pool since: none here)' +
+        (p.serial['deno/floor-kv'] ? ` — the passthrough with one such commit and no router code adds ${addedText('deno/floor-kv')} ms, so the router without leases adds ${f2((added1('deno/no-leases') ?? NaN) - (added1('deno/floor-kv') ?? NaN))} ms above KV's own floor` : '') +
+        (added > 1 && meeting.length ? ' (memory state meets the target)' : '') +
         (p.serial['deno/floor'] && p.serial['deno/memory']
           ? `. Deno's own floor (a passthrough Deno.serve + fetch, pre-signed, no router code) adds ${addedText('deno/floor')} ms here; the router with memory state adds ${f2((added1('deno/memory') ?? NaN) - (added1('deno/floor') ?? NaN))} ms above it.`
           : '.'),
