@@ -249,7 +249,14 @@ export class LeaseStateStore implements StateStore {
   async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
     const fromSlice = outcome.reservation !== undefined && this.local.has(outcome.reservation)
     const leasing = this.leasing(pool, this.clock.now())
-    if (!leasing && !fromSlice) return this.inner.report(pool, outcome)
+    if (!leasing && !fromSlice) {
+      // Switched off (auto, or the config) while holding slices and no renewal running to give them back: this one does.
+      const held = this.pools.get(pool.name)
+      if (!held?.settings || (held.slices.size === 0 && !this.pending(held))) return this.inner.report(pool, outcome)
+      const [sent] = await Promise.allSettled([this.inner.report(pool, outcome), this.renewSoon(pool, held, held.settings)])
+      if (sent.status === 'rejected') throw sent.reason
+      return
+    }
     const lease = this.leaseOf(pool)
     const now = this.clock.now()
     if (fromSlice) {
