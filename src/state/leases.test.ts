@@ -549,6 +549,28 @@ describe('leases: "auto"', () => {
     const snap = (await w.object.snapshot(p)) as DeploymentSnapshot[]
     expect(snap.reduce((s, d) => s + d.window.requests, 0)).toBe(w.sends.filter((s) => s.at > w.time.now - 60_000).length)
   })
+  it('an isolate switched off while it holds slices and no renewal runs gives them back at its next report', async () => {
+    // renewMs 50: a renewer's 20 rounds end after 1 s of traffic, so there is a moment with slices held and none running.
+    const p = auto(60_000, { leases: { renewMs: 50, sliceFactor: 1.5, auto: true } })
+    const w = leaseWorld(p, 1)
+    const lease = () => (w.stores[0] as unknown as { pools: Map<string, { slices: Map<string, unknown>; renewingSince: number }> }).pools.get(p.name)
+    let found = false
+    for (let t = 0; t < 5000 && !found; t += 10) {
+      await w.time.advance(w.time.now + 10)
+      const l = lease()
+      found = l !== undefined && l.slices.size > 0 && l.renewingSince === 0
+      if (!found) w.pending.push(w.request(0))
+    }
+    expect(found).toBe(true)
+    await w.time.advance(w.time.now + 1000) // no traffic: auto's quiet periods pass (it is off at the next request)
+    await w.request(0)
+    await w.time.advance(w.time.now + 1000)
+    await Promise.all(w.pending)
+    expect(w.counters()[0].autoOff).toBe(1)
+    expect(lease()!.slices.size).toBe(0)
+    const snap = (await w.object.snapshot(p)) as DeploymentSnapshot[]
+    expect(snap.reduce((s, d) => s + d.window.requests, 0)).toBe(w.sends.length)
+  })
 })
 
 describe('the leases option', () => {
