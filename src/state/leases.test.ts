@@ -549,6 +549,34 @@ describe('leases: "auto"', () => {
     const snap = (await w.object.snapshot(p)) as DeploymentSnapshot[]
     expect(snap.reduce((s, d) => s + d.window.requests, 0)).toBe(w.sends.filter((s) => s.at > w.time.now - 60_000).length)
   })
+  it('an isolate that switches on again after a long quiet spell sizes its slices on its rate now, not averaged over the spell', async () => {
+    const p = auto(60_000)
+    const w = leaseWorld(p, 1)
+    await drive(w, { rps: 40, seconds: 5, settleMs: 0 })
+    await drive(w, { rps: 0.5, seconds: 60, settleMs: 0 }) // off
+    expect(w.counters()[0].autoOff).toBe(1)
+    const before = w.counters()[0]
+    await drive(w, { rps: 40, seconds: 4, settleMs: 0 }) // on again: 160 requests
+    const after = w.counters()[0]
+    expect(after.autoOn).toBe(2)
+    // As on the first switch (a period to switch on, one to the first renewal), then within slices.
+    expect(after.leaseDecisions - before.leaseDecisions).toBeGreaterThan(110)
+  })
+
+  it("a clock that steps back does not stop the periods: a request every 2 s after a step back of an hour never switches leasing on", async () => {
+    const p = auto(60_000)
+    let now = T0 + 3_600_000
+    const store = new LeaseStateStore(new MemoryStateStore(() => now), { now: () => now, sleep: async () => {}, rng: Math.random })
+    const one = async () => {
+      const d = await store.acquire(p, { inputTokens: 100, maxTokens: 50, stream: false }, [])
+      if (d.kind === 'dispatch') await store.report(p, { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success', status: 200 }, usage: USAGE, latencyMs: 100 })
+    }
+    await one()
+    now = T0
+    for (let k = 0; k < 30; k++, now += 2000) await one()
+    expect(store.counters().autoOn).toBe(0)
+  })
+
   it('an isolate switched off while it holds slices and no renewal runs gives them back at its next report', async () => {
     // renewMs 50: a renewer's 20 rounds end after 1 s of traffic, so there is a moment with slices held and none running.
     const p = auto(60_000, { leases: { renewMs: 50, sliceFactor: 1.5, auto: true } })

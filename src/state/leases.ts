@@ -300,6 +300,7 @@ export class LeaseStateStore implements StateStore {
     let a = this.auto.get(pool.name)
     if (!a) this.auto.set(pool.name, (a = { on: false, periodStart: now, count: 0, quiet: 0 }))
     const period = settings.renewMs
+    if (now < a.periodStart) a.periodStart = now // a clock stepped back: periods roll from here
     if (now >= a.periodStart + period) {
       // The periods that ended: the first with what was counted, any after it (no request came) empty.
       const ended = Math.floor((now - a.periodStart) / period)
