@@ -577,10 +577,7 @@ describe('leases: "auto"', () => {
     expect(store.counters().autoOn).toBe(0)
   })
 
-  it('an isolate switched off while it holds slices and no renewal runs gives them back at its next report', async () => {
-    // renewMs 50: a renewer's 20 rounds end after 1 s of traffic, so there is a moment with slices held and none running.
-    const p = auto(60_000, { leases: { renewMs: 50, sliceFactor: 1.5, auto: true } })
-    const w = leaseWorld(p, 1)
+  const idleWithSlices = async (w: ReturnType<typeof leaseWorld>, p: PoolConfig) => {
     const lease = () => (w.stores[0] as unknown as { pools: Map<string, { slices: Map<string, unknown>; renewingSince: number }> }).pools.get(p.name)
     let found = false
     for (let t = 0; t < 5000 && !found; t += 10) {
@@ -591,6 +588,25 @@ describe('leases: "auto"', () => {
     }
     expect(found).toBe(true)
     await w.time.advance(w.time.now + 1000) // no traffic: auto's quiet periods pass (it is off at the next request)
+    return lease
+  }
+
+  it('an isolate switched off while it holds slices and no renewal runs gives them back at its next request, before any report', async () => {
+    // renewMs 50: a renewer's 20 rounds end after 1 s of traffic, so there is a moment with slices held and none running.
+    const p = auto(60_000, { leases: { renewMs: 50, sliceFactor: 1.5, auto: true } })
+    const w = leaseWorld(p, 1)
+    const lease = await idleWithSlices(w, p)
+    // A request that never reports (a refused one would not): its acquire alone starts the give-back.
+    await w.stores[0].acquire(p, { inputTokens: 100, maxTokens: 50, stream: false }, [])
+    await w.time.advance(w.time.now + 1000)
+    expect(w.counters()[0].autoOff).toBe(1)
+    expect(lease()!.slices.size).toBe(0)
+  })
+
+  it('… and then the object\'s window holds what was sent, no slice on top', async () => {
+    const p = auto(60_000, { leases: { renewMs: 50, sliceFactor: 1.5, auto: true } })
+    const w = leaseWorld(p, 1)
+    const lease = await idleWithSlices(w, p)
     await w.request(0)
     await w.time.advance(w.time.now + 1000)
     await Promise.all(w.pending)

@@ -181,6 +181,8 @@ export class LeaseStateStore implements StateStore {
     const leasing = this.leasing(pool, now, tried.length === 0)
     if (!leasing && !fromSlice) {
       if (pool.leases) this.counts.objectDecisions++ // `auto`, not leasing now
+      // Not awaited: the request need not wait for it (a refused one makes no report to carry it).
+      void this.giveBackIdle(pool)?.catch(() => {})
       return this.inner.acquire(pool, estimate, tried, previous)
     }
     const lease = this.leaseOf(pool)
@@ -249,14 +251,7 @@ export class LeaseStateStore implements StateStore {
   async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
     const fromSlice = outcome.reservation !== undefined && this.local.has(outcome.reservation)
     const leasing = this.leasing(pool, this.clock.now())
-    if (!leasing && !fromSlice) {
-      // Switched off (auto, or the config) while holding slices and no renewal running to give them back: this one does.
-      const held = this.pools.get(pool.name)
-      if (!held?.settings || (held.slices.size === 0 && !this.pending(held))) return this.inner.report(pool, outcome)
-      const [sent] = await Promise.allSettled([this.inner.report(pool, outcome), this.renewSoon(pool, held, held.settings)])
-      if (sent.status === 'rejected') throw sent.reason
-      return
-    }
+    if (!leasing && !fromSlice) return this.inner.report(pool, outcome) // its acquire gave back any slices left held
     const lease = this.leaseOf(pool)
     const now = this.clock.now()
     if (fromSlice) {
@@ -287,6 +282,16 @@ export class LeaseStateStore implements StateStore {
 
   counters(): Record<string, number> {
     return { ...this.inner.counters?.(), ...this.counts }
+  }
+
+  /**
+   * Switched off (auto, or the config) while still holding slices or settlements, and no renewal running to give
+   * them back (its rounds ran out): a renewal that does, else undefined. Held slices count as taken at the object.
+   */
+  private giveBackIdle(pool: PoolConfig): Promise<void> | undefined {
+    const held = this.pools.get(pool.name)
+    if (!held?.settings || (held.slices.size === 0 && !this.pending(held))) return undefined
+    return this.renewSoon(pool, held, held.settings)
   }
 
   /**
