@@ -492,7 +492,7 @@ describe('leases: "auto"', () => {
   const callsPerRequest = (w: ReturnType<typeof leaseWorld>, requests: number) => (w.calls().asked + w.calls().renewals) / requests
 
   it('isolates of very different rates: the hot ones lease, the cold ones ask per request and never renew; fewer calls than leasing everywhere, windows never overrun', async () => {
-    // Zipf 1.5 over 8 isolates at 100 req/s: the hottest sends ~26 first attempts per renewal period, the coldest ~1.
+    // Zipf 2.5 over 8 isolates at 60 req/s: the hottest sends ~23 first attempts per renewal period, the coldest ~0.13.
     const run = async (p: PoolConfig) => {
       const w = leaseWorld(p, 8)
       const results = await drive(w, { rps: 60, seconds: 90, skew: 2.5 })

@@ -250,10 +250,10 @@ export class LeaseStateStore implements StateStore {
 
   async report(pool: PoolConfig, outcome: AttemptOutcome): Promise<void> {
     const fromSlice = outcome.reservation !== undefined && this.local.has(outcome.reservation)
-    const leasing = this.leasing(pool, this.clock.now())
+    const now = this.clock.now()
+    const leasing = this.leasing(pool, now)
     if (!leasing && !fromSlice) return this.inner.report(pool, outcome) // its acquire gave back any slices left held
     const lease = this.leaseOf(pool)
-    const now = this.clock.now()
     if (fromSlice) {
       this.settle(pool, lease, outcome, now)
       // Leases turned off meanwhile: a renewal still sends this settlement (and gives back any slices), asking for nothing.
@@ -307,12 +307,10 @@ export class LeaseStateStore implements StateStore {
     const period = settings.renewMs
     if (now < a.periodStart) a.periodStart = now // a clock stepped back: periods roll from here
     if (now >= a.periodStart + period) {
-      // The periods that ended: the first with what was counted, any after it (no request came) empty.
+      // The periods that ended: the first with what was counted, any after it empty (no request came).
       const ended = Math.floor((now - a.periodStart) / period)
-      const counts = [a.count, ...Array<number>(Math.min(ended, AUTO_OFF_PERIODS + 1) - 1).fill(0)]
-      for (const n of counts) {
-        if (!a.on) continue
-        a.quiet = n < AUTO_OFF_PER_PERIOD ? a.quiet + 1 : 0
+      if (a.on) {
+        a.quiet = (a.count < AUTO_OFF_PER_PERIOD ? a.quiet + 1 : 0) + ended - 1
         if (a.quiet >= AUTO_OFF_PERIODS) ((a.on = false), this.counts.autoOff++)
       }
       a.periodStart += ended * period
