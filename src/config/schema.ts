@@ -372,8 +372,8 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 }
 
 /**
- * A quota group's members share one window, in whichever pools they are: they must state the same limits (the
- * group's quota), and have one. Pools joined by a group keep their state together (`stateKey`): one object holds
+ * A quota group's members share one window and one day's tokens, in whichever pools they are: they must state the same
+ * limits (the group's quota), and have one. Pools joined by a group keep their state together (`stateKey`): one object holds
  * the shared window, so every pool's decisions see what the others sent.
  */
 /**
@@ -394,13 +394,13 @@ function quotaGroups(pools: Record<string, PoolConfig>): string[] {
     pool.deployments.forEach((d, i) => {
       if (d.quotaGroup === undefined) return
       const where = `pools.${name}.deployments[${i}]`
-      if (d.tokensPerDay !== undefined) problems.push(`${where}: tokensPerDay is not yet shared by a quota group ("${d.quotaGroup}"): each member would count its own day; set it on ungrouped deployments only`)
       const f = first.get(d.quotaGroup)
+      const quota = (x: DeploymentConfig) => `rpm ${x.rpm ?? 'none'} / tpm ${x.tpm ?? 'none'} / tokensPerDay ${x.tokensPerDay ?? 'none'}`
       if (!f) {
         first.set(d.quotaGroup, { d, where })
-        if (d.rpm === undefined && d.tpm === undefined) problems.push(`${where}.quotaGroup: the group "${d.quotaGroup}" needs its quota: set rpm and/or tpm on its members`)
-      } else if (f.d.rpm !== d.rpm || f.d.tpm !== d.tpm) {
-        problems.push(`${where}: quota group "${d.quotaGroup}" is one quota, but this member states rpm ${d.rpm ?? 'none'} / tpm ${d.tpm ?? 'none'} and ${f.where} rpm ${f.d.rpm ?? 'none'} / tpm ${f.d.tpm ?? 'none'}`)
+        if (d.rpm === undefined && d.tpm === undefined && d.tokensPerDay === undefined) problems.push(`${where}.quotaGroup: the group "${d.quotaGroup}" needs its quota: set rpm, tpm and/or tokensPerDay on its members`)
+      } else if (f.d.rpm !== d.rpm || f.d.tpm !== d.tpm || f.d.tokensPerDay !== d.tokensPerDay) {
+        problems.push(`${where}: quota group "${d.quotaGroup}" is one quota, but this member states ${quota(d)} and ${f.where} ${quota(f.d)}`)
       }
       const set = poolsOf.get(d.quotaGroup) ?? new Set<string>()
       set.add(name)

@@ -75,6 +75,15 @@ export function refreshSpend(spend: SpendState, now: number): void {
   if (drop > 0) spend.held.splice(0, drop)
 }
 
+/**
+ * Whether a ledger still counts for something at `now`: spend in the current day or month, or a hold. State that
+ * keeps one must outlive an idle spell (a budget or a day quota forgotten is a budget overrun).
+ */
+export function ledgerLive(spend: SpendState | undefined, now: number): boolean {
+  if (!spend) return false
+  return (spend.dayUsd > 0 && spend.dayStart === utcDayStart(now)) || (spend.monthUsd > 0 && spend.monthStart === utcMonthStart(now)) || spend.held.length > 0
+}
+
 export function heldUsd(spend: SpendState): number {
   let sum = 0
   for (const h of spend.held) sum += h.usd

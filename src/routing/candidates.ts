@@ -11,8 +11,8 @@
  */
 import type { DeploymentConfig, PoolConfig } from '../config/types'
 import { breakerAdmission, probeTimeoutMs, refreshBreaker } from './breaker'
-import { budgetBlock, budgetsOf, createSpendState, refreshSpend, reservedUsd, type BudgetBlock } from './budget'
-import { dayTokensBlock } from './day-tokens'
+import { budgetBlock, budgetsOf, createSpendState, refreshSpend, reservedUsd, type BudgetBlock, type SpendState } from './budget'
+import { dayLedgerOf, dayTokensBlock } from './day-tokens'
 import { nextTokenAt } from './pacing'
 import { reservedTokens } from './quota'
 import { deploymentState, usageOf } from './state'
@@ -60,6 +60,8 @@ export interface Candidate {
   reserveUsd: number
   /** The budget that is spent (block 'budget-spent'). */
   budget: BudgetBlock | null
+  /** With `tokensPerDay`: the day ledger its tokens count in, its own or its quota group's (day-tokens.ts). */
+  dayLedger: SpendState | undefined
 }
 
 
@@ -110,6 +112,7 @@ export function assess(
     totals: null,
     reserveUsd: 0,
     budget: null,
+    dayLedger: dayLedgerOf(state, deployment, now),
   }
   if (req.family && deployment.family !== req.family) {
     candidate.block = 'other-family'
@@ -145,7 +148,7 @@ export function assess(
     candidate.reserveUsd = reservedUsd(deployment, req)
     spent(candidate, budgetBlock(ds.spend, budgets, now))
   }
-  spent(candidate, dayTokensBlock(deployment, ds, now))
+  spent(candidate, dayTokensBlock(deployment, candidate.dayLedger, now))
   return candidate
 }
 

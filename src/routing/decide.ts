@@ -240,7 +240,7 @@ function dispatch(
   if (c.probe) takeProbe(c.state.breaker, at)
   if (c.misconfiguredProbe && c.state.misconfigured) c.state.misconfigured.probing = at
   if (c.reserveUsd > 0 && c.state.spend) holdSpend(c.state.spend, at, c.reserveUsd)
-  if (c.deployment.tokensPerDay !== undefined) holdDayTokens(c.state, at, c.reserve)
+  holdDayTokens(c.dayLedger, at, c.reserve)
   const stat = c.state.latency[req.stream ? 'stream' : 'converse']
   if (freshLatency(stat, now, pool.latencyTtlMs) === null && !measurementPending(stat, now, probeTimeoutMs(pool))) {
     stat.pendingSince = now

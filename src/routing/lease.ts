@@ -20,7 +20,7 @@ import { recordSends } from './pacing'
 import { deploymentState, usageOf } from './state'
 import type { AttemptOutcome, DeploymentState, PoolState } from './types'
 import { addUsage, pruneUsage, windowTotals } from './window'
-import { dayTokensLeft, holdDayTokens } from './day-tokens'
+import { dayLedgerOf, dayTokensLeft, holdDayTokens } from './day-tokens'
 import { affinityChangesSince, affinityOf, mergeAffinity, MAX_AFFINITY_LOG, type AffinityChange, type AffinityHeld } from './affinity'
 import { adjustLedger, budgetLeft, budgetsOf, createSpendState, heldUsd, holdSpend, type SpendState } from './budget'
 
@@ -117,6 +117,8 @@ export interface LeaseAnswer {
   validMs: number
   grants: LeaseGrant[]
   views: Record<string, DeploymentView>
+  /** The day ledger of each quota group with `tokensPerDay` (a member's view has none of its own), this isolate's grants' holds excluded. */
+  groupDays?: Record<string, SpendState>
   /** Prompt-cache affinity holders the object learned since the isolate's last answer, and the log's `seq` now (absent: no log). */
   affinity?: { seq: number; changes: AffinityChange[]; full?: true }
 }
@@ -138,9 +140,9 @@ export function applyLeaseReport(pool: PoolConfig, state: PoolState, report: Lea
     const deployment = pool.deployments.find((d) => d.id === delta.deploymentId)
     // Non-finite amounts are ignored, as the window's deltas are: a bad report must not poison a day or a budget.
     if (!deployment || ![delta.at, delta.release, delta.hold, delta.used].every(Number.isFinite)) continue
-    const ds = deploymentState(state, deployment.id)
-    if (delta.kind === 'dayTokens' && deployment.tokensPerDay !== undefined) adjustLedger((ds.dayTokens ??= createSpendState(now)), delta, now)
-    else if (delta.kind === 'usd' && budgetsOf(deployment)) adjustLedger((ds.spend ??= createSpendState(now)), delta, now)
+    const day = delta.kind === 'dayTokens' ? dayLedgerOf(state, deployment, now) : undefined
+    if (day) adjustLedger(day, delta, now)
+    else if (delta.kind === 'usd' && budgetsOf(deployment)) adjustLedger((deploymentState(state, deployment.id).spend ??= createSpendState(now)), delta, now)
   }
   const held = report.affinity?.held
   if (Array.isArray(held) && held.length) {
@@ -173,7 +175,7 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
     // A day quota bounds the slice too: it may spend at most what the day has left, held against the day meanwhile.
     // Budgets too: at most what they have left, for requests that cost something (a model without a price costs nothing).
     const ds = deploymentState(state, deployment.id)
-    const day = deployment.tokensPerDay === undefined ? undefined : dayTokensLeft(deployment, ds, now)
+    const day = deployment.tokensPerDay === undefined ? undefined : dayTokensLeft(deployment, state, now)
     const budgets = budgetsOf(deployment)
     const usdLeft = budgets ? budgetLeft((ds.spend ??= createSpendState(now)), budgets, now) : undefined
     const wantedUsd = typeof want.usd === 'number' && Number.isFinite(want.usd) && want.usd > 0 ? want.usd : 0
@@ -193,7 +195,7 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
     }
     if (dayTokens > 0) {
       grant.heldDayTokens = dayTokens
-      holdDayTokens(ds, now, dayTokens)
+      holdDayTokens(dayLedgerOf(state, deployment, now), now, dayTokens)
     }
     if (usd > 0) {
       grant.heldUsd = usd
@@ -220,6 +222,15 @@ export function grantLeases(pool: PoolConfig, state: PoolState, wants: readonly 
       },
     }
   }
+  // A quota group's day, as the isolate's own decisions read it: every hold but this isolate's grants in the group.
+  let groupDays: Record<string, SpendState> | undefined
+  for (const deployment of pool.deployments) {
+    const group = deployment.quotaGroup
+    if (group === undefined || deployment.tokensPerDay === undefined || (groupDays && Object.hasOwn(groupDays, group))) continue
+    let mine = 0
+    for (const d of pool.deployments) if (d.quotaGroup === group) mine += held.get(d.id)?.heldDayTokens ?? 0
+    ;(groupDays ??= {})[group] = ledgerView(dayLedgerOf(state, deployment, now), mine, now)!
+  }
   const changes = affinityChangesSince(state, affinity?.since, now, affinity?.by)
-  return { at: now, validMs, grants, views, ...(changes ? { affinity: changes } : {}) }
+  return { at: now, validMs, grants, views, ...(groupDays ? { groupDays } : {}), ...(changes ? { affinity: changes } : {}) }
 }

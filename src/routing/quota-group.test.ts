@@ -98,6 +98,60 @@ describe('quota groups', () => {
     expect(sent).toBe(10)
   })
 
+  it("members share one day's tokens: a day quota is spent once by the group, then a 429 naming it until midnight", () => {
+    const NOVA = { modelId: 'us.amazon.nova-lite-v1:0', family: 'amazon' }
+    const day = (grouped: boolean) => {
+      const g = grouped ? { quotaGroup: 'use1' } : {}
+      const p = pool([deployment('a', { ...NOVA, ...g, tokensPerDay: 1000 }), deployment('b', { ...NOVA, ...g, tokensPerDay: 1000 })])
+      const state = createPoolState(p)
+      const rng = mulberry32(5)
+      const sent: Record<string, number> = {}
+      let refused: ReturnType<typeof decide> | undefined
+      for (let i = 0; i < 20; i++) {
+        const d = decide(p, state, req, [], T0 + i, rng) // 200 tokens reserved, 200 used
+        if (d.kind !== 'dispatch') {
+          refused ??= d
+          continue
+        }
+        sent[d.deploymentId] = (sent[d.deploymentId] ?? 0) + 1
+        record(p, state, outcome(d, 'success', { usage: { inputTokens: 100, outputTokens: 100 } }), T0 + i)
+      }
+      return { p, state, sent, refused }
+    }
+    const total = (sent: Record<string, number>) => Object.values(sent).reduce((a, b) => a + b, 0)
+    expect(total(day(false).sent)).toBe(10) // each member its own day: twice the quota
+    const shared = day(true)
+    expect(total(shared.sent)).toBe(5) // 5 × 200 = 1000: the group's one day
+    expect(Object.keys(shared.sent).sort()).toEqual(['a', 'b'])
+    expect(shared.refused).toMatchObject({ kind: 'reject', status: 429 })
+    if (shared.refused?.kind === 'reject') {
+      expect(shared.refused.reason).toMatch(/its 1000 tokens per day are used \(1000\)/)
+      expect(shared.refused.retryAfterMs).toBe(Math.floor(T0 / 86_400_000 + 1) * 86_400_000 - (T0 + 5))
+    }
+    // Each member shows the group's day; no member keeps a day of its own.
+    expect(snapshot(shared.p, shared.state, T0 + 30).map((s) => s.tokensToday)).toEqual([{ perDay: 1000, used: 1000, held: 0 }, { perDay: 1000, used: 1000, held: 0 }])
+    expect(Object.values(shared.state.deployments).map((ds) => ds.dayTokens)).toEqual([undefined, undefined])
+    // The group's day survives the state as JSON, and the next UTC day starts afresh.
+    const copy = JSON.parse(JSON.stringify(shared.state))
+    expect(decide(shared.p, copy, req, [], T0 + 40, Math.random).kind).toBe('reject')
+    expect(decide(shared.p, copy, req, [], Math.floor(T0 / 86_400_000 + 1) * 86_400_000 + 1, Math.random).kind).toBe('dispatch')
+  })
+
+  it("a store shares the group's day between pools: two pools of one day quota spend it once", async () => {
+    const d = (id: string) => ({ id, modelId: 'us.amazon.nova-lite-v1:0', region: 'us-east-1', tokensPerDay: 1000, quotaGroup: 'use1' })
+    const { pools } = parseRouterConfig({ pools: { chat: { deployments: [d('chat-1')] }, batch: { deployments: [d('batch-1')] } } })
+    const store = new MemoryStateStore(() => T0)
+    let sent = 0
+    for (let i = 0; i < 20; i++) {
+      const p = i % 2 ? pools.chat : pools.batch
+      const decision = await store.acquire(p, req, [])
+      if (decision.kind !== 'dispatch') continue
+      sent++
+      await store.report(p, outcome(decision, 'success', { usage: { inputTokens: 100, outputTokens: 100 } }))
+    }
+    expect(sent).toBe(5)
+  })
+
   it('the config names a member whose limits differ from the group, and a group without a quota', () => {
     const config = (a: object, b: object) =>
       JSON.stringify({ pools: { p: { deployments: [{ id: 'a', modelId: 'm', region: 'us-east-1', quotaGroup: 'g', ...a }, { id: 'b', modelId: 'm', region: 'us-east-1', quotaGroup: 'g', ...b }] } } })
@@ -112,8 +166,13 @@ describe('quota groups', () => {
     }
     expect(problems(config({ rpm: 10 }, { rpm: 10 }))).toEqual([])
     expect(problems(config({ rpm: 10 }, { rpm: 20 }))).toEqual([
-      'pools.p.deployments[1]: quota group "g" is one quota, but this member states rpm 20 / tpm none and pools.p.deployments[0] rpm 10 / tpm none',
+      'pools.p.deployments[1]: quota group "g" is one quota, but this member states rpm 20 / tpm none / tokensPerDay none and pools.p.deployments[0] rpm 10 / tpm none / tokensPerDay none',
     ])
     expect(problems(config({}, {}))[0]).toMatch(/the group "g" needs its quota/)
+    // A day quota is the group's too: every member states the same one (or none), and it is a quota on its own.
+    expect(problems(config({ tokensPerDay: 1000 }, { tokensPerDay: 1000 }))).toEqual([])
+    expect(problems(config({ rpm: 10, tokensPerDay: 1000 }, { rpm: 10 }))).toEqual([
+      'pools.p.deployments[1]: quota group "g" is one quota, but this member states rpm 10 / tpm none / tokensPerDay none and pools.p.deployments[0] rpm 10 / tpm none / tokensPerDay 1000',
+    ])
   })
 })

@@ -45,7 +45,7 @@ export function record(pool: PoolConfig, state: PoolState, outcome: AttemptOutco
     const r = outcome.reservation
     settleSpend((ds.spend ??= createSpendState(now)), r?.usd ? { at: r.at, amount: r.usd } : undefined, attemptCostUsd(deployment, outcome), now)
   }
-  if (deployment.tokensPerDay !== undefined) settleDayTokens(deployment, ds, outcome, now)
+  settleDayTokens(deployment, state, outcome, now)
 
   const timeout = probeTimeoutMs(pool)
   refreshBreaker(ds.breaker, now, timeout)

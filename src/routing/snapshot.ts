@@ -60,7 +60,7 @@ export function snapshot(pool: PoolConfig, state: PoolState, now: number): Deplo
             },
           }
         : {}),
-      ...(ds.dayTokens && d.tokensPerDay !== undefined ? { tokensToday: { perDay: d.tokensPerDay, used: ds.dayTokens.dayUsd, held: heldUsd(ds.dayTokens) } } : {}),
+      ...(c.dayLedger && d.tokensPerDay !== undefined ? { tokensToday: { perDay: d.tokensPerDay, used: c.dayLedger.dayUsd, held: heldUsd(c.dayLedger) } } : {}),
       pacing: {
         rateRps: ds.pacing.rate,
         sentRps: Math.round(measuredRate(ds.pacing, now) * 1000) / 1000,

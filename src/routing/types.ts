@@ -247,6 +247,8 @@ export interface PoolState {
   replica?: true
   /** The shared window of each quota group (deployments that draw on one Bedrock quota), in place of their own. */
   quotaGroups?: Record<string, UsageBucket[]>
+  /** Each quota group's day ledger (members with `tokensPerDay`: the group's one daily quota), in place of their own. */
+  quotaGroupDays?: Record<string, SpendState>
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -285,7 +287,7 @@ export interface DeploymentSnapshot {
   limits: { configuredRpm: number | null; configuredTpm: number | null }
   /** Budgets and spend of the current UTC day and month (deployments with a budget only). */
   budget?: { usdPerDay: number | null; usdPerMonth: number | null; spentToday: number; spentThisMonth: number; heldUsd: number }
-  /** Tokens per day (deployments with `tokensPerDay` only): the quota, used today, held by requests in flight. */
+  /** Tokens per day (deployments with `tokensPerDay` only): the quota, used today, held by requests in flight — a quota group's member shows the group's day. */
   tokensToday?: { perDay: number; used: number; held: number }
   /** Adaptive send rate after throttles (requests/s); null rate: unpaced. */
   pacing: { rateRps: number | null; sentRps: number; nextTokenAt: number | null }

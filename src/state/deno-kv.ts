@@ -89,6 +89,23 @@ interface PendingReport {
 /** Whether the pool's state has a quota-groups key (its last key: keysOf). */
 const hasQuotaGroups = (pool: PoolConfig) => pool.deployments.some((d) => d.quotaGroup !== undefined)
 
+/**
+ * The quota groups' key holds their windows, as earlier versions wrote it, or — once a group keeps a day ledger
+ * (`tokensPerDay`) — `{ windows, days }`. A window is an array, so a group named "windows" never reads as the second.
+ */
+type SharedGroups = { windows: NonNullable<PoolState['quotaGroups']>; days?: NonNullable<PoolState['quotaGroupDays']> }
+
+function groupsValue(windows: NonNullable<PoolState['quotaGroups']>, days: PoolState['quotaGroupDays']): unknown {
+  return days && Object.keys(days).length ? { windows, days } : windows
+}
+
+function sharedGroups(value: unknown): SharedGroups | null {
+  if (value === null || typeof value !== 'object') return null
+  const v = value as Record<string, unknown>
+  if (v.windows && typeof v.windows === 'object' && !Array.isArray(v.windows) && v.days && typeof v.days === 'object' && !Array.isArray(v.days)) return v as SharedGroups
+  return { windows: v as SharedGroups['windows'] }
+}
+
 /** Keys the prompt-cache affinity map is split over (each under 64 KiB for a full map held by several deployments). */
 const AFFINITY_SHARDS = 4
 
@@ -289,8 +306,9 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
       const old = await this.within(this.kv.get<PoolState>([this.prefix, pool.name]), 'a read', false)
       if (old.value) {
         // A shared group window (another pool's) wins over one the old layout kept inside this pool.
-        const shared = grouped ? (entries[keys.length - 1].value as PoolState['quotaGroups'] | null) : null
-        if (shared) old.value.quotaGroups = { ...old.value.quotaGroups, ...shared }
+        const shared = grouped ? sharedGroups(entries[keys.length - 1].value) : null
+        if (shared) old.value.quotaGroups = { ...old.value.quotaGroups, ...shared.windows }
+        if (shared?.days) old.value.quotaGroupDays = shared.days
         return { state: old.value, entries: [...entries, old], before, legacy: true }
       }
     }
@@ -302,6 +320,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
       before.set(d.id, textAt(i + 1))
     })
     delete state.quotaGroups
+    delete state.quotaGroupDays
     let at = pool.deployments.length + 1
     if (affinityOf(pool).enabled) {
       // Merged over what meta held (a pool written before the map had keys of its own moves out of meta at its next commit).
@@ -317,8 +336,9 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
       before.set('#alog', textAt(at))
     }
     if (grouped) {
-      const groups = (entries[keys.length - 1].value ?? null) as PoolState['quotaGroups'] | null
-      state.quotaGroups = groups ?? {}
+      const groups = sharedGroups(entries[keys.length - 1].value)
+      state.quotaGroups = groups?.windows ?? {}
+      if (groups?.days) state.quotaGroupDays = groups.days
       before.set('#groups', textAt(keys.length - 1))
     }
     return { state, entries, before, legacy: false }
@@ -480,7 +500,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
           throw e
         }
         const op = this.kv.atomic().check(...entries)
-        const { deployments, quotaGroups, affinity, affinityLog, ...meta } = state
+        const { deployments, quotaGroups, quotaGroupDays, affinity, affinityLog, ...meta } = state
         // Without its own keys (affinity off) the map stays in meta, as before.
         if (!affinityOf(pool).enabled && affinity) (meta as PoolState).affinity = affinity
         // Each key's JSON after this commit (null: absent), and whether the commit writes it.
@@ -507,7 +527,10 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
           for (let i = 0; i < AFFINITY_SHARDS; i++) putOrDrop([this.prefix, pool.name, 'a', i], shards[i], before.get(`#a${i}`))
         }
         if (pool.leases) putOrDrop([this.prefix, pool.name, 'alog'], affinityLog, before.get('#alog'))
-        if (quotaGroups) put(this.groupsKey(pool), quotaGroups, JSON.stringify(quotaGroups), before.get('#groups'))
+        if (quotaGroups) {
+          const value = groupsValue(quotaGroups, quotaGroupDays)
+          put(this.groupsKey(pool), value, JSON.stringify(value), before.get('#groups'))
+        }
         if (legacy) op.delete([this.prefix, pool.name])
         this.ops.commits++
         const commit = await this.within(op.commit(), 'a commit', true)

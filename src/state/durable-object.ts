@@ -10,6 +10,7 @@
 import { DurableObject } from 'cloudflare:workers'
 import type { PoolConfig } from '../config/types'
 import { createPoolState, prunePoolState, record, snapshot, type PoolState } from '../routing/core'
+import { ledgerLive } from '../routing/budget'
 import type { AttemptOutcome, Decision, RequestEstimate } from '../routing/types'
 import { emptyCounters, foldedRow, HOUR_MS, MAX_RECENT_FAILOVERS, MAX_ROWS_PER_HOUR, mergeCounters, rowKey, type FailoverEvent, type StatsBatch, type StatsRow } from '../stats/rollup'
 import { STATS_RETENTION_MS } from '../stats/ledger'
@@ -18,9 +19,10 @@ import { applyLeaseReport, grantLeases, type LeaseAnswer, type LeaseReport } fro
 import { KnownConfigs, UNKNOWN_CONFIG, type PoolRef } from './pool-ref'
 import type { StatsRead } from './types'
 
-/** The row that keeps the quota-group windows (no pool is named with '#'). */
+/** The rows that keep the quota groups' windows and day ledgers (no pool is named with '#'). */
 const GROUPS_ROW = '#quota-groups'
-/** Idle pools' rows are deleted after this long without traffic (their windows have long expired). */
+const GROUP_DAYS_ROW = '#quota-group-days'
+/** Idle pools' rows are deleted after this long without traffic (their windows have long expired), unless they keep a live ledger. */
 const IDLE_TTL_MS = 60 * 60 * 1000
 /** Window bookkeeping (reservations, reconciled usage) reaches SQLite within this long. */
 const FLUSH_MS = 250
@@ -29,6 +31,8 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
   private readonly pools = new Map<string, PoolState>()
   /** Quota-group windows, shared by every pool this object keeps (pools joined by a group share an object). */
   private readonly groups: NonNullable<PoolState['quotaGroups']> = {}
+  /** Quota groups' day ledgers (`tokensPerDay`), shared the same way. */
+  private readonly groupDays: NonNullable<PoolState['quotaGroupDays']> = {}
   private readonly configs = new KnownConfigs()
   /** The config each pool's state was last pruned against: pruning again only when it changes. */
   private readonly prunedFor = new Map<string, PoolConfig>()
@@ -50,10 +54,15 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
             for (const [g, usage] of Object.entries(JSON.parse(row.state) as NonNullable<PoolState['quotaGroups']>)) this.groups[g] = usage
             continue
           }
+          if (row.name === GROUP_DAYS_ROW) {
+            Object.assign(this.groupDays, JSON.parse(row.state) as NonNullable<PoolState['quotaGroupDays']>)
+            continue
+          }
           const state = JSON.parse(row.state) as PoolState
           // Rows of earlier versions kept a pool's group windows inside it.
           for (const [g, usage] of Object.entries(state.quotaGroups ?? {})) this.groups[g] ??= usage
           state.quotaGroups = this.groups
+          state.quotaGroupDays = this.groupDays
           this.pools.set(row.name, state)
         } catch {
           // a row we cannot read is replaced by fresh state on first use
@@ -155,10 +164,11 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     for (const name of this.dirty) {
       const state = this.pools.get(name)
       if (!state) continue
-      const { quotaGroups: _shared, ...own } = state
+      const { quotaGroups: _shared, quotaGroupDays: _days, ...own } = state
       write(name, own)
     }
     if (this.dirty.size && Object.keys(this.groups).length) write(GROUPS_ROW, this.groups)
+    if (this.dirty.size && Object.keys(this.groupDays).length) write(GROUP_DAYS_ROW, this.groupDays)
     this.dirty.clear()
     this.armAlarm()
   }
@@ -170,15 +180,20 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     }
   }
 
-  /** Deletes rows of pools idle for longer than IDLE_TTL_MS, and accounting older than its retention; re-arms while any row remains. */
+  /**
+   * Deletes rows of pools idle for longer than IDLE_TTL_MS, and accounting older than its retention; re-arms while any
+   * row remains. A row that keeps a budget's or a day quota's spend of the current period stays (read once an hour).
+   */
   override async alarm() {
-    this.ctx.storage.sql.exec('DELETE FROM stats_rows WHERE hour < ?', Date.now() - STATS_RETENTION_MS)
+    const now = Date.now()
+    this.ctx.storage.sql.exec('DELETE FROM stats_rows WHERE hour < ?', now - STATS_RETENTION_MS)
     this.flush()
-    const cutoff = Date.now() - IDLE_TTL_MS
-    for (const row of this.ctx.storage.sql.exec<{ name: string }>('SELECT name FROM pool_state WHERE updated_at < ?', cutoff)) {
+    const cutoff = now - IDLE_TTL_MS
+    for (const row of this.ctx.storage.sql.exec<{ name: string; state: string }>('SELECT name, state FROM pool_state WHERE updated_at < ?', cutoff).toArray()) {
+      if (keepsLiveLedger(row.name, row.state, now)) continue
+      this.ctx.storage.sql.exec('DELETE FROM pool_state WHERE name = ?', row.name)
       this.pools.delete(row.name)
     }
-    this.ctx.storage.sql.exec('DELETE FROM pool_state WHERE updated_at < ?', cutoff)
     const left =
       this.ctx.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM pool_state').one().n +
       this.ctx.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM stats_rows').one().n
@@ -191,6 +206,7 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     if (!state) {
       state = createPoolState(pool)
       state.quotaGroups = this.groups
+      state.quotaGroupDays = this.groupDays
       this.pools.set(pool.name, state)
     } else if (this.prunedFor.get(pool.name) !== pool) {
       prunePoolState(this.configs.union(pool), state)
@@ -203,6 +219,17 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
     this.dirty.add(name)
     if (urgent) this.flush()
     else this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS)
+  }
+}
+
+/** Whether a stored row keeps a ledger (a budget's spend, a day's tokens) that still counts at `now`. */
+function keepsLiveLedger(name: string, text: string, now: number): boolean {
+  try {
+    if (name === GROUP_DAYS_ROW) return Object.values(JSON.parse(text) as NonNullable<PoolState['quotaGroupDays']>).some((day) => ledgerLive(day, now))
+    if (name === GROUPS_ROW) return false
+    return Object.values((JSON.parse(text) as PoolState).deployments ?? {}).some((ds) => ledgerLive(ds.spend, now) || ledgerLive(ds.dayTokens, now))
+  } catch {
+    return false // unreadable: replaced by fresh state on first use anyway
   }
 }
 

@@ -679,6 +679,8 @@ export class LeaseStateStore implements StateStore {
       groups.set(group, g)
     }
     for (const [name, g] of groups) (lease.state.quotaGroups ??= {})[name] = bucket(Math.max(0, g.requests - g.heldRequests), Math.max(0, g.tokens - g.heldTokens))
+    // A quota group's day: the object leaves this isolate's grants out of it, as it does a member's own day.
+    if (answer.groupDays) lease.state.quotaGroupDays = answer.groupDays
   }
 }
 

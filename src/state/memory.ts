@@ -15,6 +15,8 @@ export class MemoryStateStore implements StateStore, LeaseBackend {
   private readonly pools = new Map<string, PoolState>()
   /** Quota-group windows, shared by every pool of this store (a group may span pools). */
   private readonly groups: NonNullable<PoolState['quotaGroups']> = {}
+  /** Quota groups' day ledgers (`tokensPerDay`), shared the same way. */
+  private readonly groupDays: NonNullable<PoolState['quotaGroupDays']> = {}
   private stats = new StatsLedger()
 
   constructor(
@@ -27,6 +29,7 @@ export class MemoryStateStore implements StateStore, LeaseBackend {
     if (!state) {
       state = createPoolState(pool)
       state.quotaGroups = this.groups
+      state.quotaGroupDays = this.groupDays
       this.pools.set(pool.name, state)
     }
     return state

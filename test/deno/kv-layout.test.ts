@@ -103,3 +103,37 @@ Deno.test('Deno KV layout: a quota group across two pools is one window (its own
     assert(groups.length === 1 && String(groups[0].key.at(-1)) === '#shared:batch+chat', `group keys: ${JSON.stringify(groups.map((g) => g.key))}`)
   })
 })
+
+Deno.test("Deno KV layout: a quota group's day (tokensPerDay) is one ledger in the group's key, read by another instance; a key written before days were kept still reads", async () => {
+  const path = await Deno.makeTempFile({ suffix: '.kv' })
+  const handles = [await Deno.openKv(path), await Deno.openKv(path)]
+  try {
+    // 20 tokens a request (10 in, 10 out): the group's 40 a day are two requests, whichever pool sends them.
+    const member = (id: string) => ({ id, modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', tokensPerDay: 40, quotaGroup: 'day' })
+    const { pools } = parseRouterConfig({ pools: { chat: { deployments: [member('chat-1')] }, batch: { deployments: [member('batch-1')] } } })
+    const [one, two] = handles.map((kv: any) => new DenoKvStateStore(kv, 'r', 30_000))
+    for (const [store, p] of [[one, pools.chat], [two, pools.batch]] as const) {
+      const d = await store.acquire(p, estimate, [])
+      assert(d.kind === 'dispatch', `acquire: ${d.kind}`)
+      await store.report(p, { deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success', status: 200 }, usage: { inputTokens: 10, outputTokens: 10 } })
+    }
+    for (const [store, p] of [[one, pools.batch], [two, pools.chat]] as const) {
+      const d = await store.acquire(p, estimate, [])
+      assert(d.kind === 'reject' && /40 tokens per day are used \(40\)/.test(d.reason), `the group's day spent, yet: ${JSON.stringify(d)}`)
+    }
+    const [groups] = await entries(handles[0], ['r', '#groups'])
+    const value = groups.value as { windows?: unknown; days?: Record<string, { dayUsd: number }> }
+    assert(value.days?.day?.dayUsd === 40 && typeof value.windows === 'object', `the group key holds ${JSON.stringify(value)}`)
+    // The layout of earlier versions: the group key is the windows alone (here one group named "windows").
+    await handles[0].set(groups.key, { windows: [] })
+    const old = await entries(handles[0], ['r', '#groups'])
+    const fresh = new DenoKvStateStore(handles[1], 'r', 30_000)
+    assert((await fresh.acquire(pools.chat, estimate, [])).kind === 'dispatch', 'the old layout read as a fresh day')
+    const [after] = await entries(handles[0], ['r', '#groups'])
+    const rewritten = after.value as { windows?: Record<string, unknown>; days?: Record<string, unknown> }
+    assert(old.length === 1 && Array.isArray(rewritten.windows?.windows) && rewritten.days?.day, `rewritten as ${JSON.stringify(rewritten)}`)
+  } finally {
+    for (const kv of handles) kv.close()
+    await Deno.remove(path).catch(() => {})
+  }
+})

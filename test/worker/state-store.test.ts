@@ -239,6 +239,56 @@ describe('quota groups in the Durable Object', () => {
   })
 })
 
+describe('day ledgers in the Durable Object', () => {
+  const success = (d: Decision): AttemptOutcome[] => {
+    if (d.kind !== 'dispatch') throw new Error(`expected dispatch, got ${d.kind}`)
+    return [{ deploymentId: d.deploymentId, reservation: d.reservation, result: { class: 'success', status: 200 }, usage: { inputTokens: 10, outputTokens: 10 } }]
+  }
+  const idle = (stub: DurableObjectStub<RouterStateObject>) =>
+    runInDurableObject(stub, (instance: RouterStateObject, state) => (instance.flush(), state.storage.sql.exec('UPDATE pool_state SET updated_at = 0')))
+  const restarted = (stub: DurableObjectStub<RouterStateObject>, p: PoolConfig) =>
+    runInDurableObject(stub, async (_instance, state) => {
+      const { RouterStateObject } = await import('../../src/state/durable-object')
+      const fresh = new RouterStateObject(state, {})
+      await state.blockConcurrencyWhile(async () => {})
+      return fresh.acquire(p, estimate, []) as Decision
+    })
+
+  it("a quota group's day is one ledger for its pools, kept beside them: it survives a restart, and an idle hour's alarm keeps it while the day counts", async () => {
+    // 20 tokens a request (10 in, 10 out): the group's 40 a day are two requests, whichever pool sends them.
+    const member = (id: string) => ({ id, modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', tokensPerDay: 40, quotaGroup: 'day' })
+    const { pools } = parseRouterConfig({ pools: { chat: { deployments: [member('chat-1')] }, batch: { deployments: [member('batch-1')] } } })
+    const stub = namespace().get(namespace().idFromName(pools.chat.stateKey!))
+    await stub.report(pools.chat, success((await stub.acquire(pools.chat, estimate, [])) as Decision))
+    await stub.report(pools.batch, success((await stub.acquire(pools.batch, estimate, [])) as Decision))
+    const spent = (await stub.acquire(pools.chat, estimate, [])) as Decision
+    expect(spent).toMatchObject({ kind: 'reject', status: 429 })
+    if (spent.kind === 'reject') expect(spent.reason).toMatch(/40 tokens per day are used \(40\)/)
+    await idle(stub)
+    expect(await runDurableObjectAlarm(stub)).toBe(true)
+    const rows = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ name: string }>('SELECT name FROM pool_state ORDER BY name').toArray().map((r) => r.name))
+    expect(rows).toEqual(['#quota-group-days']) // the pools' own rows (windows long expired) go; the day stays
+    expect((await restarted(stub, pools.batch)).kind).toBe('reject') // a fresh object read the day back: still spent
+  })
+
+  it("an idle hour's alarm keeps a pool whose own day quota or budget has spend today (forgetting it would let the day run over)", async () => {
+    const { pools } = parseRouterConfig({
+      pools: {
+        dayq: { deployments: [{ id: 'd', modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', tokensPerDay: 20 }] },
+        budgeted: { deployments: [{ id: 'b', modelId: 'amazon.nova-micro-v1:0', region: 'us-east-1', price: { input: 1_000_000, output: 1_000_000 }, budgetUsdPerDay: 20 }] },
+      },
+    })
+    for (const p of [pools.dayq, pools.budgeted]) {
+      const stub = namespace().get(namespace().idFromName(p.name))
+      await stub.report(p, success((await stub.acquire(p, estimate, [])) as Decision)) // 20 tokens; at $1 a token, $20
+      expect(((await stub.acquire(p, estimate, [])) as Decision).kind).toBe('reject')
+      await idle(stub)
+      await runDurableObjectAlarm(stub)
+      expect((await restarted(stub, p)).kind).toBe('reject')
+    }
+  })
+})
+
 describe('two deploys overlapping on one object', () => {
   it("an old and a new config of one pool, alternating: neither prunes the other's deployment state", async () => {
     const stub = namespace().get(namespace().idFromName('overlap'))
