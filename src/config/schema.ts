@@ -44,7 +44,14 @@ const DeploymentSchema = v.strictObject({
   rpm: v.optional(positiveInt('rpm')),
   tpm: v.optional(positiveInt('tpm')),
   tokensPerDay: v.optional(positiveInt('tokensPerDay')),
-  quotaGroup: v.optional(v.pipe(text('quotaGroup'), v.regex(/^[A-Za-z0-9._:-]{1,64}$/, 'quotaGroup may use letters, digits and . _ : - (at most 64)'))),
+  quotaGroup: v.optional(
+    v.pipe(
+      text('quotaGroup'),
+      v.regex(/^[A-Za-z0-9._:-]{1,64}$/, 'quotaGroup may use letters, digits and . _ : - (at most 64)'),
+      // A key of the state's group maps: "__proto__" would set the map's prototype instead of a group.
+      v.check((s) => s !== '__proto__', 'quotaGroup cannot be __proto__'),
+    ),
+  ),
   price: v.optional(PriceSchema),
   maxOutputTokens: v.optional(positiveInt('maxOutputTokens')),
   budgetUsdPerDay: v.optional(nonNegative('budgetUsdPerDay')),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { budgetBlock, createSpendState, HELD_TTL_MS, holdSpend, refreshSpend, settleSpend } from './budget'
+import { budgetBlock, createSpendState, HELD_TTL_MS, holdSpend, ledgerLive, refreshSpend, settleSpend } from './budget'
 import { costUsd } from './cost'
 import { decide, record } from './core'
 import { createPoolState } from './state'
@@ -86,5 +86,23 @@ describe('budgets in the routing core', () => {
     delete persisted.spend
     dispatched(decide(p, state, SMALL, [], T0, () => 0.5))
     expect(state.deployments.a.spend?.held).toHaveLength(1)
+  })
+})
+
+describe('ledgerLive: whether stored state must outlive an idle spell', () => {
+  const DAY = 86_400_000
+  it('spend of the current day (or, for a budget, month) and unexpired holds count; yesterday, last month and expired holds do not', () => {
+    const spent = createSpendState(T0)
+    settleSpend(spent, undefined, 5, T0)
+    expect(ledgerLive(spent, T0 + 1, 'day')).toBe(true)
+    const tomorrow = Math.floor(T0 / DAY + 1) * DAY + 1
+    expect(ledgerLive(spent, tomorrow, 'day')).toBe(false) // a day's tokens: only the day counts
+    expect(ledgerLive(spent, tomorrow, 'month')).toBe(new Date(tomorrow).getUTCMonth() === new Date(T0).getUTCMonth())
+    expect(ledgerLive(spent, T0 + 40 * DAY, 'month')).toBe(false)
+    const held = createSpendState(T0)
+    holdSpend(held, T0, 3)
+    expect(ledgerLive(held, T0 + 1, 'day')).toBe(true)
+    expect(ledgerLive(held, T0 + HELD_TTL_MS + 2000, 'day')).toBe(false) // a hold that never settled stops counting
+    expect(ledgerLive(undefined, T0, 'month')).toBe(false)
   })
 })

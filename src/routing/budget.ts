@@ -76,12 +76,30 @@ export function refreshSpend(spend: SpendState, now: number): void {
 }
 
 /**
- * Whether a ledger still counts for something at `now`: spend in the current day or month, or a hold. State that
- * keeps one must outlive an idle spell (a budget or a day quota forgotten is a budget overrun).
+ * Whether a ledger still counts for something at `now`: spend in its current period, or a hold not yet expired.
+ * State that keeps one must outlive an idle spell (a budget or a day quota forgotten is a budget overrun). `day`: a
+ * ledger read by the day only (a day's tokens), whose month total counts for nothing; a budget's counts its month.
  */
-export function ledgerLive(spend: SpendState | undefined, now: number): boolean {
+export function ledgerLive(spend: SpendState | undefined, now: number, periods: 'day' | 'month'): boolean {
   if (!spend) return false
-  return (spend.dayUsd > 0 && spend.dayStart === utcDayStart(now)) || (spend.monthUsd > 0 && spend.monthStart === utcMonthStart(now)) || spend.held.length > 0
+  if (spend.dayUsd > 0 && spend.dayStart === utcDayStart(now)) return true
+  if (periods === 'month' && spend.monthUsd > 0 && spend.monthStart === utcMonthStart(now)) return true
+  const oldest = Math.floor((now - HELD_TTL_MS) / HELD_SLOT_MS)
+  return spend.held.some((h) => h.slot >= oldest && h.usd > 0)
+}
+
+/** Adds `from`'s spend and holds to `into`, both moved along to `now` first (a member's own day taken into its group's). */
+export function mergeLedger(into: SpendState, from: SpendState, now: number): void {
+  refreshSpend(into, now)
+  refreshSpend(from, now)
+  into.dayUsd += from.dayUsd
+  into.monthUsd += from.monthUsd
+  for (const h of from.held) {
+    const same = into.held.find((x) => x.slot === h.slot)
+    if (same) same.usd += h.usd
+    else into.held.push({ ...h })
+  }
+  into.held.sort((a, b) => a.slot - b.slot)
 }
 
 export function heldUsd(spend: SpendState): number {

@@ -10,7 +10,7 @@
  * (`PoolState.quotaGroupDays`), shared by every pool the group spans — as they share one window (state.ts usageOf).
  */
 import type { DeploymentConfig } from '../config/types'
-import { budgetBlock, budgetLeft, createSpendState, holdSpend, refreshSpend, settleSpend, type BudgetBlock, type SpendState } from './budget'
+import { budgetBlock, budgetLeft, createSpendState, holdSpend, mergeLedger, refreshSpend, settleSpend, type BudgetBlock, type SpendState } from './budget'
 import { settledTokens } from './quota'
 import { deploymentState } from './state'
 import type { AttemptOutcome, PoolState } from './types'
@@ -18,9 +18,16 @@ import type { AttemptOutcome, PoolState } from './types'
 /** The day ledger a deployment's tokens count in: its own, or its quota group's; undefined without `tokensPerDay`. */
 export function dayLedgerOf(state: PoolState, deployment: DeploymentConfig, now: number): SpendState | undefined {
   if (deployment.tokensPerDay === undefined) return undefined
-  if (deployment.quotaGroup === undefined) return (deploymentState(state, deployment.id).dayTokens ??= createSpendState(now))
+  const ds = deploymentState(state, deployment.id)
+  if (deployment.quotaGroup === undefined) return (ds.dayTokens ??= createSpendState(now))
   const days = (state.quotaGroupDays ??= {})
-  return Object.hasOwn(days, deployment.quotaGroup) ? days[deployment.quotaGroup] : (days[deployment.quotaGroup] = createSpendState(now))
+  const ledger = Object.hasOwn(days, deployment.quotaGroup) ? days[deployment.quotaGroup] : (days[deployment.quotaGroup] = createSpendState(now))
+  // A member with a day of its own joined the group today (a config change): what it used counts against the group's day.
+  if (ds.dayTokens) {
+    mergeLedger(ledger, ds.dayTokens, now)
+    delete ds.dayTokens
+  }
+  return ledger
 }
 
 /** Whether the day's quota admits another request now; the block (in tokens) when not. */

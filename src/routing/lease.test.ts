@@ -36,6 +36,15 @@ describe('applyLeaseReport', () => {
     expect(deploymentState(other, 'a').dayTokens).toBeUndefined()
     expect(deploymentState(other, 'a').spend).toBeUndefined()
   })
+  it("a view's ledgers hold only holds not yet expired: one left by a dead isolate does not count again, stamped now (a group's day too)", () => {
+    const g = pool([deployment('a', { tokensPerDay: 1000, quotaGroup: 'g' }), deployment('own', { tokensPerDay: 1000 }), deployment('x')], { leases: { renewMs: 500, sliceFactor: 1.5 } })
+    const state = createPoolState(g)
+    // Holds 20 min old (past HELD_TTL_MS) on the group's day and on a deployment's own; only `x` is wanted now.
+    applyLeaseReport(g, state, { wants: [], deltas: [], outcomes: [], ledgers: [{ ...ledger('dayTokens', { hold: 500 }), deploymentId: 'a' }, { ...ledger('dayTokens', { hold: 500 }), deploymentId: 'own' }] }, T0)
+    const answer = grantLeases(g, state, [{ deploymentId: 'x', requests: 5, tokens: 100 }], 1500, T0 + 20 * 60_000)
+    expect(heldUsd(answer.groupDays!.g)).toBe(0)
+    expect(heldUsd(answer.views.own.dayTokens!)).toBe(0)
+  })
 })
 
 describe('affinity in renewals', () => {

@@ -22,7 +22,7 @@ import type { AttemptOutcome, DeploymentState, PoolState } from './types'
 import { addUsage, pruneUsage, windowTotals } from './window'
 import { dayLedgerOf, dayTokensLeft, holdDayTokens } from './day-tokens'
 import { affinityChangesSince, affinityOf, mergeAffinity, MAX_AFFINITY_LOG, type AffinityChange, type AffinityHeld } from './affinity'
-import { adjustLedger, budgetLeft, budgetsOf, createSpendState, heldUsd, holdSpend, type SpendState } from './budget'
+import { adjustLedger, budgetLeft, budgetsOf, createSpendState, heldUsd, holdSpend, refreshSpend, type SpendState } from './budget'
 
 /** What an isolate would like to send to one deployment before its next renewal. */
 export interface LeaseWant {
@@ -103,9 +103,13 @@ export interface LeaseGrant {
  */
 export type DeploymentView = Omit<DeploymentState, 'usage'> & { window: { requests: number; tokens: number } }
 
-/** A ledger for a view: its periods' spend, and what others hold as one hold at `now`. */
+/**
+ * A ledger for a view: its periods' spend, and what others hold as one hold at `now`. Moved along to `now` first:
+ * folded into one hold stamped now, an expired hold would count again for its full time in the isolate.
+ */
 function ledgerView(spend: SpendState | undefined, own: number | undefined, now: number): SpendState | undefined {
   if (!spend) return undefined
+  refreshSpend(spend, now)
   const held = heldUsd(spend) - (own ?? 0)
   return { ...spend, held: held > 1e-12 ? [{ slot: Math.floor(now / 1000), usd: held }] : [] }
 }

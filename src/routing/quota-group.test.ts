@@ -152,6 +152,23 @@ describe('quota groups', () => {
     expect(sent).toBe(5)
   })
 
+  it("a deployment that joins a group today brings its day: what it used counts against the group's day", () => {
+    const NOVA = { modelId: 'us.amazon.nova-lite-v1:0', family: 'amazon' }
+    const before = pool([deployment('a', { ...NOVA, tokensPerDay: 1000 })])
+    const state = createPoolState(before)
+    for (let i = 0; i < 3; i++) record(before, state, outcome(decide(before, state, req, [], T0 + i, Math.random), 'success', { usage: { inputTokens: 100, outputTokens: 100 } }), T0 + i)
+    const after = pool([deployment('a', { ...NOVA, tokensPerDay: 1000, quotaGroup: 'g' }), deployment('b', { ...NOVA, tokensPerDay: 1000, quotaGroup: 'g' })])
+    let sent = 0
+    for (let i = 0; i < 10; i++) {
+      const d = decide(after, state, req, [], T0 + 10 + i, Math.random)
+      if (d.kind !== 'dispatch') continue
+      sent++
+      record(after, state, outcome(d, 'success', { usage: { inputTokens: 100, outputTokens: 100 } }), T0 + 10 + i)
+    }
+    expect(sent).toBe(2) // 600 of the day already used by a: 2 × 200 more
+    expect(state.deployments.a.dayTokens).toBeUndefined() // taken into the group's, not counted twice
+  })
+
   it('the config names a member whose limits differ from the group, and a group without a quota', () => {
     const config = (a: object, b: object) =>
       JSON.stringify({ pools: { p: { deployments: [{ id: 'a', modelId: 'm', region: 'us-east-1', quotaGroup: 'g', ...a }, { id: 'b', modelId: 'm', region: 'us-east-1', quotaGroup: 'g', ...b }] } } })
@@ -171,6 +188,7 @@ describe('quota groups', () => {
     expect(problems(config({}, {}))[0]).toMatch(/the group "g" needs its quota/)
     // A day quota is the group's too: every member states the same one (or none), and it is a quota on its own.
     expect(problems(config({ tokensPerDay: 1000 }, { tokensPerDay: 1000 }))).toEqual([])
+    expect(problems(config({ rpm: 10, quotaGroup: '__proto__' }, { rpm: 10, quotaGroup: '__proto__' }))).toContain('pools.p.deployments[0].quotaGroup: quotaGroup cannot be __proto__')
     expect(problems(config({ rpm: 10, tokensPerDay: 1000 }, { rpm: 10 }))).toEqual([
       'pools.p.deployments[1]: quota group "g" is one quota, but this member states rpm 10 / tpm none / tokensPerDay none and pools.p.deployments[0] rpm 10 / tpm none / tokensPerDay 1000',
     ])

@@ -88,23 +88,11 @@ interface PendingReport {
 
 /** Whether the pool's state has a quota-groups key (its last key: keysOf). */
 const hasQuotaGroups = (pool: PoolConfig) => pool.deployments.some((d) => d.quotaGroup !== undefined)
-
 /**
- * The quota groups' key holds their windows, as earlier versions wrote it, or — once a group keeps a day ledger
- * (`tokensPerDay`) — `{ windows, days }`. A window is an array, so a group named "windows" never reads as the second.
+ * Whether the pool's state has its quota groups' day ledgers key (after the groups key): a group with `tokensPerDay`.
+ * A key of its own, so the groups key keeps the layout earlier versions read (a rolling deploy's older instances).
  */
-type SharedGroups = { windows: NonNullable<PoolState['quotaGroups']>; days?: NonNullable<PoolState['quotaGroupDays']> }
-
-function groupsValue(windows: NonNullable<PoolState['quotaGroups']>, days: PoolState['quotaGroupDays']): unknown {
-  return days && Object.keys(days).length ? { windows, days } : windows
-}
-
-function sharedGroups(value: unknown): SharedGroups | null {
-  if (value === null || typeof value !== 'object') return null
-  const v = value as Record<string, unknown>
-  if (v.windows && typeof v.windows === 'object' && !Array.isArray(v.windows) && v.days && typeof v.days === 'object' && !Array.isArray(v.days)) return v as SharedGroups
-  return { windows: v as SharedGroups['windows'] }
-}
+const hasGroupDays = (pool: PoolConfig) => pool.deployments.some((d) => d.quotaGroup !== undefined && d.tokensPerDay !== undefined)
 
 /** Keys the prompt-cache affinity map is split over (each under 64 KiB for a full map held by several deployments). */
 const AFFINITY_SHARDS = 4
@@ -270,7 +258,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
   /**
    * A pool's keys: meta, one per deployment, the prompt-cache affinity map in AFFINITY_SHARDS keys (a full map of
    * 1,000 keys held by two deployments is over 64 KiB on its own), its change log with leases, and its quota groups'
-   * shared key if it has any (last).
+   * shared key if it has any, and then their day ledgers' key if a group has a day quota.
    */
   private keysOf(pool: PoolConfig): unknown[][] {
     const keys: unknown[][] = [[this.prefix, pool.name, 'meta'], ...pool.deployments.map((d) => [this.prefix, pool.name, 'd', d.id])]
@@ -278,6 +266,7 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
     if (pool.leases) keys.push([this.prefix, pool.name, 'alog'])
     // Quota-group windows under a key of their own, shared by every pool the groups join (stateKey).
     if (hasQuotaGroups(pool)) keys.push(this.groupsKey(pool))
+    if (hasGroupDays(pool)) keys.push(this.groupDaysKey(pool))
     return keys
   }
 
@@ -288,6 +277,9 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
    */
   private async read(pool: PoolConfig, keys = this.keysOf(pool), copy?: CommittedCopy): Promise<{ state: PoolState; entries: Array<{ key: unknown[]; versionstamp: string | null }>; before: Map<string, string>; legacy: boolean }> {
     const grouped = hasQuotaGroups(pool)
+    const withDays = hasGroupDays(pool)
+    /** The groups key's place: last, or before the day ledgers' key. */
+    const groupsAt = keys.length - 1 - (withDays ? 1 : 0)
     const entries: Array<{ key: unknown[]; value: unknown; versionstamp: string | null }> = []
     if (copy) {
       // What this instance last committed, parsed afresh (the update mutates it); the commit checks it is still so.
@@ -306,9 +298,10 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
       const old = await this.within(this.kv.get<PoolState>([this.prefix, pool.name]), 'a read', false)
       if (old.value) {
         // A shared group window (another pool's) wins over one the old layout kept inside this pool.
-        const shared = grouped ? sharedGroups(entries[keys.length - 1].value) : null
-        if (shared) old.value.quotaGroups = { ...old.value.quotaGroups, ...shared.windows }
-        if (shared?.days) old.value.quotaGroupDays = shared.days
+        const shared = grouped ? (entries[groupsAt].value as PoolState['quotaGroups'] | null) : null
+        if (shared) old.value.quotaGroups = { ...old.value.quotaGroups, ...shared }
+        const days = withDays ? (entries[keys.length - 1].value as PoolState['quotaGroupDays'] | null) : null
+        if (days) old.value.quotaGroupDays = days
         return { state: old.value, entries: [...entries, old], before, legacy: true }
       }
     }
@@ -336,16 +329,24 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
       before.set('#alog', textAt(at))
     }
     if (grouped) {
-      const groups = sharedGroups(entries[keys.length - 1].value)
-      state.quotaGroups = groups?.windows ?? {}
-      if (groups?.days) state.quotaGroupDays = groups.days
-      before.set('#groups', textAt(keys.length - 1))
+      const groups = (entries[groupsAt].value ?? null) as PoolState['quotaGroups'] | null
+      state.quotaGroups = groups ?? {}
+      before.set('#groups', textAt(groupsAt))
+    }
+    if (withDays) {
+      const days = (entries[keys.length - 1].value ?? null) as PoolState['quotaGroupDays'] | null
+      state.quotaGroupDays = days ?? {}
+      before.set('#groupDays', textAt(keys.length - 1))
     }
     return { state, entries, before, legacy: false }
   }
 
   private groupsKey(pool: PoolConfig): unknown[] {
     return [this.prefix, '#groups', pool.stateKey ?? pool.name]
+  }
+
+  private groupDaysKey(pool: PoolConfig): unknown[] {
+    return [this.prefix, '#groupDays', pool.stateKey ?? pool.name]
   }
 
   /**
@@ -527,10 +528,9 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
           for (let i = 0; i < AFFINITY_SHARDS; i++) putOrDrop([this.prefix, pool.name, 'a', i], shards[i], before.get(`#a${i}`))
         }
         if (pool.leases) putOrDrop([this.prefix, pool.name, 'alog'], affinityLog, before.get('#alog'))
-        if (quotaGroups) {
-          const value = groupsValue(quotaGroups, quotaGroupDays)
-          put(this.groupsKey(pool), value, JSON.stringify(value), before.get('#groups'))
-        }
+        if (quotaGroups) put(this.groupsKey(pool), quotaGroups, JSON.stringify(quotaGroups), before.get('#groups'))
+        const withDays = hasGroupDays(pool)
+        if (withDays) put(this.groupDaysKey(pool), quotaGroupDays ?? {}, JSON.stringify(quotaGroupDays ?? {}), before.get('#groupDays'))
         if (legacy) op.delete([this.prefix, pool.name])
         this.ops.commits++
         const commit = await this.within(op.commit(), 'a commit', true)
@@ -539,8 +539,8 @@ export class DenoKvStateStore implements StateStore, LeaseBackend {
           if (!legacy && commit.versionstamp && texts.length === entries.length) {
             this.copies.set(pool.name, { keyList, texts, versionstamps: entries.map((e, i) => (texts[i] === null ? null : written[i] ? commit.versionstamp! : e.versionstamp)) })
           }
-          // Pools sharing this quota-group key hold its old versionstamp: they read it next (not commit, fail, read).
-          if (quotaGroups && written.at(-1)) {
+          // Pools sharing this quota-group key (or its days' key) hold its old versionstamp: they read it next (not commit, fail, read).
+          if (quotaGroups && (written.at(-1) || (withDays && written.at(-2)))) {
             const shared = JSON.stringify(this.groupsKey(pool))
             for (const [name, other] of this.copies) if (name !== pool.name && other.keyList.includes(shared)) this.copies.delete(name)
           }

@@ -225,9 +225,10 @@ export class RouterStateObject extends DurableObject<Record<string, unknown>> {
 /** Whether a stored row keeps a ledger (a budget's spend, a day's tokens) that still counts at `now`. */
 function keepsLiveLedger(name: string, text: string, now: number): boolean {
   try {
-    if (name === GROUP_DAYS_ROW) return Object.values(JSON.parse(text) as NonNullable<PoolState['quotaGroupDays']>).some((day) => ledgerLive(day, now))
+    if (name === GROUP_DAYS_ROW) return Object.values(JSON.parse(text) as NonNullable<PoolState['quotaGroupDays']>).some((day) => ledgerLive(day, now, 'day'))
     if (name === GROUPS_ROW) return false
-    return Object.values((JSON.parse(text) as PoolState).deployments ?? {}).some((ds) => ledgerLive(ds.spend, now) || ledgerLive(ds.dayTokens, now))
+    // A day-only budget is kept to its month's end too (the ledger does not say which periods its budget has): harmless.
+    return Object.values((JSON.parse(text) as PoolState).deployments ?? {}).some((ds) => ledgerLive(ds.spend, now, 'month') || ledgerLive(ds.dayTokens, now, 'day'))
   } catch {
     return false // unreadable: replaced by fresh state on first use anyway
   }
