@@ -91,9 +91,22 @@ export interface RouterOptions {
   inspectorPort?: number
 }
 
+/**
+ * How a request reaches the Worker and its upstream calls leave it, the way they do on Cloudflare: straight from
+ * workerd's own HTTP server (a direct socket) and straight out, without Miniflare's development hops — its entry
+ * Worker (request.cf, CF-Connecting-IP, and a log line posted to Node per request, all of which the router does
+ * without: it logs its own line) and its outbound Worker that strips CF-Connecting-IP from every subrequest (the
+ * router's upstream requests are built afresh, no client header is forwarded). Each hop ran JS, a Request and a
+ * Response per request: together about a third of workerd's CPU per routed Converse (BENCHMARKS.md §2b).
+ */
+export function servedDirectly(host: string, port: number): Pick<WorkerOptions, 'unsafeDirectSockets' | 'stripCfConnectingIp'> {
+  return { unsafeDirectSockets: [{ host, port }], stripCfConnectingIp: false }
+}
+
 export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
   const script = await workerBundle()
   const count = Math.max(1, opts.instances ?? 1)
+  const host = opts.host ?? '127.0.0.1'
   const workers = Array.from({ length: count }, (_, i) => ({
     name: `router-${i}`,
     modules: true,
@@ -101,6 +114,8 @@ export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
     compatibilityDate: '2026-04-01',
     compatibilityFlags: ['enable_request_signal'],
     bindings: opts.vars,
+    // The first instance serves the URL; the others are reached through Miniflare (`instances`), as tests drive them.
+    ...(i === 0 ? servedDirectly(host, opts.port ?? 0) : { stripCfConnectingIp: false }),
     ...(opts.serviceBindings ? { serviceBindings: opts.serviceBindings } : {}),
     durableObjects: opts.noSharedState
       ? {}
@@ -108,8 +123,10 @@ export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
   })) as Array<WorkerOptions & { name: string }>
   const miniflare = new Miniflare({
     workers,
-    host: opts.host ?? '127.0.0.1',
-    port: opts.port ?? 0,
+    // Miniflare's own socket (its entry Worker) only carries `instances`' calls: any free port, not announced.
+    host,
+    port: 0,
+    logRequests: false,
     cf: LOCAL_CF,
     ...(opts.inspectorPort ? { inspectorPort: opts.inspectorPort } : {}),
     log: opts.log ? new Log(LogLevel.INFO) : undefined,
@@ -125,7 +142,8 @@ export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
           stderr.resume()
         },
   })
-  const url = (await miniflare.ready).toString().replace(/\/$/, '')
+  await miniflare.ready
+  const url = (await miniflare.unsafeGetDirectURL('router-0')).toString().replace(/\/$/, '')
   const instances = await Promise.all(
     workers.map(async (w) => {
       const fetcher = await miniflare.getWorker(w.name)

@@ -33,7 +33,10 @@ async function main() {
     if (problems.length) fail(problems)
   }
 
-  const router = await startRouter({ vars: workerVars(env), port, host, log: true })
+  const router = await startRouter({ vars: workerVars(env), port, host, log: true }).catch((e: unknown) => {
+    if ((e as { code?: string })?.code === 'ERR_ADDRESS_IN_USE') fail([`${host}:${port} is already in use: stop what listens there, or set PORT (and HOST)`])
+    throw e
+  })
   const key = env.ROUTER_API_KEYS!.split(',')[0].trim()
   console.log(`Bedrock edge router listening on ${router.url}${demo ? ' (demo mode: built-in Bedrock simulator)' : ''}`)
   if (demo) {

@@ -2,7 +2,7 @@
 import { Log, LogLevel, Miniflare } from 'miniflare'
 import { fileURLToPath } from 'node:url'
 import type { Readable } from 'node:stream'
-import { bundleWorker } from '../../scripts/router-runtime'
+import { bundleWorker, servedDirectly } from '../../scripts/router-runtime'
 
 /** Bundles a bench entry (a path relative to bench/, e.g. `./workers/passthrough.ts`). */
 export function benchBundle(entry: string): Promise<string> {
@@ -17,8 +17,11 @@ export async function startBenchWorker(script: string, bindings: Record<string, 
     compatibilityDate: '2026-04-01',
     bindings,
     durableObjects: withState ? { ROUTER_STATE: { className: 'RouterStateObject', useSQLite: true } } : {},
+    // Served as startRouter serves the router: no Miniflare hop in or out (the floor must not pay what the router does not).
+    ...servedDirectly('127.0.0.1', 0),
     host: '127.0.0.1',
     port: 0,
+    logRequests: false,
     // Loopback only: no attempt to fetch the Request.cf placeholder from workers.cloudflare.com.
     cf: false,
     ...(opts.inspectorPort ? { inspectorPort: opts.inspectorPort } : {}),
@@ -28,6 +31,7 @@ export async function startBenchWorker(script: string, bindings: Record<string, 
       stderr.resume()
     },
   })
-  const url = (await miniflare.ready).toString().replace(/\/$/, '')
+  await miniflare.ready
+  const url = (await miniflare.unsafeGetDirectURL()).toString().replace(/\/$/, '')
   return { url, close: () => miniflare.dispose() }
 }
