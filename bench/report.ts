@@ -201,7 +201,8 @@ export function renderReport(r: BenchResults): string {
     out.push(
       'Each process has its own event loop: the load generator (this Node process: `node:http`, keep-alive agent, fixed concurrency, ' +
         'fixed request count after a warm-up), the Bedrock simulator (Node, default settings: fast answers), and the router ' +
-        '(`scripts/router-runtime.ts` `startRouter`: the Workers bundle in workerd via Miniflare, Durable Object state store bound). ' +
+        '(`scripts/router-runtime.ts` `startRouter`: the Workers bundle in workerd via Miniflare, Durable Object state store bound, served from workerd\'s own HTTP socket ' +
+        'without Miniflare\'s entry and outbound Workers, as on Cloudflare). ' +
         `Pool: \`weighted\`, three deployments (us-east-1 ×2 weight, us-west-2, eu-west-1) of \`us.amazon.nova-lite-v1:0\`, no rpm/tpm limits; ` +
         'clients authenticate with a router key (`Authorization: Bearer`), the router signs SigV4 with the demo credentials. ' +
         `Request: Converse, ${o.setup.requestBytes.converse} bytes, maxTokens 200. **direct** sends the same request to the simulator, ` +
@@ -838,13 +839,14 @@ export function renderReport(r: BenchResults): string {
     const k = r.soak
     out.push('## 7. Soak: every front door under random upstream faults (the router as `npm start` runs it)')
     out.push('')
+    out.push(...rerunNote(r, 'soak'))
     out.push(
       `Command: \`npm run bench\` (alone: \`npm run bench -- --only=soak\`). bench/soak.ts: ${k.requests} requests, ${k.concurrency} at a time, dealt in turn to ` +
         'Bedrock Converse, ConverseStream (binary and SSE), InvokeModel and its stream, OpenAI and Anthropic (plain and streamed), through the router in workerd ' +
         '(its own process, the Durable Object bound) against the simulator (its own process) faulting at random (bench/lib/soak.ts: 4 % throttles, 3 % 5xx, ' +
         '1 % resets, 0.5 % broken bodies, 0.5 % stalls, and on streams 2 % cuts and 1 % exceptions after content). Each request has a 20 s client deadline. ' +
         'Memory, every 5 % of the run and after 10 s idle: workerd\'s resident set (VmRSS) and, through workerd\'s V8 inspector (bench/lib/inspector.ts), the live ' +
-        'JavaScript heap of the router\'s isolate (its Durable Object runs in it too) and of Miniflare\'s entry isolate, each read right after a full GC. ' +
+        'JavaScript heap of the router\'s isolate (its Durable Object runs in it too), read right after a full GC (Miniflare\'s entry isolate no longer carries the requests). ' +
         'The floor: the passthrough Worker (no router code) in the same runtime, the same number of pre-signed Converse and ConverseStream requests at the same ' +
         'concurrency against the same faulting simulator, sampled the same way. The short version runs in `npm test` (test/node/soak.test.ts).',
     )
@@ -1038,7 +1040,8 @@ function renderPeer(p: PeerSection, targets: TargetLine[], r: BenchResults): str
     `Command: \`npm run bench -- --only=peer\` (bench/peer.ts; needs \`wrk\`, Debian's package). The load generator is \`wrk\` (C, one thread, its own process: ` +
       `the measured processes pay nothing for it), ${p.connections} connections, ${p.durationS} s per path after a 1 s warm-up, ${p.runs} rounds with the paths of ` +
       'each shape back to back in a rotating order; medians over the rounds. The simulator runs in its own process (on 127.0.0.1:80 for Portkey\'s SigV4). ' +
-      'Serving CPU per request = user + system time of the path\'s own processes (/proc: workerd + Miniflare\'s Node for `npm start`, the deno process, ' +
+      'Serving CPU per request = user + system time of the path\'s own processes (/proc: workerd + Miniflare\'s Node for `npm start` — requests reach the Worker ' +
+      'on workerd\'s own socket and its upstream calls leave directly, without Miniflare\'s entry and outbound Workers, which ran JS per request — the deno process, ' +
       'Portkey\'s node) over the requests wrk completed. Every path is checked with one real request first (status and answer shape); non-2xx answers under ' +
       'load are counted. One deployment per pool (Portkey has one target), the router\'s defaults otherwise (every request logged, state shared). ' +
       'The fetch-based figures of §1–2 stay as a second view.',
@@ -1114,7 +1117,7 @@ function renderPeer(p: PeerSection, targets: TargetLine[], r: BenchResults): str
       const cpuNote =
         path === 'router'
           ? first?.floor && first.portkey
-            ? `The runtime's floor alone (a passthrough Worker, no router code) costs ${f2(first.floor.cpuMsPerRequest / first.portkey.cpuMsPerRequest)}× Portkey's CPU per request here (workerd plus Miniflare's Node proxy); the router adds ${f2(first.router!.cpuMsPerRequest - first.floor.cpuMsPerRequest)} ms above it.`
+            ? `The runtime's floor alone (a passthrough Worker, no router code) costs ${f2(first.floor.cpuMsPerRequest / first.portkey.cpuMsPerRequest)}× Portkey's CPU per request here (workerd, plus Miniflare's Node process reading its output); the router adds ${f2(first.router!.cpuMsPerRequest - first.floor.cpuMsPerRequest)} ms above it.`
             : undefined
           : path === 'router/no-leases'
             ? first?.floor && first['router/no-leases']

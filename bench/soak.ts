@@ -49,8 +49,12 @@ export interface SoakSection extends SoakTally {
 }
 
 const INSPECTOR_PORT = 9329
-/** The isolates whose heaps are sampled: the router's (its Durable Object runs in it too) and Miniflare's entry proxy. */
-const watched = (name: string) => name.startsWith('core:user:') || name === 'core:entry'
+/**
+ * The isolates whose heaps are sampled: the router's (its Durable Object runs in it too). Miniflare's entry isolate
+ * no longer carries the requests (startRouter serves the Worker on workerd's own socket), and an inspector command
+ * to an isolate that runs no event is never answered.
+ */
+const watched = (name: string) => name.startsWith('core:user:')
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
