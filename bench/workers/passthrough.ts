@@ -2,7 +2,7 @@
  * The floor: the smallest Worker that forwards a request to the simulator and streams the answer back, run by
  * Miniflare/workerd exactly like the router. The client sends it an already-signed request (the direct path's
  * headers), so it does no signing, routing, auth or state: what remains is the runtime's own cost of one proxied
- * request (Miniflare's entry worker, workerd's HTTP server and client).
+ * request (workerd's HTTP server and client; served on a direct socket like the router, bench/lib/bench-worker.ts).
  */
 import { FORWARDED_HEADERS } from '../lib/forwarded-headers'
 interface Env {

@@ -86,7 +86,7 @@ interface PendingReport {
   at: number
 }
 
-/** Whether the pool's state has a quota-groups key (its last key: keysOf). */
+/** Whether the pool's state has a quota-groups key (its last key, or last but one before the day ledgers' key: keysOf). */
 const hasQuotaGroups = (pool: PoolConfig) => pool.deployments.some((d) => d.quotaGroup !== undefined)
 /**
  * Whether the pool's state has its quota groups' day ledgers key (after the groups key): a group with `tokensPerDay`.

@@ -49,8 +49,8 @@ describe('the client goes away', () => {
     })
   }
 
-  // Converse still waiting for upstream's answer: Miniflare's local proxy does not pass a client's disconnect on to
-  // workerd before the response has started (the worker's request.signal never fires), so that case is tested on
+  // Converse still waiting for upstream's answer: workerd's HTTP server (locally: Miniflare's direct socket) does not pass a client's
+  // disconnect on to the worker before the response has started (the worker's request.signal never fires), so that case is tested on
   // Deno (test/deno/shared-state.test.ts: the upstream saw the abort, the reservation was released); here the attempt
   // ends at the pool's attemptTimeoutMs.
 })
