@@ -98,6 +98,7 @@ export interface RouterOptions {
  * without: it logs its own line) and its outbound Worker that strips CF-Connecting-IP from every subrequest (the
  * router's upstream requests are built afresh, no client header is forwarded). Each hop ran JS, a Request and a
  * Response per request: together about half of workerd's CPU per routed Converse (BENCHMARKS.md §2b: 1.44 → 0.75 ms).
+ * Not done locally therefore: response compression (Cloudflare's edge does it) and Miniflare's console line per request.
  */
 export function servedDirectly(host: string, port: number): Pick<WorkerOptions, 'unsafeDirectSockets' | 'stripCfConnectingIp'> {
   return { unsafeDirectSockets: [{ host, port }], stripCfConnectingIp: false }
@@ -123,8 +124,9 @@ export async function startRouter(opts: RouterOptions): Promise<RouterProcess> {
   })) as Array<WorkerOptions & { name: string }>
   const miniflare = new Miniflare({
     workers,
-    // Miniflare's own socket (its entry Worker) only carries `instances`' calls: any free port, not announced.
-    host,
+    // Miniflare's own socket (its entry Worker) only carries `instances`' calls: any free port on loopback, not
+    // announced — HOST=0.0.0.0 opens the router's direct socket to the network, never this one.
+    host: '127.0.0.1',
     port: 0,
     logRequests: false,
     cf: LOCAL_CF,

@@ -7,6 +7,7 @@
  *   and failover can be tried without an AWS account.
  */
 import { existsSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { checkEnvironment } from '../src/config/problems'
 import { demoConfig } from './demo-config'
 import { startRouter, workerVars } from './router-runtime'
@@ -33,8 +34,11 @@ async function main() {
     if (problems.length) fail(problems)
   }
 
+  const inUse = `${host}:${port} is already in use: stop what listens there, or set PORT (and HOST)`
+  // Asked before workerd binds: its own failure is a fatal line on stderr and, depending on timing, one of two errors.
+  if (port !== 0 && (await portTaken(host, port))) fail([inUse])
   const router = await startRouter({ vars: workerVars(env), port, host, log: true }).catch((e: unknown) => {
-    if ((e as { code?: string })?.code === 'ERR_ADDRESS_IN_USE') fail([`${host}:${port} is already in use: stop what listens there, or set PORT (and HOST)`])
+    if ((e as { code?: string })?.code === 'ERR_ADDRESS_IN_USE') fail([inUse])
     throw e
   })
   const key = env.ROUTER_API_KEYS!.split(',')[0].trim()
@@ -62,6 +66,15 @@ async function main() {
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+}
+
+/** Whether something already listens on host:port (a listen that fails with EADDRINUSE). */
+function portTaken(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+    probe.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRINUSE'))
+    probe.listen(port, host, () => probe.close(() => resolve(false)))
+  })
 }
 
 function fail(problems: string[]): never {
