@@ -39,7 +39,7 @@ const workerdBinary = (): string => {
 }
 
 /** workerd alone serving `script` on a free port, stdout and stderr to files in a temporary directory. */
-async function startAlone(script: string): Promise<{ url: string; pid: number; stop: () => void; stderr: () => string }> {
+export async function startAlone(script: string): Promise<{ url: string; pid: number; stop: () => void; stderr: () => string }> {
   const dir = mkdtempSync(join(tmpdir(), 'cpu-bench-'))
   const port = await freePort()
   writeFileSync(join(dir, 'worker.js'), script)

@@ -169,8 +169,11 @@ async function timeIt(n: number, batches: number, body: () => Promise<unknown>):
   return { us: sorted[sorted.length >> 1], batchesUs }
 }
 
-/** One case timed by timeInterleaved: a body, or a body with what to do around each of its batches (untimed). */
-type Timed = (() => Promise<unknown>) | { run: () => Promise<unknown>; enter?: () => void; exit?: () => void }
+/**
+ * One case timed by timeInterleaved: a body, or a body with what to do around each of its batches (untimed) and its
+ * own calls per batch (`n`: a long stream's case makes fewer calls than a short one's, so its batches last as long).
+ */
+type Timed = (() => Promise<unknown>) | { run: () => Promise<unknown>; enter?: () => void; exit?: () => void; n?: number }
 
 /**
  * Like timeIt for several bodies, their batches interleaved (one batch of each in turn, the order rotating), so a
@@ -178,15 +181,15 @@ type Timed = (() => Promise<unknown>) | { run: () => Promise<unknown>; enter?: (
  */
 async function timeInterleaved<K extends string>(n: number, batches: number, bodies: Record<K, Timed>): Promise<Record<K, { us: number; batchesUs: number[] }>> {
   const keys = Object.keys(bodies) as K[]
-  const parts = (k: K): { run: () => Promise<unknown>; enter?: () => void; exit?: () => void } => {
+  const parts = (k: K): { run: () => Promise<unknown>; enter?: () => void; exit?: () => void; n?: number } => {
     const b: Timed = bodies[k]
     return typeof b === 'function' ? { run: b } : b
   }
   for (const k of keys) {
-    const { run, enter, exit } = parts(k)
+    const { run, enter, exit, n: own } = parts(k)
     enter?.()
     try {
-      for (let i = 0; i < Math.max(50, n >> 2); i++) await run()
+      for (let i = 0; i < Math.max(own === undefined ? 50 : 5, (own ?? n) >> 2); i++) await run()
     } finally {
       exit?.()
     }
@@ -195,14 +198,15 @@ async function timeInterleaved<K extends string>(n: number, batches: number, bod
   for (let b = 0; b < batches; b++) {
     for (let j = 0; j < keys.length; j++) {
       const k = keys[(b + j) % keys.length]
-      const { run, enter, exit } = parts(k)
+      const { run, enter, exit, n: own } = parts(k)
+      const calls = own ?? n
       enter?.()
       try {
         await tick()
         const t0 = performance.now()
-        for (let i = 0; i < n; i++) await run()
+        for (let i = 0; i < calls; i++) await run()
         await tick()
-        times[k].push(((performance.now() - t0) * 1000) / n)
+        times[k].push(((performance.now() - t0) * 1000) / calls)
       } finally {
         exit?.()
       }
@@ -240,6 +244,9 @@ export interface CpuBenchResult {
     openAiLongUs: number
     openAiPerEventUs: number
     ssePerEventUs: number
+    /** Per event above the relay floor (bare hop), each round's batches paired, then the median. */
+    sseAboveFloorUs?: number
+    openAiAboveFloorUs?: number
     binaryPerEventUs: number
   }
   /** bench/lib/framing.ts on the real capture: framing + SSE per frame, and its parts. */
@@ -339,24 +346,13 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
 
     const short = streamFrames(3)
     const long = streamFrames(deltas)
-    const streamCase = async (frames: Uint8Array[], accept: string) => {
-      canned = { kind: 'stream', frames }
-      const nn = frames.length > 50 ? Math.max(20, Math.round(n / 20)) : n
-      return (await timeIt(nn, batches, request('/model/weighted/converse-stream', accept))).us
-    }
-    const sseShortUs = await streamCase(short, 'text/event-stream')
-    const sseLongUs = await streamCase(long, 'text/event-stream')
-    const binaryShortUs = await streamCase(short, 'application/vnd.amazon.eventstream')
-    const binaryLongUs = await streamCase(long, 'application/vnd.amazon.eventstream')
     const extra = long.length - short.length
-    // The same streams through the OpenAI front door (stream with include_usage): translated into chunks.
-    const openAiCase = async (frames: Uint8Array[]) => {
-      canned = { kind: 'stream', frames }
-      const nn = frames.length > 50 ? Math.max(20, Math.round(n / 20)) : n
-      return (await timeIt(nn, batches, request('/v1/chat/completions', 'text/event-stream', OPENAI_STREAM_BODY))).us
-    }
-    const openAiShortUs = await openAiCase(short)
-    const openAiLongUs = await openAiCase(long)
+    /** A stream case: `frames` answered by the stub, through `path`; a long stream makes 1/20 of the calls per batch. */
+    const streamCase = (frames: Uint8Array[], accept: string, path = '/model/weighted/converse-stream', body = REQUEST_BODY): Timed => ({
+      run: request(path, accept, body),
+      enter: () => void (canned = { kind: 'stream', frames }),
+      n: frames.length > 50 ? Math.max(20, Math.round(n / 20)) : n,
+    })
 
     const framing = await benchFraming(Math.max(2000, n * 10))
     const { sseFromFrame } = await import('../../src/wire/sse')
@@ -451,18 +447,38 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     }
     const nRelay = Math.max(20, Math.round(n / 20))
     const perFrame = (us: number) => (us * 1) / long.length
-    // Interleaved batch by batch (the shapes differ by a few µs per frame, less than the machine drifts over a
-    // section), three times the batches: medians of each shape's batches.
-    const shapes = await timeInterleaved(nRelay, batches * 3, {
+    // The router's streams (three front-door shapes, short and long) and the relay floors, interleaved batch by batch
+    // in one set, three times the batches: the router's per-event cost and the floor it is compared with are measured
+    // over the same stretch of the machine's drift (timed one after the other, they disagreed by more than their
+    // difference). Per-event figures come from each round's own pair of batches (long − short), then the median.
+    const streams = await timeInterleaved(nRelay, batches * 3, {
+      sseShort: streamCase(short, 'text/event-stream'),
+      sseLong: streamCase(long, 'text/event-stream'),
+      binaryShort: streamCase(short, 'application/vnd.amazon.eventstream'),
+      binaryLong: streamCase(long, 'application/vnd.amazon.eventstream'),
+      // The same streams through the OpenAI front door (stream with include_usage): translated into chunks.
+      openAiShort: streamCase(short, 'text/event-stream', '/v1/chat/completions', OPENAI_STREAM_BODY),
+      openAiLong: streamCase(long, 'text/event-stream', '/v1/chat/completions', OPENAI_STREAM_BODY),
       upstream: () => new Response(upstream()).arrayBuffer(),
       pullPerFrame: () => new Response(relay(upstream(), 1)).arrayBuffer(),
       pullHwm16: () => new Response(relay(upstream(), 16)).arrayBuffer(),
       bareHop: () => new Response(bareHop(upstream())).arrayBuffer(),
     })
-    const upstreamOnlyUs = perFrame(shapes.upstream.us)
-    const pullPerFrameUs = perFrame(shapes.pullPerFrame.us)
-    const pullHwm16Us = perFrame(shapes.pullHwm16.us)
-    const bareHopUs = perFrame(shapes.bareHop.us)
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
+    const perEvent = (longCase: 'sseLong' | 'binaryLong' | 'openAiLong', shortCase: 'sseShort' | 'binaryShort' | 'openAiShort') =>
+      median(streams[longCase].batchesUs.map((l, b) => (l - streams[shortCase].batchesUs[b]) / extra))
+    const aboveFloor = (longCase: 'sseLong' | 'openAiLong', shortCase: 'sseShort' | 'openAiShort') =>
+      median(streams[longCase].batchesUs.map((l, b) => (l - streams[shortCase].batchesUs[b]) / extra - perFrame(streams.bareHop.batchesUs[b])))
+    const { us: sseShortUs } = streams.sseShort
+    const { us: sseLongUs } = streams.sseLong
+    const { us: binaryShortUs } = streams.binaryShort
+    const { us: binaryLongUs } = streams.binaryLong
+    const { us: openAiShortUs } = streams.openAiShort
+    const { us: openAiLongUs } = streams.openAiLong
+    const upstreamOnlyUs = perFrame(streams.upstream.us)
+    const pullPerFrameUs = perFrame(streams.pullPerFrame.us)
+    const pullHwm16Us = perFrame(streams.pullHwm16.us)
+    const bareHopUs = perFrame(streams.bareHop.us)
 
     return {
       logLine: { tight: logTight, spaced: logSpaced },
@@ -483,11 +499,13 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
         sseLongUs,
         binaryShortUs,
         binaryLongUs,
-        ssePerEventUs: (sseLongUs - sseShortUs) / extra,
-        binaryPerEventUs: (binaryLongUs - binaryShortUs) / extra,
+        ssePerEventUs: perEvent('sseLong', 'sseShort'),
+        binaryPerEventUs: perEvent('binaryLong', 'binaryShort'),
         openAiShortUs,
         openAiLongUs,
-        openAiPerEventUs: (openAiLongUs - openAiShortUs) / extra,
+        openAiPerEventUs: perEvent('openAiLong', 'openAiShort'),
+        sseAboveFloorUs: aboveFloor('sseLong', 'sseShort'),
+        openAiAboveFloorUs: aboveFloor('openAiLong', 'openAiShort'),
       },
       framing,
       framingLongStreamUs: framingLong.us / long.length,
