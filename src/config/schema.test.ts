@@ -53,7 +53,9 @@ describe('ROUTER_CONFIG validation', () => {
     expect(problems({ pools: { p: { strategy: 'round-robin', deployments: valid.pools.sonnet.deployments } } })[0]).toMatch(
       /^pools\.p\.strategy: strategy must be one of: weighted, rate-limit-aware, cost, latency, bedrock-ipr/,
     )
-    expect(problems({ pools: { p: { deployments: [{ ...valid.pools.sonnet.deployments[0], wieght: 2 }] } } })[0]).toMatch(/wieght/)
+    expect(problems({ pools: { p: { deployments: [{ ...valid.pools.sonnet.deployments[0], wieght: 2 }] } } })).toEqual([
+      'pools.p.deployments[0].wieght: unknown field "wieght" (README, Configuration, lists the fields)',
+    ])
     const dup = { pools: { a: { deployments: [valid.pools.sonnet.deployments[0]] }, b: { deployments: [valid.pools.sonnet.deployments[0]] } } }
     expect(problems(dup)).toEqual(['pools.b.deployments[0].id: duplicate deployment id "sonnet-use1" (also at pools.a.deployments[0])'])
     expect(problems({ pools: { p: { deployments: [valid.pools.sonnet.deployments[2]] } } })).toEqual([
@@ -74,6 +76,15 @@ describe('ROUTER_CONFIG validation', () => {
       breaker: { consecutiveFailures: 5, minRequests: 20, maxCooldownMs: 300_000, maxEjectionPercent: 50, panicThreshold: 0.5 },
     })
     expect(problems({ pools: { p: { strategy: 'bedrock-ipr', deployments: [valid.pools.sonnet.deployments[0]] } } })[0]).toMatch(/prompt-router ARN/)
+  })
+
+  it('leases: an object is checked field by field, anything else against the plain forms', () => {
+    const pool = (leases: unknown) => ({ pools: { p: { leases, deployments: [valid.pools.sonnet.deployments[0]] } } })
+    expect(problems(pool({ auto: 'yes' }))).toEqual(['pools.p.leases.auto: leases.auto must be true or false'])
+    expect(problems(pool({ renewMs: 10 }))).toEqual(['pools.p.leases.renewMs: leases.renewMs must be ≥ 50'])
+    expect(problems(pool({ renew: 100 }))).toEqual(['pools.p.leases.renew: unknown field "renew" (README, Configuration, lists the fields)'])
+    for (const bad of ['sometimes', 1, [true], null]) expect(problems(pool(bad))).toEqual(['pools.p.leases: leases must be true, false, "auto" or { renewMs, sliceFactor, auto }'])
+    for (const good of [true, false, 'auto', { renewMs: 100 }, { auto: true, sliceFactor: 2 }]) expect(problems(pool(good))).toEqual([])
   })
 
   it('reports JSON syntax errors and a missing config', () => {

@@ -111,18 +111,16 @@ const PoolSchema = v.strictObject({
       shared: v.optional(v.boolean('cache.shared must be true or false'), false),
     }),
   ),
+  // An object is checked as one (its own field's message, not the union's); anything else against the plain forms.
   leases: v.optional(
-    v.union(
-      [
-        v.boolean(LEASES_SHAPE),
-        v.literal('auto', LEASES_SHAPE),
-        v.strictObject({
-          renewMs: v.optional(v.pipe(positiveInt('leases.renewMs'), v.minValue(50, 'leases.renewMs must be ≥ 50'), v.maxValue(10_000, 'leases.renewMs must be ≤ 10000'))),
-          sliceFactor: v.optional(v.pipe(v.number('leases.sliceFactor must be a number'), v.minValue(1, 'leases.sliceFactor must be ≥ 1'), v.maxValue(10, 'leases.sliceFactor must be ≤ 10'))),
-          auto: v.optional(v.boolean('leases.auto must be true or false')),
-        }),
-      ],
-      LEASES_SHAPE,
+    v.lazy((input) =>
+      typeof input === 'object' && input !== null && !Array.isArray(input)
+        ? v.strictObject({
+            renewMs: v.optional(v.pipe(positiveInt('leases.renewMs'), v.minValue(50, 'leases.renewMs must be ≥ 50'), v.maxValue(10_000, 'leases.renewMs must be ≤ 10000'))),
+            sliceFactor: v.optional(v.pipe(v.number('leases.sliceFactor must be a number'), v.minValue(1, 'leases.sliceFactor must be ≥ 1'), v.maxValue(10, 'leases.sliceFactor must be ≤ 10'))),
+            auto: v.optional(v.boolean('leases.auto must be true or false')),
+          })
+        : v.union([v.boolean(LEASES_SHAPE), v.literal('auto', LEASES_SHAPE)], LEASES_SHAPE),
     ),
   ),
   affinity: v.optional(
@@ -260,7 +258,9 @@ export function parseRouterConfig(input: unknown): RouterConfig {
     throw new ConfigError(
       parsed.issues.map((issue) => {
         const path = fieldPath(issue.path)
-        return path ? `${path}: ${issue.message}` : issue.message
+        // A strict object's unknown key: valibot says "Expected never"; say which field is not one.
+        const message = issue.type === 'strict_object' && issue.expected === 'never' ? `unknown field ${issue.received} (README, Configuration, lists the fields)` : issue.message
+        return path ? `${path}: ${message}` : message
       }),
     )
   }
