@@ -15,6 +15,7 @@ import type { DeploymentConfig } from '../../src/config/types'
 import { MemoryStateStore } from '../../src/state/memory'
 import { benchFraming } from '../lib/framing'
 import { EventStreamFramer, encodeEventFrame } from '../../src/wire/eventstream'
+import { utf8ToBase64 } from '../../src/wire/base64'
 import { Hono } from 'hono'
 import { AwsV4Signer } from 'aws4fetch'
 import { signSigV4 } from '../../src/upstream/sigv4'
@@ -100,6 +101,32 @@ function streamFrames(deltas: number): Uint8Array[] {
   frames.push(encodeEventFrame('metadata', JSON.stringify({ usage: { inputTokens: 96, outputTokens: deltas, totalTokens: 96 + deltas }, metrics: { latencyMs: 800 }, p: PAD.slice(0, 30) })))
   return frames
 }
+
+/** The same answer as an Anthropic model streams it through InvokeModelWithResponseStream: `chunk` frames of base64 events. */
+function invokeFrames(deltas: number): Uint8Array[] {
+  const events: object[] = [
+    { type: 'message_start', message: { id: 'msg_bench', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5-20250929', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 96, output_tokens: 1 } } },
+    { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+  ]
+  for (let i = 0; i < deltas; i++) events.push({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: ` token${i}` } })
+  events.push({ type: 'content_block_stop', index: 0 })
+  events.push({ type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: deltas } })
+  events.push({ type: 'message_stop', 'amazon-bedrock-invocationMetrics': { inputTokenCount: 96, outputTokenCount: deltas, invocationLatency: 800, firstByteLatency: 100 } })
+  return events.map((e, i) => encodeEventFrame('chunk', JSON.stringify({ bytes: utf8ToBase64(JSON.stringify(e)), p: PAD.slice(0, 10 + (i % 40)) })))
+}
+
+/** An Anthropic Messages request (streamed) for the same conversation. */
+const ANTHROPIC_STREAM_BODY = JSON.stringify({
+  model: 'weighted',
+  max_tokens: 512,
+  stream: true,
+  system: 'You are a concise assistant. Answer in one or two sentences, and never invent facts you cannot support.',
+  messages: [
+    { role: 'user', content: 'What does an edge router for Amazon Bedrock do, in one sentence? Please keep it short and precise.' },
+    { role: 'assistant', content: 'It spreads Converse requests over deployments in several regions and fails over when one is throttled.' },
+    { role: 'user', content: 'And why does it need to know each deployment’s tokens-per-minute quota? Explain briefly, with one example.' },
+  ],
+})
 
 type Canned = { kind: 'json' } | { kind: 'stream'; frames: Uint8Array[] }
 
@@ -247,6 +274,11 @@ export interface CpuBenchResult {
     /** Per event above the relay floor (bare hop), each round's batches paired, then the median. */
     sseAboveFloorUs?: number
     openAiAboveFloorUs?: number
+    /** The same streams through POST /v1/messages (a Claude pool: InvokeModelWithResponseStream chunks → Anthropic SSE). */
+    anthropicShortUs?: number
+    anthropicLongUs?: number
+    anthropicPerEventUs?: number
+    anthropicAboveFloorUs?: number
     binaryPerEventUs: number
   }
   /** bench/lib/framing.ts on the real capture: framing + SSE per frame, and its parts. */
@@ -346,6 +378,8 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
 
     const short = streamFrames(3)
     const long = streamFrames(deltas)
+    const invokeShort = invokeFrames(3)
+    const invokeLong = invokeFrames(deltas)
     const extra = long.length - short.length
     /** A stream case: `frames` answered by the stub, through `path`; a long stream makes 1/20 of the calls per batch. */
     const streamCase = (frames: Uint8Array[], accept: string, path = '/model/weighted/converse-stream', body = REQUEST_BODY): Timed => ({
@@ -459,15 +493,18 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       // The same streams through the OpenAI front door (stream with include_usage): translated into chunks.
       openAiShort: streamCase(short, 'text/event-stream', '/v1/chat/completions', OPENAI_STREAM_BODY),
       openAiLong: streamCase(long, 'text/event-stream', '/v1/chat/completions', OPENAI_STREAM_BODY),
+      // The Anthropic Messages door on a Claude pool: InvokeModelWithResponseStream chunks, re-emitted as Anthropic SSE.
+      anthropicShort: streamCase(invokeShort, 'text/event-stream', '/v1/messages', ANTHROPIC_STREAM_BODY),
+      anthropicLong: streamCase(invokeLong, 'text/event-stream', '/v1/messages', ANTHROPIC_STREAM_BODY),
       upstream: () => new Response(upstream()).arrayBuffer(),
       pullPerFrame: () => new Response(relay(upstream(), 1)).arrayBuffer(),
       pullHwm16: () => new Response(relay(upstream(), 16)).arrayBuffer(),
       bareHop: () => new Response(bareHop(upstream())).arrayBuffer(),
     })
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
-    const perEvent = (longCase: 'sseLong' | 'binaryLong' | 'openAiLong', shortCase: 'sseShort' | 'binaryShort' | 'openAiShort') =>
+    const perEvent = (longCase: 'sseLong' | 'binaryLong' | 'openAiLong' | 'anthropicLong', shortCase: 'sseShort' | 'binaryShort' | 'openAiShort' | 'anthropicShort') =>
       median(streams[longCase].batchesUs.map((l, b) => (l - streams[shortCase].batchesUs[b]) / extra))
-    const aboveFloor = (longCase: 'sseLong' | 'openAiLong', shortCase: 'sseShort' | 'openAiShort') =>
+    const aboveFloor = (longCase: 'sseLong' | 'openAiLong' | 'anthropicLong', shortCase: 'sseShort' | 'openAiShort' | 'anthropicShort') =>
       median(streams[longCase].batchesUs.map((l, b) => (l - streams[shortCase].batchesUs[b]) / extra - perFrame(streams.bareHop.batchesUs[b])))
     const { us: sseShortUs } = streams.sseShort
     const { us: sseLongUs } = streams.sseLong
@@ -506,6 +543,10 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
         openAiPerEventUs: perEvent('openAiLong', 'openAiShort'),
         sseAboveFloorUs: aboveFloor('sseLong', 'sseShort'),
         openAiAboveFloorUs: aboveFloor('openAiLong', 'openAiShort'),
+        anthropicShortUs: streams.anthropicShort.us,
+        anthropicLongUs: streams.anthropicLong.us,
+        anthropicPerEventUs: perEvent('anthropicLong', 'anthropicShort'),
+        anthropicAboveFloorUs: aboveFloor('anthropicLong', 'anthropicShort'),
       },
       framing,
       framingLongStreamUs: framingLong.us / long.length,
@@ -519,19 +560,22 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
 
 /**
  * `n` weighted Converse requests back to back (for measuring the process's CPU time around them, or profiling);
- * with `streamDeltas`, ConverseStream requests of that many deltas, answered as SSE.
+ * with `streamDeltas`, streamed requests of that many deltas answered as SSE — ConverseStream through the Bedrock
+ * door, or (`door: 'anthropic'`) POST /v1/messages on the Claude pool, upstream InvokeModelWithResponseStream chunks.
  */
-export async function runConverseOnly(n: number, streamDeltas?: number): Promise<number> {
+export async function runConverseOnly(n: number, streamDeltas?: number, door: 'bedrock' | 'anthropic' = 'bedrock'): Promise<number> {
   const realFetch = globalThis.fetch
-  const frames = streamDeltas === undefined ? undefined : streamFrames(streamDeltas)
+  const frames = streamDeltas === undefined ? undefined : door === 'anthropic' ? invokeFrames(streamDeltas) : streamFrames(streamDeltas)
   globalThis.fetch = stubFetch(() => (frames ? { kind: 'stream', frames } : { kind: 'json' }))
+  const path = !frames ? '/model/weighted/converse' : door === 'anthropic' ? '/v1/messages' : '/model/weighted/converse-stream'
+  const body = frames && door === 'anthropic' ? ANTHROPIC_STREAM_BODY : REQUEST_BODY
   try {
     const store = new MemoryStateStore()
     const app = createApp({ stateStore: () => store })
     for (let i = 0; i < n; i++) {
       const res = await app.request(
-        frames ? '/model/weighted/converse-stream' : '/model/weighted/converse',
-        { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: frames ? 'text/event-stream' : 'application/json', 'content-length': String(utf8Length(REQUEST_BODY)) }, body: REQUEST_BODY },
+        path,
+        { method: 'POST', headers: { authorization: `Bearer ${CLIENT_KEY}`, 'content-type': 'application/json', accept: frames ? 'text/event-stream' : 'application/json', 'content-length': String(utf8Length(body)) }, body },
         ENV,
         EXECUTION_CTX,
       )
@@ -542,4 +586,3 @@ export async function runConverseOnly(n: number, streamDeltas?: number): Promise
     globalThis.fetch = realFetch
   }
 }
-

@@ -12,9 +12,23 @@ export function bytesToBase64(bytes: Uint8Array): string {
   return btoa(binary)
 }
 
-/** The bytes inside base64; throws on invalid base64. */
+/** The runtime's own decoder where it has one (TC39 Uint8Array.fromBase64: workerd, Deno, Node ≥ 25). */
+const nativeFromBase64 = (Uint8Array as unknown as { fromBase64?: (b64: string) => Uint8Array }).fromBase64
+
+/**
+ * The bytes inside base64; throws on invalid base64. Called once per InvokeModel stream chunk: `Uint8Array.from` with
+ * a mapping callback cost ~11 µs per chunk in workerd (a callback per byte), the native decoder or a plain loop far less.
+ */
 export function base64ToBytes(b64: string): Uint8Array {
-  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))
+  return nativeFromBase64 ? nativeFromBase64.call(Uint8Array, b64) : base64ToBytesPortable(b64)
+}
+
+/** base64ToBytes where the runtime has no Uint8Array.fromBase64 (exported for the tests that compare the two). */
+export function base64ToBytesPortable(b64: string): Uint8Array {
+  const binary = atob(b64)
+  const out = new Uint8Array(binary.length)
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i)
+  return out
 }
 
 const decoder = new TextDecoder()
