@@ -14,6 +14,7 @@ import { sendToBedrock } from '../../src/upstream/bedrock'
 import type { DeploymentConfig } from '../../src/config/types'
 import { MemoryStateStore } from '../../src/state/memory'
 import { benchFraming } from '../lib/framing'
+import { median } from '../lib/stats'
 import { EventStreamFramer, encodeEventFrame } from '../../src/wire/eventstream'
 import { utf8ToBase64 } from '../../src/wire/base64'
 import { Hono } from 'hono'
@@ -481,7 +482,7 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
     }
     const nRelay = Math.max(20, Math.round(n / 20))
     const perFrame = (us: number) => (us * 1) / long.length
-    // The router's streams (three front-door shapes, short and long) and the relay floors, interleaved batch by batch
+    // The router's streams (Bedrock SSE and binary, OpenAI chunks, Anthropic SSE; short and long) and the relay floors, interleaved batch by batch
     // in one set, three times the batches: the router's per-event cost and the floor it is compared with are measured
     // over the same stretch of the machine's drift (timed one after the other, they disagreed by more than their
     // difference). Per-event figures come from each round's own pair of batches (long − short), then the median.
@@ -501,11 +502,12 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<CpuBenchR
       pullHwm16: () => new Response(relay(upstream(), 16)).arrayBuffer(),
       bareHop: () => new Response(bareHop(upstream())).arrayBuffer(),
     })
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
-    const perEvent = (longCase: 'sseLong' | 'binaryLong' | 'openAiLong' | 'anthropicLong', shortCase: 'sseShort' | 'binaryShort' | 'openAiShort' | 'anthropicShort') =>
-      median(streams[longCase].batchesUs.map((l, b) => (l - streams[shortCase].batchesUs[b]) / extra))
-    const aboveFloor = (longCase: 'sseLong' | 'openAiLong' | 'anthropicLong', shortCase: 'sseShort' | 'openAiShort' | 'anthropicShort') =>
-      median(streams[longCase].batchesUs.map((l, b) => (l - streams[shortCase].batchesUs[b]) / extra - perFrame(streams.bareHop.batchesUs[b])))
+    type Case = keyof typeof streams
+    /** Per extra event, round by round: that round's long batch minus its short batch. */
+    const perEventByRound = (longCase: Case, shortCase: Case) => streams[longCase].batchesUs.map((l, b) => (l - streams[shortCase].batchesUs[b]) / extra)
+    const perEvent = (longCase: Case, shortCase: Case) => median(perEventByRound(longCase, shortCase))
+    /** The same less the round's own relay floor (the bare hop's batch of that round). */
+    const aboveFloor = (longCase: Case, shortCase: Case) => median(perEventByRound(longCase, shortCase).map((x, b) => x - perFrame(streams.bareHop.batchesUs[b])))
     const { us: sseShortUs } = streams.sseShort
     const { us: sseLongUs } = streams.sseLong
     const { us: binaryShortUs } = streams.binaryShort
